@@ -1,0 +1,18 @@
+# Defines mixprec::cuda (INTERFACE: mixprec::mixprec + CUDA runtime + cuBLASLt)
+# when the CUDA toolkit is found. Shared by the build tree and the installed
+# package, so both offer the same targets.
+function(mixprec_define_cuda_target)
+  if(TARGET mixprec::cuda)
+    return()
+  endif()
+  if(NOT CUDAToolkit_ROOT AND EXISTS /usr/local/cuda)
+    set(CUDAToolkit_ROOT /usr/local/cuda)
+  endif()
+  find_package(CUDAToolkit QUIET)
+  if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cublasLt)
+    return()
+  endif()
+  add_library(mixprec_cuda_interface INTERFACE IMPORTED GLOBAL)
+  target_link_libraries(mixprec_cuda_interface INTERFACE mixprec::mixprec CUDA::cudart CUDA::cublasLt)
+  add_library(mixprec::cuda ALIAS mixprec_cuda_interface)
+endfunction()

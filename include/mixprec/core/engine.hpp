@@ -1,0 +1,214 @@
+// mixprec/core/engine.hpp — the one conversion engine.
+//
+// Every conversion in mixprec — scalar, bulk SIMD, CUDA kernels, the GEMM
+// reference — is defined by the functions in this file; faster paths elsewhere
+// are optimisations that the tests hold to these bits. The engine is
+// constexpr integer code on bit patterns, so it runs unchanged in
+// static_assert, on the host and on the device.
+//
+// The rule (OCP OFP8 v1.0 §5, extended to every format and rounding mode):
+// round the exact input onto the target's grid as if the exponent range were
+// unbounded above (subnormals kept at the bottom); a result beyond the largest
+// finite magnitude has overflowed, and the saturation policy decides what it
+// becomes.
+#pragma once
+
+#include <cstdint>
+
+#include "mixprec/core/config.hpp"
+#include "mixprec/core/format.hpp"
+#include "mixprec/core/rounding.hpp"
+
+namespace mixprec {
+namespace engine {
+namespace detail {
+
+MIXPREC_HOST_DEVICE constexpr int highest_set_bit(std::uint64_t x) noexcept {
+  // x != 0. Binary search: constexpr everywhere, and only reached for
+  // subnormal or integer inputs, never on the hot normal-float path.
+  int position = 0;
+  if (x >> 32) { x >>= 32; position += 32; }
+  if (x >> 16) { x >>= 16; position += 16; }
+  if (x >> 8) { x >>= 8; position += 8; }
+  if (x >> 4) { x >>= 4; position += 4; }
+  if (x >> 2) { x >>= 2; position += 2; }
+  if (x >> 1) { position += 1; }
+  return position;
+}
+
+template <class To>
+MIXPREC_HOST_DEVICE constexpr std::uint64_t signed_zero(bool negative) noexcept {
+  // fnuz formats have no -0: a negative value that rounds to zero is +0.
+  return (negative && To::has_negative_zero) ? To::sign_mask : 0;
+}
+
+// What a value beyond ±max becomes. `infinite` marks an infinite input, which
+// under saturation::none stays infinite in every rounding mode; a finite input
+// follows IEEE 754 §7.4: directed roundings that point towards zero stop at max.
+template <class To>
+MIXPREC_HOST_DEVICE constexpr std::uint64_t overflow(bool negative, bool infinite, rounding mode,
+                                                     saturation policy) noexcept {
+  const std::uint64_t sign = negative ? To::sign_mask : 0;
+  bool special = false;
+  if (policy == saturation::none) {
+    if (infinite) {
+      special = true;
+    } else {
+      switch (mode) {
+        case rounding::nearest_even:
+        case rounding::stochastic: special = true; break;
+        case rounding::toward_zero: special = false; break;
+        case rounding::upward: special = !negative; break;
+        case rounding::downward: special = negative; break;
+      }
+    }
+  }
+  if (!special) return sign | To::max_finite_magnitude;
+  if (To::has_infinity) return sign | To::infinity_magnitude;
+  // No infinity: NaN. E4M3 keeps the sign of the overflowing value (as CUDA's
+  // __nv_cvt_*_to_fp8 with __NV_NOSAT does); fnuz has a single NaN.
+  if (To::specials == special_encoding::finite_nan_negative_zero) return To::canonical_nan;
+  return sign | To::canonical_nan;
+}
+
+// A widening conversion changes no finite value: the target holds every value
+// of the source. Only such conversions keep a NaN's sign and payload.
+template <class To, class From>
+struct is_exact_widening {
+  static constexpr bool value = To::specials == special_encoding::ieee && To::mantissa_bits >= From::mantissa_bits &&
+                                To::min_exponent - To::mantissa_bits <= From::min_exponent - From::mantissa_bits &&
+                                To::max_exponent >= From::max_exponent;
+};
+
+template <class To, class From>
+MIXPREC_HOST_DEVICE constexpr std::uint64_t convert_nan(std::uint64_t source) noexcept {
+  if constexpr (is_exact_widening<To, From>::value) {
+    const std::uint64_t quiet = std::uint64_t{1} << (To::mantissa_bits - 1);
+    if (From::specials == special_encoding::finite_nan_negative_zero) {
+      return To::infinity_magnitude | quiet;  // fnuz's NaN carries no sign
+    }
+    // IEEE 754 §6.2.3: widening keeps the sign and payload; the result is
+    // quiet (as F16C and CUDA's hardware conversions deliver).
+    const std::uint64_t sign = (source & From::sign_mask) ? To::sign_mask : 0;
+    const std::uint64_t payload = (source & From::mantissa_mask) << (To::mantissa_bits - From::mantissa_bits);
+    return sign | To::infinity_magnitude | payload | quiet;
+  } else {
+    (void)source;
+    // Narrowing: the canonical NaN, as CUDA's conversions and PTX cvt produce.
+    return To::canonical_nan;
+  }
+}
+
+}  // namespace detail
+
+// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
+// To. `significand` may be any non-negative integer (0 gives a signed zero).
+// This is the heart of the engine; the functions below only unpack their
+// inputs into this form.
+//
+// Stochastic rounding: the discarded fraction, truncated to 32 bits (f), is
+// added to `random_bits` (r); the result rounds away from zero exactly when
+// f + r >= 2^32, i.e. with probability f / 2^32 for uniform r.
+template <class To>
+MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negative, std::uint64_t significand,
+                                                                    int exponent, rounding mode, saturation policy,
+                                                                    std::uint32_t random_bits = 0) noexcept {
+  using storage = typename To::storage_type;
+  if (significand == 0) return static_cast<storage>(detail::signed_zero<To>(negative));
+
+  const int leading_exponent = exponent + detail::highest_set_bit(significand);
+  // The spacing of To's grid at this magnitude; below the normal range it
+  // stays at the subnormal spacing.
+  const int quantum_exponent =
+      (leading_exponent > To::min_exponent ? leading_exponent : To::min_exponent) - To::mantissa_bits;
+  const int discarded_bits = quantum_exponent - exponent;
+
+  std::uint64_t integer = 0;  // the value in units of the quantum, rounded
+  if (discarded_bits <= 0) {
+    integer = significand << -discarded_bits;  // exact: nothing to round
+  } else {
+    std::uint64_t remainder = 0, half = 0;
+    std::uint32_t fraction32 = 0;  // the discarded fraction, truncated to 2^-32
+    bool above_half = false, at_half = false;
+    if (discarded_bits >= 64) {
+      // Everything is discarded and the value is below half a quantum
+      // (significands have fewer than 64 bits).
+      remainder = significand;
+      fraction32 = discarded_bits - 32 < 64 ? static_cast<std::uint32_t>(significand >> (discarded_bits - 32)) : 0u;
+    } else {
+      integer = significand >> discarded_bits;
+      remainder = significand & ((std::uint64_t{1} << discarded_bits) - 1);
+      half = std::uint64_t{1} << (discarded_bits - 1);
+      above_half = remainder > half;
+      at_half = remainder == half;
+      fraction32 = discarded_bits >= 32 ? static_cast<std::uint32_t>(remainder >> (discarded_bits - 32))
+                                        : static_cast<std::uint32_t>(remainder << (32 - discarded_bits));
+    }
+    bool away = false;
+    switch (mode) {
+      case rounding::nearest_even: away = above_half || (at_half && (integer & 1u)); break;
+      case rounding::toward_zero: away = false; break;
+      case rounding::upward: away = remainder != 0 && !negative; break;
+      case rounding::downward: away = remainder != 0 && negative; break;
+      case rounding::stochastic:
+        away = ((static_cast<std::uint64_t>(fraction32) + random_bits) >> 32) != 0;
+        break;
+    }
+    integer += away ? 1u : 0u;
+    if (integer == 0) return static_cast<storage>(detail::signed_zero<To>(negative));
+  }
+
+  // Encoding trick: with q the quantum exponent and q_min the subnormal one,
+  // ((q - q_min) << mantissa_bits) + integer is the magnitude code, for
+  // subnormals, normals, and the carry out of the mantissa alike.
+  constexpr int min_quantum_exponent = To::min_exponent - To::mantissa_bits;
+  const int binade = quantum_exponent - min_quantum_exponent;
+  // Beyond any finite code (guards the shift for huge inputs, e.g. 1e300 -> E4M3).
+  if (binade > To::max_biased_exponent + 1)
+    return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
+  const std::uint64_t magnitude = (static_cast<std::uint64_t>(binade) << To::mantissa_bits) + integer;
+  if (magnitude > To::max_finite_magnitude)
+    return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
+  return static_cast<storage>((negative ? To::sign_mask : 0) | magnitude);
+}
+
+// Converts a bit pattern of format From to format To.
+template <class To, class From>
+MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64_t source, rounding mode,
+                                                                     saturation policy,
+                                                                     std::uint32_t random_bits = 0) noexcept {
+  using storage = typename To::storage_type;
+  if (From::is_nan_code(source)) return static_cast<storage>(detail::convert_nan<To, From>(source));
+  const bool negative = (source & From::sign_mask) != 0;
+  if (From::is_infinity_code(source)) return static_cast<storage>(detail::overflow<To>(negative, true, mode, policy));
+  const std::uint64_t magnitude = source & From::magnitude_mask;
+  const int biased = static_cast<int>(magnitude >> From::mantissa_bits);
+  const std::uint64_t mantissa = magnitude & From::mantissa_mask;
+  if (biased == 0)  // zero or subnormal
+    return round_value<To>(negative, mantissa, From::min_exponent - From::mantissa_bits, mode, policy, random_bits);
+  return round_value<To>(negative, mantissa | (std::uint64_t{1} << From::mantissa_bits),
+                         biased - From::bias - From::mantissa_bits, mode, policy, random_bits);
+}
+
+// float / double -> format To. A double is rounded once, never through float.
+template <class To>
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS typename To::storage_type encode(float x, rounding mode, saturation policy,
+                                                                           std::uint32_t random_bits = 0) noexcept {
+  return convert_bits<To, formats::binary32>(mixprec::detail::bit_cast<std::uint32_t>(x), mode, policy, random_bits);
+}
+template <class To>
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS typename To::storage_type encode(double x, rounding mode, saturation policy,
+                                                                           std::uint32_t random_bits = 0) noexcept {
+  return convert_bits<To, formats::binary64>(mixprec::detail::bit_cast<std::uint64_t>(x), mode, policy, random_bits);
+}
+
+// Format From -> float, exactly (every format here is a subset of binary32).
+template <class From>
+MIXPREC_HOST_DEVICE constexpr std::uint32_t decode_to_binary32(std::uint64_t source) noexcept {
+  static_assert(detail::is_exact_widening<formats::binary32, From>::value, "decode needs a format inside binary32");
+  return static_cast<std::uint32_t>(
+      convert_bits<formats::binary32, From>(source, rounding::nearest_even, saturation::none));
+}
+
+}  // namespace engine
+}  // namespace mixprec

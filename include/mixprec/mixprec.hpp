@@ -1,0 +1,5 @@
+// mixprec/mixprec.hpp — every host-side part of mixprec. Device code lives
+// under mixprec/cuda/ and is included from the user's .cu files.
+#pragma once
+
+#include "mixprec/types.hpp"

@@ -1,0 +1,8 @@
+// mixprec/types.hpp — the value types: float16, bfloat16, float8_e4m3,
+// float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz, with convert<T>() and the
+// numeric-type operations. Host-only or CUDA; no CUDA header needed.
+#pragma once
+
+#include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/convert.hpp"
+#include "mixprec/types/operations.hpp"
