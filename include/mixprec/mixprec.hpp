@@ -2,4 +2,5 @@
 // under mixprec/cuda/ and is included from the user's .cu files.
 #pragma once
 
+#include "mixprec/core/random.hpp"
 #include "mixprec/types.hpp"
