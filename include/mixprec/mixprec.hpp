@@ -4,3 +4,6 @@
 
 #include "mixprec/core/random.hpp"
 #include "mixprec/types.hpp"
+#include "mixprec/gemm/problem.hpp"
+#include "mixprec/gemm/scale_layout.hpp"
+#include "mixprec/gemm/validate.hpp"

@@ -1,0 +1,240 @@
+// mixprec/gemm/problem.hpp — the description of one scaled GEMM call.
+//
+//   D = epilogue(alpha · (sA ⊙ A) · (sB ⊙ B)ᵀ + beta · C + bias)
+//   FP8 D:  amax_D = max |D| (before sD), D_fp8 = convert(D · sD)
+//
+// Host-only and free of CUDA: the same description drives the CPU reference
+// (mixprec/reference/scaled_gemm.hpp, host pointers) and the cuBLASLt path
+// (mixprec/cuda/scaled_gemm.hpp, device pointers), and its rules
+// (mixprec/gemm/validate.hpp) are testable without a GPU.
+//
+// Layout. Every matrix is row-major with a leading dimension in elements:
+//   A[M, K] (row i at a.data + i·a.ld), B[N, K], C[M, N], D[M, N].
+// A and B are both K-contiguous: this is the linear-layer shape Y = X · Wᵀ
+// and the only operand layout Hopper's FP8 tensor cores accept ("TN").
+//
+// The three GEMMs of a linear layer Y[M,N] = X[M,K] · W[N,K]ᵀ map onto it as
+// follows; "ᵀ" operands are the transposed copies that the cast kernels write in
+// the same pass as the plain ones (cast-transpose, mixprec/cuda/cast.hpp):
+//   forward  Y [M,N]  = X  · Wᵀ   A = X   [M,K]  B = W   [N,K]  (m,n,k) = (M,N,K)
+//   dgrad    dX[M,K]  = dY · W    A = dY  [M,N]  B = Wᵀ  [K,N]  (m,n,k) = (M,K,N)
+//   wgrad    dW[N,K]  = dYᵀ · X   A = dYᵀ [N,M]  B = Xᵀ  [K,M]  (m,n,k) = (N,K,M)
+// With the usual FP8 recipe X and W are E4M3 and dY is E5M2, so every GEMM is
+// E4M3 x E4M3 or E5M2 x E4M3, both of which cuBLASLt offers.
+//
+// Scales are dequantisation factors (what TransformerEngine calls scale_inv):
+// the value of an FP8 element q is q · s. Their memory layout for each mode is
+// defined once, in mixprec/gemm/scale_layout.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ostream>
+#include <sstream>
+#include <string>
+
+#include "mixprec/types/basic_float.hpp"
+
+namespace mixprec {
+namespace gemm {
+
+// Element types of GEMM operands and outputs. FP32 is plain float.
+enum class element_type : std::uint8_t { float32, bfloat16, float16, float8_e4m3, float8_e5m2 };
+
+constexpr bool is_fp8(element_type type) noexcept {
+  return type == element_type::float8_e4m3 || type == element_type::float8_e5m2;
+}
+
+constexpr std::size_t size_of(element_type type) noexcept {
+  switch (type) {
+    case element_type::float32: return 4;
+    case element_type::bfloat16:
+    case element_type::float16: return 2;
+    case element_type::float8_e4m3:
+    case element_type::float8_e5m2: return 1;
+  }
+  return 0;
+}
+
+constexpr const char* to_string(element_type type) noexcept {
+  switch (type) {
+    case element_type::float32: return "float32";
+    case element_type::bfloat16: return "bfloat16";
+    case element_type::float16: return "float16";
+    case element_type::float8_e4m3: return "float8_e4m3";
+    case element_type::float8_e5m2: return "float8_e5m2";
+  }
+  return "unknown element type";
+}
+
+inline std::ostream& operator<<(std::ostream& out, element_type type) { return out << to_string(type); }
+
+// The element_type of a C++ element type: float, or a mixprec value type.
+template <class T>
+struct element_type_of;
+template <>
+struct element_type_of<float> {
+  static constexpr element_type value = element_type::float32;
+};
+template <>
+struct element_type_of<bfloat16> {
+  static constexpr element_type value = element_type::bfloat16;
+};
+template <>
+struct element_type_of<float16> {
+  static constexpr element_type value = element_type::float16;
+};
+template <>
+struct element_type_of<float8_e4m3> {
+  static constexpr element_type value = element_type::float8_e4m3;
+};
+template <>
+struct element_type_of<float8_e5m2> {
+  static constexpr element_type value = element_type::float8_e5m2;
+};
+
+// How the scales of an FP8 operand are arranged (memory layouts in
+// scale_layout.hpp). The cuBLASLt mode each one becomes is named alongside.
+enum class scale_mode : std::uint8_t {
+  per_tensor,     // one float                                   CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F
+  row_wise,       // one float per row: M for A, N for B        CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F
+  block_1x128,    // one float per 128 consecutive K elements  CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F
+  block_128x128,  // one float per 128x128 tile                 CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F
+};
+
+constexpr const char* to_string(scale_mode mode) noexcept {
+  switch (mode) {
+    case scale_mode::per_tensor: return "per_tensor";
+    case scale_mode::row_wise: return "row_wise";
+    case scale_mode::block_1x128: return "block_1x128";
+    case scale_mode::block_128x128: return "block_128x128";
+  }
+  return "unknown scale mode";
+}
+
+inline std::ostream& operator<<(std::ostream& out, scale_mode mode) { return out << to_string(mode); }
+
+constexpr bool is_block(scale_mode mode) noexcept {
+  return mode == scale_mode::block_1x128 || mode == scale_mode::block_128x128;
+}
+
+// What is applied to alpha·AB + beta·C before the output conversion. The bias
+// is a vector of N values added to every row of D. GELU is the tanh
+// approximation cuBLASLt implements:
+//   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+enum class epilogue : std::uint8_t { none, bias, relu, bias_relu, gelu, bias_gelu };
+
+constexpr bool has_bias(epilogue op) noexcept {
+  return op == epilogue::bias || op == epilogue::bias_relu || op == epilogue::bias_gelu;
+}
+
+constexpr const char* to_string(epilogue op) noexcept {
+  switch (op) {
+    case epilogue::none: return "none";
+    case epilogue::bias: return "bias";
+    case epilogue::relu: return "relu";
+    case epilogue::bias_relu: return "bias_relu";
+    case epilogue::gelu: return "gelu";
+    case epilogue::bias_gelu: return "bias_gelu";
+  }
+  return "unknown epilogue";
+}
+
+inline std::ostream& operator<<(std::ostream& out, epilogue op) { return out << to_string(op); }
+
+// A or B: an [rows, K] row-major matrix (rows = M for A, N for B).
+struct input_operand {
+  element_type type = element_type::float8_e4m3;
+  const void* data = nullptr;
+  std::int64_t ld = 0;  // elements from one row to the next, >= K
+  scale_mode scaling = scale_mode::per_tensor;
+  // Dequantisation factors in scaling's layout. With per_tensor, null means 1.
+  const float* scale = nullptr;
+};
+
+// C: the [M, N] addend, read when beta != 0.
+struct addend_operand {
+  element_type type = element_type::bfloat16;
+  const void* data = nullptr;
+  std::int64_t ld = 0;  // >= N
+};
+
+// D: the [M, N] output.
+struct output_operand {
+  element_type type = element_type::bfloat16;
+  void* data = nullptr;
+  std::int64_t ld = 0;  // >= N
+  // FP8 D only: the quantisation factor sD (D_fp8 = convert(D · sD)), and
+  // where max |D| (before sD) is written (optional).
+  const float* scale = nullptr;
+  float* amax = nullptr;
+};
+
+// The bias of the bias epilogues: N values.
+struct bias_vector {
+  element_type type = element_type::bfloat16;
+  const void* data = nullptr;
+};
+
+struct problem {
+  std::int64_t m = 0, n = 0, k = 0;
+  input_operand a, b;
+  addend_operand c;
+  output_operand d;
+  bias_vector bias;
+  epilogue epilogue_op = epilogue::none;
+  float alpha = 1.0f, beta = 0.0f;
+  // cuBLASLt's FP8 fast accumulation: the tensor cores' partial sums are not
+  // promoted to full FP32 every few K steps. Faster, less accurate (the error
+  // grows with K); the CPU reference ignores it. Default off.
+  bool fast_accumulation = false;
+};
+
+// The C and bias types cuBLASLt pairs with an output type (cuBLAS docs,
+// cublasLtMatmul, "FP8 data types" table): C has D's type, except that an FP8
+// D takes a BF16 C; the bias has C's type, except that an FP32 D with FP8
+// operands takes a BF16 bias.
+constexpr element_type default_c_type(element_type d_type) noexcept {
+  return is_fp8(d_type) ? element_type::bfloat16 : d_type;
+}
+constexpr element_type default_bias_type(element_type a_type, element_type d_type) noexcept {
+  return is_fp8(a_type) && d_type == element_type::float32 ? element_type::bfloat16 : default_c_type(d_type);
+}
+
+// A dense problem of the given shape and types: leading dimensions equal to
+// the row lengths, per-tensor scales, C and bias types as cuBLASLt pairs them.
+// Pointers, scales and the epilogue are the caller's to set.
+inline problem make_problem(std::int64_t m, std::int64_t n, std::int64_t k, element_type a_type,
+                            element_type b_type, element_type d_type) {
+  problem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a.type = a_type;
+  p.a.ld = k;
+  p.b.type = b_type;
+  p.b.ld = k;
+  p.c.type = default_c_type(d_type);
+  p.c.ld = n;
+  p.d.type = d_type;
+  p.d.ld = n;
+  p.bias.type = default_bias_type(a_type, d_type);
+  return p;
+}
+
+// "M=64 N=2112 K=7168 A=float8_e4m3/per_tensor B=... D=bfloat16 epilogue=none":
+// what was asked, for error messages.
+inline std::string describe(const problem& p) {
+  std::ostringstream out;
+  out << "M=" << p.m << " N=" << p.n << " K=" << p.k << " A=" << p.a.type << '/' << p.a.scaling << " (lda=" << p.a.ld
+      << ") B=" << p.b.type << '/' << p.b.scaling << " (ldb=" << p.b.ld << ") D=" << p.d.type << " (ldd=" << p.d.ld
+      << ')';
+  if (p.beta != 0.0f) out << " C=" << p.c.type << " (ldc=" << p.c.ld << ", beta=" << p.beta << ')';
+  out << " epilogue=" << p.epilogue_op;
+  if (has_bias(p.epilogue_op)) out << " bias=" << p.bias.type;
+  if (p.fast_accumulation) out << " fast_accumulation";
+  return out.str();
+}
+
+}  // namespace gemm
+}  // namespace mixprec

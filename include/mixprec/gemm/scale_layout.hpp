@@ -1,0 +1,108 @@
+// mixprec/gemm/scale_layout.hpp — where each scale of an FP8 operand lives.
+//
+// The one definition the CPU reference, the cast kernels (which write scales)
+// and the cuBLASLt GEMM (which reads them) share. A wrong layout does not
+// fail: it multiplies blocks by their neighbours' scales and gives
+// plausible-looking errors of a few percent, so nothing else may spell it out.
+//
+// An operand X is [rows, cols] row-major with cols = K contiguous (A: rows = M,
+// B: rows = N). For element (r, c) its scale is scales[index(r, c)]:
+//
+//   per_tensor     1 float                         index = 0
+//   row_wise       rows floats                     index = r
+//   block_1x128    ceil(cols/128) x rows4 floats   index = (c / 128) · rows4 + r
+//                  (rows4 = rows rounded up to a multiple of 4)
+//   block_128x128  ceil(rows/128) x cols4 floats   index = (r / 128) · cols4 + c / 128
+//                  (cols4 = ceil(cols/128) rounded up to a multiple of 4)
+//
+// That is: 1x128 scales are stored K-block-major, the rows of one K block
+// contiguous (the "M-major" / "outer-dimension-contiguous" order); 128x128
+// scales are stored row-block-major, the K blocks of one row block contiguous.
+// Entries in the padding are never read.
+//
+// Where this comes from (looked up for cuBLASLt 13.1, CUDA 13; the headers name
+// the modes but not the layouts):
+//  - /usr/local/cuda/include/cublasLt.h, cublasLtMatmulMatrixScale_t:
+//    OUTER_VEC_32F "vectors ... M and N elements respectively"; VEC128_32F "a
+//    dedicated CUDA_R_32F scaling factor for each 128-element block in the
+//    innermost dimension"; BLK128x128_32F one per 128x128 block.
+//  - NVIDIA/CUDALibrarySamples cuBLASLt/Common/helpers.h, getScaleTensorSize:
+//    VEC128_32F holds ceil(inner/128) · outer floats, BLK128x128_32F
+//    roundup(ceil(inner/128), 4) · ceil(outer/128): the inner (K) block count
+//    of a 2-D scale tensor is padded to 4 (16 bytes).
+//  - PyTorch aten/src/ATen/native/cuda/ScaledBlas.cpp (_scaled_mm's block
+//    paths, which hand these tensors to cuBLASLt unchanged): 1x128 scales of
+//    A[M,K] have shape [M, ceil(K/128)] with strides (1, M), i.e. index
+//    kb · M + r; 128x128 scales of B have shape [roundup(ceil(K/128),4),
+//    ceil(N/128)] with strides (1, roundup(ceil(K/128),4)), i.e. index
+//    nb · cols4 + kb.
+//  - TransformerEngine Float8BlockQuantizer.get_scale_shape ("GEMM_READY"
+//    format for cuBLASLt): 1x128 scales (ceil(K/128), roundup(M,4)) and
+//    128x128 scales (ceil(M/128), roundup(ceil(K/128),4)), both row-major.
+// All four agree; the one difference is whether 1x128's row stride is padded
+// to a multiple of 4 (TransformerEngine) or not (PyTorch, whose tests use
+// rows % 4 == 0). We pad, as NVIDIA's own library does: for rows % 4 == 0 the
+// layouts coincide, and a padded stride keeps every K block 16-byte aligned.
+// The GPU tests (tests/cuda/test_scaled_gemm.cpp) check the layout against
+// cuBLASLt, including rows = 1 and 17.
+#pragma once
+
+#include <cstdint>
+
+#include "mixprec/gemm/problem.hpp"
+
+namespace mixprec {
+namespace gemm {
+
+constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }
+constexpr std::int64_t round_up(std::int64_t a, std::int64_t multiple) noexcept {
+  return ceil_div(a, multiple) * multiple;
+}
+
+// Elements per block side of the block modes.
+constexpr std::int64_t scale_block_size = 128;
+
+struct scale_layout {
+  scale_mode mode = scale_mode::per_tensor;
+  std::int64_t rows = 0;  // of the operand
+  std::int64_t cols = 0;  // of the operand (K)
+
+  // Distance between consecutive K blocks (block_1x128) or row blocks
+  // (block_128x128), in floats.
+  constexpr std::int64_t stride() const noexcept {
+    switch (mode) {
+      case scale_mode::block_1x128: return round_up(rows, 4);
+      case scale_mode::block_128x128: return round_up(ceil_div(cols, scale_block_size), 4);
+      default: return 0;
+    }
+  }
+
+  // Floats to allocate.
+  constexpr std::int64_t count() const noexcept {
+    switch (mode) {
+      case scale_mode::per_tensor: return 1;
+      case scale_mode::row_wise: return rows;
+      case scale_mode::block_1x128: return ceil_div(cols, scale_block_size) * stride();
+      case scale_mode::block_128x128: return ceil_div(rows, scale_block_size) * stride();
+    }
+    return 0;
+  }
+
+  // Position of the scale that governs element (row, col).
+  constexpr std::int64_t index(std::int64_t row, std::int64_t col) const noexcept {
+    switch (mode) {
+      case scale_mode::per_tensor: return 0;
+      case scale_mode::row_wise: return row;
+      case scale_mode::block_1x128: return (col / scale_block_size) * stride() + row;
+      case scale_mode::block_128x128: return (row / scale_block_size) * stride() + col / scale_block_size;
+    }
+    return 0;
+  }
+};
+
+// The layouts of a problem's A and B scales.
+inline scale_layout scale_layout_of_a(const problem& p) noexcept { return {p.a.scaling, p.m, p.k}; }
+inline scale_layout scale_layout_of_b(const problem& p) noexcept { return {p.b.scaling, p.n, p.k}; }
+
+}  // namespace gemm
+}  // namespace mixprec

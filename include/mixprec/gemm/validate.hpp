@@ -1,0 +1,257 @@
+// mixprec/gemm/validate.hpp — the rules a scaled GEMM call must satisfy.
+//
+// Two pure functions of their arguments, so every rule is tested without a
+// GPU (tests/unit/test_gemm_validation.cpp):
+//   validate(p)                       what the problem must satisfy to mean
+//                                     anything; the CPU reference checks it.
+//   validate_for_cublaslt(p, device)  validate(p) plus what cuBLASLt's FP8
+//                                     kernels need (types, alignment, scale
+//                                     mode pairs, compute capability, library
+//                                     version); the GPU path checks it before
+//                                     any cuBLASLt call.
+// Each failure throws mixprec::error naming the constraint, the values seen
+// and what to do.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "mixprec/core/error.hpp"
+#include "mixprec/gemm/problem.hpp"
+#include "mixprec/gemm/scale_layout.hpp"
+
+namespace mixprec {
+namespace gemm {
+
+// What the GPU path runs on, passed in as values (mixprec::cuda queries them
+// with cudaGetDeviceProperties and cublasLtGetVersion).
+struct device_capabilities {
+  int compute_capability_major = 0;
+  int compute_capability_minor = 0;
+  // cublasLtGetVersion(): major · 10000 + minor · 100 + patch (13.1.0 -> 130100).
+  std::size_t cublaslt_version = 0;
+};
+
+// The first cuBLASLt releases with each feature: FP8 matmul (11.11, CUDA 11.8),
+// and outer-vector and 1x128 / 128x128 block scale modes (12.9, CUDA 12.9).
+constexpr std::size_t cublaslt_version_fp8 = 111100;
+constexpr std::size_t cublaslt_version_vector_and_block_scales = 120900;
+
+namespace detail {
+
+constexpr const char* validation_prefix = "mixprec::gemm: ";
+
+// Byte range [first, last) that an [rows, cols] matrix with leading dimension
+// ld occupies.
+struct byte_range {
+  std::uintptr_t first, last;
+};
+inline byte_range matrix_bytes(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                               element_type type) {
+  const auto first = reinterpret_cast<std::uintptr_t>(data);
+  const auto bytes = static_cast<std::uintptr_t>(((rows - 1) * ld + cols) * static_cast<std::int64_t>(size_of(type)));
+  return {first, first + bytes};
+}
+inline bool overlap(byte_range x, byte_range y) { return x.first < y.last && y.first < x.last; }
+
+inline bool aligned(const void* pointer, std::size_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0;
+}
+
+inline void validate_scales(const input_operand& x, const char* name, std::int64_t rows, std::int64_t k) {
+  if (x.scaling == scale_mode::per_tensor) return;
+  const scale_layout layout{x.scaling, rows, k};
+  require(x.scale != nullptr, validation_prefix, name, " uses ", x.scaling, " scales but ", name,
+          ".scale is null: pass ", layout.count(), " floats laid out as mixprec/gemm/scale_layout.hpp describes");
+}
+
+}  // namespace detail
+
+// The rules every implementation enforces: the problem must describe a
+// computation. Shapes, leading dimensions, required pointers, scale pointers
+// of the vector and block modes, the FP8 output's scale, amax only of an FP8
+// output, no overlap of C and D (except exact in-place use), bias iff a bias
+// epilogue.
+inline void validate(const problem& p) {
+  using detail::validation_prefix;
+  require(p.m > 0 && p.n > 0 && p.k > 0, validation_prefix, "M, N and K must be positive; got M=", p.m, " N=", p.n,
+          " K=", p.k);
+  require(p.a.ld >= p.k, validation_prefix, "lda=", p.a.ld, " is shorter than a row of A (K=", p.k,
+          "); set a.ld to K for a dense A");
+  require(p.b.ld >= p.k, validation_prefix, "ldb=", p.b.ld, " is shorter than a row of B (K=", p.k,
+          "); set b.ld to K for a dense B");
+  require(p.d.ld >= p.n, validation_prefix, "ldd=", p.d.ld, " is shorter than a row of D (N=", p.n,
+          "); set d.ld to N for a dense D");
+  require(p.a.data != nullptr && p.b.data != nullptr && p.d.data != nullptr, validation_prefix,
+          "A, B and D need data pointers; got A=", p.a.data, " B=", p.b.data, " D=", p.d.data);
+
+  const bool reads_c = p.beta != 0.0f;
+  if (reads_c) {
+    require(p.c.data != nullptr, validation_prefix, "beta=", p.beta,
+            " reads C, but c.data is null: pass C, or set beta to 0");
+    require(p.c.ld >= p.n, validation_prefix, "ldc=", p.c.ld, " is shorter than a row of C (N=", p.n,
+            "); set c.ld to N for a dense C");
+    const auto c_bytes = detail::matrix_bytes(p.c.data, p.m, p.n, p.c.ld, p.c.type);
+    const auto d_bytes = detail::matrix_bytes(p.d.data, p.m, p.n, p.d.ld, p.d.type);
+    if (detail::overlap(c_bytes, d_bytes)) {
+      require(!is_fp8(p.d.type), validation_prefix, "C (", p.c.type, ") overlaps the ", p.d.type,
+              " output D: an FP8 D cannot be updated in place; write D to its own buffer and pass the previous "
+              "result as a BF16/FP16 C");
+      require(p.c.data == p.d.data && p.c.ld == p.d.ld && p.c.type == p.d.type, validation_prefix,
+              "C and D overlap without being the same matrix (C=", p.c.data, " ldc=", p.c.ld, " ", p.c.type,
+              ", D=", p.d.data, " ldd=", p.d.ld, " ", p.d.type,
+              "); in-place accumulation needs C == D with equal ld and type");
+    }
+  }
+
+  detail::validate_scales(p.a, "A", p.m, p.k);
+  detail::validate_scales(p.b, "B", p.n, p.k);
+
+  if (is_fp8(p.d.type)) {
+    require(p.d.scale != nullptr, validation_prefix, "the output D is ", p.d.type,
+            " but d.scale is null: an FP8 output needs its quantisation factor sD (D_fp8 = convert(D * sD)); "
+            "pass a pointer to 1.0f for none");
+  } else {
+    require(p.d.scale == nullptr, validation_prefix, "d.scale is set but D is ", p.d.type,
+            ": the output scale applies to FP8 outputs only; fold it into alpha");
+    require(p.d.amax == nullptr, validation_prefix, "d.amax is set but D is ", p.d.type,
+            ": amax(D) is produced for FP8 outputs only (it feeds the next quantisation)");
+  }
+
+  if (has_bias(p.epilogue_op)) {
+    require(p.bias.data != nullptr, validation_prefix, "epilogue ", p.epilogue_op,
+            " adds a bias but bias.data is null: pass N=", p.n, " ", p.bias.type, " values");
+  } else {
+    require(p.bias.data == nullptr, validation_prefix, "bias.data is set but epilogue ", p.epilogue_op,
+            " adds no bias: choose bias, bias_relu or bias_gelu, or pass no bias");
+  }
+}
+
+// validate(p) plus what cuBLASLt (13.x) needs on the given device.
+inline void validate_for_cublaslt(const problem& p, const device_capabilities& device) {
+  using detail::validation_prefix;
+  validate(p);
+
+  const bool fp8_operands = is_fp8(p.a.type) || is_fp8(p.b.type);
+  const bool reads_c = p.beta != 0.0f;
+
+  // ---- Operand and output types (cuBLAS docs, cublasLtMatmul type tables).
+  if (fp8_operands) {
+    require(is_fp8(p.a.type) && is_fp8(p.b.type), validation_prefix, "A is ", p.a.type, " and B is ", p.b.type,
+            ": FP8 GEMMs need both operands in FP8; quantize the other one too");
+    require(!(p.a.type == element_type::float8_e5m2 && p.b.type == element_type::float8_e5m2), validation_prefix,
+            "A and B are both float8_e5m2: cuBLASLt has no E5M2 x E5M2 kernel; keep one operand (usually the "
+            "weights or activations) in float8_e4m3");
+    require(!(p.a.type == element_type::float8_e4m3 && p.b.type == element_type::float8_e4m3 &&
+              p.d.type == element_type::float8_e5m2),
+            validation_prefix,
+            "E4M3 x E4M3 cannot produce a float8_e5m2 D in cuBLASLt; choose an E4M3, BF16, FP16 or FP32 output");
+  } else {
+    require(p.a.type == p.b.type, validation_prefix, "A is ", p.a.type, " and B is ", p.b.type,
+            ": non-FP8 GEMMs need equal operand types");
+    const bool output_ok = p.d.type == p.a.type || (p.d.type == element_type::float32 && p.a.type != element_type::float32);
+    require(output_ok, validation_prefix, p.a.type, " operands cannot produce a ", p.d.type,
+            " D; choose ", p.a.type, (p.a.type == element_type::float32 ? "" : " or float32"),
+            " (FP8 outputs need FP8 operands)");
+  }
+  if (is_fp8(p.d.type)) {
+    require(p.c.type == element_type::bfloat16 || p.c.type == element_type::float16, validation_prefix,
+            "C is ", p.c.type, " but an FP8 D pairs with a bfloat16 or float16 C in cuBLASLt (even when beta is 0, "
+            "the C type selects the kernel)");
+  } else {
+    require(p.c.type == p.d.type, validation_prefix, "C is ", p.c.type, " but D is ", p.d.type,
+            ": cuBLASLt needs C of D's type for a non-FP8 output");
+  }
+  if (has_bias(p.epilogue_op)) {
+    const element_type expected = fp8_operands && p.d.type == element_type::float32 ? element_type::bfloat16
+                                  : is_fp8(p.d.type)                                 ? p.c.type
+                                                                                     : p.d.type;
+    require(p.bias.type == expected, validation_prefix, "the bias is ", p.bias.type, " but with ", p.a.type,
+            " operands, a ", p.d.type, " D and a ", p.c.type, " C cuBLASLt takes a ", expected, " bias");
+  }
+
+  // ---- Scale modes.
+  if (!fp8_operands) {
+    require(p.a.scaling == scale_mode::per_tensor && p.b.scaling == scale_mode::per_tensor &&
+                p.a.scale == nullptr && p.b.scale == nullptr,
+            validation_prefix, "A and B are ", p.a.type,
+            ": cuBLASLt applies operand scales to FP8 operands only; fold the scales into alpha");
+  } else {
+    const scale_mode sa = p.a.scaling, sb = p.b.scaling;
+    const bool both_per_tensor = sa == scale_mode::per_tensor && sb == scale_mode::per_tensor;
+    const bool both_row_wise = sa == scale_mode::row_wise && sb == scale_mode::row_wise;
+    const bool blocks = is_block(sa) && is_block(sb) &&
+                        !(sa == scale_mode::block_128x128 && sb == scale_mode::block_128x128);
+    require(both_per_tensor || both_row_wise || blocks, validation_prefix, "scale modes A=", sa, " B=", sb,
+            " are not a pair cuBLASLt offers; use per_tensor x per_tensor, row_wise x row_wise, or block_1x128 "
+            "x block_1x128 / block_1x128 x block_128x128 / block_128x128 x block_1x128");
+    require(!(blocks && p.fast_accumulation), validation_prefix,
+            "fast_accumulation is not available with block scales (A=", sa, " B=", sb,
+            "): the block-scaled kernels promote every 128-element K block to FP32 by construction; turn it off");
+  }
+
+  // ---- Shapes and alignment: FP8 kernels read 16-byte rows (cuBLAS docs, "FP8
+  // data types": matrix dimensions and pointers must support 16-byte alignment).
+  if (fp8_operands) {
+    require(p.k % 16 == 0, validation_prefix, "K=", p.k,
+            " must be a multiple of 16 for FP8 operands; pad K with zeros (both operands) to ",
+            round_up(p.k, 16));
+    require(p.n % 16 == 0, validation_prefix, "N=", p.n,
+            " must be a multiple of 16 for FP8 operands; pad B and D with zero rows / columns to N=",
+            round_up(p.n, 16));
+  }
+  struct matrix_check {
+    const char* name;
+    const void* data;
+    std::int64_t ld;
+    element_type type;
+  };
+  const matrix_check matrices[] = {{"A", p.a.data, p.a.ld, p.a.type},
+                                   {"B", p.b.data, p.b.ld, p.b.type},
+                                   {"D", p.d.data, p.d.ld, p.d.type},
+                                   {"C", reads_c ? p.c.data : nullptr, p.c.ld, p.c.type}};
+  for (const matrix_check& m : matrices) {
+    if (m.data == nullptr) continue;
+    require(detail::aligned(m.data, 16), validation_prefix, m.name, "=", m.data,
+            " is not 16-byte aligned; cuBLASLt's tensor-core kernels need 16-byte aligned matrices");
+    const std::int64_t ld_bytes = m.ld * static_cast<std::int64_t>(size_of(m.type));
+    require(ld_bytes % 16 == 0, validation_prefix, "the leading dimension of ", m.name, " (", m.ld, " ", m.type,
+            " = ", ld_bytes, " bytes) must be a multiple of 16 bytes; round it up to ",
+            round_up(ld_bytes, 16) / static_cast<std::int64_t>(size_of(m.type)));
+  }
+  const float* const float_pointers[] = {p.a.scale, p.b.scale, p.d.scale, p.d.amax};
+  for (const float* pointer : float_pointers) {
+    require(pointer == nullptr || detail::aligned(pointer, alignof(float)), validation_prefix,
+            "scale/amax pointer ", static_cast<const void*>(pointer), " is not aligned for float");
+  }
+
+  // ---- Hardware and library.
+  const int capability = device.compute_capability_major * 10 + device.compute_capability_minor;
+  if (fp8_operands) {
+    require(capability >= 89, validation_prefix, "FP8 GEMMs need compute capability 8.9 (Ada) or 9.0 (Hopper); "
+            "this device is ", device.compute_capability_major, ".", device.compute_capability_minor,
+            ": use BF16 operands on it");
+    require(device.cublaslt_version >= cublaslt_version_fp8, validation_prefix, "cuBLASLt ",
+            device.cublaslt_version, " predates FP8 matmul (needs ", cublaslt_version_fp8, ", CUDA 11.8)");
+    const scale_mode modes[] = {p.a.scaling, p.b.scaling};
+    for (scale_mode mode : modes) {
+      if (mode == scale_mode::per_tensor) continue;
+      require(device.cublaslt_version >= cublaslt_version_vector_and_block_scales, validation_prefix,
+              "scale mode ", mode, " needs cuBLASLt ", cublaslt_version_vector_and_block_scales,
+              " (CUDA 12.9) or newer; this runtime is ", device.cublaslt_version, ": use per_tensor scales");
+      if (mode == scale_mode::row_wise) {
+        require(capability >= 90, validation_prefix, "row_wise scales need compute capability 9.0 or newer; "
+                "this device is ", device.compute_capability_major, ".", device.compute_capability_minor,
+                ": use per_tensor scales");
+      } else {
+        require(device.compute_capability_major == 9, validation_prefix, mode,
+                " scales run on Hopper (compute capability 9.x) only; this device is ",
+                device.compute_capability_major, ".", device.compute_capability_minor,
+                ": use per_tensor or row_wise scales");
+      }
+    }
+  }
+}
+
+}  // namespace gemm
+}  // namespace mixprec

@@ -1,0 +1,371 @@
+// Every rule of mixprec::gemm::validate and validate_for_cublaslt: a valid
+// problem passes, and each broken rule is rejected with a message that names
+// the constraint and the values. Validation never dereferences a pointer, so
+// the matrices here are disjoint, suitably aligned slices of one arena.
+#include <cstddef>
+#include <cstdint>
+
+#include "mixprec/gemm/problem.hpp"
+#include "mixprec/gemm/scale_layout.hpp"
+#include "mixprec/gemm/validate.hpp"
+#include "support/catch.hpp"
+
+using namespace mixprec::gemm;
+
+namespace {
+
+alignas(256) unsigned char arena[1 << 20];
+float scales[4096];
+
+// Slice i of the arena: 64 KiB apart, 256-byte aligned.
+void* slice(int i) { return arena + i * 65536; }
+
+const device_capabilities hopper{9, 0, 130100};
+
+// A valid 64 x 64 x 64 E4M3 x E4M3 -> BF16 problem, every pointer set.
+problem fp8_problem(element_type d_type = element_type::bfloat16) {
+  problem p = make_problem(64, 64, 64, element_type::float8_e4m3, element_type::float8_e4m3, d_type);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  p.a.scale = &scales[0];
+  p.b.scale = &scales[1];
+  if (is_fp8(d_type)) {
+    p.d.scale = &scales[2];
+    p.d.amax = &scales[3];
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("make_problem pairs C and bias types as cuBLASLt does", "[gemm][validation]") {
+  CHECK(make_problem(16, 16, 16, element_type::float8_e4m3, element_type::float8_e4m3, element_type::bfloat16)
+            .c.type == element_type::bfloat16);
+  CHECK(make_problem(16, 16, 16, element_type::float8_e4m3, element_type::float8_e4m3, element_type::float8_e4m3)
+            .c.type == element_type::bfloat16);
+  CHECK(make_problem(16, 16, 16, element_type::float8_e4m3, element_type::float8_e4m3, element_type::float32)
+            .bias.type == element_type::bfloat16);
+  CHECK(make_problem(16, 16, 16, element_type::bfloat16, element_type::bfloat16, element_type::float32)
+            .bias.type == element_type::float32);
+  const problem p = make_problem(3, 5, 7, element_type::bfloat16, element_type::bfloat16, element_type::bfloat16);
+  CHECK(p.a.ld == 7);
+  CHECK(p.b.ld == 7);
+  CHECK(p.c.ld == 5);
+  CHECK(p.d.ld == 5);
+}
+
+TEST_CASE("valid problems pass both validators", "[gemm][validation]") {
+  for (element_type d : {element_type::bfloat16, element_type::float16, element_type::float32,
+                         element_type::float8_e4m3}) {
+    CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(d), hopper));
+  }
+  problem e5m2_e4m3 = fp8_problem(element_type::float8_e5m2);
+  e5m2_e4m3.a.type = element_type::float8_e5m2;
+  CHECK_NOTHROW(validate_for_cublaslt(e5m2_e4m3, hopper));
+
+  problem bf16 = make_problem(1, 8, 8, element_type::bfloat16, element_type::bfloat16, element_type::bfloat16);
+  bf16.a.data = slice(0);
+  bf16.b.data = slice(1);
+  bf16.d.data = slice(2);
+  CHECK_NOTHROW(validate_for_cublaslt(bf16, hopper));
+
+  // The reference takes shapes cuBLASLt does not (the last layer of an MLP: N = 10).
+  problem odd = fp8_problem();
+  odd.m = 3;
+  odd.n = 10;
+  odd.k = 20;
+  odd.a.ld = odd.b.ld = 20;
+  odd.d.ld = 10;
+  CHECK_NOTHROW(validate(odd));
+  CHECK_THROWS_AS(validate_for_cublaslt(odd, hopper), mixprec::error);
+}
+
+TEST_CASE("shapes must be positive", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.m = 0;
+  MIXPREC_REQUIRE_ERROR(validate(p), "M, N and K must be positive; got M=0 N=64 K=64");
+  p = fp8_problem();
+  p.k = -16;
+  MIXPREC_REQUIRE_ERROR(validate(p), "K=-16");
+}
+
+TEST_CASE("leading dimensions cover a row", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.a.ld = 32;
+  MIXPREC_REQUIRE_ERROR(validate(p), "lda=32 is shorter than a row of A (K=64)");
+  p = fp8_problem();
+  p.b.ld = 63;
+  MIXPREC_REQUIRE_ERROR(validate(p), "ldb=63");
+  p = fp8_problem();
+  p.d.ld = 1;
+  MIXPREC_REQUIRE_ERROR(validate(p), "ldd=1 is shorter than a row of D (N=64)");
+  p = fp8_problem();
+  p.beta = 1.0f;
+  p.c.data = slice(3);
+  p.c.ld = 8;
+  MIXPREC_REQUIRE_ERROR(validate(p), "ldc=8 is shorter than a row of C (N=64)");
+}
+
+TEST_CASE("A, B and D need data", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.b.data = nullptr;
+  MIXPREC_REQUIRE_ERROR(validate(p), "A, B and D need data pointers");
+}
+
+TEST_CASE("beta != 0 needs C", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.beta = 0.5f;
+  MIXPREC_REQUIRE_ERROR(validate(p), "beta=0.5 reads C, but c.data is null");
+  p.c.data = slice(3);
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("C may not alias an FP8 D", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::float8_e4m3);
+  p.beta = 1.0f;
+  p.c.data = p.d.data;
+  MIXPREC_REQUIRE_ERROR(validate(p), "an FP8 D cannot be updated in place");
+  // Partial overlap counts too: C starts inside D.
+  p.c.data = static_cast<unsigned char*>(p.d.data) + 64;
+  MIXPREC_REQUIRE_ERROR(validate(p), "an FP8 D cannot be updated in place");
+}
+
+TEST_CASE("in-place accumulation needs C == D exactly", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::bfloat16);
+  p.beta = 1.0f;
+  p.c.data = p.d.data;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+  p.c.data = static_cast<unsigned char*>(p.d.data) + 32;
+  MIXPREC_REQUIRE_ERROR(validate(p), "C and D overlap without being the same matrix");
+}
+
+TEST_CASE("vector and block scale modes need their scale pointers", "[gemm][validation]") {
+  for (scale_mode mode : {scale_mode::row_wise, scale_mode::block_1x128, scale_mode::block_128x128}) {
+    problem p = fp8_problem();
+    p.a.scaling = mode;
+    p.a.scale = nullptr;
+    MIXPREC_REQUIRE_ERROR(validate(p), std::string("A uses ") + to_string(mode) + " scales but A.scale is null");
+    p = fp8_problem();
+    p.b.scaling = mode;
+    p.b.scale = nullptr;
+    MIXPREC_REQUIRE_ERROR(validate(p), std::string("B uses ") + to_string(mode) + " scales but B.scale is null");
+  }
+  // The message says how many floats the layout holds: 1x128 of A[64, 64] is 1 x 64.
+  problem p = fp8_problem();
+  p.a.scaling = scale_mode::block_1x128;
+  p.a.scale = nullptr;
+  MIXPREC_REQUIRE_ERROR(validate(p), "pass 64 floats");
+  // A per-tensor scale may be left out: it means 1.
+  p = fp8_problem();
+  p.a.scale = nullptr;
+  p.b.scale = nullptr;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("an FP8 output needs its scale", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::float8_e4m3);
+  p.d.scale = nullptr;
+  MIXPREC_REQUIRE_ERROR(validate(p), "the output D is float8_e4m3 but d.scale is null");
+}
+
+TEST_CASE("amax and the output scale belong to FP8 outputs", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::bfloat16);
+  p.d.amax = &scales[3];
+  MIXPREC_REQUIRE_ERROR(validate(p), "d.amax is set but D is bfloat16");
+  p = fp8_problem(element_type::float32);
+  p.d.scale = &scales[2];
+  MIXPREC_REQUIRE_ERROR(validate(p), "d.scale is set but D is float32");
+}
+
+TEST_CASE("a bias exactly with the bias epilogues", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.epilogue_op = epilogue::bias_gelu;
+  MIXPREC_REQUIRE_ERROR(validate(p), "epilogue bias_gelu adds a bias but bias.data is null: pass N=64 bfloat16");
+  p.bias.data = slice(4);
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+  p.epilogue_op = epilogue::relu;
+  MIXPREC_REQUIRE_ERROR(validate(p), "bias.data is set but epilogue relu adds no bias");
+}
+
+TEST_CASE("E5M2 x E5M2 is rejected", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.a.type = p.b.type = element_type::float8_e5m2;
+  CHECK_NOTHROW(validate(p));
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "A and B are both float8_e5m2");
+}
+
+TEST_CASE("E4M3 x E4M3 cannot produce E5M2", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::float8_e5m2);
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "E4M3 x E4M3 cannot produce a float8_e5m2 D");
+  p.a.type = element_type::float8_e5m2;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("FP8 operands come in pairs and non-FP8 operands match", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.b.type = element_type::bfloat16;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "A is float8_e4m3 and B is bfloat16");
+  p = make_problem(16, 16, 16, element_type::bfloat16, element_type::float16, element_type::bfloat16);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "non-FP8 GEMMs need equal operand types");
+}
+
+TEST_CASE("non-FP8 operands give their own type or FP32", "[gemm][validation]") {
+  problem p = make_problem(16, 16, 16, element_type::float16, element_type::float16, element_type::bfloat16);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "float16 operands cannot produce a bfloat16 D");
+  p = make_problem(16, 16, 16, element_type::float16, element_type::float16, element_type::float32);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("the C type follows the output type", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::float8_e4m3);
+  p.c.type = element_type::float32;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "an FP8 D pairs with a bfloat16 or float16 C");
+  p.c.type = element_type::float16;
+  p.bias.type = element_type::float16;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+  p = fp8_problem(element_type::float32);
+  p.c.type = element_type::bfloat16;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "C is bfloat16 but D is float32");
+}
+
+TEST_CASE("the bias type follows the output and C types", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::float32);
+  p.epilogue_op = epilogue::bias;
+  p.bias.data = slice(4);
+  p.bias.type = element_type::float32;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "takes a bfloat16 bias");
+  p = fp8_problem(element_type::float8_e4m3);
+  p.c.type = element_type::float16;
+  p.epilogue_op = epilogue::bias_relu;
+  p.bias.data = slice(4);
+  p.bias.type = element_type::bfloat16;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "takes a float16 bias");
+}
+
+TEST_CASE("operand scales belong to FP8 operands", "[gemm][validation]") {
+  problem p = make_problem(16, 16, 16, element_type::bfloat16, element_type::bfloat16, element_type::bfloat16);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  p.a.scale = &scales[0];
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper),
+                        "cuBLASLt applies operand scales to FP8 operands only");
+}
+
+TEST_CASE("scale modes come in the pairs cuBLASLt offers", "[gemm][validation]") {
+  const scale_mode modes[] = {scale_mode::per_tensor, scale_mode::row_wise, scale_mode::block_1x128,
+                              scale_mode::block_128x128};
+  for (scale_mode a : modes) {
+    for (scale_mode b : modes) {
+      problem p = fp8_problem();
+      p.a.scaling = a;
+      p.b.scaling = b;
+      const bool offered = a == b ? a != scale_mode::block_128x128 : is_block(a) && is_block(b);
+      CAPTURE(a, b);
+      if (offered) {
+        CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+      } else {
+        MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "are not a pair cuBLASLt offers");
+      }
+      CHECK_NOTHROW(validate(p));  // the reference computes every pair
+    }
+  }
+}
+
+TEST_CASE("block scales rule out fast accumulation", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.a.scaling = scale_mode::block_1x128;
+  p.b.scaling = scale_mode::block_128x128;
+  p.fast_accumulation = true;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "fast_accumulation is not available with block scales");
+  p.a.scaling = p.b.scaling = scale_mode::row_wise;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("FP8 needs K and N multiples of 16", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.k = 40;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "K=40 must be a multiple of 16 for FP8 operands; pad K "
+                                                          "with zeros (both operands) to 48");
+  p = fp8_problem();
+  p.n = 10;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "N=10 must be a multiple of 16");
+  // M is free: M = 1 and 17 are fine.
+  for (std::int64_t m : {1, 17}) {
+    p = fp8_problem();
+    p.m = m;
+    CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+  }
+}
+
+TEST_CASE("matrices are 16-byte aligned", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.a.data = arena + 8;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "is not 16-byte aligned");
+  p = fp8_problem();
+  p.d.data = arena + 3 * 65536 + 2;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "D=");
+  p = fp8_problem();
+  p.beta = 1.0f;
+  p.c.data = arena + 3 * 65536 + 4;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "C=");
+}
+
+TEST_CASE("leading dimensions are multiples of 16 bytes", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.a.ld = 72;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper),
+                        "the leading dimension of A (72 float8_e4m3 = 72 bytes) must be a multiple of 16 bytes; "
+                        "round it up to 80");
+  p = fp8_problem(element_type::bfloat16);
+  p.d.ld = 68;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "the leading dimension of D (68 bfloat16 = 136 bytes)");
+  p.d.ld = 72;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("FP8 needs compute capability 8.9", "[gemm][validation]") {
+  const device_capabilities ampere{8, 0, 130100};
+  const device_capabilities ada{8, 9, 130100};
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(fp8_problem(), ampere),
+                        "FP8 GEMMs need compute capability 8.9 (Ada) or 9.0 (Hopper); this device is 8.0");
+  CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(), ada));
+  // Row-wise scales need Hopper, block scales Hopper exactly.
+  problem p = fp8_problem();
+  p.a.scaling = p.b.scaling = scale_mode::row_wise;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, ada), "row_wise scales need compute capability 9.0");
+  p.a.scaling = p.b.scaling = scale_mode::block_1x128;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, ada), "block_1x128 scales run on Hopper");
+  const device_capabilities blackwell{10, 0, 130100};
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, blackwell), "this device is 10.0");
+}
+
+TEST_CASE("cuBLASLt must be new enough for the scale mode", "[gemm][validation]") {
+  const device_capabilities old_runtime{9, 0, 120800};
+  CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(), old_runtime));
+  problem p = fp8_problem();
+  p.a.scaling = p.b.scaling = scale_mode::row_wise;
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, old_runtime),
+                        "scale mode row_wise needs cuBLASLt 120900 (CUDA 12.9) or newer; this runtime is 120800");
+  const device_capabilities ancient{9, 0, 110500};
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(fp8_problem(), ancient), "predates FP8 matmul");
+}
+
+TEST_CASE("describe names what was asked", "[gemm][validation]") {
+  problem p = fp8_problem(element_type::float8_e4m3);
+  p.a.scaling = scale_mode::block_1x128;
+  p.epilogue_op = epilogue::bias;
+  CHECK(describe(p) ==
+        "M=64 N=64 K=64 A=float8_e4m3/block_1x128 (lda=64) B=float8_e4m3/per_tensor (ldb=64) D=float8_e4m3 "
+        "(ldd=64) epilogue=bias bias=bfloat16");
+}
