@@ -1,0 +1,263 @@
+// mixprec/scaling/fp8_scaling.hpp — how FP8 per-tensor scales evolve.
+//
+// An FP8 tensor is stored as q = convert<T>(x · scale) and read back as
+// q · scale_inv. A good scale maps the tensor's largest magnitude (amax) near
+// max(T), so the values use FP8's few binades well.
+//
+//   - delayed_scaling<T> (TransformerEngine's DelayedScaling recipe): the scale
+//     for this step comes from the amaxes recorded in earlier steps, so the
+//     cast needs no extra pass over the tensor. record(amax) appends the newest
+//     amax to a window of history_len; update() computes
+//         scale = (max(T) · 2^-margin) / amax,
+//     where amax is the window's maximum (amax_algo::max) or its newest entry
+//     (amax_algo::most_recent). An amax of 0 or a non-finite amax keeps the
+//     previous scale; an infinite result (amax tiny) becomes FLT_MAX;
+//     power_of_two rounds the scale down to a power of two, so rescaling is
+//     exact. As in TE, the window maximum skips NaN entries (fmaxf) while an
+//     inf entry makes it inf, which keeps the scale until the inf leaves the
+//     window.
+//   - current_scaling<T>: the scale from this step's amax alone (one more pass
+//     over the tensor, but no lag). An amax of 0 or a non-finite amax gives
+//     scale 1, as TE's Float8CurrentScaling does: an all-zero tensor needs no
+//     scaling, and a tensor holding inf/NaN cannot be scaled into range (its
+//     cast shows the inf/NaN, and the loss scaler's found_inf skips the step).
+//   - The hybrid convention (TE's Format.HYBRID) is the default: E4M3 (more
+//     precision) for forward tensors — activations and weights — and E5M2
+//     (more range) for gradients. fp8_linear_scaling<Convention> holds the three
+//     scales of one linear layer.
+//
+//   mixprec::delayed_scaling<mixprec::float8_e4m3> weight_scaling;   // history 1024, max, margin 0
+//   weight_scaling.record(amax_of_weights);   // from the cast of this step
+//   weight_scaling.update();                  // scale for the next step
+//   float s = weight_scaling.scale(), s_inv = weight_scaling.scale_inv();
+//
+// The per-tensor arithmetic (detail::fp8_scale_from_amax and the window
+// reduction) is host/device code; mixprec/cuda/fp8_scaling.hpp updates many
+// tensors' histories and scales in one kernel with the same functions.
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "mixprec/core/config.hpp"
+#include "mixprec/core/error.hpp"
+#include "mixprec/types.hpp"
+
+namespace mixprec {
+
+enum class amax_algo {
+  max,          // the largest amax in the history window
+  most_recent,  // the newest amax only
+};
+
+struct delayed_scaling_options {
+  std::size_t history_len = 1024;  // amaxes kept, >= 1
+  amax_algo algo = amax_algo::max;
+  int margin = 0;                  // in [0, 24]: the scale maps amax to max(T) · 2^-margin
+  bool power_of_two = false;       // round the scale down to a power of two
+};
+
+struct current_scaling_options {
+  int margin = 0;             // in [0, 24]
+  bool power_of_two = false;  // round the scale down to a power of two
+};
+
+namespace detail {
+
+// The largest power of two <= x, for finite x > 0 (subnormals included).
+MIXPREC_HOST_DEVICE inline float floor_power_of_two(float x) noexcept {
+  std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(x);
+  if ((bits & 0x7F800000u) != 0) {
+    bits &= 0xFF800000u;  // keep sign and exponent (TE's force_pow_2_scales)
+  } else {
+    std::uint32_t top = 0x00400000u;  // subnormal: keep only the highest set bit
+    while (top != 0 && (bits & top) == 0) top >>= 1;
+    bits = (bits & 0x80000000u) | top;
+  }
+  return mixprec::detail::bit_cast<float>(bits);
+}
+
+// TE's delayed-scaling rule (recipe/delayed_scaling.cu): scaled_max is
+// max(T) · 2^-margin; `previous` is kept when amax is 0 or not finite.
+MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_max, float previous,
+                                                     bool power_of_two) noexcept {
+  float scale = previous;
+  if (amax > 0.0f && amax <= FLT_MAX) {  // false for NaN and inf
+    scale = scaled_max / amax;
+    if (scale > FLT_MAX) scale = FLT_MAX;
+    if (power_of_two) scale = floor_power_of_two(scale);
+  }
+  return scale;
+}
+
+// Window reduction, as TE's: fmaxf from 0, so NaN entries are skipped.
+MIXPREC_HOST_DEVICE inline float amax_max(float a, float b) noexcept {
+#if MIXPREC_DEVICE_COMPILATION
+  return fmaxf(a, b);
+#else
+  return std::fmax(a, b);
+#endif
+}
+
+inline void validate_margin(int margin, const char* who) {
+  require(margin >= 0 && margin <= 24, who, "margin = ", margin,
+          " must lie in [0, 24] (a larger margin can push the scale of a large amax below float's range)");
+}
+
+template <class T>
+struct fp8_traits {
+  static_assert(is_basic_float<T>::value, "FP8 scaling recipes take a mixprec value type (float8_e4m3, float8_e5m2, ...)");
+  static float max_value() noexcept { return static_cast<float>(std::numeric_limits<T>::max()); }
+  // max(T) · 2^-margin, exact.
+  static float scaled_max(int margin) noexcept { return std::ldexp(max_value(), -margin); }
+};
+
+}  // namespace detail
+
+inline void validate(const delayed_scaling_options& o) {
+  const char* who = "mixprec::delayed_scaling::options: ";
+  require(o.history_len >= 1, who, "history_len = ", o.history_len, " must be >= 1");
+  require(o.algo == amax_algo::max || o.algo == amax_algo::most_recent, who, "algo = ", static_cast<int>(o.algo),
+          " is not an amax_algo (max or most_recent)");
+  detail::validate_margin(o.margin, who);
+}
+
+inline void validate(const current_scaling_options& o) {
+  detail::validate_margin(o.margin, "mixprec::current_scaling::options: ");
+}
+
+template <class T>
+class delayed_scaling {
+ public:
+  using value_type = T;
+  using options = delayed_scaling_options;
+
+  delayed_scaling() : delayed_scaling(options{}) {}
+  explicit delayed_scaling(const options& o) : options_(o) {
+    validate(o);
+    history_.assign(o.history_len, 0.0f);
+  }
+
+  // Appends this step's amax (the largest |x| of the tensor, >= 0; inf and
+  // NaN are accepted and handled by update()). The oldest entry leaves the
+  // window once history_len are held.
+  void record(float amax) {
+    require(!(amax < 0.0f), "mixprec::delayed_scaling::record: amax = ", amax,
+            " is negative; pass the largest magnitude |x| of the tensor");
+    history_[next_] = amax;
+    next_ = next_ + 1 == history_.size() ? 0 : next_ + 1;
+    if (recorded_ < history_.size()) ++recorded_;
+  }
+
+  // Computes, stores and returns the new scale from the window.
+  float update() noexcept {
+    amax_ = window_amax();
+    scale_ = detail::fp8_scale_from_amax(amax_, detail::fp8_traits<T>::scaled_max(options_.margin), scale_,
+                                         options_.power_of_two);
+    scale_inv_ = 1.0f / scale_;
+    return scale_;
+  }
+
+  float scale() const noexcept { return scale_; }
+  float scale_inv() const noexcept { return scale_inv_; }
+  // The amax the last update() used (0 before any).
+  float amax() const noexcept { return amax_; }
+  // The window, oldest first (at most history_len entries).
+  std::vector<float> history() const {
+    std::vector<float> window;
+    window.reserve(recorded_);
+    const std::size_t start = (next_ + history_.size() - recorded_) % history_.size();
+    for (std::size_t i = 0; i < recorded_; ++i) window.push_back(history_[(start + i) % history_.size()]);
+    return window;
+  }
+  const options& get_options() const noexcept { return options_; }
+
+ private:
+  float window_amax() const noexcept {
+    if (recorded_ == 0) return 0.0f;
+    if (options_.algo == amax_algo::most_recent) return history_[(next_ + history_.size() - 1) % history_.size()];
+    float amax = 0.0f;
+    for (std::size_t i = 0; i < recorded_; ++i) amax = detail::amax_max(amax, history_[i]);
+    return amax;
+  }
+
+  options options_;
+  std::vector<float> history_;  // ring buffer; slot next_ is overwritten next
+  std::size_t next_ = 0;
+  std::size_t recorded_ = 0;
+  float scale_ = 1.0f;
+  float scale_inv_ = 1.0f;
+  float amax_ = 0.0f;
+};
+
+// The scale of `amax` under current scaling (see the file comment): 1 for an
+// amax of 0 or a non-finite amax.
+template <class T>
+float current_scale(float amax, const current_scaling_options& o = {}) {
+  validate(o);
+  return detail::fp8_scale_from_amax(amax, detail::fp8_traits<T>::scaled_max(o.margin), 1.0f, o.power_of_two);
+}
+
+template <class T>
+class current_scaling {
+ public:
+  using value_type = T;
+  using options = current_scaling_options;
+
+  current_scaling() : current_scaling(options{}) {}
+  explicit current_scaling(const options& o) : options_(o) { validate(o); }
+
+  // The scale from this step's amax alone; stored and returned.
+  float update(float amax) {
+    require(!(amax < 0.0f), "mixprec::current_scaling::update: amax = ", amax,
+            " is negative; pass the largest magnitude |x| of the tensor");
+    scale_ = current_scale<T>(amax, options_);
+    scale_inv_ = 1.0f / scale_;
+    return scale_;
+  }
+  float scale() const noexcept { return scale_; }
+  float scale_inv() const noexcept { return scale_inv_; }
+  const options& get_options() const noexcept { return options_; }
+
+ private:
+  options options_;
+  float scale_ = 1.0f;
+  float scale_inv_ = 1.0f;
+};
+
+// Which FP8 format each kind of tensor uses.
+template <class Forward, class Gradient>
+struct fp8_convention {
+  using forward_type = Forward;    // activations and weights
+  using gradient_type = Gradient;  // gradients flowing backwards
+};
+// The default: E4M3's precision forward, E5M2's range for gradients (TE's HYBRID).
+using hybrid_fp8 = fp8_convention<float8_e4m3, float8_e5m2>;
+// E4M3 everywhere (TE's Format.E4M3).
+using e4m3_fp8 = fp8_convention<float8_e4m3, float8_e4m3>;
+
+// The three scales of one linear layer Y = X · Wᵀ under a convention and a
+// scaling recipe (delayed_scaling by default, current_scaling also fits):
+// input X and weight W in the forward format, the output gradient dY in the
+// gradient format.
+template <class Convention = hybrid_fp8, template <class> class Scaling = delayed_scaling>
+struct fp8_linear_scaling {
+  using convention = Convention;
+  using forward_type = typename Convention::forward_type;
+  using gradient_type = typename Convention::gradient_type;
+
+  fp8_linear_scaling() = default;
+  explicit fp8_linear_scaling(const typename Scaling<forward_type>::options& o)
+      : input(o), weight(o), grad_output(typename Scaling<gradient_type>::options(o)) {}
+
+  Scaling<forward_type> input;
+  Scaling<forward_type> weight;
+  Scaling<gradient_type> grad_output;
+};
+
+}  // namespace mixprec
