@@ -7,3 +7,7 @@
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
 #include "mixprec/gemm/validate.hpp"
+#include "mixprec/scaling/fp8_scaling.hpp"
+#include "mixprec/scaling/loss_scaler.hpp"
+#include "mixprec/training/optimizer.hpp"
+#include "mixprec/training/update_rules.hpp"
