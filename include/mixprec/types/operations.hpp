@@ -20,14 +20,18 @@ template <class F>
 MIXPREC_HOST_DEVICE constexpr bool isinf(basic_float<F> x) noexcept { return F::is_infinity_code(x.bits()); }
 template <class F>
 MIXPREC_HOST_DEVICE constexpr bool isfinite(basic_float<F> x) noexcept { return !isnan(x) && !isinf(x); }
+// signbit and abs read and clear the sign bit, NaN included (IEEE 754 §5.5.1,
+// as std::signbit and std::fabs do on the decoded float). The one exception is
+// fnuz's NaN: it occupies the -0 code and has no sign.
 template <class F>
 MIXPREC_HOST_DEVICE constexpr bool signbit(basic_float<F> x) noexcept {
-  // fnuz's NaN occupies the -0 code; it has no sign.
-  return !isnan(x) && (x.bits() & F::sign_mask) != 0;
+  if (!F::has_negative_zero && isnan(x)) return false;
+  return (x.bits() & F::sign_mask) != 0;
 }
 template <class F>
 MIXPREC_HOST_DEVICE constexpr basic_float<F> abs(basic_float<F> x) noexcept {
-  return isnan(x) ? x : basic_float<F>::from_bits(static_cast<typename F::storage_type>(x.bits() & F::magnitude_mask));
+  if (!F::has_negative_zero && isnan(x)) return x;
+  return basic_float<F>::from_bits(static_cast<typename F::storage_type>(x.bits() & F::magnitude_mask));
 }
 
 // Comparisons follow IEEE 754: NaN is unordered, +0 == -0.
