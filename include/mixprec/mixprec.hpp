@@ -11,3 +11,5 @@
 #include "mixprec/scaling/loss_scaler.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "mixprec/training/update_rules.hpp"
+#include "mixprec/reference/quantize.hpp"
+#include "mixprec/reference/scaled_gemm.hpp"
