@@ -88,7 +88,11 @@ MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_ma
                                                      bool power_of_two) noexcept {
   float scale = previous;
   if (amax > 0.0f && amax <= FLT_MAX) {  // false for NaN and inf
+#if MIXPREC_DEVICE_COMPILATION
+    scale = __fdiv_rn(scaled_max, amax);  // IEEE division even under -prec-div=false
+#else
     scale = scaled_max / amax;
+#endif
     if (scale > FLT_MAX) scale = FLT_MAX;
     if (power_of_two) scale = floor_power_of_two(scale);
   }

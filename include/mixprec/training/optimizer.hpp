@@ -130,7 +130,7 @@ struct const_tensor_view {
 // Where the optimizer writes a parameter's low-precision copy after a step.
 struct model_copy {
   tensor_view target;            // empty: no copy (use the master weights directly)
-  const float* scale = nullptr;  // the copy stores convert(w · *scale); required for FP8, optional otherwise
+  const float* scale = nullptr;  // BF16/FP16/FP8 copies store convert(w · *scale); required for FP8, ignored for FP32
   float* amax = nullptr;         // optional: raised to max |w| of the updated weights
 
   model_copy() = default;
@@ -151,7 +151,9 @@ struct optimizer_options {
 struct step_inputs {
   bool found_inf = false;      // skip the step (some gradient, on some rank, was inf or NaN)
   float inverse_scale = 1.0f;  // 1 / loss scale
-  float grad_norm = -1.0f;     // the global norm of the unscaled gradients if known; < 0: computed when clipping
+  // The squared global norm of the unscaled gradients if known (e.g. from the
+  // device unscale kernel); < 0: computed here when clipping needs it.
+  float squared_grad_norm = -1.0f;
 };
 
 struct step_report {
@@ -308,9 +310,7 @@ class basic_optimizer {
   // to parameter i and holds the scaled gradient (FP32, BF16 or FP16).
   step_report step(const std::vector<const_tensor_view>& gradients, const step_inputs& in) {
     check_gradients_match(gradients);
-    const bool known = in.grad_norm >= 0.0f;
-    return step_checked(gradients, in.found_inf, in.inverse_scale,
-                        known ? detail::mul_rn(in.grad_norm, in.grad_norm) : -1.0f);
+    return step_checked(gradients, in.found_inf, in.inverse_scale, in.squared_grad_norm);
   }
   step_report step(const std::vector<const_tensor_view>& gradients, bool found_inf) {
     step_inputs in;

@@ -1,0 +1,222 @@
+// mixprec/cuda/multi_tensor.hpp — what the training kernels share: RAII
+// device memory, CUDA error checks, the chunk table that lets one launch
+// cover any number of tensors of any sizes, block reductions, and the
+// data-parallel hook type.
+//
+// Multi-tensor launches (the idea of Apex's multi_tensor_apply, with the
+// table in device memory instead of kernel arguments): every tensor is cut
+// into chunks of at most chunk_elements; block b of the grid processes chunk
+// b. The table is uploaded once when the tensors are registered (prepare()),
+// so a step is a single launch with a handful of pointer arguments —
+// stream-ordered, no host synchronisation, and capturable in a CUDA graph.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "mixprec/core/error.hpp"
+#include "mixprec/training/optimizer.hpp"
+#include "mixprec/types.hpp"
+
+namespace mixprec {
+namespace cuda {
+
+// The data-parallel hook: all-reduces MAX, in place, over `count` floats of
+// device memory on `stream` (enqueued, not synchronised). Called before the
+// scaler and recipe updates so that found_inf (0 or 1) and every amax agree
+// across ranks. mixprec/cuda/nccl_hook.hpp adapts an NCCL communicator.
+using max_allreduce = std::function<void(float* device_buffer, std::size_t count, cudaStream_t stream)>;
+
+namespace training_detail {
+
+inline void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw mixprec::runtime_error(mixprec::detail::make_message("mixprec::cuda: ", what, " failed: ", cudaGetErrorName(status),
+                                                               " (", cudaGetErrorString(status), ")"));
+  }
+}
+
+// Operations that allocate or copy synchronously cannot be captured.
+inline void require_not_capturing(cudaStream_t stream, const char* what) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &status), "cudaStreamIsCapturing");
+  require(status == cudaStreamCaptureStatusNone, what,
+          " cannot run while the stream is being captured into a CUDA graph: call prepare(stream) (or run one step) "
+          "before capturing");
+}
+
+// Owns n elements of device memory (cudaMalloc / cudaFree), move-only.
+template <class T>
+class device_array {
+ public:
+  device_array() = default;
+  explicit device_array(std::size_t n) : size_(n) {
+    if (n > 0) check(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)), "cudaMalloc");
+  }
+  device_array(const device_array&) = delete;
+  device_array& operator=(const device_array&) = delete;
+  device_array(device_array&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  device_array& operator=(device_array&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~device_array() { release(); }
+
+  T* get() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+  // Synchronous copies (not capturable; used when registering and reading).
+  void upload(const T* host, std::size_t n) {
+    if (n > 0) check(cudaMemcpy(data_, host, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy to the device");
+  }
+  void upload(const std::vector<T>& host) {
+    if (host.size() > size_) *this = device_array(host.size());
+    upload(host.data(), host.size());
+  }
+  void download(T* host, std::size_t n) const {
+    if (n > 0) check(cudaMemcpy(host, data_, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy from the device");
+  }
+
+ private:
+  void release() noexcept {
+    if (data_ != nullptr) cudaFree(data_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A chunk: elements [begin, begin + length) of tensor `tensor`.
+struct chunk {
+  std::uint32_t tensor;
+  std::uint32_t length;
+  std::uint64_t begin;
+};
+
+// Chunks are a multiple of 4 elements long (except a tensor's last), so the
+// vectorised loops stay aligned within a tensor.
+constexpr std::uint32_t chunk_elements = 32768;
+constexpr int block_threads = 256;
+
+inline void append_chunks(std::vector<chunk>& chunks, std::size_t tensor, std::uint64_t size) {
+  require(tensor < 0xFFFFFFFFu, "mixprec::cuda: more than 2^32 - 1 tensors in one multi-tensor launch");
+  for (std::uint64_t begin = 0; begin < size; begin += chunk_elements) {
+    const std::uint64_t length = size - begin < chunk_elements ? size - begin : chunk_elements;
+    chunks.push_back(chunk{static_cast<std::uint32_t>(tensor), static_cast<std::uint32_t>(length), begin});
+  }
+}
+
+// A launch over chunks.size() blocks, within the grid limit.
+inline unsigned grid_for(std::size_t chunks) {
+  require(chunks <= 0x7FFFFFFFu, "mixprec::cuda: ", chunks, " chunks exceed the grid limit of 2^31 - 1 blocks");
+  return static_cast<unsigned>(chunks);
+}
+
+inline bool is_fp8(scalar_type t) noexcept {
+  return t == scalar_type::float8_e4m3 || t == scalar_type::float8_e5m2;
+}
+
+#if defined(__CUDACC__)
+
+// Four consecutive elements, for 4·sizeof(T)-byte vector loads and stores.
+template <class T>
+struct alignas(4 * sizeof(T)) vector4 {
+  T value[4];
+};
+
+template <class T>
+__device__ inline bool aligned_for_vector4(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) % (4 * sizeof(T))) == 0;
+}
+
+// Exact widening to float on the device (the engine's values; NaN quieted as
+// the engine does), through the cheap instructions.
+template <class T>
+__device__ inline float widen(T x) {
+  return static_cast<float>(x);  // the engine: exact for every mixprec type
+}
+__device__ inline float widen(float x) { return x; }
+__device__ inline float widen(bfloat16 x) {
+  const std::uint32_t bits = x.bits();
+  std::uint32_t f = bits << 16;
+  if ((bits & 0x7FFFu) > 0x7F80u) f |= 0x00400000u;
+  return __uint_as_float(f);
+}
+__device__ inline float widen(float16 x) {
+  const unsigned short bits = x.bits();
+  if ((bits & 0x7FFFu) > 0x7C00u) return static_cast<float>(x);  // NaN: the engine's quiet NaN
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
+  return f;
+}
+
+// Sum over the block (deterministic for a given block size); thread 0 gets it.
+__device__ inline double block_sum(double value) {
+  __shared__ double partial[32];
+  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xFFFFFFFFu, value, offset);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();
+  if (lane == 0) partial[warp] = value;
+  __syncthreads();
+  value = 0.0;
+  if (warp == 0) {
+    value = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : 0.0;
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xFFFFFFFFu, value, offset);
+  }
+  return value;
+}
+
+// Maximum over the block; thread 0 gets it.
+__device__ inline std::uint32_t block_max(std::uint32_t value) {
+  __shared__ std::uint32_t partial[32];
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const std::uint32_t other = __shfl_down_sync(0xFFFFFFFFu, value, offset);
+    value = other > value ? other : value;
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();
+  if (lane == 0) partial[warp] = value;
+  __syncthreads();
+  value = 0;
+  if (warp == 0) {
+    value = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : 0u;
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const std::uint32_t other = __shfl_down_sync(0xFFFFFFFFu, value, offset);
+      value = other > value ? other : value;
+    }
+  }
+  return value;
+}
+
+// True in thread 0 of the last block of the grid to get here (the CUDA
+// samples' threadFenceReduction pattern); that block may then finish the
+// launch's bookkeeping. The counter is reset for the next launch.
+__device__ inline bool last_block_done(unsigned int* ticket) {
+  __shared__ bool last;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const unsigned int done = atomicAdd(ticket, 1u);
+    last = done == gridDim.x - 1;
+    if (last) *ticket = 0u;
+  }
+  __syncthreads();
+  return last;
+}
+
+#endif  // __CUDACC__
+
+}  // namespace training_detail
+}  // namespace cuda
+}  // namespace mixprec

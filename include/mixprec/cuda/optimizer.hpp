@@ -1,0 +1,440 @@
+// mixprec/cuda/optimizer.hpp — the fused multi-tensor optimizer step on the
+// device: FP32 master weights and states in device memory, every parameter
+// updated by one launch.
+//
+// Per element, one pass: read the stored (scaled, low-precision) gradient,
+// unscale and clip it, update the FP32 master and states, write the model
+// copy (nearest even or stochastic) — each buffer read once and written once.
+// The step reads found_inf, the scale and the squared gradient norm from
+// device memory (no host synchronisation) and, when found_inf is set, every
+// block returns before touching memory: nothing changes, not even the step
+// counter. The per-element function is the host optimizer's
+// (mixprec::detail::update_element with the same rule), so master, states and
+// copies equal mixprec::basic_optimizer's bit for bit.
+//
+//   mixprec::cuda::fused_adamw optimizer;                  // optimizer_options as on the host
+//   auto group = optimizer.add_group(mixprec::adamw_options{});
+//   optimizer.add_parameter(group, w1_initial, n1,          // host or device floats
+//                           mixprec::const_tensor_view{grad_w1, n1},       // device BF16 gradient
+//                           mixprec::model_copy{mixprec::tensor_view{w1_bf16, n1}});  // device BF16 copy
+//   optimizer.prepare();
+//   // each step, after unscale_and_check(gradients, scaler, stream):
+//   optimizer.step(scaler, stream);
+//   scaler.update(stream);
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "mixprec/core/error.hpp"
+#include "mixprec/core/rounding.hpp"
+#include "mixprec/cuda/loss_scaler.hpp"
+#include "mixprec/cuda/multi_tensor.hpp"
+#include "mixprec/training/optimizer.hpp"
+#include "mixprec/training/update_rules.hpp"
+#include "mixprec/types.hpp"
+
+namespace mixprec {
+namespace cuda {
+namespace training_detail {
+
+constexpr std::uint8_t no_model_copy = 0xFF;
+
+struct parameter_entry {
+  float* master;                // nullptr for BF16-only
+  float* state[2];              // Rule::state_count arrays (unused ones null)
+  const void* gradient;
+  void* model;                  // model copy, or the BF16 weights of a BF16-only parameter
+  const float* model_scale;     // nullable
+  float* model_amax;            // nullable
+  std::uint64_t size;
+  std::uint64_t first_element;  // among all parameters' elements (stochastic-rounding index)
+  std::uint32_t group;
+  scalar_type gradient_type;
+  std::uint8_t model_type;      // a scalar_type, or no_model_copy
+  bool bf16_only;
+};
+
+struct step_state {
+  std::int64_t steps;  // applied steps
+  unsigned int ticket;
+};
+
+// What every element of one launch shares.
+struct step_arguments {
+  const chunk* chunks;
+  const parameter_entry* parameters;
+  const void* groups;   // Rule::options[groups]
+  step_state* state;
+  const float* found_inf;     // nullable
+  const float* scale;         // nullable: 1
+  const float* squared_norm;  // nullable: no clipping
+  float max_grad_norm;
+  std::uint64_t total_elements;
+  std::uint64_t seed;
+  bool stochastic_model;
+  bool stochastic_bf16_only;
+};
+
+template <class Rule, class G, class M>
+__device__ inline void update_chunk(const parameter_entry& e, const chunk& c, const typename Rule::scalars& s,
+                                    float inverse_scale, float clip, std::int64_t step, const step_arguments& a,
+                                    std::uint32_t& amax_bits) {
+  constexpr int S = Rule::state_count;
+  const G* g = static_cast<const G*>(e.gradient) + c.begin;
+  const bool bf16_only = e.bf16_only;
+  float* master = bf16_only ? nullptr : e.master + c.begin;
+  float* state[S];
+#pragma unroll
+  for (int k = 0; k < S; ++k) state[k] = e.state[k] + c.begin;
+  M* model = static_cast<M*>(e.model);
+  if (model != nullptr) model += c.begin;
+  const bool stochastic = bf16_only ? a.stochastic_bf16_only : a.stochastic_model;
+  const float copy_scale = e.model_scale != nullptr ? *e.model_scale : 1.0f;
+  const std::uint64_t first = e.first_element + c.begin;
+
+  // One element: the same functions as the host optimizer.
+  auto element = [&](float w, float stored_gradient, float* st, std::uint32_t i, M& out) -> float {
+    const float updated = mixprec::detail::update_element<Rule>(w, stored_gradient, inverse_scale, clip, st, s);
+    const std::uint32_t bits =
+        stochastic ? mixprec::detail::step_random_bits(a.seed, step, a.total_elements, first + i) : 0u;
+    out = mixprec::detail::round_model_copy<M>(updated, copy_scale, stochastic, bits);
+    return updated;
+  };
+
+  std::uint32_t done = 0;
+  bool vectorised = aligned_for_vector4<G>(g) && (model == nullptr || aligned_for_vector4<M>(model));
+  if (!bf16_only) vectorised = vectorised && aligned_for_vector4<float>(master);
+#pragma unroll
+  for (int k = 0; k < S; ++k) vectorised = vectorised && aligned_for_vector4<float>(state[k]);
+  if (vectorised) {
+    const std::uint32_t vectors = c.length / 4;
+    for (std::uint32_t v = threadIdx.x; v < vectors; v += blockDim.x) {
+      const vector4<G> gv = reinterpret_cast<const vector4<G>*>(g)[v];
+      vector4<float> wv;
+      vector4<M> mv;
+      if (bf16_only) {
+        const vector4<M> current = reinterpret_cast<const vector4<M>*>(model)[v];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) wv.value[k] = widen(current.value[k]);
+      } else {
+        wv = reinterpret_cast<const vector4<float>*>(master)[v];
+      }
+      vector4<float> sv[S];
+#pragma unroll
+      for (int k = 0; k < S; ++k) sv[k] = reinterpret_cast<const vector4<float>*>(state[k])[v];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        float st[S];
+#pragma unroll
+        for (int k = 0; k < S; ++k) st[k] = sv[k].value[j];
+        wv.value[j] = element(wv.value[j], widen(gv.value[j]), st, v * 4 + j, mv.value[j]);
+#pragma unroll
+        for (int k = 0; k < S; ++k) sv[k].value[j] = st[k];
+        const std::uint32_t magnitude = mixprec::detail::magnitude_bits(wv.value[j]);
+        amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
+      }
+      if (!bf16_only) reinterpret_cast<vector4<float>*>(master)[v] = wv;
+#pragma unroll
+      for (int k = 0; k < S; ++k) reinterpret_cast<vector4<float>*>(state[k])[v] = sv[k];
+      if (model != nullptr) reinterpret_cast<vector4<M>*>(model)[v] = mv;
+    }
+    done = vectors * 4;
+  }
+  for (std::uint32_t i = done + threadIdx.x; i < c.length; i += blockDim.x) {
+    float st[S];
+#pragma unroll
+    for (int k = 0; k < S; ++k) st[k] = state[k][i];
+    const float w = bf16_only ? widen(model[i]) : master[i];
+    M out;
+    const float updated = element(w, widen(g[i]), st, i, out);
+    if (!bf16_only) master[i] = updated;
+#pragma unroll
+    for (int k = 0; k < S; ++k) state[k][i] = st[k];
+    if (model != nullptr) model[i] = out;
+    const std::uint32_t magnitude = mixprec::detail::magnitude_bits(updated);
+    amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
+  }
+}
+
+template <class Rule, class G>
+__device__ inline void update_chunk_for_model(const parameter_entry& e, const chunk& c,
+                                              const typename Rule::scalars& s, float inverse_scale, float clip,
+                                              std::int64_t step, const step_arguments& a, std::uint32_t& amax_bits) {
+  switch (e.model_type) {
+    case static_cast<std::uint8_t>(scalar_type::float32):
+      return update_chunk<Rule, G, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+    case static_cast<std::uint8_t>(scalar_type::bfloat16):
+      return update_chunk<Rule, G, bfloat16>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+    case static_cast<std::uint8_t>(scalar_type::float16):
+      return update_chunk<Rule, G, float16>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+    case static_cast<std::uint8_t>(scalar_type::float8_e4m3):
+      return update_chunk<Rule, G, float8_e4m3>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+    case static_cast<std::uint8_t>(scalar_type::float8_e5m2):
+      return update_chunk<Rule, G, float8_e5m2>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+    default:  // no copy: M = float with a null pointer writes nothing
+      return update_chunk<Rule, G, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+  }
+}
+
+template <class Rule>
+__global__ void __launch_bounds__(block_threads) fused_step_kernel(step_arguments a) {
+  if (a.found_inf != nullptr && *a.found_inf != 0.0f) return;  // the skipped step: nothing is written
+  const std::int64_t step = a.state->steps + 1;
+  const float inverse_scale = a.scale != nullptr ? mixprec::detail::inverse_of_scale(*a.scale) : 1.0f;
+  const float clip =
+      a.squared_norm != nullptr ? mixprec::detail::clip_coefficient(*a.squared_norm, a.max_grad_norm) : 1.0f;
+  const chunk c = a.chunks[blockIdx.x];
+  const parameter_entry e = a.parameters[c.tensor];
+  const typename Rule::scalars s =
+      Rule::prepare(static_cast<const typename Rule::options*>(a.groups)[e.group], step);
+  std::uint32_t amax_bits = 0;
+  switch (e.gradient_type) {
+    case scalar_type::float32:
+      update_chunk_for_model<Rule, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+      break;
+    case scalar_type::bfloat16:
+      update_chunk_for_model<Rule, bfloat16>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+      break;
+    case scalar_type::float16:
+      update_chunk_for_model<Rule, float16>(e, c, s, inverse_scale, clip, step, a, amax_bits);
+      break;
+    default: break;  // rejected on the host
+  }
+  if (e.model_amax != nullptr) {
+    const std::uint32_t block_amax = block_max(amax_bits);
+    if (threadIdx.x == 0) atomicMax(reinterpret_cast<unsigned int*>(e.model_amax), block_amax);
+  }
+  // Every block has read a.state->steps before any block finishes the step.
+  if (last_block_done(&a.state->ticket) && threadIdx.x == 0) a.state->steps = step;
+}
+
+}  // namespace training_detail
+
+template <class Rule>
+class fused_optimizer {
+ public:
+  using rule = Rule;
+  using options = typename Rule::options;
+  static constexpr int state_count = Rule::state_count;
+  static_assert(state_count <= 2, "the device optimizer holds at most two state arrays per parameter");
+  static_assert(std::is_trivially_copyable<options>::value, "group options are copied to device memory as bytes");
+
+  fused_optimizer() : fused_optimizer(optimizer_options{}) {}
+  explicit fused_optimizer(const optimizer_options& o) : options_(o) {
+    basic_optimizer<Rule> validate_the_same_way(o);  // same checks and messages as the host optimizer
+    (void)validate_the_same_way;
+  }
+
+  std::size_t add_group(const options& hyper) {
+    Rule::validate(hyper);
+    groups_.push_back(hyper);
+    groups_dirty_ = true;
+    return groups_.size() - 1;
+  }
+  const options& group(std::size_t g) const {
+    check_group(g);
+    return groups_[g];
+  }
+  // Changes a group's hyper-parameters from the next step on (a stream-ordered
+  // copy; outside graph capture — a captured step keeps reading the device copy).
+  void set_group(std::size_t g, const options& hyper, cudaStream_t stream = nullptr) {
+    check_group(g);
+    Rule::validate(hyper);
+    groups_[g] = hyper;
+    if (!prepared_) return;
+    training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::set_group");
+    training_detail::check(cudaMemcpyAsync(device_groups_.get() + g, &groups_[g], sizeof(options),
+                                           cudaMemcpyHostToDevice, stream),
+                           "cudaMemcpyAsync of group options");
+    training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  }
+  void set_lr(std::size_t g, float lr, cudaStream_t stream = nullptr) {
+    options hyper = group(g);
+    hyper.lr = lr;
+    set_group(g, hyper, stream);
+  }
+
+  // A parameter with an FP32 master on the device, initialised from `initial`
+  // (host or device memory, `size` floats); `gradient` is where the backward
+  // pass leaves its (scaled) gradient, in device memory; `copy` the device
+  // model copy the step rewrites (optional; FP8 needs a device scale pointer;
+  // amax, if given, is raised with atomicMax).
+  std::size_t add_parameter(std::size_t g, const float* initial, std::size_t size, const const_tensor_view& gradient,
+                            const model_copy& copy = {}) {
+    const char* who = "mixprec::cuda::fused_optimizer::add_parameter: ";
+    check_can_add(g, size, gradient, who);
+    require(initial != nullptr, who, "initial values are null for a parameter of size ", size);
+    training_detail::parameter_entry e = base_entry(g, size, gradient);
+    if (copy.target.data != nullptr || copy.target.size != 0) {
+      require(copy.target.size == size, who, "the model copy has ", copy.target.size, " elements, the parameter ", size);
+      require(copy.target.data != nullptr, who, "the model copy of ", size, " elements has no data");
+      require(!training_detail::is_fp8(copy.target.type) || copy.scale != nullptr, who, "an FP8 model copy (",
+              name_of(copy.target.type), ") needs a scale: pass model_copy{target, device_scale_pointer}");
+      e.model = copy.target.data;
+      e.model_type = static_cast<std::uint8_t>(copy.target.type);
+      e.model_scale = copy.scale;
+      e.model_amax = copy.amax;
+    }
+    owned_.emplace_back();
+    parameter_memory& memory = owned_.back();
+    memory.master = training_detail::device_array<float>(size);
+    memory.master.upload(initial, size);
+    e.master = memory.master.get();
+    allocate_states(memory, e, size);
+    add_entry(e);
+    return entries_.size() - 1;
+  }
+
+  // A BF16-only parameter: `weights` (device BF16) are updated in place
+  // without an FP32 master; the update is rounded as options.bf16_only_rounding says.
+  std::size_t add_bf16_parameter(std::size_t g, bfloat16* weights, std::size_t size, const const_tensor_view& gradient) {
+    const char* who = "mixprec::cuda::fused_optimizer::add_bf16_parameter: ";
+    check_can_add(g, size, gradient, who);
+    require(weights != nullptr, who, "weights are null for a parameter of size ", size);
+    training_detail::parameter_entry e = base_entry(g, size, gradient);
+    e.bf16_only = true;
+    e.model = weights;
+    e.model_type = static_cast<std::uint8_t>(scalar_type::bfloat16);
+    owned_.emplace_back();
+    allocate_states(owned_.back(), e, size);
+    add_entry(e);
+    return entries_.size() - 1;
+  }
+
+  // Uploads the tables; not capturable. step() calls it when needed outside capture.
+  void prepare(cudaStream_t stream = nullptr) {
+    if (prepared_ && !groups_dirty_) return;
+    training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::prepare");
+    require(!entries_.empty(), "mixprec::cuda::fused_optimizer: no parameters were added");
+    if (!prepared_) {
+      device_entries_.upload(entries_);
+      device_chunks_.upload(chunks_);
+      state_ = training_detail::device_array<training_detail::step_state>(1);
+      training_detail::check(cudaMemset(state_.get(), 0, sizeof(training_detail::step_state)), "cudaMemset");
+    }
+    device_groups_ = training_detail::device_array<options>(groups_.size());
+    device_groups_.upload(groups_);
+    prepared_ = true;
+    groups_dirty_ = false;
+  }
+
+  // One launch over every parameter. found_inf, scale and squared_norm are
+  // device pointers (scale null: 1; found_inf null: never skip); squared_norm
+  // is required when options.max_grad_norm > 0.
+  void step(const float* found_inf, const float* scale, const float* squared_norm, cudaStream_t stream = nullptr) {
+    require(options_.max_grad_norm <= 0.0f || squared_norm != nullptr, "mixprec::cuda::fused_optimizer::step: ",
+            "clipping (max_grad_norm = ", options_.max_grad_norm,
+            ") needs the squared gradient norm: run unscale_and_check with a squared_norm output first");
+    prepare(stream);
+    training_detail::step_arguments a{};
+    a.chunks = device_chunks_.get();
+    a.parameters = device_entries_.get();
+    a.groups = device_groups_.get();
+    a.state = state_.get();
+    a.found_inf = found_inf;
+    a.scale = scale;
+    a.squared_norm = options_.max_grad_norm > 0.0f ? squared_norm : nullptr;
+    a.max_grad_norm = options_.max_grad_norm;
+    a.total_elements = total_elements_;
+    a.seed = options_.seed;
+    a.stochastic_model = options_.model_rounding == rounding::stochastic;
+    a.stochastic_bf16_only = options_.bf16_only_rounding == rounding::stochastic;
+    training_detail::fused_step_kernel<Rule>
+        <<<training_detail::grid_for(chunks_.size()), training_detail::block_threads, 0, stream>>>(a);
+    training_detail::check(cudaGetLastError(), "launching the fused optimizer step");
+  }
+  // The usual call: the scaler's found_inf, scale and squared norm.
+  void step(const device_loss_scaler& scaler, cudaStream_t stream = nullptr) {
+    step(scaler.found_inf(), scaler.scale(), scaler.squared_norm(), stream);
+  }
+
+  std::size_t parameter_count() const noexcept { return entries_.size(); }
+  // Device pointers: the FP32 master (nullptr for BF16-only) and state k.
+  float* master(std::size_t p) const { return entry(p).master; }
+  float* state(std::size_t p, int k) const {
+    require(k >= 0 && k < state_count, Rule::name, ": state ", k, " does not exist; this optimizer has ", state_count);
+    return entry(p).state[k];
+  }
+  // Applied steps (waits for `stream`).
+  std::int64_t read_steps(cudaStream_t stream = nullptr) const {
+    if (!prepared_) return 0;
+    training_detail::require_not_capturing(stream, "reading the optimizer's step count");
+    training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    training_detail::step_state s{};
+    state_.download(&s, 1);
+    return s.steps;
+  }
+  std::size_t chunk_count() const noexcept { return chunks_.size(); }
+  std::uint64_t total_elements() const noexcept { return total_elements_; }
+
+ private:
+  struct parameter_memory {
+    training_detail::device_array<float> master;
+    training_detail::device_array<float> state[2];
+  };
+
+  const training_detail::parameter_entry& entry(std::size_t p) const {
+    require(p < entries_.size(), Rule::name, ": parameter ", p, " does not exist; ", entries_.size(), " are registered");
+    return entries_[p];
+  }
+  void check_group(std::size_t g) const {
+    require(g < groups_.size(), Rule::name, ": group ", g, " does not exist; ", groups_.size(),
+            " groups were added (add_group first)");
+  }
+  void check_can_add(std::size_t g, std::size_t size, const const_tensor_view& gradient, const char* who) const {
+    require(!prepared_, who, "parameters must all be registered before prepare() or the first step");
+    require(g < groups_.size(), who, "group ", g, " does not exist; ", groups_.size(), " groups were added (add_group first)");
+    require(size > 0, who, "size = 0: a parameter needs at least one element");
+    require(gradient.type == scalar_type::float32 || gradient.type == scalar_type::bfloat16 ||
+                gradient.type == scalar_type::float16,
+            who, "the gradient is ", name_of(gradient.type), "; gradients are float32, bfloat16 or float16");
+    require(gradient.size == size, who, "the gradient has ", gradient.size, " elements, the parameter ", size);
+    require(gradient.data != nullptr, who, "the gradient of ", size, " elements has no data");
+  }
+  training_detail::parameter_entry base_entry(std::size_t g, std::size_t size, const const_tensor_view& gradient) const {
+    training_detail::parameter_entry e{};
+    e.gradient = gradient.data;
+    e.gradient_type = gradient.type;
+    e.size = size;
+    e.group = static_cast<std::uint32_t>(g);
+    e.model_type = training_detail::no_model_copy;
+    e.first_element = total_elements_;
+    return e;
+  }
+  static void allocate_states(parameter_memory& memory, training_detail::parameter_entry& e, std::size_t size) {
+    for (int k = 0; k < state_count; ++k) {
+      memory.state[k] = training_detail::device_array<float>(size);
+      training_detail::check(cudaMemset(memory.state[k].get(), 0, size * sizeof(float)), "cudaMemset");
+      e.state[k] = memory.state[k].get();
+    }
+  }
+  void add_entry(const training_detail::parameter_entry& e) {
+    training_detail::append_chunks(chunks_, entries_.size(), e.size);
+    entries_.push_back(e);
+    total_elements_ += e.size;
+  }
+
+  optimizer_options options_;
+  std::vector<options> groups_;
+  std::vector<training_detail::parameter_entry> entries_;
+  std::vector<training_detail::chunk> chunks_;
+  std::vector<parameter_memory> owned_;
+  std::uint64_t total_elements_ = 0;
+  bool prepared_ = false;
+  bool groups_dirty_ = true;
+  training_detail::device_array<training_detail::parameter_entry> device_entries_;
+  training_detail::device_array<training_detail::chunk> device_chunks_;
+  training_detail::device_array<options> device_groups_;
+  training_detail::device_array<training_detail::step_state> state_;
+};
+
+using fused_sgd = fused_optimizer<sgd_rule>;
+using fused_adamw = fused_optimizer<adamw_rule>;
+
+}  // namespace cuda
+}  // namespace mixprec
