@@ -20,6 +20,13 @@
 //
 // Or with found_inf decided elsewhere: optimizer.step(gradients, found_inf).
 //
+// FP8 weights with a delayed-scaling recipe (mixprec/scaling/fp8_scaling.hpp):
+//   float w_scale = 1.0f, w_amax = 0.0f;
+//   optimizer.add_parameter(group, w1_initial, n1, mixprec::model_copy{w1_e4m3, &w_scale, &w_amax});
+//   each step: w_scale = recipe.weight.scale();  optimizer.step(...);
+//              recipe.weight.record(w_amax); w_amax = 0.0f; recipe.weight.update();
+//   the GEMM then reads w1_e4m3 with scale_inv = 1 / w_scale.
+//
 // Semantics:
 //   - Parameter groups carry their own hyper-parameters (add_group, set_group).
 //   - The effective gradient is (stored gradient · inverse_scale) · clip, each
