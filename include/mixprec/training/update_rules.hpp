@@ -57,18 +57,9 @@ namespace detail {
 
 // Stops the host compiler from contracting a product into a later addition
 // (see the file comment); a no-op on the device and without FMA.
-MIXPREC_HOST_DEVICE inline float no_contraction(float x) noexcept {
-#if !MIXPREC_DEVICE_COMPILATION && defined(__GNUC__) && defined(__FP_FAST_FMAF)
-#if defined(__x86_64__) || defined(__i386__)
-  __asm__("" : "+x"(x));
-#elif defined(__aarch64__)
-  __asm__("" : "+w"(x));
-#endif
-#endif
-  return x;
-}
-MIXPREC_HOST_DEVICE inline double no_contraction(double x) noexcept {
-#if !MIXPREC_DEVICE_COMPILATION && defined(__GNUC__) && defined(__FP_FAST_FMA)
+template <class Real>
+MIXPREC_HOST_DEVICE inline Real no_contraction(Real x) noexcept {
+#if !MIXPREC_DEVICE_COMPILATION && defined(__GNUC__) && (defined(__FP_FAST_FMAF) || defined(__FP_FAST_FMA))
 #if defined(__x86_64__) || defined(__i386__)
   __asm__("" : "+x"(x));
 #elif defined(__aarch64__)
@@ -78,69 +69,23 @@ MIXPREC_HOST_DEVICE inline double no_contraction(double x) noexcept {
   return x;
 }
 
-MIXPREC_HOST_DEVICE inline float fma(float a, float b, float c) noexcept {
+// Each wrapper is the device's _rn intrinsic in device code and the plain
+// IEEE operation on the host.
 #if MIXPREC_DEVICE_COMPILATION
-  return __fmaf_rn(a, b, c);
+#define MIXPREC_ROUNDED(device_call, host_expression) return device_call
 #else
-  return std::fma(a, b, c);
+#define MIXPREC_ROUNDED(device_call, host_expression) return host_expression
 #endif
-}
-MIXPREC_HOST_DEVICE inline float mul_rn(float a, float b) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __fmul_rn(a, b);
-#else
-  return no_contraction(a * b);
-#endif
-}
-MIXPREC_HOST_DEVICE inline float add_rn(float a, float b) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-MIXPREC_HOST_DEVICE inline float div_rn(float a, float b) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-MIXPREC_HOST_DEVICE inline float sqrt_rn(float a) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __fsqrt_rn(a);
-#else
-  return std::sqrt(a);
-#endif
-}
-MIXPREC_HOST_DEVICE inline double mul_rn(double a, double b) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __dmul_rn(a, b);
-#else
-  return no_contraction(a * b);
-#endif
-}
-MIXPREC_HOST_DEVICE inline double sub_rn(double a, double b) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __dsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-MIXPREC_HOST_DEVICE inline double div_rn(double a, double b) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __ddiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-MIXPREC_HOST_DEVICE inline double sqrt_rn(double a) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __dsqrt_rn(a);
-#else
-  return std::sqrt(a);
-#endif
-}
+MIXPREC_HOST_DEVICE inline float fma(float a, float b, float c) noexcept { MIXPREC_ROUNDED(__fmaf_rn(a, b, c), std::fma(a, b, c)); }
+MIXPREC_HOST_DEVICE inline float mul_rn(float a, float b) noexcept { MIXPREC_ROUNDED(__fmul_rn(a, b), no_contraction(a * b)); }
+MIXPREC_HOST_DEVICE inline float add_rn(float a, float b) noexcept { MIXPREC_ROUNDED(__fadd_rn(a, b), a + b); }
+MIXPREC_HOST_DEVICE inline float div_rn(float a, float b) noexcept { MIXPREC_ROUNDED(__fdiv_rn(a, b), a / b); }
+MIXPREC_HOST_DEVICE inline float sqrt_rn(float a) noexcept { MIXPREC_ROUNDED(__fsqrt_rn(a), std::sqrt(a)); }
+MIXPREC_HOST_DEVICE inline double mul_rn(double a, double b) noexcept { MIXPREC_ROUNDED(__dmul_rn(a, b), no_contraction(a * b)); }
+MIXPREC_HOST_DEVICE inline double sub_rn(double a, double b) noexcept { MIXPREC_ROUNDED(__dsub_rn(a, b), a - b); }
+MIXPREC_HOST_DEVICE inline double div_rn(double a, double b) noexcept { MIXPREC_ROUNDED(__ddiv_rn(a, b), a / b); }
+MIXPREC_HOST_DEVICE inline double sqrt_rn(double a) noexcept { MIXPREC_ROUNDED(__dsqrt_rn(a), std::sqrt(a)); }
+#undef MIXPREC_ROUNDED
 
 // base^exponent (exponent >= 0) by repeated squaring: the same sequence of
 // correctly rounded products everywhere, and fewer roundings than a running
