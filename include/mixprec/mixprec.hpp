@@ -13,3 +13,4 @@
 #include "mixprec/training/update_rules.hpp"
 #include "mixprec/reference/quantize.hpp"
 #include "mixprec/reference/scaled_gemm.hpp"
+#include "mixprec/cast/rules.hpp"

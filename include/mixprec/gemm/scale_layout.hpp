@@ -49,17 +49,19 @@
 
 #include <cstdint>
 
+#include "mixprec/core/config.hpp"
 #include "mixprec/gemm/problem.hpp"
 
 namespace mixprec {
 namespace gemm {
 
-constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }
-constexpr std::int64_t round_up(std::int64_t a, std::int64_t multiple) noexcept {
+MIXPREC_HOST_DEVICE constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }
+MIXPREC_HOST_DEVICE constexpr std::int64_t round_up(std::int64_t a, std::int64_t multiple) noexcept {
   return ceil_div(a, multiple) * multiple;
 }
 
-// Elements per block side of the block modes.
+// Elements per block side of the block modes. (The functions here are
+// host/device: the cast kernels and the reference share them.)
 constexpr std::int64_t scale_block_size = 128;
 
 struct scale_layout {
@@ -69,7 +71,7 @@ struct scale_layout {
 
   // Distance between consecutive K blocks (block_1x128) or row blocks
   // (block_128x128), in floats.
-  constexpr std::int64_t stride() const noexcept {
+  MIXPREC_HOST_DEVICE constexpr std::int64_t stride() const noexcept {
     switch (mode) {
       case scale_mode::block_1x128: return round_up(rows, 4);
       case scale_mode::block_128x128: return round_up(ceil_div(cols, scale_block_size), 4);
@@ -78,7 +80,7 @@ struct scale_layout {
   }
 
   // Floats to allocate.
-  constexpr std::int64_t count() const noexcept {
+  MIXPREC_HOST_DEVICE constexpr std::int64_t count() const noexcept {
     switch (mode) {
       case scale_mode::per_tensor: return 1;
       case scale_mode::row_wise: return rows;
@@ -89,7 +91,7 @@ struct scale_layout {
   }
 
   // Position of the scale that governs element (row, col).
-  constexpr std::int64_t index(std::int64_t row, std::int64_t col) const noexcept {
+  MIXPREC_HOST_DEVICE constexpr std::int64_t index(std::int64_t row, std::int64_t col) const noexcept {
     switch (mode) {
       case scale_mode::per_tensor: return 0;
       case scale_mode::row_wise: return row;

@@ -13,25 +13,9 @@
 //                                mixprec/gemm/scale_layout.hpp
 //   dequantize(q, scale_inv)     y = convert<T>(float(q) · scale_inv)
 //
-// The rules, shared with the kernels:
-//  - x · scale is one float multiplication (rounded to nearest even), then one
-//    conversion by the engine with the given rounding and saturation (FP8
-//    default: nearest even, saturation::finite, as cuBLASLt and
-//    TransformerEngine cast). BF16/FP16 inputs are widened to float exactly
-//    first.
-//  - Stochastic rounding takes its random word for element i (the row-major
-//    index r · cols + c) from stochastic_rounding_bits(seed, offset, i), so the
-//    result does not depend on how the work is split; the transposed copy
-//    holds the same values.
-//  - amax compares magnitudes as bit patterns: +inf beats every finite value
-//    and a NaN (of either sign) beats +inf, so a tensor holding NaN has a NaN
-//    amax — the scaling recipes (mixprec/scaling/fp8_scaling.hpp) then keep
-//    their previous scale, and the NaN is not hidden. The result does not
-//    depend on the order of reduction.
-//  - Block scales follow current scaling (detail::fp8_scale_from_amax, shared
-//    with the recipes): scale = max(T) / amax, FLT_MAX if that overflows, 1 for
-//    an all-zero or non-finite block; power_of_two rounds it down to a power of
-//    two (then scale_inv is exact too).
+// The element rules (rounding of x · scale, stochastic bits, amax of bit
+// patterns, block scales) are those of mixprec/cast/rules.hpp, which the
+// kernels share.
 #pragma once
 
 #include <algorithm>
@@ -40,85 +24,36 @@
 #include <limits>
 #include <type_traits>
 
-#include "mixprec/core/config.hpp"
+#include "mixprec/cast/rules.hpp"
 #include "mixprec/core/error.hpp"
-#include "mixprec/core/random.hpp"
-#include "mixprec/core/rounding.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
-#include "mixprec/scaling/fp8_scaling.hpp"
 #include "mixprec/types.hpp"
 
 namespace mixprec {
 namespace reference {
 
-struct quantize_options {
-  rounding mode = rounding::nearest_even;  // nearest_even, toward_zero, stochastic, upward, downward
-  saturation policy = saturation::finite;  // FP8's default; BF16/FP16 targets usually want none
-  // Stochastic rounding only: element i rounds with stochastic_rounding_bits(seed, offset, i).
-  std::uint64_t seed = 0;
-  std::uint64_t offset = 0;
-  // quantize_blockwise only: round each block's scale down to a power of two.
-  bool power_of_two_scales = false;
-};
-
-namespace detail {
-
-template <class T>
-inline float to_float(T x) noexcept {
-  if constexpr (std::is_same<T, float>::value) {
-    return x;
-  } else {
-    static_assert(is_basic_float<T>::value, "elements are float or a mixprec value type");
-    return static_cast<float>(x);
-  }
-}
-
-// |x| as the bit pattern that amax compares (see the file comment).
-inline std::uint32_t magnitude_bits(float x) noexcept {
-  return mixprec::detail::bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu;
-}
-inline float from_magnitude_bits(std::uint32_t bits) noexcept { return mixprec::detail::bit_cast<float>(bits); }
-
-template <class Target>
-inline Target encode(float value, const quantize_options& o, std::uint64_t index) {
-  if (o.mode == rounding::stochastic) {
-    return convert_stochastic<Target>(value, stochastic_rounding_bits(o.seed, o.offset, index), o.policy);
-  }
-  return convert<Target>(value, o.mode, o.policy);
-}
-
-template <class Target>
-constexpr bool is_quantize_target = is_basic_float<Target>::value;
-
-// Optional outputs take their type from the main output, so nullptr works.
-template <class T>
-struct non_deduced {
-  using type = T;
-};
-template <class T>
-using non_deduced_t = typename non_deduced<T>::type;
-
-}  // namespace detail
+// The options are mixprec::quantize_options (mixprec/cast/rules.hpp).
+using mixprec::quantize_options;
 
 // max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
 template <class Source>
 float amax(const Source* x, std::size_t n) {
   std::uint32_t largest = 0;
-  for (std::size_t i = 0; i < n; ++i) largest = std::max(largest, detail::magnitude_bits(detail::to_float(x[i])));
-  return detail::from_magnitude_bits(largest);
+  for (std::size_t i = 0; i < n; ++i) largest = std::max(largest, cast::magnitude_bits(cast::to_float(x[i])));
+  return cast::from_magnitude_bits(largest);
 }
 
 // out[i] = convert<Target>(x[i] · scale) for i < n; returns amax(x).
 template <class Target, class Source>
 float quantize(const Source* x, std::size_t n, float scale, Target* out, const quantize_options& o = {}) {
-  static_assert(detail::is_quantize_target<Target>, "quantize targets are mixprec value types (float8_e4m3, ...)");
+  static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
   std::uint32_t largest = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const float value = detail::to_float(x[i]);
-    largest = std::max(largest, detail::magnitude_bits(value));
-    out[i] = detail::encode<Target>(value * scale, o, i);
+    const float value = cast::to_float(x[i]);
+    largest = std::max(largest, cast::magnitude_bits(value));
+    out[i] = cast::encode<Target>(value * scale, o, i);
   }
-  return detail::from_magnitude_bits(largest);
+  return cast::from_magnitude_bits(largest);
 }
 
 // The cast-transpose form: x is [rows, cols] row-major; out (if not null)
@@ -126,29 +61,22 @@ float quantize(const Source* x, std::size_t n, float scale, Target* out, const q
 // Returns amax(x).
 template <class Target, class Source>
 float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scale, Target* out,
-               detail::non_deduced_t<Target>* out_transposed, const quantize_options& o = {}) {
-  static_assert(detail::is_quantize_target<Target>, "quantize targets are mixprec value types (float8_e4m3, ...)");
+               cast::non_deduced_t<Target>* out_transposed, const quantize_options& o = {}) {
+  static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
   require(rows >= 0 && cols >= 0, "mixprec::reference::quantize: rows = ", rows, " and cols = ", cols,
           " must not be negative");
   std::uint32_t largest = 0;
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
       const std::int64_t i = r * cols + c;
-      const float value = detail::to_float(x[i]);
-      largest = std::max(largest, detail::magnitude_bits(value));
-      const Target q = detail::encode<Target>(value * scale, o, static_cast<std::uint64_t>(i));
+      const float value = cast::to_float(x[i]);
+      largest = std::max(largest, cast::magnitude_bits(value));
+      const Target q = cast::encode<Target>(value * scale, o, static_cast<std::uint64_t>(i));
       if (out != nullptr) out[i] = q;
       if (out_transposed != nullptr) out_transposed[c * rows + r] = q;
     }
   }
-  return detail::from_magnitude_bits(largest);
-}
-
-// The scale current scaling gives a block whose largest magnitude is amax.
-template <class Target>
-float block_scale_from_amax(float amax, bool power_of_two) noexcept {
-  return mixprec::detail::fp8_scale_from_amax(amax, static_cast<float>(std::numeric_limits<Target>::max()), 1.0f,
-                                              power_of_two);
+  return cast::from_magnitude_bits(largest);
 }
 
 // Scales computed from the data, one per block of `mode` (per_tensor: the
@@ -163,10 +91,10 @@ float block_scale_from_amax(float amax, bool power_of_two) noexcept {
 // Returns amax(x).
 template <class Target, class Source>
 float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode, Target* out,
-                         float* scale_inv, detail::non_deduced_t<Target>* out_transposed = nullptr,
+                         float* scale_inv, cast::non_deduced_t<Target>* out_transposed = nullptr,
                          float* scale_inv_transposed = nullptr,
                          const quantize_options& o = {}) {
-  static_assert(detail::is_quantize_target<Target>, "quantize targets are mixprec value types (float8_e4m3, ...)");
+  static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
   using gemm::scale_block_size;
   using gemm::scale_mode;
   const char* who = "mixprec::reference::quantize_blockwise: ";
@@ -196,24 +124,24 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
       std::uint32_t largest = 0;
       for (std::int64_t r = r0; r < r1; ++r)
         for (std::int64_t c = c0; c < c1; ++c)
-          largest = std::max(largest, detail::magnitude_bits(detail::to_float(x[r * cols + c])));
+          largest = std::max(largest, cast::magnitude_bits(cast::to_float(x[r * cols + c])));
       tensor_largest = std::max(tensor_largest, largest);
 
-      const float scale = block_scale_from_amax<Target>(detail::from_magnitude_bits(largest), o.power_of_two_scales);
-      const float inverse = 1.0f / scale;
+      const float scale = cast::block_scale<Target>(cast::from_magnitude_bits(largest), o.power_of_two_scales);
+      const float inverse = cast::reciprocal(scale);
       scale_inv[layout.index(r0, c0)] = inverse;
       if (scale_inv_transposed != nullptr) scale_inv_transposed[transposed_layout.index(c0, r0)] = inverse;
       for (std::int64_t r = r0; r < r1; ++r) {
         for (std::int64_t c = c0; c < c1; ++c) {
           const std::int64_t i = r * cols + c;
-          const Target q = detail::encode<Target>(detail::to_float(x[i]) * scale, o, static_cast<std::uint64_t>(i));
+          const Target q = cast::encode<Target>(cast::to_float(x[i]) * scale, o, static_cast<std::uint64_t>(i));
           if (out != nullptr) out[i] = q;
           if (out_transposed != nullptr) out_transposed[c * rows + r] = q;
         }
       }
     }
   }
-  return detail::from_magnitude_bits(tensor_largest);
+  return cast::from_magnitude_bits(tensor_largest);
 }
 
 // out[i] = convert<Target>(float(q[i]) · scale_inv), Target float (no
@@ -221,7 +149,7 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
 template <class Target, class Source>
 void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
   for (std::size_t i = 0; i < n; ++i) {
-    const float value = detail::to_float(q[i]) * scale_inv;
+    const float value = cast::to_float(q[i]) * scale_inv;
     if constexpr (std::is_same<Target, float>::value) {
       out[i] = value;
     } else {
