@@ -13,59 +13,16 @@
 #include "mixprec/reference/scaled_gemm.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/gemm_matrix.hpp"
 
 using namespace mixprec;
 using gemm::element_type;
 using gemm::epilogue;
 using gemm::scale_mode;
+using mixprec_test::random_scales;
+using matrix = mixprec_test::gemm_matrix;
 
 namespace {
-
-// Bytes of one matrix of any element type, with helpers to fill and read it.
-struct matrix {
-  element_type type;
-  std::int64_t rows, cols, ld;
-  std::vector<unsigned char> bytes;
-
-  matrix(element_type t, std::int64_t r, std::int64_t c, std::int64_t leading = 0)
-      : type(t), rows(r), cols(c), ld(leading ? leading : c),
-        bytes(static_cast<std::size_t>(r * (leading ? leading : c)) * gemm::size_of(t), 0xEE) {}
-
-  void set(std::int64_t r, std::int64_t c, double value) {
-    const std::size_t i = static_cast<std::size_t>(r * ld + c);
-    switch (type) {
-      case element_type::float32: reinterpret_cast<float*>(bytes.data())[i] = static_cast<float>(value); break;
-      case element_type::bfloat16: reinterpret_cast<bfloat16*>(bytes.data())[i] = convert<bfloat16>(value); break;
-      case element_type::float16: reinterpret_cast<float16*>(bytes.data())[i] = convert<float16>(value); break;
-      case element_type::float8_e4m3: reinterpret_cast<float8_e4m3*>(bytes.data())[i] = convert<float8_e4m3>(value); break;
-      case element_type::float8_e5m2: reinterpret_cast<float8_e5m2*>(bytes.data())[i] = convert<float8_e5m2>(value); break;
-    }
-  }
-  double get(std::int64_t r, std::int64_t c) const {
-    const std::size_t i = static_cast<std::size_t>(r * ld + c);
-    switch (type) {
-      case element_type::float32: return reinterpret_cast<const float*>(bytes.data())[i];
-      case element_type::bfloat16: return static_cast<double>(reinterpret_cast<const bfloat16*>(bytes.data())[i]);
-      case element_type::float16: return static_cast<double>(reinterpret_cast<const float16*>(bytes.data())[i]);
-      case element_type::float8_e4m3: return static_cast<double>(reinterpret_cast<const float8_e4m3*>(bytes.data())[i]);
-      case element_type::float8_e5m2: return static_cast<double>(reinterpret_cast<const float8_e5m2*>(bytes.data())[i]);
-    }
-    return 0;
-  }
-  void fill_random(std::mt19937& rng, double spread = 1.0) {
-    std::normal_distribution<double> normal(0.0, spread);
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < cols; ++c) set(r, c, normal(rng));
-  }
-  void* data() { return bytes.data(); }
-};
-
-std::vector<float> random_scales(std::mt19937& rng, std::int64_t count) {
-  std::uniform_real_distribution<float> uniform(0.25f, 4.0f);
-  std::vector<float> scales(static_cast<std::size_t>(count));
-  for (float& s : scales) s = uniform(rng);
-  return scales;
-}
 
 double gelu(double x) { return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 
