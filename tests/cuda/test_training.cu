@@ -548,6 +548,10 @@ TEST_CASE("device API rejections name the constraint", "[cuda][optimizer]") {
   mixprec::cuda::fused_sgd sgd(clipping);
   sgd.add_parameter(sgd.add_group({}), initial.data(), 8, mixprec::const_tensor_view(gradient.get(), 8));
   MIXPREC_REQUIRE_ERROR(sgd.step(nullptr, nullptr, nullptr), "needs the squared gradient norm");
+  sgd.prepare();
+  MIXPREC_REQUIRE_ERROR(sgd.add_group({}), "add every group before prepare()");
+  MIXPREC_REQUIRE_ERROR(sgd.add_parameter(0, initial.data(), 8, mixprec::const_tensor_view(gradient.get(), 8)),
+                        "registered before prepare()");
   mixprec::cuda::gradient_set set;
   set.add(mixprec::const_tensor_view(gradient.get(), 8));
   mixprec::cuda::device_loss_scaler scaler;

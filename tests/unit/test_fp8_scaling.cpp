@@ -164,6 +164,37 @@ TEST_CASE("the hybrid convention: E4M3 forward, E5M2 gradients", "[fp8_scaling]"
   CHECK(current.grad_output.update(4.0f) == 14336.0f);
 }
 
+TEST_CASE("delayed scaling: save/load round trip continues bit for bit", "[fp8_scaling]") {
+  mixprec::delayed_scaling_options o;
+  o.history_len = 4;
+  mixprec::delayed_scaling<float8_e5m2> original(o);
+  for (float a : {3.0f, 7.5f, 0.25f, 1.0f, 2.0f, 6.0f}) {
+    original.record(a);
+    original.update();
+  }
+  mixprec::delayed_scaling<float8_e5m2> restored;  // default options: load replaces them
+  restored.load(original.save());
+  CHECK(restored.get_options().history_len == 4);
+  CHECK(restored.history() == original.history());
+  for (float a : {0.5f, 0.0f, 9.0f, 0.125f, 0.125f, 0.125f, 0.125f}) {
+    original.record(a);
+    restored.record(a);
+    REQUIRE(original.update() == restored.update());
+    REQUIRE(original.scale_inv() == restored.scale_inv());
+  }
+  auto corrupt = [&](auto change) {
+    mixprec::delayed_scaling<float8_e5m2>::state s = original.save();
+    change(s);
+    return s;
+  };
+  using state = mixprec::delayed_scaling_state;
+  MIXPREC_REQUIRE_ERROR(restored.load(corrupt([](state& s) { s.history.assign(5, 1.0f); })), "holds 5 entries");
+  MIXPREC_REQUIRE_ERROR(restored.load(corrupt([](state& s) { s.history[1] = -2.0f; })), "history entry 1 = -2");
+  MIXPREC_REQUIRE_ERROR(restored.load(corrupt([](state& s) { s.scale = 0.0f; })), "scale = 0");
+  MIXPREC_REQUIRE_ERROR(restored.load(corrupt([](state& s) { s.scale_inv = 3.0f; })), "scale_inv = 3");
+  CHECK(restored.scale() == original.scale());  // a rejected load changes nothing
+}
+
 TEST_CASE("recipe options and inputs are rejected with messages", "[fp8_scaling]") {
   mixprec::delayed_scaling_options o;
   o.history_len = 0;

@@ -231,9 +231,10 @@ class fused_optimizer {
   }
 
   std::size_t add_group(const options& hyper) {
+    require(!prepared_, "mixprec::cuda::fused_optimizer::add_group: add every group before prepare() or the first ",
+            "step (a captured step keeps the device table it was captured with)");
     Rule::validate(hyper);
     groups_.push_back(hyper);
-    groups_dirty_ = true;
     return groups_.size() - 1;
   }
   const options& group(std::size_t g) const {
@@ -308,19 +309,15 @@ class fused_optimizer {
 
   // Uploads the tables; not capturable. step() calls it when needed outside capture.
   void prepare(cudaStream_t stream = nullptr) {
-    if (prepared_ && !groups_dirty_) return;
+    if (prepared_) return;
     training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::prepare");
     require(!entries_.empty(), "mixprec::cuda::fused_optimizer: no parameters were added");
-    if (!prepared_) {
-      device_entries_.upload(entries_);
-      device_chunks_.upload(chunks_);
-      state_ = training_detail::device_array<training_detail::step_state>(1);
-      training_detail::check(cudaMemset(state_.get(), 0, sizeof(training_detail::step_state)), "cudaMemset");
-    }
-    device_groups_ = training_detail::device_array<options>(groups_.size());
+    device_entries_.upload(entries_);
+    device_chunks_.upload(chunks_);
     device_groups_.upload(groups_);
+    state_ = training_detail::device_array<training_detail::step_state>(1);
+    training_detail::check(cudaMemset(state_.get(), 0, sizeof(training_detail::step_state)), "cudaMemset");
     prepared_ = true;
-    groups_dirty_ = false;
   }
 
   // One launch over every parameter. found_inf, scale and squared_norm are
@@ -426,7 +423,6 @@ class fused_optimizer {
   std::vector<parameter_memory> owned_;
   std::uint64_t total_elements_ = 0;
   bool prepared_ = false;
-  bool groups_dirty_ = true;
   training_detail::device_array<training_detail::parameter_entry> device_entries_;
   training_detail::device_array<training_detail::chunk> device_chunks_;
   training_detail::device_array<options> device_groups_;

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mixprec/core/config.hpp"
@@ -65,6 +66,15 @@ struct delayed_scaling_options {
 struct current_scaling_options {
   int margin = 0;             // in [0, 24]
   bool power_of_two = false;  // round the scale down to a power of two
+};
+
+// A checkpoint of one delayed_scaling recipe (delayed_scaling<T>::state).
+struct delayed_scaling_state {
+  delayed_scaling_options options;
+  std::vector<float> history;  // the window, oldest first (at most history_len entries)
+  float scale = 1.0f;
+  float scale_inv = 1.0f;
+  float amax = 0.0f;  // the amax the last update() used
 };
 
 namespace detail {
@@ -180,6 +190,35 @@ class delayed_scaling {
     return window;
   }
   const options& get_options() const noexcept { return options_; }
+
+  // Checkpointing: the complete state, options included.
+  using state = delayed_scaling_state;
+  state save() const {
+    state s;
+    s.options = options_;
+    s.history = history();
+    s.scale = scale_;
+    s.scale_inv = scale_inv_;
+    s.amax = amax_;
+    return s;
+  }
+  void load(const state& s) {
+    validate(s.options);
+    const char* who = "mixprec::delayed_scaling::load: ";
+    require(s.history.size() <= s.options.history_len, who, "the history holds ", s.history.size(),
+            " entries, more than history_len = ", s.options.history_len);
+    for (std::size_t i = 0; i < s.history.size(); ++i) {
+      require(!(s.history[i] < 0.0f), who, "history entry ", i, " = ", s.history[i], " is negative");
+    }
+    require(std::isfinite(s.scale) && s.scale > 0.0f, who, "scale = ", s.scale, " must be finite and > 0");
+    require(s.scale_inv == 1.0f / s.scale, who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", 1.0f / s.scale);
+    delayed_scaling restored(s.options);
+    for (float amax : s.history) restored.record(amax);
+    restored.scale_ = s.scale;
+    restored.scale_inv_ = s.scale_inv;
+    restored.amax_ = s.amax;
+    *this = std::move(restored);
+  }
 
  private:
   float window_amax() const noexcept {
