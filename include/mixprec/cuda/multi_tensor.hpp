@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "mixprec/core/error.hpp"
+#include "mixprec/cuda/runtime.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "mixprec/types.hpp"
 
@@ -34,12 +35,7 @@ using max_allreduce = std::function<void(float* device_buffer, std::size_t count
 
 namespace training_detail {
 
-inline void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) {
-    throw mixprec::runtime_error(mixprec::detail::make_message("mixprec::cuda: ", what, " failed: ", cudaGetErrorName(status),
-                                                               " (", cudaGetErrorString(status), ")"));
-  }
-}
+using mixprec::cuda::check;  // CUDA statuses as mixprec::runtime_error (mixprec/cuda/runtime.hpp)
 
 // Operations that allocate or copy synchronously cannot be captured.
 inline void require_not_capturing(cudaStream_t stream, const char* what) {
