@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "gpu_timing.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/cuda/cast.hpp"
 #include "mixprec/types.hpp"
@@ -26,17 +27,8 @@
 namespace {
 
 using mixprec::cuda::check;
+using mixprec_bench::have_device;
 using mixprec::gemm::scale_mode;
-
-bool have_device(benchmark::State& state) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    cudaGetLastError();
-    state.SkipWithError("no CUDA device");
-    return false;
-  }
-  return true;
-}
 
 template <class T>
 __global__ void fill_kernel(T* out, std::size_t n, std::uint64_t seed) {
@@ -66,28 +58,11 @@ struct device_array {
   ~device_array() { cudaFree(data); }
 };
 
-// Times `calls` invocations of body per iteration; bytes per call for GB/s.
+// Times body (10 calls per iteration) and reports GB/s of bytes_per_call.
 template <class Body>
-void time_with_events(benchmark::State& state, double bytes_per_call, Body body) {
-  cudaEvent_t start, stop;
-  check(cudaEventCreate(&start), "cudaEventCreate");
-  check(cudaEventCreate(&stop), "cudaEventCreate");
-  const int calls = 10;
-  body();
-  check(cudaDeviceSynchronize(), "warm-up");
-  for (auto _ : state) {
-    check(cudaEventRecord(start), "cudaEventRecord");
-    for (int i = 0; i < calls; ++i) body();
-    check(cudaEventRecord(stop), "cudaEventRecord");
-    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0.0f;
-    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    state.SetIterationTime(static_cast<double>(ms) / 1000.0 / calls);
-  }
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes_per_call / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+void time_bandwidth(benchmark::State& state, double bytes_per_call, Body body) {
+  mixprec_bench::time_with_events(state, 10, body);
+  state.counters["GB/s"] = benchmark::Counter(bytes_per_call / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 std::size_t elements(const benchmark::State& state) { return std::size_t{1} << state.range(0); }
@@ -96,7 +71,7 @@ void copy(benchmark::State& state) {
   if (!have_device(state)) return;
   const std::size_t n = elements(state);
   device_array<float> in(n, true), out(n);
-  time_with_events(state, 2.0 * static_cast<double>(n) * 4, [&] {
+  time_bandwidth(state, 2.0 * static_cast<double>(n) * 4, [&] {
     check(cudaMemcpyAsync(out.data, in.data, n * 4, cudaMemcpyDeviceToDevice), "copy");
   });
 }
@@ -112,7 +87,7 @@ void quantize_to_e4m3(benchmark::State& state, bool stochastic) {
   check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
   mixprec::quantize_options o;
   if (stochastic) o.mode = mixprec::rounding::stochastic;
-  time_with_events(state, static_cast<double>(n) * (sizeof(Source) + 1), [&] {
+  time_bandwidth(state, static_cast<double>(n) * (sizeof(Source) + 1), [&] {
     mixprec::cuda::quantize(x.data, n, scale.data, q.data, amax.data, o);
   });
 }
@@ -125,7 +100,7 @@ void cast_transpose(benchmark::State& state) {
   device_array<mixprec::float8_e4m3> q(n), qt(n);
   const float one = 1.0f;
   check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
-  time_with_events(state, static_cast<double>(n) * (4 + 2), [&] {
+  time_bandwidth(state, static_cast<double>(n) * (4 + 2), [&] {
     mixprec::cuda::quantize(x.data, side, side, scale.data, q.data, qt.data, amax.data);
   });
 }
@@ -137,7 +112,7 @@ void blockwise(benchmark::State& state, scale_mode mode) {
   device_array<mixprec::bfloat16> x(n, true);
   device_array<mixprec::float8_e4m3> q(n);
   device_array<float> scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{mode, rows, cols}.count())), amax(1);
-  time_with_events(state, static_cast<double>(n) * (2 + 1), [&] {
+  time_bandwidth(state, static_cast<double>(n) * (2 + 1), [&] {
     mixprec::cuda::quantize_blockwise(x.data, rows, cols, mode, q.data, scales.data, nullptr, nullptr, amax.data);
   });
 }
@@ -150,7 +125,7 @@ void dequantize(benchmark::State& state) {
   device_array<float> scale(1);
   const float one = 1.0f;
   check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
-  time_with_events(state, static_cast<double>(n) * (1 + 2),
+  time_bandwidth(state, static_cast<double>(n) * (1 + 2),
                    [&] { mixprec::cuda::dequantize(q.data, n, scale.data, y.data); });
 }
 
@@ -158,7 +133,7 @@ void amax_only(benchmark::State& state) {
   if (!have_device(state)) return;
   const std::size_t n = elements(state);
   device_array<float> x(n, true), amax(1);
-  time_with_events(state, static_cast<double>(n) * 4, [&] { mixprec::cuda::amax(x.data, n, amax.data); });
+  time_bandwidth(state, static_cast<double>(n) * 4, [&] { mixprec::cuda::amax(x.data, n, amax.data); });
 }
 
 void sizes(benchmark::internal::Benchmark* b) { b->Arg(26)->Arg(28)->UseManualTime()->Unit(benchmark::kMicrosecond); }

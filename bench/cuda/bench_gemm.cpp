@@ -27,6 +27,7 @@
 #include <random>
 #include <vector>
 
+#include "gpu_timing.hpp"
 #include "mixprec/cuda/scaled_gemm.hpp"
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
@@ -35,18 +36,9 @@
 namespace {
 
 using mixprec::cuda::check;
+using mixprec_bench::have_device;
 using mixprec::gemm::element_type;
 using mixprec::gemm::scale_mode;
-
-bool have_device(benchmark::State& state) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    cudaGetLastError();
-    state.SkipWithError("no CUDA device");
-    return false;
-  }
-  return true;
-}
 
 struct device_array {
   void* data = nullptr;
@@ -145,29 +137,15 @@ void gemm_throughput(benchmark::State& state, gemm_variant v) {
   const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   gemm_setup setup(m, n, k, v);
   mixprec::cuda::scaled_gemm_engine& engine = engine_for(v.autotune);
-  cudaEvent_t start, stop;
-  check(cudaEventCreate(&start), "cudaEventCreate");
-  check(cudaEventCreate(&stop), "cudaEventCreate");
-  engine.run(setup.p);  // plan (and autotuning) outside the timing
-  check(cudaDeviceSynchronize(), "warm-up");
+  engine.run(setup.p);  // the plan (and autotuning) outside the timing
   const int calls = m * n * k >= (std::int64_t{1} << 36) ? 5 : 20;
-  for (auto _ : state) {
-    check(cudaEventRecord(start), "cudaEventRecord");
-    for (int i = 0; i < calls; ++i) engine.run(setup.p);
-    check(cudaEventRecord(stop), "cudaEventRecord");
-    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0;
-    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    state.SetIterationTime(static_cast<double>(ms) / 1000.0 / calls);
-  }
+  mixprec_bench::time_with_events(state, calls, [&] { engine.run(setup.p); });
   state.counters["TFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m) * static_cast<double>(n) *
                                                      static_cast<double>(k) / 1e12,
                                                  benchmark::Counter::kIsIterationInvariantRate);
   const mixprec::cuda::scaled_gemm_plan_info info = engine.plan_info(setup.p);
   state.counters["algo"] = info.chosen;
   state.counters["candidates"] = info.candidates;
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 void shapes(benchmark::internal::Benchmark* b) {

@@ -41,17 +41,6 @@ using mixprec_test::gemm_matrix;
 
 namespace {
 
-double relative_half_ulp(element_type type) {
-  switch (type) {
-    case element_type::float32: return std::ldexp(1.0, -24);
-    case element_type::bfloat16: return std::ldexp(1.0, -8);
-    case element_type::float16: return std::ldexp(1.0, -11);
-    case element_type::float8_e4m3: return std::ldexp(1.0, -4);
-    case element_type::float8_e5m2: return std::ldexp(1.0, -3);
-  }
-  return 0;
-}
-
 // The spacing of FP8 values at magnitude |x| (subnormal spacing below the normal range).
 double fp8_step(element_type type, double x) {
   const int mantissa = type == element_type::float8_e4m3 ? 3 : 2;
@@ -203,7 +192,7 @@ struct gpu_case {
           const double max = host.d.type == element_type::float8_e4m3 ? 448.0 : 57344.0;
           expected = std::max(-max, std::min(max, expected));  // saturation
         } else {
-          bound += relative_half_ulp(host.d.type) * std::fabs(expected) + 1e-30;
+          bound += mixprec_test::output_half_ulp(host.d.type) * std::fabs(expected) + 1e-30;
         }
         CAPTURE(i, j, expected, actual, bound, s);
         REQUIRE(std::fabs(actual - expected) <= bound);

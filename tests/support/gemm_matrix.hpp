@@ -65,6 +65,20 @@ struct gemm_matrix {
   const void* data() const { return bytes.data(); }
 };
 
+// Half an ulp of an output type relative to the value: the largest relative
+// error of its rounding in the normal range.
+inline double output_half_ulp(mixprec::gemm::element_type type) {
+  using mixprec::gemm::element_type;
+  switch (type) {
+    case element_type::float32: return 0x1p-24;
+    case element_type::bfloat16: return 0x1p-8;
+    case element_type::float16: return 0x1p-11;
+    case element_type::float8_e4m3: return 0x1p-4;
+    case element_type::float8_e5m2: return 0x1p-3;
+  }
+  return 0;
+}
+
 // count scales drawn uniformly from [0.25, 4).
 inline std::vector<float> random_scales(std::mt19937& rng, std::int64_t count) {
   std::uniform_real_distribution<float> uniform(0.25f, 4.0f);

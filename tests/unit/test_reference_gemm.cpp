@@ -70,19 +70,6 @@ naive_result naive_gemm(const gemm::problem& p, const matrix& a, const matrix& b
   return out;
 }
 
-// Relative half-ulp of an output type: the largest relative error of its
-// rounding for normal values.
-double output_rounding(element_type type) {
-  switch (type) {
-    case element_type::float32: return std::ldexp(1.0, -24);
-    case element_type::bfloat16: return std::ldexp(1.0, -8);
-    case element_type::float16: return std::ldexp(1.0, -11);
-    case element_type::float8_e4m3: return std::ldexp(1.0, -4);
-    case element_type::float8_e5m2: return std::ldexp(1.0, -3);
-  }
-  return 0;
-}
-
 // A complete test problem: operands, scales, optional C and bias, output.
 struct gemm_case {
   gemm::problem p;
@@ -159,7 +146,7 @@ struct gemm_case {
           expected *= d_scale;
           bound *= d_scale;
         }
-        bound += output_rounding(p.d.type) * std::fabs(expected) + 1e-30;
+        bound += mixprec_test::output_half_ulp(p.d.type) * std::fabs(expected) + 1e-30;
         // Below the output's normal range its absolute spacing takes over.
         if (p.d.type == element_type::float8_e4m3) bound += std::ldexp(1.0, -10);
         if (p.d.type == element_type::float8_e5m2) bound += std::ldexp(1.0, -17);

@@ -548,8 +548,21 @@ bool rows_allow_vectors(const T* data, std::int64_t cols, int n) {
   return data != nullptr && aligned(data, bytes) && (static_cast<std::size_t>(cols) * sizeof(T)) % bytes == 0;
 }
 
-inline bool nearest_finite(const quantize_options& o) {
-  return o.mode == rounding::nearest_even && o.policy == saturation::finite;
+// Calls launch(std::true_type{}) when the options allow the paired cvt fast
+// path (nearest_even + saturation::finite), launch(std::false_type{}) else:
+// the kernels take it as their NearestFinite template argument.
+template <class Launch>
+void with_fast_path(const quantize_options& o, Launch launch) {
+  if (o.mode == rounding::nearest_even && o.policy == saturation::finite) {
+    launch(std::true_type{});
+  } else {
+    launch(std::false_type{});
+  }
+}
+
+inline unsigned grid_capped(std::int64_t work_blocks, int blocks_per_multiprocessor) {
+  return static_cast<unsigned>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(work_blocks, multiprocessor_count() * blocks_per_multiprocessor)));
 }
 
 inline void zero_amax(float* amax, cudaStream_t stream) {
@@ -565,6 +578,41 @@ void static_checks() {
                 "sources are float or mixprec value types (bfloat16, float16)");
 }
 
+// The launches shared by the per-tensor quantize functions and per-tensor
+// current scaling (n > 0 / rows · cols > 0; amax already zeroed).
+template <class Target, class Source>
+void launch_quantize(const Source* x, std::size_t n, const scale_source& source, Target* out, float* amax,
+                     const quantize_options& o, cudaStream_t stream) {
+  const span_plan plan = plan_vectors(x, sizeof(Source), out, sizeof(Target), n);
+  const unsigned grid = grid_for(std::max(plan.vectors, plan.scalar_count()));
+  with_fast_path(o, [&](auto fast) {
+    quantize_kernel<Target, Source, decltype(fast)::value><<<grid, block_threads, 0, stream>>>(x, plan, source, out,
+                                                                                              amax, o);
+  });
+  check_launch("mixprec::cuda::quantize kernel launch");
+}
+template <class Target, class Source>
+void launch_quantize_transpose(const Source* x, std::int64_t rows, std::int64_t cols, const scale_source& source,
+                               Target* out, Target* out_transposed, float* amax, const quantize_options& o,
+                               cudaStream_t stream) {
+  const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
+                         rows_allow_vectors(out_transposed, rows, 16)};
+  const unsigned grid =
+      grid_capped(gemm::ceil_div(rows, transpose_tile) * gemm::ceil_div(cols, transpose_tile), 8);
+  with_fast_path(o, [&](auto fast) {
+    quantize_transpose_kernel<Target, Source, decltype(fast)::value>
+        <<<grid, block_threads, 0, stream>>>(x, plan, source, out, out_transposed, amax, o);
+  });
+  check_launch("mixprec::cuda::quantize (cast-transpose) kernel launch");
+}
+template <class Source>
+void launch_amax(const Source* x, std::size_t n, float* amax, cudaStream_t stream) {
+  const span_plan plan = plan_vectors(x, sizeof(Source), nullptr, 0, n);
+  amax_kernel<Source><<<grid_for(std::max(plan.vectors, plan.scalar_count())), block_threads, 0, stream>>>(x, plan,
+                                                                                                           amax);
+  check_launch("mixprec::cuda::amax kernel launch");
+}
+
 }  // namespace cast_detail
 
 // q[i] = convert<Target>(x[i] · *scale) for i < n, and *amax = max |x[i]|
@@ -578,16 +626,9 @@ void quantize(const Source* x, std::size_t n, const float* scale, Target* out, f
           "got x=", static_cast<const void*>(x), " out=", static_cast<const void*>(out), " for n=", n);
   zero_amax(amax, stream);
   if (n == 0) return;
-  const span_plan plan = plan_vectors(x, sizeof(Source), out, sizeof(Target), n);
-  const unsigned grid = grid_for(std::max(plan.vectors, plan.scalar_count()));
   scale_source source;
   source.scale = scale;
-  if (nearest_finite(o)) {
-    quantize_kernel<Target, Source, true><<<grid, block_threads, 0, stream>>>(x, plan, source, out, amax, o);
-  } else {
-    quantize_kernel<Target, Source, false><<<grid, block_threads, 0, stream>>>(x, plan, source, out, amax, o);
-  }
-  check_launch("mixprec::cuda::quantize kernel launch");
+  launch_quantize(x, n, source, out, amax, o, stream);
 }
 
 // Cast-transpose: x is [rows, cols] row-major; out (may be null) receives q
@@ -604,20 +645,9 @@ void quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float
   require(rows * cols == 0 || x != nullptr, who, "x is null for a ", rows, " x ", cols, " tensor");
   zero_amax(amax, stream);
   if (rows * cols == 0) return;
-  const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
-                         rows_allow_vectors(out_transposed, rows, 16)};
-  const std::int64_t tiles = ((rows + transpose_tile - 1) / transpose_tile) * ((cols + transpose_tile - 1) / transpose_tile);
-  const unsigned grid = static_cast<unsigned>(std::min<std::int64_t>(tiles, multiprocessor_count() * 8));
   scale_source source;
   source.scale = scale;
-  if (nearest_finite(o)) {
-    quantize_transpose_kernel<Target, Source, true>
-        <<<grid, block_threads, 0, stream>>>(x, plan, source, out, out_transposed, amax, o);
-  } else {
-    quantize_transpose_kernel<Target, Source, false>
-        <<<grid, block_threads, 0, stream>>>(x, plan, source, out, out_transposed, amax, o);
-  }
-  check_launch("mixprec::cuda::quantize (cast-transpose) kernel launch");
+  launch_quantize_transpose(x, rows, cols, source, out, out_transposed, amax, o, stream);
 }
 
 // *amax = max |x[i]| over i < n.
@@ -628,10 +658,7 @@ void amax(const Source* x, std::size_t n, float* amax, cudaStream_t stream = nul
   require(n == 0 || x != nullptr, "mixprec::cuda::amax: x is null for n=", n);
   zero_amax(amax, stream);
   if (n == 0) return;
-  const span_plan plan = plan_vectors(x, sizeof(Source), nullptr, 0, n);
-  amax_kernel<Source><<<grid_for(std::max(plan.vectors, plan.scalar_count())), block_threads, 0, stream>>>(x, plan,
-                                                                                                           amax);
-  check_launch("mixprec::cuda::amax kernel launch");
+  launch_amax(x, n, amax, stream);
 }
 
 // Scales computed from the data (current scaling), one per block of `mode`,
@@ -664,78 +691,49 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
           "per_tensor current scaling needs amax (a device float): the scale is computed from it");
   zero_amax(amax, stream);
   if (n == 0) return;
-  const bool fast = nearest_finite(o);
   const block_outputs scales{scale_inv, gemm::scale_layout{mode, rows, cols}.stride(), scale_inv_transposed,
                              gemm::scale_layout{mode, cols, rows}.stride()};
   switch (mode) {
     case scale_mode::per_tensor: {
-      // Pass 1: amax. Pass 2: cast with scale = block_scale(amax), which also stores 1 / scale.
-      const span_plan plan = plan_vectors(x, sizeof(Source), nullptr, 0, static_cast<std::size_t>(n));
-      amax_kernel<Source><<<grid_for(std::max(plan.vectors, plan.scalar_count())), block_threads, 0, stream>>>(
-          x, plan, amax);
-      check_launch("mixprec::cuda::quantize_blockwise amax kernel launch");
+      // Pass 1: amax. Pass 2: the cast with scale = block_scale(amax), which also stores 1 / scale.
+      launch_amax(x, static_cast<std::size_t>(n), amax, stream);
       scale_source source;
       source.amax = amax;
       source.scale_inv = scale_inv;
       source.scale_inv_transposed = scale_inv_transposed;
       if (out_transposed == nullptr) {
-        const span_plan cast_plan = plan_vectors(x, sizeof(Source), out, sizeof(Target), static_cast<std::size_t>(n));
-        const unsigned grid = grid_for(std::max(cast_plan.vectors, cast_plan.scalar_count()));
-        if (fast) {
-          quantize_kernel<Target, Source, true><<<grid, block_threads, 0, stream>>>(x, cast_plan, source, out, nullptr, o);
-        } else {
-          quantize_kernel<Target, Source, false><<<grid, block_threads, 0, stream>>>(x, cast_plan, source, out, nullptr, o);
-        }
+        launch_quantize(x, static_cast<std::size_t>(n), source, out, nullptr, o, stream);
       } else {
-        const matrix_plan plan2{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
-                                rows_allow_vectors(out_transposed, rows, 16)};
-        const std::int64_t tiles =
-            ((rows + transpose_tile - 1) / transpose_tile) * ((cols + transpose_tile - 1) / transpose_tile);
-        const unsigned grid = static_cast<unsigned>(std::min<std::int64_t>(tiles, multiprocessor_count() * 8));
-        if (fast) {
-          quantize_transpose_kernel<Target, Source, true>
-              <<<grid, block_threads, 0, stream>>>(x, plan2, source, out, out_transposed, nullptr, o);
-        } else {
-          quantize_transpose_kernel<Target, Source, false>
-              <<<grid, block_threads, 0, stream>>>(x, plan2, source, out, out_transposed, nullptr, o);
-        }
+        launch_quantize_transpose(x, rows, cols, source, out, out_transposed, nullptr, o, stream);
       }
-      break;
+      return;
     }
     case scale_mode::row_wise: {
       const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 4), rows_allow_vectors(out, cols, 4), false};
-      const unsigned grid = static_cast<unsigned>(std::min<std::int64_t>(rows, multiprocessor_count() * 8));
-      if (fast) {
-        quantize_row_wise_kernel<Target, Source, true><<<grid, block_threads, 0, stream>>>(x, plan, out, scales, amax, o);
-      } else {
-        quantize_row_wise_kernel<Target, Source, false><<<grid, block_threads, 0, stream>>>(x, plan, out, scales, amax, o);
-      }
+      with_fast_path(o, [&](auto fast) {
+        quantize_row_wise_kernel<Target, Source, decltype(fast)::value>
+            <<<grid_capped(rows, 8), block_threads, 0, stream>>>(x, plan, out, scales, amax, o);
+      });
       break;
     }
     case scale_mode::block_1x128: {
       const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 4), rows_allow_vectors(out, cols, 4), false};
       const std::int64_t blocks = rows * gemm::ceil_div(cols, gemm::scale_block_size);
-      const unsigned grid = static_cast<unsigned>(
-          std::min<std::int64_t>(gemm::ceil_div(blocks, block_threads / 32), multiprocessor_count() * 8));
-      if (fast) {
-        quantize_1x128_kernel<Target, Source, true><<<grid, block_threads, 0, stream>>>(x, plan, out, scales, amax, o);
-      } else {
-        quantize_1x128_kernel<Target, Source, false><<<grid, block_threads, 0, stream>>>(x, plan, out, scales, amax, o);
-      }
+      with_fast_path(o, [&](auto fast) {
+        quantize_1x128_kernel<Target, Source, decltype(fast)::value>
+            <<<grid_capped(gemm::ceil_div(blocks, block_threads / 32), 8), block_threads, 0, stream>>>(
+                x, plan, out, scales, amax, o);
+      });
       break;
     }
     case scale_mode::block_128x128: {
       const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
                              rows_allow_vectors(out_transposed, rows, 16)};
       const std::int64_t tiles = gemm::ceil_div(rows, 128) * gemm::ceil_div(cols, 128);
-      const unsigned grid = static_cast<unsigned>(std::min<std::int64_t>(tiles, multiprocessor_count() * 4));
-      if (fast) {
-        quantize_128x128_kernel<Target, Source, true>
-            <<<grid, block_threads, 0, stream>>>(x, plan, out, out_transposed, scales, amax, o);
-      } else {
-        quantize_128x128_kernel<Target, Source, false>
-            <<<grid, block_threads, 0, stream>>>(x, plan, out, out_transposed, scales, amax, o);
-      }
+      with_fast_path(o, [&](auto fast) {
+        quantize_128x128_kernel<Target, Source, decltype(fast)::value>
+            <<<grid_capped(tiles, 4), block_threads, 0, stream>>>(x, plan, out, out_transposed, scales, amax, o);
+      });
       break;
     }
   }
