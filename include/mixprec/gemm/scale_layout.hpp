@@ -43,8 +43,12 @@
 // to a multiple of 4 (TransformerEngine) or not (PyTorch, whose tests use
 // rows % 4 == 0). We pad, as NVIDIA's own library does: for rows % 4 == 0 the
 // layouts coincide, and a padded stride keeps every K block 16-byte aligned.
-// The GPU tests (tests/cuda/test_scaled_gemm.cpp) check the layout against
-// cuBLASLt, including rows = 1 and 17.
+// (One third-party binding found in the same search claims the opposite order
+// for VEC128_32F, the K blocks of a row contiguous; PyTorch and
+// TransformerEngine, both tested against cuBLASLt, disagree with it.)
+// Until a GPU run confirms it, this layout is the best-sourced reading, not a
+// measured fact: tests/cuda/test_scaled_gemm.cpp checks it against cuBLASLt
+// with a different random scale per block, including rows = 1 and 17.
 #pragma once
 
 #include <cstdint>
