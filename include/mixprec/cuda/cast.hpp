@@ -210,10 +210,14 @@ inline span_plan plan_vectors(const void* in, std::size_t in_size, const void* o
   return {n, n, 0};
 }
 
+// Blocks for a grid-stride loop over work_items (one per thread): enough to
+// cover them, at most 8 resident blocks per multiprocessor.
+inline unsigned grid_capped(std::int64_t work_blocks, int blocks_per_multiprocessor) {
+  return static_cast<unsigned>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(work_blocks, multiprocessor_count() * blocks_per_multiprocessor)));
+}
 inline unsigned grid_for(std::size_t work_items) {
-  const std::size_t wanted = (work_items + block_threads - 1) / block_threads;
-  const std::size_t cap = static_cast<std::size_t>(multiprocessor_count()) * 8;
-  return static_cast<unsigned>(std::max<std::size_t>(1, std::min(wanted, cap)));
+  return grid_capped(static_cast<std::int64_t>((work_items + block_threads - 1) / block_threads), 8);
 }
 
 // Where a quantize kernel's scale comes from: a device float (null: 1), or —
@@ -558,11 +562,6 @@ void with_fast_path(const quantize_options& o, Launch launch) {
   } else {
     launch(std::false_type{});
   }
-}
-
-inline unsigned grid_capped(std::int64_t work_blocks, int blocks_per_multiprocessor) {
-  return static_cast<unsigned>(
-      std::max<std::int64_t>(1, std::min<std::int64_t>(work_blocks, multiprocessor_count() * blocks_per_multiprocessor)));
 }
 
 inline void zero_amax(float* amax, cudaStream_t stream) {
