@@ -24,8 +24,14 @@ namespace engine {
 namespace detail {
 
 MIXPREC_HOST_DEVICE constexpr int highest_set_bit(std::uint64_t x) noexcept {
-  // x != 0. Binary search: constexpr everywhere, and only reached for
-  // subnormal or integer inputs, never on the hot normal-float path.
+  // x != 0. On the host one instruction (the binary search cost encode's
+  // general path about 3 of its 5 ns per float); in constant evaluation and
+  // under nvcc, a binary search that is constexpr everywhere.
+#if defined(__has_builtin) && !defined(__CUDACC__)
+#if __has_builtin(__builtin_is_constant_evaluated) && __has_builtin(__builtin_clzll)
+  if (!__builtin_is_constant_evaluated()) return 63 - __builtin_clzll(x);
+#endif
+#endif
   int position = 0;
   if (x >> 32) { x >>= 32; position += 32; }
   if (x >> 16) { x >>= 16; position += 16; }
@@ -98,6 +104,14 @@ MIXPREC_HOST_DEVICE constexpr std::uint64_t convert_nan(std::uint64_t source) no
     return To::canonical_nan;
   }
 }
+
+// From's normal numbers cover To's normal range with a finer grid: every
+// normal result of To can be rounded from a normal From at one fixed position.
+template <class To, class From>
+struct is_normal_narrowing {
+  static constexpr bool value = From::mantissa_bits > To::mantissa_bits && From::min_exponent <= To::min_exponent &&
+                                From::max_exponent >= To::max_exponent;
+};
 
 }  // namespace detail
 
@@ -178,6 +192,39 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
                                                                      saturation policy,
                                                                      std::uint32_t random_bits = 0) noexcept {
   using storage = typename To::storage_type;
+  if constexpr (detail::is_normal_narrowing<To, From>::value) {
+    // Fast path, same bits as round_value: a normal input whose rounded value
+    // is a normal number of To no larger than max. Its significand is rounded
+    // at a fixed position, so the rounding is one add and a shift of the bit
+    // pattern; the carry runs into the exponent field (as the encoding trick
+    // in round_value does). The bounds exclude NaN and inf.
+    constexpr int shift = From::mantissa_bits - To::mantissa_bits;
+    constexpr std::uint64_t lowest = static_cast<std::uint64_t>(To::min_exponent + From::bias) << From::mantissa_bits;
+    constexpr std::uint64_t highest =
+        (static_cast<std::uint64_t>(To::max_exponent + From::bias) << From::mantissa_bits) |
+        ((To::max_finite_magnitude & To::mantissa_mask) << shift);
+    constexpr std::uint64_t rebias = static_cast<std::uint64_t>(From::bias - To::bias) << To::mantissa_bits;
+    const std::uint64_t magnitude = source & From::magnitude_mask;
+    if (magnitude - lowest <= highest - lowest && (mode == rounding::nearest_even || mode == rounding::toward_zero)) {
+      const std::uint64_t half_minus_one = (std::uint64_t{1} << (shift - 1)) - 1;
+      const std::uint64_t increment =
+          mode == rounding::nearest_even ? half_minus_one + ((magnitude >> shift) & 1u) : std::uint64_t{0};
+      const std::uint64_t sign = (source & From::sign_mask) ? To::sign_mask : 0;
+      return static_cast<storage>(sign | (((magnitude + increment) >> shift) - rebias));
+    }
+  }
+  if constexpr (detail::is_exact_widening<To, From>::value) {
+    // Fast path, same bits as round_value: a normal input is a normal number
+    // of To; only the fields move.
+    constexpr std::uint64_t lowest = std::uint64_t{1} << From::mantissa_bits;
+    constexpr std::uint64_t highest = From::max_finite_magnitude;
+    constexpr std::uint64_t rebias = static_cast<std::uint64_t>(To::bias - From::bias) << To::mantissa_bits;
+    const std::uint64_t magnitude = source & From::magnitude_mask;
+    if (magnitude - lowest <= highest - lowest) {
+      const std::uint64_t sign = (source & From::sign_mask) ? To::sign_mask : 0;
+      return static_cast<storage>(sign | ((magnitude << (To::mantissa_bits - From::mantissa_bits)) + rebias));
+    }
+  }
   if (From::is_nan_code(source)) return static_cast<storage>(detail::convert_nan<To, From>(source));
   const bool negative = (source & From::sign_mask) != 0;
   if (From::is_infinity_code(source)) return static_cast<storage>(detail::overflow<To>(negative, true, mode, policy));
