@@ -17,6 +17,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/format.hpp"
+#include "mixprec/core/hardware_conversion.hpp"
 #include "mixprec/core/rounding.hpp"
 
 namespace mixprec {
@@ -241,6 +242,14 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
 template <class To>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS typename To::storage_type encode(float x, rounding mode, saturation policy,
                                                                            std::uint32_t random_bits = 0) noexcept {
+#if MIXPREC_HAS_HARDWARE_CONVERSIONS
+  // On the device, one instruction where it gives exactly these bits
+  // (core/hardware_conversion.hpp); constant evaluation stays on the engine.
+  if (!__builtin_is_constant_evaluated()) {
+    std::uint64_t code = 0;
+    if (detail::hardware_encode<To>(x, mode, policy, code)) return static_cast<typename To::storage_type>(code);
+  }
+#endif
   return convert_bits<To, formats::binary32>(mixprec::detail::bit_cast<std::uint32_t>(x), mode, policy, random_bits);
 }
 template <class To>
