@@ -1,0 +1,337 @@
+// basic_float as a value type (issue 2 §1 and §3): layout, comparisons,
+// negation, arithmetic rounded back correctly, integer construction rounded
+// once, conversions between formats, std::hash and operator<<. Expected
+// values come from the independent reference, not from mixprec.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <unordered_set>
+#include <vector>
+
+#include "mixprec/types.hpp"
+#include "support/catch.hpp"
+#include "support/independent_reference.hpp"
+#include "support/reference_formats.hpp"
+
+namespace {
+
+using mixprec::rounding;
+using mixprec::saturation;
+
+struct failures {
+  std::uint64_t count = 0;
+  std::string first;
+  void add(const std::string& line) {
+    if (count++ < 8) first += "  " + line + "\n";
+  }
+};
+
+std::string hex(std::uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%llX", static_cast<unsigned long long>(value));
+  return text;
+}
+
+template <class T>
+std::uint32_t code_count() {
+  return std::uint32_t{1} << (8 * sizeof(typename T::storage_type));
+}
+
+template <class T>
+T from_code(std::uint32_t code) {
+  return T::from_bits(static_cast<typename T::storage_type>(code));
+}
+
+// Pairs of codes: all of them for the 8-bit formats, a random sample (with
+// the special codes mixed in) for the 16-bit ones.
+template <class T>
+std::vector<std::pair<std::uint32_t, std::uint32_t>> code_pairs(std::uint64_t seed) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
+  if (sizeof(typename T::storage_type) == 1) {
+    for (std::uint32_t a = 0; a < 256; ++a)
+      for (std::uint32_t b = 0; b < 256; ++b) pairs.emplace_back(a, b);
+    return pairs;
+  }
+  std::mt19937_64 generator(seed);
+  const reference::rounder& ref = reference::rounder_of<T>();
+  const std::uint32_t sign = ref.spec().sign_bit();
+  const std::vector<std::uint32_t> specials = {0u, sign, ref.max_code(), sign | ref.max_code(), ref.nan_code(), 1u,
+                                               sign | 1u, 0x7C00u & (sign - 1), 0x7F80u & (sign - 1)};
+  for (const std::uint32_t a : specials)
+    for (const std::uint32_t b : specials) pairs.emplace_back(a, b);
+  for (int i = 0; i < 300000; ++i) {
+    const std::uint64_t r = generator();
+    pairs.emplace_back(static_cast<std::uint32_t>(r & 0xFFFFu), static_cast<std::uint32_t>((r >> 16) & 0xFFFFu));
+  }
+  return pairs;
+}
+
+}  // namespace
+
+TEST_CASE("the value types are trivially copyable standard-layout wrappers of their storage", "[value_type]") {
+  reference::for_each_format([](auto tag) {
+    using T = decltype(tag);
+    INFO(reference::spec_of<T>().name);
+    STATIC_REQUIRE(std::is_trivially_copyable<T>::value);
+    STATIC_REQUIRE(std::is_standard_layout<T>::value);
+    STATIC_REQUIRE(std::is_trivially_default_constructible<T>::value);
+    STATIC_REQUIRE(sizeof(T) == sizeof(typename T::storage_type));
+    STATIC_REQUIRE(alignof(T) == alignof(typename T::storage_type));
+    // Conversions from float and to float are explicit; value-initialisation is +0.
+    STATIC_REQUIRE(std::is_constructible<T, float>::value);
+    STATIC_REQUIRE_FALSE(std::is_convertible<float, T>::value);
+    STATIC_REQUIRE_FALSE(std::is_convertible<T, float>::value);
+    const T zero{};
+    CHECK(zero.bits() == 0);
+  });
+  STATIC_REQUIRE(sizeof(mixprec::float16) == 2);
+  STATIC_REQUIRE(sizeof(mixprec::bfloat16) == 2);
+  STATIC_REQUIRE(sizeof(mixprec::float8_e4m3) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float8_e5m2) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float8_e4m3fnuz) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float8_e5m2fnuz) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float8_e4m3[64]) == 64);
+}
+
+TEST_CASE("comparisons follow IEEE 754: NaN is unordered and +0 == -0", "[value_type]") {
+  reference::for_each_format([](auto tag) {
+    using T = decltype(tag);
+    const reference::format_spec& spec = reference::spec_of<T>();
+    failures result;
+    for (const auto& pair : code_pairs<T>(1)) {
+      const T a = from_code<T>(pair.first), b = from_code<T>(pair.second);
+      const double x = reference::decode(spec, pair.first).value, y = reference::decode(spec, pair.second).value;
+      const bool ok = (a == b) == (x == y) && (a != b) == (x != y) && (a < b) == (x < y) && (a <= b) == (x <= y) &&
+                      (a > b) == (x > y) && (a >= b) == (x >= y);
+      if (!ok) result.add(hex(pair.first) + " vs " + hex(pair.second));
+    }
+    INFO(spec.name << ": " << result.count << " pairs compared wrongly\n" << result.first);
+    CHECK(result.count == 0);
+  });
+  CHECK(mixprec::float8_e4m3::from_bits(0x00) == mixprec::float8_e4m3::from_bits(0x80));
+  CHECK_FALSE(mixprec::float8_e4m3::from_bits(0x00) < mixprec::float8_e4m3::from_bits(0x80));
+  const mixprec::float16 nan = std::numeric_limits<mixprec::float16>::quiet_NaN();
+  CHECK_FALSE(nan == nan);
+  CHECK(nan != nan);
+  CHECK_FALSE(nan < nan);
+  CHECK_FALSE(nan >= nan);
+}
+
+TEST_CASE("unary minus flips the sign; fnuz has no -0 and its NaN stays NaN", "[value_type]") {
+  reference::for_each_format([](auto tag) {
+    using T = decltype(tag);
+    const reference::format_spec& spec = reference::spec_of<T>();
+    failures result;
+    for (std::uint32_t code = 0; code < code_count<T>(); ++code) {
+      const T x = from_code<T>(code);
+      const reference::decoded d = reference::decode(spec, code);
+      const T negated = -x;
+      const reference::decoded n = reference::decode(spec, negated.bits());
+      bool ok = false;
+      if (d.kind == reference::value_kind::nan) {
+        ok = n.kind == reference::value_kind::nan;
+      } else if (d.value == 0.0) {
+        // -(+0) is -0 and -(-0) is +0 where -0 exists; fnuz's zero is its own negation.
+        ok = n.kind == reference::value_kind::finite && n.value == 0.0 &&
+             std::signbit(n.value) == (spec.has_negative_zero() && !std::signbit(d.value));
+      } else {
+        ok = reference::double_bits(n.value) == reference::double_bits(-d.value);
+      }
+      if ((+x).bits() != code) ok = false;
+      if (!ok) result.add("-" + hex(code) + " gave " + hex(negated.bits()));
+    }
+    INFO(spec.name << "\n" << result.first);
+    CHECK(result.count == 0);
+  });
+  CHECK((-mixprec::float8_e4m3fnuz::from_bits(0x00)).bits() == 0x00);
+  CHECK((-mixprec::float8_e5m2fnuz::from_bits(0x80)).bits() == 0x80);
+  CHECK((-mixprec::float8_e4m3::from_bits(0x00)).bits() == 0x80);
+}
+
+TEST_CASE("arithmetic is done in float and rounded back correctly with the type's default rule", "[value_type]") {
+  // The documented saturation behaviour of the defaults.
+  const mixprec::float8_e4m3 e4m3_max(448.0f);
+  CHECK((e4m3_max + e4m3_max).bits() == 0x7E);  // E4M3 saturates: 448 + 448 = 448
+  const mixprec::float16 fp16_max(65504.0f);
+  CHECK((fp16_max + fp16_max).bits() == 0x7C00);  // FP16 overflows: 65504 + 65504 = inf
+  CHECK((mixprec::float8_e5m2(57344.0f) * mixprec::float8_e5m2(2.0f)).bits() == 0x7B);
+  mixprec::bfloat16 accumulator(1.0f);
+  accumulator += mixprec::bfloat16(0.5f);
+  accumulator *= mixprec::bfloat16(4.0f);
+  accumulator -= mixprec::bfloat16(1.0f);
+  accumulator /= mixprec::bfloat16(2.0f);
+  CHECK(static_cast<float>(accumulator) == 2.5f);
+
+  // + - * / on all pairs (8-bit formats) or many random pairs (16-bit): the
+  // result is the exact result rounded once to nearest even with the
+  // default saturation. The exact result is taken in double, whose 53 bits
+  // are at least 2p + 2 for every format here, so rounding it once more in
+  // the reference is the correctly rounded result (Figueroa 1995).
+  reference::for_each_format([](auto tag) {
+    using T = decltype(tag);
+    const reference::format_spec& spec = reference::spec_of<T>();
+    const reference::rounder& ref = reference::rounder_of<T>();
+    const reference::overflow policy = reference::to_reference(T::default_saturation);
+    failures result;
+    std::uint64_t operations = 0;
+    for (const auto& pair : code_pairs<T>(2)) {
+      const T a = from_code<T>(pair.first), b = from_code<T>(pair.second);
+      const double x = reference::decode(spec, pair.first).value, y = reference::decode(spec, pair.second).value;
+      const std::uint32_t got[4] = {(a + b).bits(), (a - b).bits(), (a * b).bits(), (a / b).bits()};
+      const double exact[4] = {x + y, x - y, x * y, x / y};
+      const char* names[4] = {" + ", " - ", " * ", " / "};
+      for (int op = 0; op < 4; ++op) {
+        const std::uint32_t expected = ref.round(exact[op], reference::mode::nearest_even, policy);
+        ++operations;
+        if (got[op] != expected)
+          result.add(hex(pair.first) + names[op] + hex(pair.second) + ": expected " + hex(expected) + ", got " +
+                     hex(got[op]));
+      }
+    }
+    INFO(spec.name << ": " << operations << " operations, " << result.count << " wrong\n" << result.first);
+    CHECK(result.count == 0);
+  });
+}
+
+namespace {
+
+template <class T, class Integer>
+void check_integers(failures& result, std::uint64_t& checked) {
+  const reference::rounder& ref = reference::rounder_of<T>();
+  const reference::overflow policy = reference::to_reference(T::default_saturation);
+  std::vector<Integer> values = {0,
+                                 1,
+                                 2,
+                                 3,
+                                 std::numeric_limits<Integer>::max(),
+                                 std::numeric_limits<Integer>::min(),
+                                 static_cast<Integer>(std::numeric_limits<Integer>::max() - 1),
+                                 static_cast<Integer>(std::numeric_limits<Integer>::min() + 1)};
+  std::mt19937_64 generator(sizeof(Integer) * 2 + std::is_signed<Integer>::value);
+  for (int i = 0; i < 20000; ++i) {
+    const std::uint64_t r = generator();
+    // Random magnitudes of every width, not only the huge ones.
+    values.push_back(static_cast<Integer>(r >> (r % 64)));
+  }
+  for (const Integer v : values) {
+    // long double holds every 64-bit integer exactly (checked by the caller).
+    const std::uint32_t expected = ref.round(static_cast<long double>(v), reference::mode::nearest_even, policy);
+    const std::uint32_t actual = T(v).bits();
+    ++checked;
+    if (actual != expected)
+      result.add(std::to_string(v) + ": expected " + hex(expected) + ", got " + hex(actual));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("integer constructors round the exact integer once, whatever its width", "[value_type][integer]") {
+  if constexpr (std::numeric_limits<long double>::digits < 64) {
+    WARN("long double cannot hold 64-bit integers exactly here: skipping the comparison with the reference");
+  } else {
+    reference::for_each_format([](auto tag) {
+      using T = decltype(tag);
+      failures result;
+      std::uint64_t checked = 0;
+      check_integers<T, signed char>(result, checked);
+      check_integers<T, unsigned char>(result, checked);
+      check_integers<T, short>(result, checked);
+      check_integers<T, unsigned short>(result, checked);
+      check_integers<T, int>(result, checked);
+      check_integers<T, unsigned>(result, checked);
+      check_integers<T, long>(result, checked);
+      check_integers<T, unsigned long>(result, checked);
+      check_integers<T, long long>(result, checked);
+      check_integers<T, unsigned long long>(result, checked);
+      INFO(reference::spec_of<T>().name << ": " << checked << " integers, " << result.count << " wrong\n"
+                                        << result.first);
+      CHECK(result.count == 0);
+    });
+  }
+  // 2^63 + 2^55 + 1 lies just above the midpoint of bf16's 2^63 and
+  // 2^63 + 2^56: once rounded it is 2^63 + 2^56 (0x5F01); through double it
+  // would become the midpoint and then the even 2^63 (0x5F00).
+  CHECK(mixprec::bfloat16(std::uint64_t{0x8080000000000001ull}).bits() == 0x5F01);
+  CHECK(mixprec::bfloat16(static_cast<double>(std::uint64_t{0x8080000000000001ull})).bits() == 0x5F00);
+  CHECK(mixprec::bfloat16(std::numeric_limits<std::int64_t>::max()).bits() == 0x5F00);   // 2^63 - 1 -> 2^63
+  CHECK(mixprec::bfloat16(std::numeric_limits<std::int64_t>::min()).bits() == 0xDF00);   // -2^63 exactly
+  CHECK(mixprec::bfloat16(std::numeric_limits<std::uint64_t>::max()).bits() == 0x5F80);  // 2^64 - 1 -> 2^64
+  CHECK(mixprec::float8_e4m3(std::numeric_limits<std::uint64_t>::max()).bits() == 0x7E);  // saturates
+  CHECK(mixprec::float16(std::numeric_limits<std::int64_t>::min()).bits() == 0xFC00);      // -inf
+  CHECK(mixprec::float8_e4m3fnuz(-0).bits() == 0x00);
+}
+
+TEST_CASE("convert<T>(U) between formats rounds the exact value of every code of U", "[value_type][conversion]") {
+  reference::for_each_format([](auto target_tag) {
+    using T = decltype(target_tag);
+    const reference::rounder& ref = reference::rounder_of<T>();
+    reference::for_each_format([&](auto source_tag) {
+      using U = decltype(source_tag);
+      const reference::format_spec& source = reference::spec_of<U>();
+      failures result;
+      for (std::uint32_t code = 0; code < code_count<U>(); ++code) {
+        const U x = from_code<U>(code);
+        const double value = reference::decode(source, code).value;
+        for (const rounding r : reference::deterministic_modes) {
+          for (const saturation s : reference::saturations) {
+            const std::uint32_t expected = ref.round(value, reference::to_reference(r), reference::to_reference(s));
+            const std::uint32_t actual = mixprec::convert<T>(x, r, s).bits();
+            if (actual != expected)
+              result.add(std::string(source.name) + " " + hex(code) + " " + reference::name(reference::to_reference(r)) +
+                         " " + reference::name(reference::to_reference(s)) + ": expected " + hex(expected) + ", got " +
+                         hex(actual));
+          }
+        }
+        const std::uint32_t expected_default =
+            ref.round(value, reference::mode::nearest_even, reference::to_reference(T::default_saturation));
+        if (mixprec::convert<T>(x).bits() != expected_default) result.add(hex(code) + " with the defaults");
+      }
+      INFO(source.name << " -> " << ref.spec().name << ": " << result.count << " wrong\n" << result.first);
+      CHECK(result.count == 0);
+    });
+  });
+}
+
+TEST_CASE("std::hash: equal values hash equally, +0 and -0 included", "[value_type]") {
+  reference::for_each_format([](auto tag) {
+    using T = decltype(tag);
+    const std::hash<T> hash;
+    const reference::rounder& ref = reference::rounder_of<T>();
+    if (ref.spec().has_negative_zero()) CHECK(hash(from_code<T>(0)) == hash(from_code<T>(ref.spec().sign_bit())));
+    std::unordered_set<T> set;
+    for (std::uint32_t code = 0; code < code_count<T>(); ++code) {
+      const T x = from_code<T>(code);
+      if (!isnan(x)) set.insert(x);
+    }
+    // Every non-NaN code is a distinct value except the two zeros (where -0 exists).
+    std::size_t values = 0;
+    for (std::uint32_t code = 0; code < code_count<T>(); ++code)
+      if (!isnan(from_code<T>(code))) ++values;
+    CHECK(set.size() == values - (ref.spec().has_negative_zero() ? 1 : 0));
+  });
+  const std::hash<mixprec::float16> hash;
+  CHECK(hash(mixprec::float16(0.0f)) == hash(mixprec::float16(-0.0f)));
+  CHECK(std::hash<mixprec::float8_e4m3>{}(mixprec::float8_e4m3(0.0f)) == std::hash<mixprec::float8_e4m3>{}(mixprec::float8_e4m3(-0.0f)));
+}
+
+TEST_CASE("operator<< prints the exact value", "[value_type]") {
+  const auto text = [](auto x) {
+    std::ostringstream out;
+    out << x;
+    return out.str();
+  };
+  CHECK(text(mixprec::float8_e4m3(448.0f)) == "448");
+  CHECK(text(mixprec::float8_e4m3(-0.5f)) == "-0.5");
+  CHECK(text(mixprec::float16(65504.0f)) == "65504");
+  CHECK(text(mixprec::bfloat16(1.0f)) == "1");
+  CHECK(text(mixprec::float8_e5m2::from_bits(0xFC)) == "-inf");
+  CHECK(text(mixprec::float8_e4m3::from_bits(0x7F)).find("nan") != std::string::npos);
+  CHECK(text(mixprec::float8_e4m3fnuz::from_bits(0x80)).find("nan") != std::string::npos);
+  CHECK(text(mixprec::float8_e4m3::from_bits(0x01)) == text(0x1p-9f));
+}
