@@ -1,0 +1,119 @@
+// mixprec/types/cuda_interop.hpp: mixprec's types and CUDA's (__half,
+// __nv_bfloat16, __nv_fp8_e4m3, __nv_fp8_e5m2) convert both ways by copying
+// the bits, every code kept (NaN payloads included), and CUDA's own decoding
+// agrees with mixprec's value. Host build: CUDA's headers compile with
+// g++/clang++, no nvcc or GPU needed.
+#include "support/catch.hpp"
+
+#if MIXPREC_HAVE_CUDA_HOST_HEADERS
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "mixprec/types.hpp"
+#include "mixprec/types/cuda_interop.hpp"
+
+namespace {
+
+std::uint32_t raw_bits(__half h) { return static_cast<__half_raw>(h).x; }
+std::uint32_t raw_bits(__nv_bfloat16 h) { return static_cast<__nv_bfloat16_raw>(h).x; }
+std::uint32_t raw_bits(__nv_fp8_e4m3 h) { return h.__x; }
+std::uint32_t raw_bits(__nv_fp8_e5m2 h) { return h.__x; }
+
+float cuda_value(__half h) { return __half2float(h); }
+float cuda_value(__nv_bfloat16 h) { return __bfloat162float(h); }
+float cuda_value(__nv_fp8_e4m3 h) { return static_cast<float>(h); }
+float cuda_value(__nv_fp8_e5m2 h) { return static_cast<float>(h); }
+
+// Every code: mixprec -> CUDA -> mixprec keeps the bits; CUDA decodes the
+// same value (NaN: both NaN).
+template <class T, class Cuda>
+void check_every_code() {
+  std::uint64_t wrong_bits = 0, wrong_values = 0;
+  std::string first;
+  const std::uint32_t codes = std::uint32_t{1} << (8 * sizeof(typename T::storage_type));
+  for (std::uint32_t code = 0; code < codes; ++code) {
+    const T x = T::from_bits(static_cast<typename T::storage_type>(code));
+    const Cuda converted = x;        // implicit, mixprec -> CUDA
+    const T back = converted;        // implicit, CUDA -> mixprec
+    const Cuda direct(x);            // direct-initialisation is not ambiguous
+    const Cuda cast = static_cast<Cuda>(x);
+    if (raw_bits(converted) != code || back.bits() != code || raw_bits(direct) != code || raw_bits(cast) != code) {
+      if (wrong_bits++ < 4) first += " bits of code " + std::to_string(code) + ";";
+    }
+    const float mine = static_cast<float>(x), theirs = cuda_value(converted);
+    const bool same_value = std::isnan(mine) ? std::isnan(theirs) : std::memcmp(&mine, &theirs, sizeof mine) == 0;
+    if (!same_value && wrong_values++ < 4) first += " value of code " + std::to_string(code) + ";";
+  }
+  INFO(first);
+  CHECK(wrong_bits == 0);
+  CHECK(wrong_values == 0);
+}
+
+// A function taking CUDA's type accepts mixprec's, and the other way round.
+std::uint32_t takes_half(__half h) { return raw_bits(h); }
+std::uint32_t takes_float16(mixprec::float16 x) { return x.bits(); }
+std::uint32_t takes_fp8(__nv_fp8_e4m3 h) { return raw_bits(h); }
+
+}  // namespace
+
+TEST_CASE("CUDA interop: every code converts both ways as a bit copy and decodes to the same value", "[cuda][interop]") {
+  check_every_code<mixprec::float16, __half>();
+  check_every_code<mixprec::bfloat16, __nv_bfloat16>();
+  check_every_code<mixprec::float8_e4m3, __nv_fp8_e4m3>();
+  check_every_code<mixprec::float8_e5m2, __nv_fp8_e5m2>();
+}
+
+TEST_CASE("CUDA interop: implicit conversions exist exactly between types of the same format", "[cuda][interop]") {
+  STATIC_REQUIRE(std::is_convertible<mixprec::float16, __half>::value);
+  STATIC_REQUIRE(std::is_convertible<__half, mixprec::float16>::value);
+  STATIC_REQUIRE(std::is_convertible<mixprec::bfloat16, __nv_bfloat16>::value);
+  STATIC_REQUIRE(std::is_convertible<__nv_bfloat16, mixprec::bfloat16>::value);
+  STATIC_REQUIRE(std::is_convertible<mixprec::float8_e4m3, __nv_fp8_e4m3>::value);
+  STATIC_REQUIRE(std::is_convertible<__nv_fp8_e4m3, mixprec::float8_e4m3>::value);
+  STATIC_REQUIRE(std::is_convertible<mixprec::float8_e5m2, __nv_fp8_e5m2>::value);
+  STATIC_REQUIRE(std::is_convertible<__nv_fp8_e5m2, mixprec::float8_e5m2>::value);
+  // Different formats: no silent implicit conversion.
+  STATIC_REQUIRE_FALSE(std::is_convertible<__half, mixprec::bfloat16>::value);
+  STATIC_REQUIRE_FALSE(std::is_convertible<__nv_bfloat16, mixprec::float16>::value);
+  STATIC_REQUIRE_FALSE(std::is_convertible<__nv_fp8_e4m3, mixprec::float8_e5m2>::value);
+  STATIC_REQUIRE_FALSE(std::is_convertible<mixprec::float8_e4m3, __nv_fp8_e5m2>::value);
+  STATIC_REQUIRE_FALSE(std::is_convertible<mixprec::float8_e4m3fnuz, __nv_fp8_e4m3>::value);
+  STATIC_REQUIRE(sizeof(mixprec::float16) == sizeof(__half));
+  STATIC_REQUIRE(sizeof(mixprec::bfloat16) == sizeof(__nv_bfloat16));
+  STATIC_REQUIRE(sizeof(mixprec::float8_e4m3) == sizeof(__nv_fp8_e4m3));
+  STATIC_REQUIRE(sizeof(mixprec::float8_e5m2) == sizeof(__nv_fp8_e5m2));
+
+  CHECK(takes_half(mixprec::float16(1.5f)) == 0x3E00);
+  CHECK(takes_float16(__float2half_rn(1.5f)) == 0x3E00);
+  CHECK(takes_fp8(mixprec::float8_e4m3(448.0f)) == 0x7E);
+  // NaN payloads and signs survive, unlike a conversion through float.
+  const __half payload = mixprec::float16::from_bits(0xFC01);
+  CHECK(raw_bits(payload) == 0xFC01);
+  const mixprec::float8_e4m3 negative_nan = __nv_fp8_e4m3(mixprec::float8_e4m3::from_bits(0xFF));
+  CHECK(negative_nan.bits() == 0xFF);
+}
+
+TEST_CASE("CUDA interop: CUDA's conversions and mixprec's agree where both round to nearest with saturation",
+          "[cuda][interop]") {
+  // __nv_fp8_e4m3(float) saturates like mixprec's default; spot checks (the
+  // exhaustive test compares every float).
+  for (const float x : {0.0f, -0.0f, 1.0f, 464.0f, 464.5f, -1e9f, 0x1p-10f, 3.1f}) {
+    INFO(x);
+    CHECK(mixprec::float8_e4m3(__nv_fp8_e4m3(x)).bits() == mixprec::float8_e4m3(x).bits());
+    CHECK(mixprec::float8_e5m2(__nv_fp8_e5m2(x)).bits() == mixprec::float8_e5m2(x).bits());
+    CHECK(mixprec::float16(__float2half_rn(x)).bits() == mixprec::float16(x).bits());
+    CHECK(mixprec::bfloat16(__float2bfloat16_rn(x)).bits() == mixprec::bfloat16(x).bits());
+  }
+}
+
+#else
+
+TEST_CASE("CUDA interop: skipped, CUDA's headers were not found", "[cuda][interop]") {
+  WARN("MIXPREC_HAVE_CUDA_HOST_HEADERS is not set: mixprec/types/cuda_interop.hpp is not tested");
+}
+
+#endif
