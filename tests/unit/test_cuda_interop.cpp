@@ -87,6 +87,18 @@ TEST_CASE("CUDA interop: implicit conversions exist exactly between types of the
   STATIC_REQUIRE(sizeof(mixprec::float8_e4m3) == sizeof(__nv_fp8_e4m3));
   STATIC_REQUIRE(sizeof(mixprec::float8_e5m2) == sizeof(__nv_fp8_e5m2));
 
+  // Assignment to existing CUDA values (__half also assigns from __half_raw,
+  // which is why the raw structs are not made interoperable).
+  __half h = __float2half_rn(0.0f);
+  h = mixprec::float16(2.0f);
+  CHECK(raw_bits(h) == 0x4000);
+  __nv_bfloat16 b = __float2bfloat16_rn(0.0f);
+  b = mixprec::bfloat16(2.0f);
+  CHECK(raw_bits(b) == 0x4000);
+  mixprec::float8_e4m3 e = mixprec::float8_e4m3(0.0f);
+  e = __nv_fp8_e4m3(2.0f);
+  CHECK(e.bits() == 0x40);
+
   CHECK(takes_half(mixprec::float16(1.5f)) == 0x3E00);
   CHECK(takes_float16(__float2half_rn(1.5f)) == 0x3E00);
   CHECK(takes_fp8(mixprec::float8_e4m3(448.0f)) == 0x7E);

@@ -14,8 +14,9 @@
 // mixprec type, so the specialisations below are seen first.
 //
 // The *_raw structs (__half_raw, __nv_bfloat16_raw) are deliberately not
-// interoperable: __half is itself constructible from __half_raw, so
-// `__half h(x)` would become ambiguous. Go through __half instead.
+// interoperable: __half has assignment operators from both __half and
+// __half_raw, so with both conversions `h = x` would be ambiguous. Go
+// through __half instead.
 #pragma once
 
 #include <cuda_bf16.h>
