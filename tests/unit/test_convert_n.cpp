@@ -1,0 +1,455 @@
+// Bulk conversion (issue 2 §4, §6, §8): convert_n and convert_n_stochastic
+// give, element for element, the bits of the scalar conversions —
+// mixprec::convert<T>, static_cast<float> and convert_stochastic, which are
+// the engine — on every SIMD path this machine has, each path forced in turn.
+//
+// The exhaustive sweeps run float inputs through every format with both
+// vectorised modes and both saturations: every float for nearest_even, every
+// 7th float for toward_zero (all of them would take the file well past its
+// 2.5-minute share of the suite on the 2-core CI machine; the scalar engine,
+// computed once per input and saturation, is most of the cost). One TEST_CASE per
+// (format, mode), so that `ctest -j` spreads them over the cores; each
+// computes the scalar result once per chunk of inputs and compares every path
+// against it. MIXPREC_EXHAUSTIVE_STRIDE=s tests only every s-th of those
+// inputs (the sanitizer run uses it).
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mixprec/core/random.hpp"
+#include "mixprec/host/convert_n.hpp"
+#include "mixprec/types.hpp"
+#include "support/catch.hpp"
+#if MIXPREC_CATCH2_VERSION == 3
+#include <catch2/catch_template_test_macros.hpp>
+#endif
+
+#if MIXPREC_HOST_SIMD && defined(__SSE__)
+#define MIXPREC_TEST_MXCSR 1
+#include <immintrin.h>
+#else
+#define MIXPREC_TEST_MXCSR 0
+#endif
+
+namespace {
+
+using mixprec::rounding;
+using mixprec::saturation;
+using mixprec::host::simd_path;
+
+std::uint32_t exhaustive_stride() {
+  static const std::uint32_t stride = [] {
+    const char* text = std::getenv("MIXPREC_EXHAUSTIVE_STRIDE");
+    unsigned long value = text ? std::strtoul(text, nullptr, 10) : 1ul;
+    if (value < 1) value = 1;
+    if (value > 0x10000000ul) value = 0x10000000ul;
+    return static_cast<std::uint32_t>(value);
+  }();
+  return stride;
+}
+
+float float_from_bits(std::uint32_t bits) {
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+std::uint32_t bits_of(float x) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return bits;
+}
+
+const char* name_of(rounding mode) {
+  switch (mode) {
+    case rounding::nearest_even: return "nearest_even";
+    case rounding::toward_zero: return "toward_zero";
+    case rounding::stochastic: return "stochastic";
+    case rounding::upward: return "upward";
+    case rounding::downward: return "downward";
+  }
+  return "?";
+}
+
+const char* name_of(saturation policy) { return policy == saturation::finite ? "finite" : "none"; }
+
+// The SIMD paths of this machine (the portable path is the engine itself).
+std::vector<simd_path> simd_paths() {
+  std::vector<simd_path> paths = mixprec::host::available_simd_paths();
+  paths.erase(std::remove(paths.begin(), paths.end(), simd_path::portable), paths.end());
+  return paths;
+}
+
+// Counts mismatches and keeps the first few for the failure message.
+class mismatch_log {
+ public:
+  __attribute__((noinline, cold)) void add(const std::string& where, std::uint32_t input, std::uint32_t expected,
+                                          std::uint32_t actual) {
+    if (count_++ < 8) {
+      char line[200];
+      std::snprintf(line, sizeof line, "  %s: input 0x%08X: scalar 0x%08X, bulk 0x%08X\n", where.c_str(), input,
+                    expected, actual);
+      first_ += line;
+    }
+  }
+  std::uint64_t count() const { return count_; }
+  const std::string& report() const { return first_; }
+
+ private:
+  std::uint64_t count_ = 0;
+  std::string first_;
+};
+
+template <class T>
+std::vector<std::uint32_t> bits_of(const std::vector<T>& values) {
+  std::vector<std::uint32_t> bits(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) bits[i] = values[i].bits();
+  return bits;
+}
+
+// The scalar conversion of each input: mode and policy are template
+// arguments so that the engine's loop is compiled for them.
+template <class T, rounding Mode, saturation Policy>
+void scalar_encode(const std::vector<float>& in, std::vector<T>& out) {
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = mixprec::convert<T>(in[i], Mode, Policy);
+}
+
+template <class T, rounding Mode, saturation Policy>
+void compare_paths(const std::vector<float>& in, std::vector<T>& expected, std::vector<T>& actual,
+                   const std::vector<simd_path>& paths, mismatch_log& log) {
+  scalar_encode<T, Mode, Policy>(in, expected);
+  for (simd_path path : paths) {
+    mixprec::convert_n(in.data(), in.size(), actual.data(), Mode, Policy, path);
+    if (std::memcmp(expected.data(), actual.data(), in.size() * sizeof(T)) == 0) continue;
+    for (std::size_t i = 0; i < in.size(); ++i)
+      if (expected[i].bits() != actual[i].bits())
+        log.add(std::string(mixprec::host::to_string(path)) + " " + name_of(Mode) + " " + name_of(Policy),
+                bits_of(in[i]), expected[i].bits(), actual[i].bits());
+  }
+}
+
+// Every own_stride-th float input (times MIXPREC_EXHAUSTIVE_STRIDE), in
+// chunks, both saturations.
+template <class T, rounding Mode>
+void sweep_floats(std::uint64_t own_stride) {
+  const std::vector<simd_path> paths = simd_paths();
+  if (paths.empty()) {
+    WARN("no SIMD path on this machine: convert_n is the engine itself; nothing to compare");
+    return;
+  }
+  const std::uint64_t stride = own_stride * exhaustive_stride();
+  if (stride != 1) std::printf("testing every %llu-th float input\n", static_cast<unsigned long long>(stride));
+  constexpr std::size_t chunk = std::size_t{1} << 20;
+  std::vector<float> in(chunk);
+  std::vector<T> expected(chunk), actual(chunk);
+  mismatch_log log;
+  std::uint64_t tested = 0;
+  for (std::uint64_t next = 0; next <= 0xFFFFFFFFull;) {
+    in.resize(chunk);
+    std::size_t count = 0;
+    for (; count < chunk && next <= 0xFFFFFFFFull; ++count, next += stride)
+      in[count] = float_from_bits(static_cast<std::uint32_t>(next));
+    in.resize(count);
+    compare_paths<T, Mode, saturation::finite>(in, expected, actual, paths, log);
+    compare_paths<T, Mode, saturation::none>(in, expected, actual, paths, log);
+    tested += count;
+  }
+  INFO("inputs tested per path and saturation: " << tested << "\n" << log.report());
+  CHECK(log.count() == 0);
+}
+
+#define MIXPREC_EXHAUSTIVE_CASES(T)                                                                             \
+  TEST_CASE("convert_n exhaustive: float -> " #T " nearest_even: every float input and both saturations on "   \
+            "every SIMD path equal the scalar engine",                                                          \
+            "[convert_n][exhaustive]") {                                                                        \
+    sweep_floats<mixprec::T, rounding::nearest_even>(1);                                                        \
+  }                                                                                                             \
+  TEST_CASE("convert_n exhaustive: float -> " #T " toward_zero: every 7th float input and both saturations "    \
+            "on every SIMD path equal the scalar engine",                                                       \
+            "[convert_n][exhaustive]") {                                                                        \
+    sweep_floats<mixprec::T, rounding::toward_zero>(7);                                                         \
+  }
+MIXPREC_EXHAUSTIVE_CASES(float8_e4m3)
+MIXPREC_EXHAUSTIVE_CASES(float8_e5m2)
+MIXPREC_EXHAUSTIVE_CASES(float16)
+MIXPREC_EXHAUSTIVE_CASES(bfloat16)
+MIXPREC_EXHAUSTIVE_CASES(float8_e4m3fnuz)
+MIXPREC_EXHAUSTIVE_CASES(float8_e5m2fnuz)
+#undef MIXPREC_EXHAUSTIVE_CASES
+
+// ---- Everything below runs on every type ----------------------------------
+
+#define MIXPREC_ALL_TYPES \
+  mixprec::float8_e4m3, mixprec::float8_e5m2, mixprec::float16, mixprec::bfloat16, mixprec::float8_e4m3fnuz, \
+      mixprec::float8_e5m2fnuz
+
+// A sample of awkward floats: signed zeros, infinities, NaNs with payloads,
+// float subnormals, each format's boundaries (smallest subnormal and half of
+// it, min normal, max, the midpoint beyond max) and their neighbours, plus a
+// spread of random patterns.
+template <class T>
+std::vector<float> awkward_floats() {
+  std::vector<std::uint32_t> bits = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
+                                     0x7F800001u, 0xFFFFFFFFu, 0x7FFFFFFFu, 0x00000001u, 0x807FFFFFu, 0x00800000u,
+                                     0x7F7FFFFFu, 0x3F800000u, 0xBF800000u};
+  // Codes of T (every one for 8-bit formats), decoded, with the floats
+  // around them and around the midpoints to their normal neighbours.
+  const std::uint32_t half_ulp = 1u << (22 - T::format::mantissa_bits);
+  for (std::uint32_t code = 0; code < (1u << T::format::total_bits); code += T::format::total_bits <= 8 ? 1 : 61) {
+    const std::uint32_t value = bits_of(static_cast<float>(T::from_bits(static_cast<typename T::storage_type>(code))));
+    for (std::uint32_t delta : {0u, 1u, 2u, half_ulp - 1, half_ulp, half_ulp + 1, 2 * half_ulp - 1})
+      for (std::uint32_t v : {value + delta, value - delta}) bits.push_back(v);
+  }
+  for (std::uint64_t i = 0; i < 20000; ++i) bits.push_back(mixprec::stochastic_rounding_bits(12345, 0, i));
+  std::vector<float> floats(bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i) floats[i] = float_from_bits(bits[i]);
+  return floats;
+}
+
+TEMPLATE_TEST_CASE("convert_n T -> float: every code on every path equals static_cast<float>", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  using T = TestType;
+  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
+  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+  for (simd_path path : mixprec::host::available_simd_paths()) {
+    CAPTURE(mixprec::host::to_string(path));
+    std::vector<float> out(codes.size());
+    mixprec::convert_n(codes.data(), codes.size(), out.data(), path);
+    std::size_t mismatches = 0;
+    for (std::size_t c = 0; c < codes.size(); ++c)
+      if (bits_of(out[c]) != bits_of(static_cast<float>(codes[c]))) {
+        if (++mismatches <= 4) FAIL_CHECK("code 0x" << std::hex << c << ": bulk 0x" << bits_of(out[c]) << ", scalar 0x"
+                                                    << bits_of(static_cast<float>(codes[c])));
+      }
+    CHECK(mismatches == 0);
+  }
+}
+
+TEMPLATE_TEST_CASE("convert_n float -> T: every mode and saturation on every path equals convert<T>", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  using T = TestType;
+  const std::vector<float> in = awkward_floats<T>();
+  for (rounding mode : {rounding::nearest_even, rounding::toward_zero, rounding::upward, rounding::downward})
+    for (saturation policy : {saturation::finite, saturation::none})
+      for (simd_path path : mixprec::host::available_simd_paths()) {
+        CAPTURE(name_of(mode), name_of(policy), mixprec::host::to_string(path));
+        std::vector<T> out(in.size());
+        mixprec::convert_n(in.data(), in.size(), out.data(), mode, policy, path);
+        std::size_t mismatches = 0;
+        for (std::size_t i = 0; i < in.size(); ++i)
+          if (out[i].bits() != mixprec::convert<T>(in[i], mode, policy).bits() && ++mismatches <= 4)
+            FAIL_CHECK("input 0x" << std::hex << bits_of(in[i]) << ": bulk 0x" << +out[i].bits() << ", scalar 0x"
+                                  << +mixprec::convert<T>(in[i], mode, policy).bits());
+        CHECK(mismatches == 0);
+      }
+}
+
+TEMPLATE_TEST_CASE("convert_n defaults to nearest_even and T's default saturation on the best path", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  using T = TestType;
+  const std::vector<float> in = awkward_floats<T>();
+  std::vector<T> out(in.size());
+  mixprec::convert_n(in.data(), in.size(), out.data());
+  for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(out[i].bits() == T(in[i]).bits());
+  std::vector<float> back(in.size());
+  mixprec::convert_n(out.data(), out.size(), back.data());
+  for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(bits_of(back[i]) == bits_of(static_cast<float>(out[i])));
+}
+
+// Every length from 0 to 100 (and a few long ones), every alignment a valid
+// pointer can have within 64 bytes, and guard elements around the
+// destination: tails are right, and nothing outside [dst, dst + n) is written.
+TEMPLATE_TEST_CASE("convert_n: odd lengths and unaligned arrays convert right and write nothing outside", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  using T = TestType;
+  using storage = typename T::storage_type;
+  const std::vector<float> sample = awkward_floats<T>();
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 100; ++n) lengths.push_back(n);
+  for (std::size_t n : {127, 128, 129, 255, 1000, 4097}) lengths.push_back(n);
+  constexpr std::size_t guard = 64;
+  constexpr storage guard_code = static_cast<storage>(0x5A5A);
+  const std::uint32_t guard_float = 0x12345678u;
+  for (simd_path path : mixprec::host::available_simd_paths()) {
+    CAPTURE(mixprec::host::to_string(path));
+    for (std::size_t n : lengths) {
+      CAPTURE(n);
+      // Offsets in elements cover every alignment modulo 64 bytes: 1..63
+      // bytes for 8-bit codes, even byte offsets for 16-bit codes, multiples
+      // of 4 for floats.
+      const std::size_t src_offset = n % 16;
+      const std::size_t dst_offset = (n * 7) % (64 / sizeof(storage));
+      std::vector<float> in(n);
+      for (std::size_t i = 0; i < n; ++i) in[i] = sample[(i * 31 + n) % sample.size()];
+      std::vector<float> src_storage(src_offset + n);
+      std::copy(in.begin(), in.end(), src_storage.begin() + src_offset);
+      const float* src = src_storage.data() + src_offset;
+
+      std::vector<T> dst_buffer(guard + dst_offset + n + guard, T::from_bits(guard_code));
+      T* dst = dst_buffer.data() + guard + dst_offset;
+      mixprec::convert_n(src, n, dst, rounding::nearest_even, T::default_saturation, path);
+      for (std::size_t i = 0; i < dst_buffer.size(); ++i) {
+        const bool inside = i >= guard + dst_offset && i < guard + dst_offset + n;
+        const storage expected = inside ? mixprec::convert<T>(in[i - guard - dst_offset]).bits() : guard_code;
+        if (dst_buffer[i].bits() != expected) FAIL("encode: element " << i << " of the buffer is wrong");
+      }
+
+      // And back, from the unaligned codes into an unaligned float array.
+      std::vector<float> back_buffer(guard + src_offset + n + guard, float_from_bits(guard_float));
+      float* back = back_buffer.data() + guard + src_offset;
+      mixprec::convert_n(static_cast<const T*>(dst), n, back, path);
+      for (std::size_t i = 0; i < back_buffer.size(); ++i) {
+        const bool inside = i >= guard + src_offset && i < guard + src_offset + n;
+        const std::uint32_t expected =
+            inside ? bits_of(static_cast<float>(dst[i - guard - src_offset])) : guard_float;
+        if (bits_of(back_buffer[i]) != expected) FAIL("decode: element " << i << " of the buffer is wrong");
+      }
+    }
+  }
+}
+
+TEST_CASE("convert_n: n == 0 accepts null pointers on every overload", "[convert_n]") {
+  const float* no_floats = nullptr;
+  mixprec::float8_e4m3* no_codes = nullptr;
+  CHECK_NOTHROW(mixprec::convert_n(no_floats, 0, no_codes));
+  CHECK_NOTHROW(mixprec::convert_n(no_floats, 0, no_codes, rounding::toward_zero, saturation::none));
+  CHECK_NOTHROW(mixprec::convert_n(static_cast<const mixprec::float8_e4m3*>(no_codes), 0, static_cast<float*>(nullptr)));
+  CHECK_NOTHROW(mixprec::convert_n_stochastic(no_floats, 0, no_codes, 1, 2));
+  for (simd_path path : mixprec::host::available_simd_paths()) {
+    CHECK_NOTHROW(mixprec::convert_n(no_floats, 0, no_codes, rounding::nearest_even, saturation::finite, path));
+    CHECK_NOTHROW(mixprec::convert_n(static_cast<const mixprec::float8_e4m3*>(no_codes), 0, static_cast<float*>(nullptr),
+                                     path));
+  }
+}
+
+TEST_CASE("convert_n rejects null arrays with n > 0 and stochastic rounding and overlap and unsupported paths",
+          "[convert_n]") {
+  float floats[8] = {};
+  mixprec::float16 codes[8] = {};
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(static_cast<const float*>(nullptr), 8, codes), "src is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, 8, static_cast<mixprec::float16*>(nullptr)), "dst is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(static_cast<const mixprec::float16*>(nullptr), 8, floats),
+                        "src is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n_stochastic(floats, 8, static_cast<mixprec::float16*>(nullptr), 1, 0),
+                        "dst is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, 8, codes, rounding::stochastic), "convert_n_stochastic");
+
+  // The same buffer seen as floats and as codes: both directions overlap.
+  alignas(4) unsigned char buffer[64] = {};
+  auto* as_floats = reinterpret_cast<float*>(buffer);
+  auto* as_codes = reinterpret_cast<mixprec::float8_e4m3*>(buffer + 12);
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(as_floats, 8, as_codes), "overlap");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(static_cast<const mixprec::float8_e4m3*>(as_codes), 8, as_floats), "overlap");
+  // Adjacent arrays do not overlap.
+  CHECK_NOTHROW(mixprec::convert_n(as_floats, 3, as_codes));
+
+  // A path this build or CPU cannot run.
+  for (simd_path path : {simd_path::avx2, simd_path::avx512, static_cast<simd_path>(99)}) {
+    if (mixprec::host::is_supported(path)) continue;
+    CAPTURE(mixprec::host::to_string(path));
+    MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, 8, codes, rounding::nearest_even, saturation::none, path),
+                          "is not supported by this CPU");
+    MIXPREC_REQUIRE_ERROR(mixprec::convert_n(static_cast<const mixprec::float16*>(codes), 8, floats, path),
+                          "is not supported by this CPU");
+  }
+}
+
+TEST_CASE("available_simd_paths lists portable first and the best path last", "[convert_n]") {
+  const std::vector<simd_path> paths = mixprec::host::available_simd_paths();
+  REQUIRE(!paths.empty());
+  CHECK(paths.front() == simd_path::portable);
+  CHECK(paths.back() == mixprec::host::best_simd_path());
+  for (simd_path path : paths) CHECK(mixprec::host::is_supported(path));
+  std::string names;
+  for (simd_path path : paths) names += std::string(" ") + mixprec::host::to_string(path);
+  WARN("SIMD paths on this machine:" << names);
+}
+
+TEMPLATE_TEST_CASE("convert_n_stochastic: element i is convert_stochastic with the bits stochastic_rounding_bits(seed offset i)",
+                   "[convert_n]", MIXPREC_ALL_TYPES) {
+  using T = TestType;
+  const std::vector<float> in = awkward_floats<T>();
+  const std::uint64_t seed = 0x5EED, offset = 1000;
+  for (saturation policy : {saturation::finite, saturation::none}) {
+    CAPTURE(name_of(policy));
+    std::vector<T> out(in.size());
+    mixprec::convert_n_stochastic(in.data(), in.size(), out.data(), seed, offset, policy);
+    for (std::size_t i = 0; i < in.size(); ++i)
+      REQUIRE(out[i].bits() ==
+              mixprec::convert_stochastic<T>(in[i], mixprec::stochastic_rounding_bits(seed, offset, i), policy).bits());
+    // Two calls that advance the offset give the bits of one call.
+    std::vector<T> halves(in.size());
+    const std::size_t first = in.size() / 3;
+    mixprec::convert_n_stochastic(in.data(), first, halves.data(), seed, offset, policy);
+    mixprec::convert_n_stochastic(in.data() + first, in.size() - first, halves.data() + first, seed, offset + first,
+                                  policy);
+    CHECK(bits_of(halves) == bits_of(out));
+  }
+}
+
+#if MIXPREC_TEST_MXCSR
+// The kernels use integer arithmetic on bit patterns (and, in decode, exact
+// float operations on normal numbers): the caller's rounding mode, DAZ and FTZ
+// change nothing, and no floating-point exception flag is raised.
+class mxcsr_scope {
+ public:
+  explicit mxcsr_scope(unsigned int value) : saved_(_mm_getcsr()) { _mm_setcsr(value); }
+  ~mxcsr_scope() { _mm_setcsr(saved_); }
+  mxcsr_scope(const mxcsr_scope&) = delete;
+  mxcsr_scope& operator=(const mxcsr_scope&) = delete;
+
+ private:
+  unsigned int saved_;
+};
+
+TEMPLATE_TEST_CASE("convert_n: MXCSR rounding and DAZ and FTZ change nothing and no exception flag is raised", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  using T = TestType;
+  const std::vector<float> in = awkward_floats<T>();
+  std::vector<std::uint32_t> codes(std::size_t{1} << T::format::total_bits);
+  std::vector<T> all_codes(codes.size());
+  for (std::size_t c = 0; c < codes.size(); ++c) all_codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+
+  // Expected bits, under the default environment.
+  std::vector<std::vector<std::uint32_t>> expected_encode;
+  for (rounding mode : {rounding::nearest_even, rounding::toward_zero})
+    for (saturation policy : {saturation::finite, saturation::none}) {
+      std::vector<T> out(in.size());
+      for (std::size_t i = 0; i < in.size(); ++i) out[i] = mixprec::convert<T>(in[i], mode, policy);
+      expected_encode.push_back(bits_of(out));
+    }
+  std::vector<std::uint32_t> expected_decode(all_codes.size());
+  for (std::size_t c = 0; c < all_codes.size(); ++c) expected_decode[c] = bits_of(static_cast<float>(all_codes[c]));
+
+  constexpr unsigned int daz = 0x0040, ftz = 0x8000, all_masked = 0x1F80, flags = 0x003F;
+  for (unsigned int rounding_control : {0x0000u, 0x2000u, 0x4000u, 0x6000u})  // nearest, down, up, toward zero
+    for (simd_path path : simd_paths()) {
+      CAPTURE(rounding_control, mixprec::host::to_string(path));
+      std::vector<std::vector<std::uint32_t>> encoded;
+      std::vector<float> decoded(all_codes.size());
+      unsigned int raised = 0;
+      {
+        const mxcsr_scope scope(all_masked | daz | ftz | rounding_control);
+        for (rounding mode : {rounding::nearest_even, rounding::toward_zero})
+          for (saturation policy : {saturation::finite, saturation::none}) {
+            std::vector<T> out(in.size());
+            mixprec::convert_n(in.data(), in.size(), out.data(), mode, policy, path);
+            encoded.push_back(bits_of(out));
+          }
+        mixprec::convert_n(all_codes.data(), all_codes.size(), decoded.data(), path);
+        raised = _mm_getcsr() & flags;
+      }
+      CHECK(encoded == expected_encode);
+      std::vector<std::uint32_t> decoded_bits(decoded.size());
+      for (std::size_t c = 0; c < decoded.size(); ++c) decoded_bits[c] = bits_of(decoded[c]);
+      CHECK(decoded_bits == expected_decode);
+      CHECK(raised == 0);
+    }
+}
+#endif
+
+}  // namespace
