@@ -55,18 +55,6 @@ void run_and_copy(std::uint32_t count, Element* host_out, Launch launch) {
   check(copied, "cudaMemcpy");
 }
 
-template <class Visitor>
-void with_type(format_id format, Visitor visit) {
-  switch (format) {
-    case format_id::float16: return visit(mixprec::float16{});
-    case format_id::bfloat16: return visit(mixprec::bfloat16{});
-    case format_id::float8_e4m3: return visit(mixprec::float8_e4m3{});
-    case format_id::float8_e5m2: return visit(mixprec::float8_e5m2{});
-    case format_id::float8_e4m3fnuz: return visit(mixprec::float8_e4m3fnuz{});
-    case format_id::float8_e5m2fnuz: return visit(mixprec::float8_e5m2fnuz{});
-  }
-}
-
 constexpr int block_size = 256;
 constexpr int grid_size = 132 * 16;
 

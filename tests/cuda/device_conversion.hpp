@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "mixprec/core/rounding.hpp"
+#include "mixprec/types/basic_float.hpp"
 
 namespace mixprec_test {
 
@@ -13,6 +14,31 @@ enum class format_id { float16, bfloat16, float8_e4m3, float8_e5m2, float8_e4m3f
 inline constexpr format_id all_formats[] = {format_id::float16,     format_id::bfloat16,
                                             format_id::float8_e4m3, format_id::float8_e5m2,
                                             format_id::float8_e4m3fnuz, format_id::float8_e5m2fnuz};
+
+inline const char* name_of(format_id format) {
+  switch (format) {
+    case format_id::float16: return "float16";
+    case format_id::bfloat16: return "bfloat16";
+    case format_id::float8_e4m3: return "float8_e4m3";
+    case format_id::float8_e5m2: return "float8_e5m2";
+    case format_id::float8_e4m3fnuz: return "float8_e4m3fnuz";
+    case format_id::float8_e5m2fnuz: return "float8_e5m2fnuz";
+  }
+  return "?";
+}
+
+// Calls visit(T{}) with the mixprec type of `format`.
+template <class Visitor>
+void with_type(format_id format, Visitor visit) {
+  switch (format) {
+    case format_id::float16: return visit(mixprec::float16{});
+    case format_id::bfloat16: return visit(mixprec::bfloat16{});
+    case format_id::float8_e4m3: return visit(mixprec::float8_e4m3{});
+    case format_id::float8_e5m2: return visit(mixprec::float8_e5m2{});
+    case format_id::float8_e4m3fnuz: return visit(mixprec::float8_e4m3fnuz{});
+    case format_id::float8_e5m2fnuz: return visit(mixprec::float8_e5m2fnuz{});
+  }
+}
 
 // Converts the floats with bit patterns first .. first + count - 1 on the
 // device; writes the result codes (each of the format's storage size: 1 or 2

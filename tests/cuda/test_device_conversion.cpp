@@ -16,30 +16,8 @@
 namespace {
 
 using mixprec_test::format_id;
-
-const char* name_of(format_id format) {
-  switch (format) {
-    case format_id::float16: return "float16";
-    case format_id::bfloat16: return "bfloat16";
-    case format_id::float8_e4m3: return "float8_e4m3";
-    case format_id::float8_e5m2: return "float8_e5m2";
-    case format_id::float8_e4m3fnuz: return "float8_e4m3fnuz";
-    case format_id::float8_e5m2fnuz: return "float8_e5m2fnuz";
-  }
-  return "?";
-}
-
-template <class Visitor>
-void with_type(format_id format, Visitor visit) {
-  switch (format) {
-    case format_id::float16: return visit(mixprec::float16{});
-    case format_id::bfloat16: return visit(mixprec::bfloat16{});
-    case format_id::float8_e4m3: return visit(mixprec::float8_e4m3{});
-    case format_id::float8_e5m2: return visit(mixprec::float8_e5m2{});
-    case format_id::float8_e4m3fnuz: return visit(mixprec::float8_e4m3fnuz{});
-    case format_id::float8_e5m2fnuz: return visit(mixprec::float8_e5m2fnuz{});
-  }
-}
+using mixprec_test::name_of;
+using mixprec_test::with_type;
 
 // Compares device codes of one chunk with the host engine, on every host core.
 // `host_code(x_bits)` gives the host's code. Returns the mismatch count and
