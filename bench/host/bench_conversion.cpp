@@ -19,6 +19,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "mixprec/host/convert_n.hpp"
@@ -79,6 +80,15 @@ const std::vector<T>& typical_codes() {
     return v;
   }();
   return values;
+}
+
+// The same codes as another library's type of the same format.
+template <class Out, class T>
+std::vector<Out> same_bits(const std::vector<T>& codes) {
+  static_assert(sizeof(Out) == sizeof(T) && std::is_trivially_copyable<Out>::value, "a type of the same size");
+  std::vector<Out> out(codes.size());
+  std::memcpy(static_cast<void*>(out.data()), codes.data(), codes.size() * sizeof(T));
+  return out;
 }
 
 void count_items(benchmark::State& state, std::size_t per_iteration) {
@@ -175,13 +185,6 @@ inline float cuda_from_fp8(__nv_fp8_storage_t x, __nv_fp8_interpretation_t forma
   return __half2float(__half(__nv_cvt_fp8_to_halfraw(x, format)));
 }
 
-template <class T>
-std::vector<std::uint8_t> fp8_storage(const std::vector<T>& codes) {
-  std::vector<std::uint8_t> bytes(codes.size());
-  for (std::size_t i = 0; i < codes.size(); ++i) bytes[i] = codes[i].bits();
-  return bytes;
-}
-
 void add_cuda_fp8(const std::string& format, __nv_fp8_interpretation_t interpretation,
                   const std::vector<std::uint8_t>& codes) {
   add_scalar("encode/" + format + "/scalar/cuda", typical_floats(),
@@ -246,28 +249,12 @@ __attribute__((target("avx2,f16c"))) void f16c_decode(const std::uint16_t* in, s
         &tiny_floats(), false);
 
 #if MIXPREC_BENCH_CUDA
-  static const std::vector<std::uint8_t> e4m3 = fp8_storage(typical_codes<mixprec::float8_e4m3>());
-  static const std::vector<std::uint8_t> e5m2 = fp8_storage(typical_codes<mixprec::float8_e5m2>());
+  static const auto e4m3 = same_bits<std::uint8_t>(typical_codes<mixprec::float8_e4m3>());
+  static const auto e5m2 = same_bits<std::uint8_t>(typical_codes<mixprec::float8_e5m2>());
+  static const auto halves = same_bits<__half>(typical_codes<mixprec::float16>());
+  static const auto bhalves = same_bits<__nv_bfloat16>(typical_codes<mixprec::bfloat16>());
   add_cuda_fp8("e4m3", __NV_E4M3, e4m3);
   add_cuda_fp8("e5m2", __NV_E5M2, e5m2);
-  static const std::vector<__half> halves = [] {
-    std::vector<__half> v;
-    for (mixprec::float16 x : typical_codes<mixprec::float16>()) {
-      __half_raw raw;
-      raw.x = x.bits();
-      v.push_back(__half(raw));
-    }
-    return v;
-  }();
-  static const std::vector<__nv_bfloat16> bhalves = [] {
-    std::vector<__nv_bfloat16> v;
-    for (mixprec::bfloat16 x : typical_codes<mixprec::bfloat16>()) {
-      __nv_bfloat16_raw raw;
-      raw.x = x.bits();
-      v.push_back(__nv_bfloat16(raw));
-    }
-    return v;
-  }();
   add_cuda_16("fp16", halves, [](float x) { return __float2half_rn(x); }, [](__half x) { return __half2float(x); });
   add_cuda_16("bf16", bhalves, [](float x) { return __float2bfloat16_rn(x); },
               [](__nv_bfloat16 x) { return __bfloat162float(x); });
@@ -276,11 +263,7 @@ __attribute__((target("avx2,f16c"))) void f16c_decode(const std::uint16_t* in, s
 #if MIXPREC_HOST_SIMD
   // Every AVX2 CPU has F16C (Clang's __builtin_cpu_supports does not know "f16c").
   if (__builtin_cpu_supports("avx2")) {
-    static const std::vector<std::uint16_t> half_bits = [] {
-      std::vector<std::uint16_t> v;
-      for (mixprec::float16 x : typical_codes<mixprec::float16>()) v.push_back(x.bits());
-      return v;
-    }();
+    static const auto half_bits = same_bits<std::uint16_t>(typical_codes<mixprec::float16>());
     add_bulk_encode<std::uint16_t>("encode/fp16/bulk/f16c", f16c_encode);
     add_bulk_decode<std::uint16_t>("decode/fp16/bulk/f16c", half_bits, f16c_decode);
   }
