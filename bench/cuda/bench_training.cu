@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "gpu_timing.hpp"
 #include "mixprec/cuda/training.hpp"
 #include "mixprec/mixprec.hpp"
 
@@ -50,39 +51,15 @@ __global__ void fill_bf16_kernel(mixprec::bfloat16* out, std::size_t n, std::uin
   }
 }
 
-// False (and the benchmark marked skipped) without a usable device.
-bool have_device(benchmark::State& state) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    cudaGetLastError();
-    state.SkipWithError("no CUDA device");
-    return false;
-  }
-  return true;
-}
+using mixprec_bench::have_device;
 
-// Times `iterations` launches of `body` per benchmark iteration with events.
+// Times `body` with CUDA events (bench/cuda/gpu_timing.hpp) and reports the
+// bytes it moves per call as GB/s.
 template <class Body>
 void time_with_events(benchmark::State& state, double bytes_per_call, Body body, cudaStream_t stream = nullptr) {
-  cudaEvent_t start, stop;
-  check(cudaEventCreate(&start), "cudaEventCreate");
-  check(cudaEventCreate(&stop), "cudaEventCreate");
-  const int calls = 10;
-  body();  // warm-up
-  check(cudaStreamSynchronize(stream), "warm-up");
-  for (auto _ : state) {
-    check(cudaEventRecord(start, stream), "cudaEventRecord");
-    for (int i = 0; i < calls; ++i) body();
-    check(cudaEventRecord(stop, stream), "cudaEventRecord");
-    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0.0f;
-    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    state.SetIterationTime(static_cast<double>(ms) / 1000.0 / calls);
-  }
+  mixprec_bench::time_with_events(state, 10, body, stream);
   state.counters["GB/s"] = benchmark::Counter(bytes_per_call / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["bytes"] = bytes_per_call;
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 void BM_device_copy(benchmark::State& state) {
