@@ -15,6 +15,7 @@
 
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/exhaustive.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
 
@@ -29,20 +30,8 @@ namespace {
 using mixprec::rounding;
 using mixprec::saturation;
 
-std::uint32_t exhaustive_stride() {
-  static const std::uint32_t stride = [] {
-    const char* text = std::getenv("MIXPREC_EXHAUSTIVE_STRIDE");
-    unsigned long value = text ? std::strtoul(text, nullptr, 10) : 1ul;
-    if (value < 1) value = 1;
-    if (value > 0x10000000ul) value = 0x10000000ul;
-    return static_cast<std::uint32_t>(value);
-  }();
-  return stride;
-}
+using mixprec_test::exhaustive_stride;
 
-void announce_stride(std::uint32_t stride) {
-  if (stride != 1) std::printf("MIXPREC_EXHAUSTIVE_STRIDE=%u: testing every %u-th float input\n", stride, stride);
-}
 
 using reference::spec_of;
 
@@ -287,7 +276,6 @@ void require_sweep_clean(const sweep_plan& plan) {
 template <class T, rounding R>
 void require_every_input_correct() {
   const std::uint32_t stride = exhaustive_stride();
-  announce_stride(stride);
   sweep_plan plan;
   plan.dense_stride = plan.sparse_stride = stride;
   require_sweep_clean<T, R>(plan);
@@ -303,7 +291,6 @@ void require_every_input_correct() {
 template <class T, rounding R>
 void require_format_range_correct() {
   const std::uint32_t stride = exhaustive_stride();
-  announce_stride(stride);
   const reference::rounder& ref = reference::rounder_for(spec_of<T>());
   sweep_plan plan;
   plan.dense_begin = sort_key(ref.grid_value(1) / 4);

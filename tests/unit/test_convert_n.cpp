@@ -24,6 +24,7 @@
 #include "mixprec/host/convert_n.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/exhaustive.hpp"
 #if MIXPREC_CATCH2_VERSION == 3
 #include <catch2/catch_template_test_macros.hpp>
 #endif
@@ -41,16 +42,7 @@ using mixprec::rounding;
 using mixprec::saturation;
 using mixprec::host::simd_path;
 
-std::uint32_t exhaustive_stride() {
-  static const std::uint32_t stride = [] {
-    const char* text = std::getenv("MIXPREC_EXHAUSTIVE_STRIDE");
-    unsigned long value = text ? std::strtoul(text, nullptr, 10) : 1ul;
-    if (value < 1) value = 1;
-    if (value > 0x10000000ul) value = 0x10000000ul;
-    return static_cast<std::uint32_t>(value);
-  }();
-  return stride;
-}
+using mixprec_test::exhaustive_stride;
 
 float float_from_bits(std::uint32_t bits) {
   float x;
