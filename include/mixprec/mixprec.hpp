@@ -2,15 +2,20 @@
 // under mixprec/cuda/ and is included from the user's .cu files.
 #pragma once
 
+// Value types and the conversion engine.
 #include "mixprec/core/random.hpp"
 #include "mixprec/types.hpp"
+// Bulk host conversion (SIMD, chosen at run time).
+#include "mixprec/host/convert_n.hpp"
+// Quantisation rules, the scaled-GEMM description and its CPU reference.
+#include "mixprec/cast/rules.hpp"
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
 #include "mixprec/gemm/validate.hpp"
+#include "mixprec/reference/quantize.hpp"
+#include "mixprec/reference/scaled_gemm.hpp"
+// Training utilities.
 #include "mixprec/scaling/fp8_scaling.hpp"
 #include "mixprec/scaling/loss_scaler.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "mixprec/training/update_rules.hpp"
-#include "mixprec/reference/quantize.hpp"
-#include "mixprec/reference/scaled_gemm.hpp"
-#include "mixprec/cast/rules.hpp"
