@@ -1,0 +1,522 @@
+// fashion_mnist_train — trains an MLP 784-256-128-10 on Fashion-MNIST with
+// every precision recipe of mixprec and shows whether mixed precision matches
+// FP32: a progress line per epoch and recipe, then the numerics report, the
+// summary table, CSV files and a PNG of the loss curves.
+//
+//   fashion_mnist_train                       # the default demo: every recipe
+//   fashion_mnist_train --quick               # one epoch on a subset, with pass/fail thresholds
+//   fashion_mnist_train --recipes fp32,fp8 --epochs 5 --out results
+//
+// Run with --help for every option.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "idx_reader.hpp"
+#include "mlp.hpp"
+#include "numerics.hpp"
+#include "recipes.hpp"
+
+#ifndef MIXPREC_FASHION_MNIST_DEFAULT_DIR
+#define MIXPREC_FASHION_MNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+#endif
+#ifndef MIXPREC_FASHION_MNIST_PLOT_SCRIPT
+#define MIXPREC_FASHION_MNIST_PLOT_SCRIPT "plot_losses.gp"
+#endif
+
+namespace fs = std::filesystem;
+using namespace fashion_mnist;
+
+namespace {
+
+constexpr int exit_threshold_failed = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_skipped = 77;  // CTest's SKIP_RETURN_CODE
+
+struct command_line {
+  std::string recipes;
+  std::string data = MIXPREC_FASHION_MNIST_DEFAULT_DIR;
+  std::string out = "fashion_mnist_results";
+  std::string device = "cpu";
+  std::string plot_script = MIXPREC_FASHION_MNIST_PLOT_SCRIPT;
+  bool quick = false;
+  bool check = false;
+  bool skip_if_no_data = false;
+  bool plot = true;
+  std::size_t train_limit = 0;  // 0: all
+  std::size_t test_limit = 0;
+  std::size_t jobs = 0;         // 0: one per core
+  training_options training;
+  bool epochs_given = false;
+  bool batch_given = false;
+};
+
+void print_help() {
+  std::cout <<
+      R"(fashion_mnist_train: an MLP 784-256-128-10 on Fashion-MNIST with every precision recipe.
+
+Options:
+  --recipes a,b,c     recipes to run (default: all): fp32, bf16, fp16, fp16-noscale,
+                      fp8, fp8-current, fp8-block
+  --epochs N          epochs per recipe (default 10; --quick: 1)
+  --quick             one epoch (batch 64) on the first 12000 training and 5000 test
+                      images; checks that every
+                      recipe beats 0.75 test accuracy and that bf16/fp16/fp8 are within
+                      2 points of fp32, and exits 1 when a check fails (the CTest test)
+  --check             exit 1 when a full run misses the targets (>= 0.88 and within
+                      0.5 points of fp32 for bf16, fp16, fp8)
+  --out DIR           where the CSV files and the plot go (default fashion_mnist_results)
+  --data DIR          the gzip'd IDX files (default )" MIXPREC_FASHION_MNIST_DEFAULT_DIR R"()
+  --device cpu|cuda   cpu: every GEMM through the CPU reference (default)
+  --optimizer NAME    adamw (default) or sgd (momentum 0.9)
+  --lr X              peak learning rate (default 2e-3 for adamw, 0.05 for sgd), cosine decay
+  --batch N           mini-batch size (default 128)
+  --seed N            seed of initialisation and shuffling (default 20240501)
+  --jobs N            recipes trained at once (default: one per core)
+  --report-step N     global step of the numerics report (default: last step of epoch 1)
+  --train-limit N     use the first N training images (default: all 60000)
+  --test-limit N      use the first N test images (default: all 10000)
+  --no-plot           do not run gnuplot
+  --plot-script FILE  the gnuplot script (default )" MIXPREC_FASHION_MNIST_PLOT_SCRIPT R"()
+  --skip-if-no-data   exit 77 (CTest: skipped) when the data set is not installed
+)";
+}
+
+std::size_t parse_count(const std::string& option, const std::string& text) {
+  std::size_t used = 0;
+  unsigned long long value = 0;
+  try {
+    value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  mixprec::require(used == text.size() && !text.empty() && text[0] != '-', option, " expects a non-negative integer, got '",
+                   text, "'");
+  return static_cast<std::size_t>(value);
+}
+
+float parse_float(const std::string& option, const std::string& text) {
+  std::size_t used = 0;
+  float value = 0;
+  try {
+    value = std::stof(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  mixprec::require(used == text.size() && std::isfinite(value) && value > 0, option,
+                   " expects a positive number, got '", text, "'");
+  return value;
+}
+
+command_line parse(int argc, char** argv) {
+  command_line c;
+  bool lr_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      mixprec::require(i + 1 < argc, arg, " needs a value; see --help");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      print_help();
+      std::exit(0);
+    } else if (arg == "--recipes") c.recipes = value();
+    else if (arg == "--epochs") {
+      c.training.epochs = parse_count(arg, value());
+      mixprec::require(c.training.epochs >= 1, "--epochs must be at least 1");
+      c.epochs_given = true;
+    } else if (arg == "--quick") c.quick = true;
+    else if (arg == "--check") c.check = true;
+    else if (arg == "--out") c.out = value();
+    else if (arg == "--data") c.data = value();
+    else if (arg == "--device") c.device = value();
+    else if (arg == "--optimizer") c.training.optimizer.name = value();
+    else if (arg == "--lr") {
+      c.training.optimizer.learning_rate = parse_float(arg, value());
+      lr_given = true;
+    } else if (arg == "--batch") {
+      c.training.batch_size = parse_count(arg, value());
+      mixprec::require(c.training.batch_size >= 1, "--batch must be at least 1");
+      c.batch_given = true;
+    } else if (arg == "--seed") c.training.seed = parse_count(arg, value());
+    else if (arg == "--jobs") c.jobs = parse_count(arg, value());
+    else if (arg == "--report-step") c.training.report_step = static_cast<std::int64_t>(parse_count(arg, value()));
+    else if (arg == "--train-limit") c.train_limit = parse_count(arg, value());
+    else if (arg == "--test-limit") c.test_limit = parse_count(arg, value());
+    else if (arg == "--no-plot") c.plot = false;
+    else if (arg == "--plot-script") c.plot_script = value();
+    else if (arg == "--skip-if-no-data") c.skip_if_no_data = true;
+    else throw mixprec::error("unknown option '" + arg + "'; see --help");
+  }
+  mixprec::require(c.training.optimizer.name == "adamw" || c.training.optimizer.name == "sgd", "--optimizer '",
+                   c.training.optimizer.name, "' is not adamw or sgd");
+  if (!lr_given && c.training.optimizer.name == "sgd") c.training.optimizer.learning_rate = 0.05f;
+  mixprec::require(c.device == "cpu" || c.device == "cuda", "--device '", c.device, "' is not cpu or cuda");
+  if (c.quick) {
+    if (!c.epochs_given) c.training.epochs = 1;
+    if (!c.batch_given) c.training.batch_size = 64;
+    if (c.train_limit == 0) c.train_limit = 12000;
+    if (c.test_limit == 0) c.test_limit = 5000;
+  }
+  return c;
+}
+
+prepared_split prepare(const image_set& set, std::size_t limit) {
+  prepared_split split;
+  split.count = limit == 0 ? set.count : std::min(limit, set.count);
+  split.images.resize(split.count * image_size);
+  for (std::size_t i = 0; i < split.images.size(); ++i) split.images[i] = static_cast<float>(set.pixels[i]) / 255.0f;
+  split.labels.assign(set.labels.begin(), set.labels.begin() + static_cast<std::ptrdiff_t>(split.count));
+  return split;
+}
+
+std::string percent(double fraction, int digits = 2) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << 100.0 * fraction << " %";
+  return out.str();
+}
+
+std::string fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+std::string general(double value) {
+  std::ostringstream out;
+  out << std::setprecision(6) << value;
+  return out.str();
+}
+
+// A plain text table: the first row is the header; columns left-aligned
+// except numbers, right-aligned.
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], row[c].size());
+    }
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    out << "| ";
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      if (c == 0) out << std::left;
+      else out << std::right;
+      out << std::setw(static_cast<int>(width[c])) << rows[r][c] << " | ";
+    }
+    out << '\n';
+    if (r == 0) {
+      out << '|';
+      for (std::size_t c = 0; c < width.size(); ++c) out << std::string(width[c] + 2, '-') << '|';
+      out << '\n';
+    }
+  }
+  out << std::left;
+}
+
+const run_result* find(const std::vector<run_result>& results, const std::string& name) {
+  for (const run_result& r : results)
+    if (r.which.name == name) return &r;
+  return nullptr;
+}
+
+void write_csv_files(const fs::path& dir, const std::vector<run_result>& results) {
+  // Trailing mean over the last 50 steps: the curves the plot draws. Every
+  // recipe sees the same batches in the same order, so the difference of the
+  // smoothed curves to fp32's isolates the effect of the numerics.
+  auto smooth = [](const run_result& r) {
+    std::vector<double> smoothed(r.steps.size());
+    double window_sum = 0;
+    const std::size_t window = 50;
+    for (std::size_t i = 0; i < r.steps.size(); ++i) {
+      window_sum += r.steps[i].loss;
+      if (i >= window) window_sum -= r.steps[i - window].loss;
+      smoothed[i] = window_sum / static_cast<double>(std::min(i + 1, window));
+    }
+    return smoothed;
+  };
+  const run_result* fp32 = find(results, "fp32");
+  const std::vector<double> fp32_smoothed = fp32 != nullptr ? smooth(*fp32) : std::vector<double>();
+  std::ofstream steps(dir / "steps.csv");
+  steps << "recipe,step,epoch,loss,loss_smoothed,loss_smoothed_minus_fp32,loss_scale,skipped\n";
+  for (const run_result& r : results) {
+    const std::vector<double> smoothed = smooth(r);
+    for (std::size_t i = 0; i < r.steps.size(); ++i) {
+      const step_record& s = r.steps[i];
+      steps << r.which.name << ',' << s.step << ',' << s.epoch << ',' << general(s.loss) << ',' << general(smoothed[i])
+            << ',' << (i < fp32_smoothed.size() ? general(smoothed[i] - fp32_smoothed[i]) : std::string("NaN")) << ','
+            << general(s.loss_scale) << ',' << (s.skipped ? 1 : 0) << '\n';
+    }
+  }
+  std::ofstream epochs(dir / "epochs.csv");
+  epochs << "recipe,epoch,train_loss,train_accuracy,test_accuracy,skipped_steps,loss_scale,seconds\n";
+  for (const run_result& r : results)
+    for (const epoch_record& e : r.epochs)
+      epochs << r.which.name << ',' << e.epoch << ',' << general(e.train_loss) << ',' << general(e.train_accuracy) << ','
+             << general(e.test_accuracy) << ',' << e.skipped_steps << ',' << general(e.loss_scale) << ','
+             << fixed(e.seconds, 3) << '\n';
+  std::ofstream report(dir / "numerics_report.csv");
+  report << "recipe,step,layer,tensor,amax,scale,format,nonzero,flushed_to_zero,subnormal,saturated\n";
+  for (const run_result& r : results)
+    for (const tensor_report& t : r.report)
+      for (std::size_t f = 0; f < t.formats.size(); ++f) {
+        const cast_census& c = t.formats[f];
+        report << r.which.name << ',' << r.report_step << ',' << t.layer << ',' << t.tensor << ',' << general(t.amax) << ','
+               << t.scale << ',' << report_formats()[f].name << ',' << c.nonzero << ',' << general(c.fraction(c.flushed))
+               << ',' << general(c.fraction(c.subnormal)) << ',' << general(c.fraction(c.saturated)) << '\n';
+      }
+}
+
+std::vector<std::vector<std::string>> summary_rows(const std::vector<run_result>& results) {
+  std::vector<std::vector<std::string>> rows = {{"recipe", "test accuracy", "vs fp32", "final train loss",
+                                                 "skipped steps", "final loss scale", "grad -> 0 unscaled",
+                                                 "s / epoch"}};
+  const run_result* fp32 = find(results, "fp32");
+  for (const run_result& r : results) {
+    std::string versus = "-";
+    if (fp32 != nullptr && &r != fp32) {
+      const double points = 100.0 * (r.test_accuracy() - fp32->test_accuracy());
+      versus = (points >= 0 ? "+" : "") + fixed(points, 2);
+    }
+    const double flushed = r.gradient_nonzero == 0 ? 0.0
+                                                   : static_cast<double>(r.gradient_flushed) /
+                                                         static_cast<double>(r.gradient_nonzero);
+    rows.push_back({r.which.name, fixed(r.test_accuracy(), 4), versus, fixed(r.final_train_loss, 4),
+                    std::to_string(r.skipped_steps),
+                    r.which.loss == loss_scaling::dynamic ? general(r.final_loss_scale) : "-",
+                    percent(flushed, 3) + " " + short_name(r.which.gradient_type), fixed(r.seconds_per_epoch(), 1)});
+  }
+  return rows;
+}
+
+void write_summary_csv(const fs::path& dir, const std::vector<run_result>& results) {
+  std::ofstream out(dir / "summary.csv");
+  out << "recipe,test_accuracy,final_train_loss,skipped_steps,final_loss_scale,gradient_format,"
+         "gradient_flushed_unscaled,seconds_per_epoch\n";
+  for (const run_result& r : results) {
+    const double flushed = r.gradient_nonzero == 0 ? 0.0
+                                                   : static_cast<double>(r.gradient_flushed) /
+                                                         static_cast<double>(r.gradient_nonzero);
+    out << r.which.name << ',' << general(r.test_accuracy()) << ',' << general(r.final_train_loss) << ','
+        << r.skipped_steps << ',' << general(r.final_loss_scale) << ',' << short_name(r.which.gradient_type) << ','
+        << general(flushed) << ',' << fixed(r.seconds_per_epoch(), 3) << '\n';
+  }
+}
+
+void print_numerics_report(const run_result& r) {
+  if (r.report.empty()) {
+    std::cout << "\nNumerics report: " << r.which.name << ": none, step " << r.report_step << " is beyond the run's "
+              << r.steps.size() << " steps (--report-step)\n";
+    return;
+  }
+  std::cout << "\nNumerics report: " << r.which.name << ", step " << r.report_step
+            << " (share of non-zero values a cast at the scale in use makes subnormal / zero / saturated)\n";
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header = {"tensor", "amax", "scale"};
+  for (const format_limits& f : report_formats()) header.push_back(f.name + " sub/zero/sat");
+  rows.push_back(header);
+  for (const tensor_report& t : r.report) {
+    std::vector<std::string> row = {"L" + std::to_string(t.layer) + " " + t.tensor, general(t.amax), t.scale};
+    for (const cast_census& c : t.formats) {
+      auto p = [&](std::uint64_t n) { return fixed(100.0 * c.fraction(n), 1); };
+      row.push_back(p(c.subnormal) + "/" + p(c.flushed) + "/" + p(c.saturated) + " %");
+    }
+    rows.push_back(row);
+  }
+  print_table(std::cout, rows);
+}
+
+bool command_succeeds(const std::string& command) { return std::system(command.c_str()) == 0; }
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char ch : text) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return quoted + "'";
+}
+
+void plot(const command_line& c, const fs::path& dir, const std::vector<run_result>& results) {
+  if (!c.plot) return;
+  if (!command_succeeds("gnuplot --version > /dev/null 2>&1")) {
+    std::cout << "plot: skipped, gnuplot is not installed (Debian: apt-get install gnuplot-nox); the data is in "
+              << (dir / "steps.csv").string() << '\n';
+    return;
+  }
+  if (!fs::exists(c.plot_script)) {
+    std::cout << "plot: skipped, the gnuplot script " << c.plot_script << " is missing (--plot-script FILE)\n";
+    return;
+  }
+  std::string names;
+  for (const run_result& r : results) names += (names.empty() ? "" : " ") + r.which.name;
+  const fs::path png = dir / "losses.png";
+  const std::string command = "gnuplot -e " +
+                              shell_quote("datafile='" + (dir / "steps.csv").string() + "'; outfile='" + png.string() +
+                                          "'; recipes='" + names + "'") +
+                              " " + shell_quote(c.plot_script);
+  if (command_succeeds(command)) std::cout << "plot: " << png.string() << '\n';
+  else std::cout << "plot: gnuplot failed (" << command << "); the data is in " << (dir / "steps.csv").string() << '\n';
+}
+
+// The checks of --quick (always fatal) and the targets of a full run
+// (fatal with --check). Returns whether everything held.
+bool check_results(const command_line& c, const std::vector<run_result>& results) {
+  bool ok = true;
+  auto verdict = [&](bool held, const std::string& what) {
+    std::cout << (held ? "  [ok]   " : "  [FAIL] ") << what << '\n';
+    ok = ok && held;
+  };
+  const run_result* fp32 = find(results, "fp32");
+  if (c.quick) {
+    std::cout << "\nQuick-mode checks (fixed seed, " << c.training.epochs << " epoch on " << c.train_limit
+              << " training images):\n";
+    for (const run_result& r : results) {
+      verdict(std::isfinite(r.final_train_loss) && r.test_accuracy() >= 0.75,
+              r.which.name + ": test accuracy " + fixed(r.test_accuracy(), 4) + " >= 0.75");
+      if (fp32 != nullptr && &r != fp32 && r.which.name != "fp16-noscale")
+        verdict(std::fabs(r.test_accuracy() - fp32->test_accuracy()) <= 0.02,
+                r.which.name + ": within 2 points of fp32 (" + fixed(100 * (r.test_accuracy() - fp32->test_accuracy()), 2) +
+                    " points)");
+    }
+    return ok;
+  }
+  std::cout << "\nTargets (bf16, fp16, fp8: test accuracy >= 0.88 and within 0.5 points of fp32):\n";
+  for (const char* name : {"bf16", "fp16", "fp8"}) {
+    const run_result* r = find(results, name);
+    if (r == nullptr) continue;
+    verdict(r->test_accuracy() >= 0.88, std::string(name) + ": test accuracy " + fixed(r->test_accuracy(), 4) + " >= 0.88");
+    if (fp32 != nullptr)
+      verdict(std::fabs(r->test_accuracy() - fp32->test_accuracy()) <= 0.005,
+              std::string(name) + ": within 0.5 points of fp32 (" +
+                  fixed(100 * (r->test_accuracy() - fp32->test_accuracy()), 2) + " points)");
+  }
+  return ok;
+}
+
+int run(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  const command_line c = parse(argc, argv);
+  if (c.device == "cuda") {
+    std::cerr << "fashion_mnist_train: --device cuda: the GPU path is not available in this build; the demo "
+                 "runs on the CPU reference only (--device cpu). Nothing was run.\n";
+    return exit_usage;
+  }
+  const std::vector<recipe> recipes = c.recipes.empty() ? all_recipes() : parse_recipes(c.recipes);
+
+  if (c.skip_if_no_data && !fs::exists(fs::path(c.data) / "train-images-idx3-ubyte.gz")) {
+    std::cout << "SKIPPED: Fashion-MNIST is not installed in " << c.data
+              << " (Debian: apt-get install dataset-fashion-mnist, or pass --data DIR)\n";
+    return exit_skipped;
+  }
+  const dataset data = read_dataset(c.data);
+  const prepared_split train = prepare(data.train, c.train_limit);
+  const prepared_split test = prepare(data.test, c.test_limit);
+  mixprec::require(train.count >= c.training.batch_size, "--train-limit ", train.count,
+                   " leaves less than one batch of ", c.training.batch_size);
+
+  const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  const std::size_t jobs = std::min(recipes.size(), c.jobs == 0 ? cores : c.jobs);
+  std::cout << "Fashion-MNIST from " << c.data << ": " << train.count << " training, " << test.count
+            << " test images; MLP 784-256-128-10, " << c.training.optimizer.name << " lr "
+            << c.training.optimizer.learning_rate
+            << " (cosine), batch " << c.training.batch_size << ", " << c.training.epochs << " epoch"
+            << (c.training.epochs == 1 ? "" : "s") << ", seed " << c.training.seed << "; " << recipes.size()
+            << " recipes, " << jobs << " at a time; every GEMM on the CPU reference\n";
+
+  std::vector<run_result> results(recipes.size());
+  std::vector<std::exception_ptr> failures(recipes.size());
+  // Longest first (BF16/FP16 operands cost the most to decode), so the two
+  // workers finish together; results stay in the order given.
+  std::vector<std::size_t> order(recipes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto is_16_bit = [&](std::size_t i) { return mixprec::gemm::size_of(recipes[i].forward_type) == 2; };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return is_16_bit(a) && !is_16_bit(b); });
+  std::atomic<std::size_t> next{0};
+  std::mutex print_lock;
+  auto progress = [&](const recipe& r, const epoch_record& e, std::size_t epochs) {
+    std::lock_guard<std::mutex> lock(print_lock);
+    std::cout << std::left << std::setw(13) << r.name << " epoch " << std::right << std::setw(2) << e.epoch << '/'
+              << epochs << "  loss " << fixed(e.train_loss, 4) << "  train acc " << fixed(e.train_accuracy, 4)
+              << "  test acc " << fixed(e.test_accuracy, 4) << "  loss scale " << std::setw(7)
+              << (r.loss == loss_scaling::dynamic ? general(e.loss_scale) : "-") << "  skipped " << e.skipped_steps
+              << "  " << fixed(e.seconds, 1) << " s" << std::endl;
+  };
+  auto worker = [&]() {
+    for (std::size_t n = next++; n < recipes.size(); n = next++) {
+      const std::size_t i = order[n];
+      try {
+        trainer t(recipes[i], c.training);
+        results[i] = t.run(train, test, progress);
+      } catch (...) {
+        failures[i] = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t j = 1; j < jobs; ++j) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& failure : failures)
+    if (failure) std::rethrow_exception(failure);
+
+  const fs::path out_dir(c.out);
+  fs::create_directories(out_dir);
+  write_csv_files(out_dir, results);
+  write_summary_csv(out_dir, results);
+
+  for (const run_result& r : results) print_numerics_report(r);
+
+  std::cout << "\nSummary (" << c.training.epochs << " epoch" << (c.training.epochs == 1 ? "" : "s") << ", "
+            << train.count << " training images, " << test.count << " test images; vs fp32: test accuracy difference "
+            << "in points; grad -> 0 unscaled: share of the non-zero output gradients dY of every layer and step that "
+            << "a cast to the recipe's gradient format would flush to zero without any scaling)\n";
+  print_table(std::cout, summary_rows(results));
+  std::cout << "\nRecipes:\n";
+  for (const run_result& r : results) std::cout << "  " << std::setw(13) << r.which.name << r.which.summary << '\n';
+  std::cout << "\nFiles: " << (out_dir / "steps.csv").string() << " (per-step loss), "
+            << (out_dir / "epochs.csv").string() << " (per-epoch accuracy), " << (out_dir / "summary.csv").string()
+            << ", " << (out_dir / "numerics_report.csv").string() << '\n';
+  plot(c, out_dir, results);
+
+  const bool ok = check_results(c, results);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double cpu = 0;
+  std::string per_recipe;
+  for (const run_result& r : results) {
+    cpu += r.cpu_seconds;
+    per_recipe += (per_recipe.empty() ? "" : ", ") + r.which.name + " " + fixed(r.cpu_seconds, 0);
+  }
+  std::cout << "\nTotal time " << fixed(seconds, 1) << " s wall on " << cores << " core" << (cores == 1 ? "" : "s")
+            << ", " << jobs << " recipe" << (jobs == 1 ? "" : "s") << " at a time; training threads' CPU time "
+            << fixed(cpu, 0) << " s (" << per_recipe << ")\n";
+  if (!ok && (c.quick || c.check)) {
+    std::cout << "fashion_mnist_train: a check failed (see [FAIL] above)\n";
+    return exit_threshold_failed;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const mixprec::error& e) {
+    std::cerr << "fashion_mnist_train: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "fashion_mnist_train: " << e.what() << '\n';
+    return exit_usage;
+  }
+}

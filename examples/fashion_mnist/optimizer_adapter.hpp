@@ -1,0 +1,86 @@
+// examples/fashion_mnist/optimizer_adapter.hpp — one interface over
+// mixprec::adamw_optimizer and mixprec::sgd_optimizer, so the trainer picks
+// the optimizer at run time (the library's optimizers are templates on their
+// update rule). Two parameter groups: weights (with weight decay) and biases
+// (without), as is usual.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mixprec/core/error.hpp"
+#include "mixprec/scaling/loss_scaler.hpp"
+#include "mixprec/training/optimizer.hpp"
+
+namespace fashion_mnist {
+
+struct optimizer_settings {
+  std::string name = "adamw";  // or "sgd"
+  float learning_rate = 2e-3f;
+  float weight_decay = 1e-4f;
+  float momentum = 0.9f;  // SGD only
+};
+
+class optimizer_adapter {
+ public:
+  virtual ~optimizer_adapter() = default;
+  // Registers a parameter (weights: decayed) with its FP32 initial values and
+  // optional low-precision model copy; returns its index.
+  virtual std::size_t add(const std::vector<float>& initial, bool decayed, const mixprec::model_copy& copy) = 0;
+  virtual void set_learning_rate(float lr) = 0;
+  // Unscales, skips on inf/NaN, updates master, moments and model copies,
+  // then updates the scaler. Returns whether the step was skipped.
+  virtual bool step(const std::vector<mixprec::const_tensor_view>& gradients, mixprec::dynamic_loss_scaler* dynamic,
+                    mixprec::static_loss_scaler& fixed) = 0;
+  virtual const float* master(std::size_t parameter) const = 0;
+};
+
+template <class Optimizer>
+class optimizer_over : public optimizer_adapter {
+ public:
+  optimizer_over(const typename Optimizer::options& weights, const typename Optimizer::options& biases) {
+    weight_group_ = optimizer_.add_group(weights);
+    bias_group_ = optimizer_.add_group(biases);
+  }
+  std::size_t add(const std::vector<float>& initial, bool decayed, const mixprec::model_copy& copy) override {
+    return optimizer_.add_parameter(decayed ? weight_group_ : bias_group_, initial, copy);
+  }
+  void set_learning_rate(float lr) override {
+    optimizer_.set_lr(weight_group_, lr);
+    optimizer_.set_lr(bias_group_, lr);
+  }
+  bool step(const std::vector<mixprec::const_tensor_view>& gradients, mixprec::dynamic_loss_scaler* dynamic,
+            mixprec::static_loss_scaler& fixed) override {
+    return dynamic != nullptr ? optimizer_.step(gradients, *dynamic).skipped : optimizer_.step(gradients, fixed).skipped;
+  }
+  const float* master(std::size_t parameter) const override { return optimizer_.master(parameter); }
+
+ private:
+  Optimizer optimizer_;
+  std::size_t weight_group_ = 0, bias_group_ = 0;
+};
+
+inline std::unique_ptr<optimizer_adapter> make_optimizer(const optimizer_settings& s) {
+  if (s.name == "adamw") {
+    mixprec::adamw_options weights;
+    weights.lr = s.learning_rate;
+    weights.weight_decay = s.weight_decay;
+    mixprec::adamw_options biases = weights;
+    biases.weight_decay = 0.0f;
+    return std::make_unique<optimizer_over<mixprec::adamw_optimizer>>(weights, biases);
+  }
+  if (s.name == "sgd") {
+    mixprec::sgd_options weights;
+    weights.lr = s.learning_rate;
+    weights.momentum = s.momentum;
+    weights.weight_decay = s.weight_decay;
+    mixprec::sgd_options biases = weights;
+    biases.weight_decay = 0.0f;
+    return std::make_unique<optimizer_over<mixprec::sgd_optimizer>>(weights, biases);
+  }
+  throw mixprec::error(mixprec::detail::make_message("unknown optimizer '", s.name, "'; use adamw or sgd"));
+}
+
+}  // namespace fashion_mnist

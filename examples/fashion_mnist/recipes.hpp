@@ -1,0 +1,104 @@
+// examples/fashion_mnist/recipes.hpp — the precision recipes of the demo.
+//
+// A recipe says, for the three GEMMs of every linear layer (forward, dgrad,
+// wgrad; mixprec/gemm/problem.hpp maps them onto one GEMM shape), which
+// format each operand is cast to and how its scale is chosen, in which
+// format the weight gradient is stored, and whether the loss is scaled.
+// Everything else — model, data order, initialisation, optimizer, schedule —
+// is identical across recipes, so differences in the results come from the
+// numerics alone.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mixprec/core/error.hpp"
+#include "mixprec/gemm/problem.hpp"
+
+namespace fashion_mnist {
+
+using mixprec::gemm::element_type;
+using mixprec::gemm::scale_mode;
+
+// How an operand's scale is chosen.
+enum class operand_scaling {
+  none,     // cast as is (FP32, BF16, FP16 operands)
+  delayed,  // per tensor, from the amax history of earlier steps (TransformerEngine's DelayedScaling)
+  current,  // per tensor, from this step's amax
+  block,    // per 1x128 or 128x128 block, from the block's own amax (DeepSeek-V3's fine-grained FP8)
+};
+
+enum class loss_scaling { none, dynamic };
+
+struct recipe {
+  std::string name;
+  element_type forward_type;          // activations and weights (X, W)
+  element_type gradient_type;         // output gradients (dY)
+  element_type weight_gradient_type;  // wgrad's output: the gradient the optimizer reads
+  operand_scaling scaling;
+  loss_scaling loss;
+  std::string summary;  // one line for the table's legend
+};
+
+inline const std::vector<recipe>& all_recipes() {
+  static const std::vector<recipe> recipes = {
+      {"fp32", element_type::float32, element_type::float32, element_type::float32, operand_scaling::none,
+       loss_scaling::none, "FP32 everywhere: the baseline"},
+      {"bf16", element_type::bfloat16, element_type::bfloat16, element_type::bfloat16, operand_scaling::none,
+       loss_scaling::none, "BF16 operands and weight gradients, FP32 accumulation and master weights, no loss scaling"},
+      {"fp16", element_type::float16, element_type::float16, element_type::float16, operand_scaling::none,
+       loss_scaling::dynamic, "FP16 operands and weight gradients, dynamic loss scaling (GradScaler defaults)"},
+      {"fp16-noscale", element_type::float16, element_type::float16, element_type::float16, operand_scaling::none,
+       loss_scaling::none, "as fp16 without loss scaling: small gradients flush to zero"},
+      {"fp8", element_type::float8_e4m3, element_type::float8_e5m2, element_type::float32, operand_scaling::delayed,
+       loss_scaling::none, "E4M3 X and W, E5M2 dY, per-tensor delayed scaling (amax history 1024), dW in FP32"},
+      {"fp8-current", element_type::float8_e4m3, element_type::float8_e5m2, element_type::float32,
+       operand_scaling::current, loss_scaling::none, "as fp8, with current (just-in-time) per-tensor scaling"},
+      {"fp8-block", element_type::float8_e4m3, element_type::float8_e4m3, element_type::float32,
+       operand_scaling::block, loss_scaling::none,
+       "E4M3 everywhere, a scale per 1x128 block (X, dY) and 128x128 block (W), dW in FP32"},
+  };
+  return recipes;
+}
+
+inline const recipe& find_recipe(const std::string& name) {
+  for (const recipe& r : all_recipes())
+    if (r.name == name) return r;
+  std::string known;
+  for (const recipe& r : all_recipes()) known += (known.empty() ? "" : ", ") + r.name;
+  throw mixprec::error(mixprec::detail::make_message("unknown recipe '", name, "'; the recipes are: ", known));
+}
+
+// "fp32,bf16,fp8" -> the recipes, in the order given.
+inline std::vector<recipe> parse_recipes(const std::string& list) {
+  std::vector<recipe> result;
+  std::string::size_type start = 0;
+  while (start <= list.size()) {
+    const std::string::size_type comma = list.find(',', start);
+    const std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!name.empty()) {
+      const recipe& r = find_recipe(name);
+      for (const recipe& seen : result)
+        mixprec::require(seen.name != r.name, "recipe '", name, "' is listed twice in --recipes ", list);
+      result.push_back(r);
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  mixprec::require(!result.empty(), "--recipes '", list, "' names no recipe");
+  return result;
+}
+
+// The short name of a format, for tables.
+inline const char* short_name(element_type type) {
+  switch (type) {
+    case element_type::float32: return "FP32";
+    case element_type::bfloat16: return "BF16";
+    case element_type::float16: return "FP16";
+    case element_type::float8_e4m3: return "E4M3";
+    case element_type::float8_e5m2: return "E5M2";
+  }
+  return "?";
+}
+
+}  // namespace fashion_mnist
