@@ -104,10 +104,4 @@ inline std::uint64_t count_flushed(const float* values, std::size_t count, float
   return flushed;
 }
 
-inline float amax_of(const float* values, std::size_t count) {
-  float amax = 0.0f;
-  for (std::size_t i = 0; i < count; ++i) amax = std::fmax(amax, std::fabs(values[i]));
-  return amax;
-}
-
 }  // namespace fashion_mnist
