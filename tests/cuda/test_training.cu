@@ -18,6 +18,7 @@
 #include "mixprec/cuda/training.hpp"
 #include "mixprec/mixprec.hpp"
 #include "support/catch.hpp"
+#include "support/test_random.hpp"
 
 namespace {
 
@@ -27,21 +28,8 @@ using mixprec::cuda::training_detail::device_array;
 
 // ---- helpers ---------------------------------------------------------------
 
-struct lcg {
-  std::uint64_t state;
-  explicit lcg(std::uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  float uniform() {  // [-1, 1)
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ull << 23) - 1.0);
-  }
-};
-
-std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float magnitude = 1.0f) {
-  lcg g(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = magnitude * g.uniform();
-  return v;
-}
+using mixprec_test::lcg;
+using mixprec_test::random_vector;
 
 std::size_t bytes_per(scalar_type t) {
   return mixprec::visit_scalar_type(t, [](auto zero) { return sizeof(zero); });
@@ -161,7 +149,7 @@ TEST_CASE("unscale kernel: found_inf, squared norm and write-back over many tens
   std::vector<mixprec::const_tensor_view> views;
   std::uint64_t seed = 1;
   for (const spec& s : specs) {
-    host.push_back(encode(random_floats(s.size, seed++, 100.0f), s.type));
+    host.push_back(encode(random_vector(s.size, seed++, 100.0f), s.type));
     device.emplace_back(host.back().size(), s.misalign * bytes_per(s.type));
     device.back().upload(host.back());
   }
@@ -261,7 +249,7 @@ void run_parity(const std::vector<typename Rule::options>& groups, const std::ve
   mixprec::cuda::gradient_set gradient_set;
   for (std::size_t p = 0; p < n; ++p) {
     const parameter_spec& s = specs[p];
-    const std::vector<float> initial = random_floats(s.size, 1000 + p, 2.0f);
+    const std::vector<float> initial = random_vector(s.size, 1000 + p, 2.0f);
     host_gradient[p].assign(s.size * bytes_per(s.gradient), 0);
     device_gradient.emplace_back(host_gradient[p].size(), s.misalign * bytes_per(s.gradient));
     const mixprec::const_tensor_view device_view(device_gradient.back().get(), s.size, s.gradient);
@@ -323,7 +311,7 @@ void run_parity(const std::vector<typename Rule::options>& groups, const std::ve
   for (int step = 0; step < steps; ++step) {
     std::vector<mixprec::const_tensor_view> views;
     for (std::size_t p = 0; p < n; ++p) {
-      std::vector<float> g = random_floats(specs[p].size, 50000 + 100 * step + p, host_scaler.scale());
+      std::vector<float> g = random_vector(specs[p].size, 50000 + 100 * step + p, host_scaler.scale());
       if (step == skipped_step && p == n / 2) g[specs[p].size / 3] = std::numeric_limits<float>::infinity();
       host_gradient[p] = encode(g, specs[p].gradient);
       device_gradient[p].upload(host_gradient[p]);
@@ -466,7 +454,7 @@ TEST_CASE("scaler, recipe and optimizer updates capture into a CUDA graph and re
   captured_recipe.prepare();
   eager_recipe.prepare();
   const std::size_t size = 5000;
-  const std::vector<float> initial = random_floats(size, 3), gradient = random_floats(size, 4, 65536.0f);
+  const std::vector<float> initial = random_vector(size, 3), gradient = random_vector(size, 4, 65536.0f);
   device_array<float> device_gradient(size);
   device_gradient.upload(gradient);
   device_array<mixprec::bfloat16> captured_copy(size), eager_copy(size);

@@ -15,29 +15,15 @@
 #include "mixprec/scaling/loss_scaler.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "support/catch.hpp"
+#include "support/test_random.hpp"
 
 namespace {
 
 using mixprec::bfloat16;
 using mixprec::float16;
 
-// A small deterministic generator (not the library's) for weights and gradients.
-struct lcg {
-  std::uint64_t state;
-  explicit lcg(std::uint64_t seed) : state(seed * 2862933555777941757ull + 3037000493ull) {}
-  // Uniform in [-1, 1).
-  float uniform() {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ull << 23) - 1.0);
-  }
-};
-
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float magnitude = 1.0f) {
-  lcg g(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = magnitude * g.uniform();
-  return v;
-}
+using mixprec_test::lcg;
+using mixprec_test::random_vector;
 
 // ---- float64 references --------------------------------------------------
 
