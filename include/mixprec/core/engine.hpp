@@ -234,6 +234,16 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
   const std::uint64_t mantissa = magnitude & From::mantissa_mask;
   if (biased == 0)  // zero or subnormal
     return round_value<To>(negative, mantissa, From::min_exponent - From::mantissa_bits, mode, policy, random_bits);
+  // Shortcuts, same bits as round_value, for normal inputs far outside To's
+  // range (most floats, for the 8- and 16-bit formats):
+  //  - at or above 2^(max_exponent + 1) every mode rounds past max: overflow;
+  //  - below half the smallest subnormal, nearest_even and toward_zero give zero.
+  const int exponent = biased - From::bias;
+  if (exponent > To::max_exponent)
+    return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
+  constexpr int smallest_subnormal_exponent = To::min_exponent - To::mantissa_bits;
+  if (exponent < smallest_subnormal_exponent - 1 && (mode == rounding::nearest_even || mode == rounding::toward_zero))
+    return static_cast<storage>(detail::signed_zero<To>(negative));
   return round_value<To>(negative, mantissa | (std::uint64_t{1} << From::mantissa_bits),
                          biased - From::bias - From::mantissa_bits, mode, policy, random_bits);
 }
