@@ -14,6 +14,7 @@
 #include "mixprec/core/random.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/failure_log.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
 
@@ -22,16 +23,13 @@ namespace {
 using mixprec::rounding;
 using mixprec::saturation;
 
-struct failures {
-  std::uint64_t count = 0;
-  std::string first;
+// The failure log with this file's line format.
+struct failures : mixprec_test::failure_log {
   void add(const char* what, double x, std::uint32_t random_bits, std::uint32_t expected, std::uint32_t actual) {
-    if (count++ < 8) {
-      char line[200];
-      std::snprintf(line, sizeof line, "  %s: x = %.17g, random 0x%08X: expected 0x%04X, got 0x%04X\n", what, x,
-                    random_bits, expected, actual);
-      first += line;
-    }
+    char line[200];
+    std::snprintf(line, sizeof line, "%s: x = %.17g, random 0x%08X: expected 0x%04X, got 0x%04X", what, x, random_bits,
+                  expected, actual);
+    failure_log::add(line);
   }
 };
 

@@ -16,6 +16,7 @@
 
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/failure_log.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
 
@@ -24,13 +25,7 @@ namespace {
 using mixprec::rounding;
 using mixprec::saturation;
 
-struct failures {
-  std::uint64_t count = 0;
-  std::string first;
-  void add(const std::string& line) {
-    if (count++ < 8) first += "  " + line + "\n";
-  }
-};
+using failures = mixprec_test::failure_log;
 
 std::string hex(std::uint64_t value) {
   char text[24];
