@@ -92,7 +92,7 @@ class device_delayed_scaling {
     return scaled_max_.size() - 1;
   }
   std::size_t add(scalar_type type) {
-    require(training_detail::is_fp8(type), "mixprec::cuda::device_delayed_scaling::add: ", name_of(type),
+    require(is_fp8(type), "mixprec::cuda::device_delayed_scaling::add: ", to_string(type),
             " is not an FP8 type (float8_e4m3 or float8_e5m2)");
     return type == scalar_type::float8_e4m3 ? add<float8_e4m3>() : add<float8_e5m2>();
   }

@@ -222,7 +222,7 @@ class gradient_set {
   std::size_t add_entry(void* data, std::size_t size, scalar_type type, bool writable) {
     const char* who = "mixprec::cuda::gradient_set::add: ";
     require(type == scalar_type::float32 || type == scalar_type::bfloat16 || type == scalar_type::float16, who,
-            "gradient ", entries_.size(), " is ", name_of(type), "; gradients are float32, bfloat16 or float16");
+            "gradient ", entries_.size(), " is ", to_string(type), "; gradients are float32, bfloat16 or float16");
     require(size > 0, who, "gradient ", entries_.size(), " has size 0");
     require(data != nullptr, who, "gradient ", entries_.size(), " of size ", size, " has no data");
     training_detail::append_chunks(chunks_, entries_.size(), size);

@@ -119,10 +119,6 @@ inline unsigned grid_for(std::size_t chunks) {
   return static_cast<unsigned>(chunks);
 }
 
-inline bool is_fp8(scalar_type t) noexcept {
-  return t == scalar_type::float8_e4m3 || t == scalar_type::float8_e5m2;
-}
-
 #if defined(__CUDACC__)
 
 // Four consecutive elements, for 4·sizeof(T)-byte vector loads and stores.

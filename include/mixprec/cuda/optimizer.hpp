@@ -274,8 +274,8 @@ class fused_optimizer {
     if (copy.target.data != nullptr || copy.target.size != 0) {
       require(copy.target.size == size, who, "the model copy has ", copy.target.size, " elements, the parameter ", size);
       require(copy.target.data != nullptr, who, "the model copy of ", size, " elements has no data");
-      require(!training_detail::is_fp8(copy.target.type) || copy.scale != nullptr, who, "an FP8 model copy (",
-              name_of(copy.target.type), ") needs a scale: pass model_copy{target, device_scale_pointer}");
+      require(!is_fp8(copy.target.type) || copy.scale != nullptr, who, "an FP8 model copy (",
+              to_string(copy.target.type), ") needs a scale: pass model_copy{target, device_scale_pointer}");
       e.model = copy.target.data;
       e.model_type = static_cast<std::uint8_t>(copy.target.type);
       e.model_scale = copy.scale;
@@ -389,7 +389,7 @@ class fused_optimizer {
     require(size > 0, who, "size = 0: a parameter needs at least one element");
     require(gradient.type == scalar_type::float32 || gradient.type == scalar_type::bfloat16 ||
                 gradient.type == scalar_type::float16,
-            who, "the gradient is ", name_of(gradient.type), "; gradients are float32, bfloat16 or float16");
+            who, "the gradient is ", to_string(gradient.type), "; gradients are float32, bfloat16 or float16");
     require(gradient.size == size, who, "the gradient has ", gradient.size, " elements, the parameter ", size);
     require(gradient.data != nullptr, who, "the gradient of ", size, " elements has no data");
   }

@@ -34,64 +34,19 @@
 #include <string>
 
 #include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/scalar_type.hpp"
 
 namespace mixprec {
 namespace gemm {
 
-// Element types of GEMM operands and outputs. FP32 is plain float.
-enum class element_type : std::uint8_t { float32, bfloat16, float16, float8_e4m3, float8_e5m2 };
-
-constexpr bool is_fp8(element_type type) noexcept {
-  return type == element_type::float8_e4m3 || type == element_type::float8_e5m2;
-}
-
-constexpr std::size_t size_of(element_type type) noexcept {
-  switch (type) {
-    case element_type::float32: return 4;
-    case element_type::bfloat16:
-    case element_type::float16: return 2;
-    case element_type::float8_e4m3:
-    case element_type::float8_e5m2: return 1;
-  }
-  return 0;
-}
-
-constexpr const char* to_string(element_type type) noexcept {
-  switch (type) {
-    case element_type::float32: return "float32";
-    case element_type::bfloat16: return "bfloat16";
-    case element_type::float16: return "float16";
-    case element_type::float8_e4m3: return "float8_e4m3";
-    case element_type::float8_e5m2: return "float8_e5m2";
-  }
-  return "unknown element type";
-}
-
-inline std::ostream& operator<<(std::ostream& out, element_type type) { return out << to_string(type); }
-
-// The element_type of a C++ element type: float, or a mixprec value type.
+// Element types of GEMM operands and outputs: mixprec::scalar_type under the
+// GEMM's name, so a GEMM's output type is an optimizer's gradient type.
+using element_type = scalar_type;
 template <class T>
-struct element_type_of;
-template <>
-struct element_type_of<float> {
-  static constexpr element_type value = element_type::float32;
-};
-template <>
-struct element_type_of<bfloat16> {
-  static constexpr element_type value = element_type::bfloat16;
-};
-template <>
-struct element_type_of<float16> {
-  static constexpr element_type value = element_type::float16;
-};
-template <>
-struct element_type_of<float8_e4m3> {
-  static constexpr element_type value = element_type::float8_e4m3;
-};
-template <>
-struct element_type_of<float8_e5m2> {
-  static constexpr element_type value = element_type::float8_e5m2;
-};
+using element_type_of = scalar_type_of<T>;
+using mixprec::is_fp8;
+using mixprec::size_of;
+using mixprec::to_string;
 
 // How the scales of an FP8 operand are arranged (memory layouts in
 // scale_layout.hpp). The cuBLASLt mode each one becomes is named alongside.

@@ -62,48 +62,9 @@
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/training/update_rules.hpp"
 #include "mixprec/types.hpp"
+#include "mixprec/types/scalar_type.hpp"
 
 namespace mixprec {
-
-// The element types of gradients and model copies.
-enum class scalar_type : std::uint8_t { float32, bfloat16, float16, float8_e4m3, float8_e5m2 };
-
-inline const char* name_of(scalar_type type) noexcept {
-  switch (type) {
-    case scalar_type::float32: return "float32";
-    case scalar_type::bfloat16: return "bfloat16";
-    case scalar_type::float16: return "float16";
-    case scalar_type::float8_e4m3: return "float8_e4m3";
-    case scalar_type::float8_e5m2: return "float8_e5m2";
-  }
-  return "unknown scalar_type";
-}
-
-template <class T>
-struct scalar_type_of;
-template <>
-struct scalar_type_of<float> : std::integral_constant<scalar_type, scalar_type::float32> {};
-template <>
-struct scalar_type_of<bfloat16> : std::integral_constant<scalar_type, scalar_type::bfloat16> {};
-template <>
-struct scalar_type_of<float16> : std::integral_constant<scalar_type, scalar_type::float16> {};
-template <>
-struct scalar_type_of<float8_e4m3> : std::integral_constant<scalar_type, scalar_type::float8_e4m3> {};
-template <>
-struct scalar_type_of<float8_e5m2> : std::integral_constant<scalar_type, scalar_type::float8_e5m2> {};
-
-// Calls visit(T{}) with the C++ type of `type`.
-template <class Visitor>
-decltype(auto) visit_scalar_type(scalar_type type, Visitor&& visit) {
-  switch (type) {
-    case scalar_type::float32: return visit(float{});
-    case scalar_type::bfloat16: return visit(bfloat16{});
-    case scalar_type::float16: return visit(float16{});
-    case scalar_type::float8_e4m3: return visit(float8_e4m3{});
-    case scalar_type::float8_e5m2: return visit(float8_e5m2{});
-  }
-  throw error(detail::make_message("mixprec: scalar_type ", static_cast<int>(type), " is not a valid scalar_type"));
-}
 
 // A non-owning view of n elements of one scalar type.
 struct tensor_view {
@@ -183,7 +144,7 @@ inline float widen(Element x) noexcept {
 }
 inline void check_gradient_view(const const_tensor_view& g, std::size_t index, const char* who) {
   require(g.type == scalar_type::float32 || g.type == scalar_type::bfloat16 || g.type == scalar_type::float16, who,
-          "gradient ", index, " is ", name_of(g.type), "; gradients are float32, bfloat16 or float16");
+          "gradient ", index, " is ", to_string(g.type), "; gradients are float32, bfloat16 or float16");
   require(g.data != nullptr || g.size == 0, who, "gradient ", index, " has size ", g.size, " but no data");
 }
 }  // namespace detail
@@ -261,8 +222,8 @@ class basic_optimizer {
     if (copy.target.data != nullptr || copy.target.size != 0) {
       require(copy.target.size == size, who, "the model copy has ", copy.target.size, " elements, the parameter ", size);
       require(copy.target.data != nullptr, who, "the model copy of ", size, " elements has no data");
-      const bool fp8 = copy.target.type == scalar_type::float8_e4m3 || copy.target.type == scalar_type::float8_e5m2;
-      require(!fp8 || copy.scale != nullptr, who, "an FP8 model copy (", name_of(copy.target.type),
+      const bool fp8 = is_fp8(copy.target.type);
+      require(!fp8 || copy.scale != nullptr, who, "an FP8 model copy (", to_string(copy.target.type),
               ") needs a scale: pass model_copy{target, &scale} with the recipe's scale");
     }
     parameter p;
