@@ -4,6 +4,7 @@
 // the matrices here are disjoint, suitably aligned slices of one arena.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
@@ -15,7 +16,7 @@ using namespace mixprec::gemm;
 namespace {
 
 alignas(256) unsigned char arena[1 << 20];
-float scales[4096];
+alignas(16) float scales[4096];  // block-mode scales must start 16-byte aligned: use multiples of 4
 
 // Slice i of the arena: 64 KiB apart, 256-byte aligned.
 void* slice(int i) { return arena + i * 65536; }
@@ -29,7 +30,7 @@ problem fp8_problem(element_type d_type = element_type::bfloat16) {
   p.b.data = slice(1);
   p.d.data = slice(2);
   p.a.scale = &scales[0];
-  p.b.scale = &scales[1];
+  p.b.scale = &scales[4];
   if (is_fp8(d_type)) {
     p.d.scale = &scales[2];
     p.d.amax = &scales[3];
@@ -340,14 +341,109 @@ TEST_CASE("FP8 needs compute capability 8.9", "[gemm][validation]") {
   MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(fp8_problem(), ampere),
                         "FP8 GEMMs need compute capability 8.9 (Ada) or 9.0 (Hopper); this device is 8.0");
   CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(), ada));
-  // Row-wise scales need Hopper, block scales Hopper exactly.
+}
+
+TEST_CASE("row-wise and block scales run on Hopper only", "[gemm][validation]") {
+  const device_capabilities ada{8, 9, 130100};
+  const device_capabilities blackwell{10, 0, 130100};
+  const device_capabilities blackwell_geforce{12, 0, 130100};
+  for (scale_mode mode : {scale_mode::row_wise, scale_mode::block_1x128}) {
+    problem p = fp8_problem();
+    p.a.scaling = p.b.scaling = mode;
+    CAPTURE(mode);
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, ada),
+                          std::string(to_string(mode)) + " scales run on Hopper (compute capability 9.x) only in "
+                                                         "cuBLASLt; this device is 8.9");
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, blackwell), "this device is 10.0");
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, blackwell_geforce), "this device is 12.0");
+    CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+    // Per-tensor scales stay available on all three.
+    p.a.scaling = p.b.scaling = scale_mode::per_tensor;
+    CHECK_NOTHROW(validate_for_cublaslt(p, ada));
+    CHECK_NOTHROW(validate_for_cublaslt(p, blackwell));
+    CHECK_NOTHROW(validate_for_cublaslt(p, blackwell_geforce));
+  }
+}
+
+TEST_CASE("row-wise and block scales give no FP8 output", "[gemm][validation]") {
+  struct pair {
+    scale_mode a, b;
+  };
+  for (const pair& modes : {pair{scale_mode::row_wise, scale_mode::row_wise},
+                            pair{scale_mode::block_1x128, scale_mode::block_1x128},
+                            pair{scale_mode::block_128x128, scale_mode::block_1x128}}) {
+    CAPTURE(modes.a, modes.b);
+    problem p = fp8_problem(element_type::float8_e4m3);
+    p.a.scaling = modes.a;
+    p.b.scaling = modes.b;
+    CHECK_NOTHROW(validate(p));  // the reference quantizes any output
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper),
+                          std::string("the output D is float8_e4m3 but scale modes A=") + to_string(modes.a) +
+                              " B=" + to_string(modes.b) + " give bfloat16, float16 or float32 outputs only");
+    // E5M2 outputs too.
+    p.a.type = element_type::float8_e5m2;
+    p.d.type = element_type::float8_e5m2;
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "the output D is float8_e5m2");
+    // The nearest valid variants: a high-precision D with the same scales,
+    // with C and a bias epilogue (cuBLAS states no limit on either).
+    for (element_type d : {element_type::bfloat16, element_type::float16, element_type::float32}) {
+      problem q = fp8_problem(d);
+      q.a.scaling = modes.a;
+      q.b.scaling = modes.b;
+      q.beta = 1.0f;
+      q.c.data = slice(3);
+      q.epilogue_op = epilogue::bias_gelu;
+      q.bias.data = slice(4);
+      CAPTURE(d);
+      CHECK_NOTHROW(validate_for_cublaslt(q, hopper));
+    }
+  }
+  // Per-tensor scales keep the FP8 output.
+  CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(element_type::float8_e4m3), hopper));
+}
+
+TEST_CASE("block scales need M a multiple of 4", "[gemm][validation]") {
+  for (scale_mode b : {scale_mode::block_1x128, scale_mode::block_128x128}) {
+    problem p = fp8_problem();
+    p.a.scaling = scale_mode::block_1x128;
+    p.b.scaling = b;
+    p.m = 17;
+    CAPTURE(b);
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper),
+                          std::string("M=17 must be a multiple of 4 with block scales (A=block_1x128 B=") +
+                              to_string(b) + "); pad A and D with zero rows to M=20");
+    CHECK_NOTHROW(validate(p));  // the reference takes any M
+    p.m = 1;
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "M=1 must be a multiple of 4");
+    p.m = 20;
+    CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+  }
+  // Row-wise scales take any M.
   problem p = fp8_problem();
   p.a.scaling = p.b.scaling = scale_mode::row_wise;
-  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, ada), "row_wise scales need compute capability 9.0");
+  p.m = 17;
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+}
+
+TEST_CASE("block scales start 16-byte aligned", "[gemm][validation]") {
+  problem p = fp8_problem();
   p.a.scaling = p.b.scaling = scale_mode::block_1x128;
-  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, ada), "block_1x128 scales run on Hopper");
-  const device_capabilities blackwell{10, 0, 130100};
-  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, blackwell), "this device is 10.0");
+  p.a.scale = &scales[1];
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "A.scale=");
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper),
+                        "is not 16-byte aligned, but cuBLASLt reads block_1x128 scales from a 16-byte aligned start");
+  p.a.scale = &scales[8];
+  p.b.scaling = scale_mode::block_128x128;
+  p.b.scale = &scales[2];
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "B.scale=");
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), "reads block_128x128 scales");
+  p.b.scale = &scales[12];
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
+  // Row-wise scales only need float alignment.
+  p.a.scaling = p.b.scaling = scale_mode::row_wise;
+  p.a.scale = &scales[1];
+  p.b.scale = &scales[2];
+  CHECK_NOTHROW(validate_for_cublaslt(p, hopper));
 }
 
 TEST_CASE("cuBLASLt must be new enough for the scale mode", "[gemm][validation]") {

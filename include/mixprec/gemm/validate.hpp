@@ -11,6 +11,24 @@
 //                                     any cuBLASLt call.
 // Each failure throws mixprec::error naming the constraint, the values seen
 // and what to do.
+//
+// Where the cuBLASLt rules come from (looked up for cuBLASLt 13.x; no GPU run
+// has confirmed them yet). Short names used in the comments below:
+//  [cuBLAS matmul]   cuBLAS docs, section "cublasLtMatmul()": the FP8 type
+//                    table (A, B, C, D and bias types) and its footnote on FP8
+//                    outputs; the requirements list for tensor- or
+//                    block-scaled FP8 kernels (16-byte alignment, "TN").
+//  [cuBLAS scaling]  cuBLAS docs, section "Narrow Precision Data Types Usage":
+//                    the "Scaling Mode Support Overview" table (compute
+//                    capability per mode), "Outer Vector Scaling for FP8 Data
+//                    Types" and "128-element 1D and 128x128 2D Block Scaling
+//                    For FP8 Data Types" with its "Scaling factors layouts".
+//  [cuBLASLt.h]      /usr/local/cuda/include/cublasLt.h comments on
+//                    cublasLtMatmulMatrixScale_t and the *_SCALE_POINTER,
+//                    AMAX_D_POINTER and BIAS_DATA_TYPE attributes.
+// Corroborating users and maintainers are cited rule by rule. cuBLASLt's own
+// status is still turned into a message by mixprec/cuda/scaled_gemm.hpp for
+// anything these rules miss.
 #pragma once
 
 #include <cstddef>
@@ -114,6 +132,8 @@ inline void validate(const problem& p) {
   } else {
     require(p.d.scale == nullptr, validation_prefix, "d.scale is set but D is ", p.d.type,
             ": the output scale applies to FP8 outputs only; fold it into alpha");
+    // cuBLASLt agrees: amax(D) with FP8 operands and a non-FP8 output is
+    // unsupported (pytorch/pytorch PR #122821, relaying the cuBLAS team).
     require(p.d.amax == nullptr, validation_prefix, "d.amax is set but D is ", p.d.type,
             ": amax(D) is produced for FP8 outputs only (it feeds the next quantisation)");
   }
@@ -162,6 +182,13 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
     require(p.c.type == p.d.type, validation_prefix, "C is ", p.c.type, " but D is ", p.d.type,
             ": cuBLASLt needs C of D's type for a non-FP8 output");
   }
+  // The bias type: [cuBLAS matmul] FP8 table — BF16 for an FP32 D, C's type
+  // (BF16 or FP16) for an FP8 D, D's type otherwise; [cuBLASLt.h]
+  // BIAS_DATA_TYPE names the FP32 and FP8 outputs as the exceptions. PyTorch's
+  // _scaled_mm refuses any bias with an FP32 output (pytorch/pytorch PR
+  // #108097), but it describes C with the bias type, which for an FP32 D is
+  // not a pair the table lists; with C of D's type, as here, the table allows
+  // it, so it stays allowed.
   if (has_bias(p.epilogue_op)) {
     const element_type expected = fp8_operands && p.d.type == element_type::float32 ? element_type::bfloat16
                                   : is_fp8(p.d.type)                                 ? p.c.type
@@ -170,7 +197,9 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
             " operands, a ", p.d.type, " D and a ", p.c.type, " C cuBLASLt takes a ", expected, " bias");
   }
 
-  // ---- Scale modes.
+  // ---- Scale modes. Operand scales exist for FP8 operands only ([cuBLAS
+  // scaling], note under the overview table: a scale on a non-narrow matmul is
+  // an error); the pairs are the ones [cuBLAS scaling] lists.
   if (!fp8_operands) {
     require(p.a.scaling == scale_mode::per_tensor && p.b.scaling == scale_mode::per_tensor &&
                 p.a.scale == nullptr && p.b.scale == nullptr,
@@ -185,9 +214,35 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
     require(both_per_tensor || both_row_wise || blocks, validation_prefix, "scale modes A=", sa, " B=", sb,
             " are not a pair cuBLASLt offers; use per_tensor x per_tensor, row_wise x row_wise, or block_1x128 "
             "x block_1x128 / block_1x128 x block_128x128 / block_128x128 x block_1x128");
+    // PyTorch aten/src/ATen/cuda/CUDABlas.cpp (get_scale_mode) refuses fast
+    // accumulation with both block modes.
     require(!(blocks && p.fast_accumulation), validation_prefix,
             "fast_accumulation is not available with block scales (A=", sa, " B=", sb,
             "): the block-scaled kernels promote every 128-element K block to FP32 by construction; turn it off");
+    // [cuBLAS matmul] FP8 table footnote, and [cuBLAS scaling] for both modes:
+    // with outer-vector or 128-block scales the only outputs are BF16, FP16 and
+    // FP32, so there is no D scale and no amax(D) either (validate() already
+    // ties both to an FP8 D). C (beta != 0) and the epilogues are not
+    // restricted there, and stay allowed (unverified on a GPU: see
+    // tests/cuda/test_scaled_gemm.cpp, "epilogues with row-wise and block
+    // scales").
+    require(both_per_tensor || !is_fp8(p.d.type), validation_prefix, "the output D is ", p.d.type,
+            " but scale modes A=", sa, " B=", sb,
+            " give bfloat16, float16 or float32 outputs only in cuBLASLt: choose one of those (and quantize "
+            "the result afterwards), or use per_tensor scales for an FP8 output");
+    // [cuBLAS scaling], "Scaling factors layouts": the scale tensors of both
+    // block modes must start 16-byte aligned. Nothing is said for the
+    // outer-vector mode, which keeps the float alignment checked below.
+    const input_operand* const operands[] = {&p.a, &p.b};
+    const char* const names[] = {"A", "B"};
+    for (int i = 0; i < 2; ++i) {
+      const input_operand& x = *operands[i];
+      if (!is_block(x.scaling) || x.scale == nullptr) continue;
+      require(detail::aligned(x.scale, 16), validation_prefix, names[i], ".scale=", static_cast<const void*>(x.scale),
+              " is not 16-byte aligned, but cuBLASLt reads ", x.scaling,
+              " scales from a 16-byte aligned start; allocate them on their own (cudaMalloc aligns to 256 "
+              "bytes) or at an offset that is a multiple of 4 floats");
+    }
   }
 
   // ---- Shapes and alignment: FP8 kernels read 16-byte rows (cuBLAS docs, "FP8
@@ -199,6 +254,15 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
     require(p.n % 16 == 0, validation_prefix, "N=", p.n,
             " must be a multiple of 16 for FP8 operands; pad B and D with zero rows / columns to N=",
             round_up(p.n, 16));
+    // [cuBLAS scaling], "Scaling factors layouts" of the 1x128 / 128x128
+    // modes: M and N must be multiples of 4 (N already is, above). vLLM pads M
+    // to 4 before block-scaled torch._scaled_mm for this reason
+    // (vllm-project/vllm PR #49932). The outer-vector mode states no such rule.
+    if (is_block(p.a.scaling) || is_block(p.b.scaling)) {
+      require(p.m % 4 == 0, validation_prefix, "M=", p.m, " must be a multiple of 4 with block scales (A=",
+              p.a.scaling, " B=", p.b.scaling, "); pad A and D with zero rows to M=", round_up(p.m, 4),
+              ", or use row_wise or per_tensor scales");
+    }
   }
   struct matrix_check {
     const char* name;
@@ -239,16 +303,15 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
       require(device.cublaslt_version >= cublaslt_version_vector_and_block_scales, validation_prefix,
               "scale mode ", mode, " needs cuBLASLt ", cublaslt_version_vector_and_block_scales,
               " (CUDA 12.9) or newer; this runtime is ", device.cublaslt_version, ": use per_tensor scales");
-      if (mode == scale_mode::row_wise) {
-        require(capability >= 90, validation_prefix, "row_wise scales need compute capability 9.0 or newer; "
-                "this device is ", device.compute_capability_major, ".", device.compute_capability_minor,
-                ": use per_tensor scales");
-      } else {
-        require(device.compute_capability_major == 9, validation_prefix, mode,
-                " scales run on Hopper (compute capability 9.x) only; this device is ",
-                device.compute_capability_major, ".", device.compute_capability_minor,
-                ": use per_tensor or row_wise scales");
-      }
+      // [cuBLAS scaling] overview table: tensor-wide scales on 8.9 and newer,
+      // outer-vector and both 128-block modes on 9.0 only (10.x and 12.x offer
+      // 32-element UE8M0 blocks instead, which mixprec does not model). Also
+      // NVIDIA/CUDALibrarySamples issue #270 (maintainer: these three modes
+      // are SM90-only) and pytorch/pytorch PRs #160693 / #161236 (no row-wise
+      // cuBLASLt scaling on sm_100, sm_110, sm_120).
+      require(device.compute_capability_major == 9, validation_prefix, mode,
+              " scales run on Hopper (compute capability 9.x) only in cuBLASLt; this device is ",
+              device.compute_capability_major, ".", device.compute_capability_minor, ": use per_tensor scales");
     }
   }
 }
