@@ -21,7 +21,7 @@
 // Entries in the padding are never read.
 //
 // Where this comes from (looked up for cuBLASLt 13.1, CUDA 13; the headers name
-// the modes but not the layouts):
+// the modes but not the layouts; the docs give them):
 //  - /usr/local/cuda/include/cublasLt.h, cublasLtMatmulMatrixScale_t:
 //    OUTER_VEC_32F "vectors ... M and N elements respectively"; VEC128_32F "a
 //    dedicated CUDA_R_32F scaling factor for each 128-element block in the
@@ -39,16 +39,28 @@
 //  - TransformerEngine Float8BlockQuantizer.get_scale_shape ("GEMM_READY"
 //    format for cuBLASLt): 1x128 scales (ceil(K/128), roundup(M,4)) and
 //    128x128 scales (ceil(M/128), roundup(ceil(K/128),4)), both row-major.
-// All four agree; the one difference is whether 1x128's row stride is padded
-// to a multiple of 4 (TransformerEngine) or not (PyTorch, whose tests use
-// rows % 4 == 0). We pad, as NVIDIA's own library does: for rows % 4 == 0 the
-// layouts coincide, and a padded stride keeps every K block 16-byte aligned.
+//  - cuBLAS docs (13.x), "128-element 1D and 128x128 2D Block Scaling For FP8
+//    Data Types", "Scaling factors layouts": VEC128_32F scales are M-major for
+//    A ([M, L], L = ceil(K/128)) and N-major for B; BLK128x128_32F scales are
+//    K-major with a column stride that is a multiple of 4 ([L4, ceil(rows/128)],
+//    L4 = L rounded up to 4); both start 16-byte aligned; and M and N must be
+//    multiples of 4.
+// All five agree; the one difference is whether 1x128's row stride is padded
+// to a multiple of 4 (TransformerEngine) or not (PyTorch). No source says so
+// outright, but the cuBLAS docs settle it for cuBLASLt: with block scales M
+// and N must be multiples of 4 (validate_for_cublaslt enforces it), and then
+// the padded and unpadded layouts are the same. So the padding matters only
+// to the CPU reference and the cast kernels, which take any row count; we pad,
+// as NVIDIA's own library does, which keeps every K block 16-byte aligned.
 // (One third-party binding found in the same search claims the opposite order
-// for VEC128_32F, the K blocks of a row contiguous; PyTorch and
-// TransformerEngine, both tested against cuBLASLt, disagree with it.)
+// for VEC128_32F, the K blocks of a row contiguous; the cuBLAS docs, PyTorch
+// and TransformerEngine disagree with it. A later PyTorch ScaledBlas.cpp
+// checks 128x128 scales with an unpadded K-block stride, ceil(K/128); that
+// differs from the docs' multiple of 4 only when ceil(K/128) % 4 != 0.)
 // Until a GPU run confirms it, this layout is the best-sourced reading, not a
 // measured fact: tests/cuda/test_scaled_gemm.cpp checks it against cuBLASLt
-// with a different random scale per block, including rows = 1 and 17.
+// with a different random scale per block (rows = 1 and 17 with row-wise
+// scales; block scales refuse them).
 #pragma once
 
 #include <cstdint>
