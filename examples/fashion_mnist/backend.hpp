@@ -21,24 +21,12 @@
 #include "mixprec/reference/quantize.hpp"
 #include "mixprec/reference/scaled_gemm.hpp"
 #include "mixprec/types.hpp"
+#include "recipes.hpp"
 
 namespace fashion_mnist {
 
 using mixprec::gemm::element_type;
 using mixprec::gemm::scale_mode;
-
-// Calls f(T{}) with the C++ type of an element type (float or a mixprec type).
-template <class F>
-decltype(auto) with_type(element_type type, F&& f) {
-  switch (type) {
-    case element_type::bfloat16: return f(mixprec::bfloat16{});
-    case element_type::float16: return f(mixprec::float16{});
-    case element_type::float8_e4m3: return f(mixprec::float8_e4m3{});
-    case element_type::float8_e5m2: return f(mixprec::float8_e5m2{});
-    case element_type::float32: break;
-  }
-  return f(float{});
-}
 
 // One GEMM input: [rows, cols] row-major, cols = K contiguous, in its format,
 // with dequantisation factors (scale_inv) in `mode`'s layout. The data lives
@@ -70,15 +58,6 @@ struct gemm_operand {
     scale_inv.assign(1, dequantisation);
   }
 };
-
-// How a cast rounds: nearest even; FP8 saturates (satfinite, as the cast
-// kernels and cuBLASLt do), BF16/FP16 overflow to inf, so that a
-// loss-scaled gradient that overflows reaches the loss scaler's inf check.
-inline mixprec::reference::quantize_options cast_options(element_type type) {
-  mixprec::reference::quantize_options o;
-  o.policy = mixprec::gemm::is_fp8(type) ? mixprec::saturation::finite : mixprec::saturation::none;
-  return o;
-}
 
 // q = convert(x · scale) (and, if `transposed` is not null, qᵀ in the same
 // pass); the dequantisation factor is 1 / scale. FP32 is a copy. Returns amax(x).

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -38,98 +39,12 @@
 #include "numerics.hpp"
 #include "optimizer_adapter.hpp"
 #include "recipes.hpp"
+#include "training_setup.hpp"
 
 namespace fashion_mnist {
 
-constexpr std::size_t image_size = 784;
-constexpr std::size_t class_count = 10;
 constexpr std::size_t layer_count = 3;
 constexpr std::size_t layer_widths[layer_count + 1] = {784, 256, 128, 10};
-
-// A split of the data set as the model reads it: pixels / 255 in [0, 1].
-struct prepared_split {
-  std::size_t count = 0;
-  std::vector<float> images;  // count x 784
-  std::vector<std::uint8_t> labels;
-};
-
-struct training_options {
-  std::size_t epochs = 10;
-  std::size_t batch_size = 128;
-  optimizer_settings optimizer;
-  float final_learning_rate_fraction = 0.05f;  // cosine decay to this fraction of the peak rate
-  std::uint64_t seed = 20240501;
-  std::int64_t report_step = -1;  // global step of the numerics report; -1: the last step of epoch 1
-  std::size_t eval_batch = 1000;
-};
-
-// SplitMix64 (Steele, Lea, Flood 2014): the same stream on every compiler
-// and standard library (std::uniform_real_distribution and std::shuffle are
-// not specified bit for bit).
-class random_stream {
- public:
-  explicit random_stream(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1), 24 random bits.
-  float uniform() { return static_cast<float>(next() >> 40) * 0x1p-24f; }
-  // Uniform in [0, n) for n < 2^32 (Lemire's multiply-shift; bias below n / 2^32).
-  std::uint64_t below(std::uint64_t n) { return ((next() >> 32) * n) >> 32; }
-
- private:
-  std::uint64_t state_;
-};
-
-struct step_record {
-  std::int64_t step = 0;
-  std::size_t epoch = 0;
-  float loss = 0;
-  float loss_scale = 1;
-  bool skipped = false;
-};
-
-struct epoch_record {
-  std::size_t epoch = 0;
-  double train_loss = 0;
-  double train_accuracy = 0;
-  double test_accuracy = 0;
-  std::int64_t skipped_steps = 0;  // so far
-  float loss_scale = 1;
-  double seconds = 0;
-};
-
-// One row of the numerics report: a tensor, its amax and what casting it at
-// the scale in use would do in each report format.
-struct tensor_report {
-  std::size_t layer = 0;
-  std::string tensor;                // "W", "X", "dY", "dW"
-  float amax = 0;                    // of the true (unscaled) values
-  std::string scale;                 // the scale in use ("65536", "block", "1")
-  std::vector<cast_census> formats;  // report_formats() order
-};
-
-struct run_result {
-  recipe which;
-  std::vector<step_record> steps;
-  std::vector<epoch_record> epochs;
-  std::int64_t skipped_steps = 0;
-  float final_loss_scale = 1;
-  double final_train_loss = 0;  // mean over the last epoch
-  std::uint64_t gradient_nonzero = 0;
-  std::uint64_t gradient_flushed = 0;  // dY elements a cast to the gradient format at scale 1 turns to 0
-  std::int64_t report_step = -1;
-  std::vector<tensor_report> report;
-  double seconds = 0;      // wall time, training only (evaluation excluded)
-  double cpu_seconds = 0;  // CPU time of the training thread, evaluation included
-  double test_accuracy() const { return epochs.empty() ? 0.0 : epochs.back().test_accuracy; }
-  double seconds_per_epoch() const { return epochs.empty() ? 0.0 : seconds / static_cast<double>(epochs.size()); }
-};
-
-using progress_callback = std::function<void(const recipe&, const epoch_record&, std::size_t epochs)>;
 
 namespace detail {
 
@@ -249,17 +164,15 @@ class trainer {
   trainer(const recipe& r, const training_options& options) : recipe_(r), options_(options) {
     optimizer_ = make_optimizer(options.optimizer);
     if (r.loss == loss_scaling::dynamic) scaler_ = std::make_unique<mixprec::dynamic_loss_scaler>();
-    // PyTorch's default nn.Linear initialisation: W and b uniform in
-    // ±1/sqrt(fan_in), from one stream shared by every recipe.
-    random_stream init(options.seed);
+    // The same initial weights for every recipe and device (training_setup.hpp).
+    std::vector<initial_layer> initial =
+        initial_parameters(options.seed, std::vector<std::size_t>(std::begin(layer_widths), std::end(layer_widths)));
     layers_.reserve(layer_count);
     for (std::size_t l = 0; l < layer_count; ++l) {
       layers_.emplace_back(layer_widths[l], layer_widths[l + 1], r);
       linear_layer& layer = layers_.back();
-      const float bound = 1.0f / std::sqrt(static_cast<float>(layer.in));
-      std::vector<float> weight(layer.in * layer.out), bias(layer.out);
-      for (float& w : weight) w = (2.0f * init.uniform() - 1.0f) * bound;
-      for (float& b : bias) b = (2.0f * init.uniform() - 1.0f) * bound;
+      const std::vector<float>& weight = initial[l].weight;
+      const std::vector<float>& bias = initial[l].bias;
       mixprec::model_copy copy;
       if (optimizer_writes_copy()) {
         // The first copy is cast here, with the scale's initial value (1 for
@@ -296,19 +209,17 @@ class trainer {
     total_steps_ = static_cast<std::int64_t>(steps_per_epoch * options_.epochs);
     result.report_step =
         options_.report_step >= 0 ? options_.report_step : static_cast<std::int64_t>(steps_per_epoch) - 1;
-    std::vector<std::size_t> order(train.count);
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    random_stream shuffle(options_.seed ^ 0xDA7A5E7ull);
+    batch_order order(train.count, options_.seed);
     std::vector<float> x(batch * image_size);
     std::vector<std::uint8_t> y(batch);
     for (std::size_t epoch = 1; epoch <= options_.epochs; ++epoch) {
       const auto start = std::chrono::steady_clock::now();
-      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle.below(i)]);
+      order.shuffle();
       double loss_sum = 0;
       std::size_t correct = 0;
       for (std::size_t s = 0; s < steps_per_epoch; ++s) {
         for (std::size_t b = 0; b < batch; ++b) {
-          const std::size_t index = order[s * batch + b];
+          const std::size_t index = order.order()[s * batch + b];
           std::copy_n(&train.images[index * image_size], image_size, &x[b * image_size]);
           y[b] = train.labels[index];
         }
@@ -531,14 +442,7 @@ class trainer {
     return record;
   }
 
-  // Cosine decay from the peak rate to final_learning_rate_fraction of it.
-  float learning_rate() const {
-    const double progress =
-        total_steps_ > 1 ? static_cast<double>(step_) / static_cast<double>(total_steps_ - 1) : 0.0;
-    const double floor = options_.final_learning_rate_fraction;
-    const double factor = floor + (1.0 - floor) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * progress));
-    return static_cast<float>(options_.optimizer.learning_rate * factor);
-  }
+  float learning_rate() const { return cosine_learning_rate(options_, step_, total_steps_); }
 
   static const format_limits& limits_for(element_type type) {
     static const format_limits fp32{"FP32", 0.0f, 0.0f, 3.4028235e38f};

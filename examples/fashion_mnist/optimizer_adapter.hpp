@@ -62,25 +62,45 @@ class optimizer_over : public optimizer_adapter {
   std::size_t weight_group_ = 0, bias_group_ = 0;
 };
 
+// The hyper-parameters of the two groups, weights (decayed) and biases (not),
+// from the settings: one definition for the host optimizer here and the
+// device's fused optimizer (device_trainer.cuh).
+template <class Options>
+struct parameter_groups {
+  Options weights, biases;
+};
+
+inline parameter_groups<mixprec::adamw_options> adamw_groups(const optimizer_settings& s) {
+  mixprec::adamw_options weights;
+  weights.lr = s.learning_rate;
+  weights.weight_decay = s.weight_decay;
+  mixprec::adamw_options biases = weights;
+  biases.weight_decay = 0.0f;
+  return {weights, biases};
+}
+
+inline parameter_groups<mixprec::sgd_options> sgd_groups(const optimizer_settings& s) {
+  mixprec::sgd_options weights;
+  weights.lr = s.learning_rate;
+  weights.momentum = s.momentum;
+  weights.weight_decay = s.weight_decay;
+  mixprec::sgd_options biases = weights;
+  biases.weight_decay = 0.0f;
+  return {weights, biases};
+}
+
+inline void check_optimizer_name(const optimizer_settings& s) {
+  mixprec::require(s.name == "adamw" || s.name == "sgd", "unknown optimizer '", s.name, "'; use adamw or sgd");
+}
+
 inline std::unique_ptr<optimizer_adapter> make_optimizer(const optimizer_settings& s) {
+  check_optimizer_name(s);
   if (s.name == "adamw") {
-    mixprec::adamw_options weights;
-    weights.lr = s.learning_rate;
-    weights.weight_decay = s.weight_decay;
-    mixprec::adamw_options biases = weights;
-    biases.weight_decay = 0.0f;
-    return std::make_unique<optimizer_over<mixprec::adamw_optimizer>>(weights, biases);
+    const auto groups = adamw_groups(s);
+    return std::make_unique<optimizer_over<mixprec::adamw_optimizer>>(groups.weights, groups.biases);
   }
-  if (s.name == "sgd") {
-    mixprec::sgd_options weights;
-    weights.lr = s.learning_rate;
-    weights.momentum = s.momentum;
-    weights.weight_decay = s.weight_decay;
-    mixprec::sgd_options biases = weights;
-    biases.weight_decay = 0.0f;
-    return std::make_unique<optimizer_over<mixprec::sgd_optimizer>>(weights, biases);
-  }
-  throw mixprec::error(mixprec::detail::make_message("unknown optimizer '", s.name, "'; use adamw or sgd"));
+  const auto groups = sgd_groups(s);
+  return std::make_unique<optimizer_over<mixprec::sgd_optimizer>>(groups.weights, groups.biases);
 }
 
 }  // namespace fashion_mnist

@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "mixprec/cast/rules.hpp"
 #include "mixprec/core/error.hpp"
 #include "mixprec/gemm/problem.hpp"
+#include "mixprec/types.hpp"
 
 namespace fashion_mnist {
 
@@ -99,6 +101,29 @@ inline const char* short_name(element_type type) {
     case element_type::float8_e5m2: return "E5M2";
   }
   return "?";
+}
+
+// Calls f(T{}) with the C++ type of an element type (float or a mixprec type).
+template <class F>
+decltype(auto) with_type(element_type type, F&& f) {
+  switch (type) {
+    case element_type::bfloat16: return f(mixprec::bfloat16{});
+    case element_type::float16: return f(mixprec::float16{});
+    case element_type::float8_e4m3: return f(mixprec::float8_e4m3{});
+    case element_type::float8_e5m2: return f(mixprec::float8_e5m2{});
+    case element_type::float32: break;
+  }
+  return f(float{});
+}
+
+// How a cast rounds, on either device: nearest even; FP8 saturates
+// (satfinite, as the cast kernels and cuBLASLt do), BF16/FP16 overflow to
+// inf, so that a loss-scaled gradient that overflows reaches the loss
+// scaler's inf check.
+inline mixprec::quantize_options cast_options(element_type type) {
+  mixprec::quantize_options o;
+  o.policy = mixprec::gemm::is_fp8(type) ? mixprec::saturation::finite : mixprec::saturation::none;
+  return o;
 }
 
 }  // namespace fashion_mnist
