@@ -6,6 +6,8 @@
 //   fashion_mnist_train                       # the default demo: every recipe
 //   fashion_mnist_train --quick               # one epoch on a subset, with pass/fail thresholds
 //   fashion_mnist_train --recipes fp32,fp8 --epochs 5 --out results
+//   fashion_mnist_train --device cuda         # the same recipes on the GPU (builds with CUDA)
+//   fashion_mnist_train --device cuda --timing --hidden 4096,4096,4096 --batch 4096 --recipes bf16,fp8
 //
 // Run with --help for every option.
 #include <algorithm>
@@ -29,6 +31,10 @@
 #include "mlp.hpp"
 #include "numerics.hpp"
 #include "recipes.hpp"
+#include "training_setup.hpp"
+#if defined(MIXPREC_FASHION_MNIST_CUDA)
+#include "device_path.hpp"
+#endif
 
 #ifndef MIXPREC_FASHION_MNIST_DEFAULT_DIR
 #define MIXPREC_FASHION_MNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
@@ -59,6 +65,10 @@ struct command_line {
   std::size_t train_limit = 0;  // 0: all
   std::size_t test_limit = 0;
   std::size_t jobs = 0;         // 0: one per core
+  std::vector<std::size_t> hidden = {256, 128};
+  bool timing = false;          // --device cuda only: time training steps, no training run
+  std::size_t timed_steps = 50;
+  std::size_t warmup_steps = 10;
   training_options training;
   bool epochs_given = false;
   bool batch_given = false;
@@ -80,7 +90,16 @@ Options:
                       0.5 points of fp32 for bf16, fp16, fp8)
   --out DIR           where the CSV files and the plot go (default fashion_mnist_results)
   --data DIR          the gzip'd IDX files (default )" MIXPREC_FASHION_MNIST_DEFAULT_DIR R"()
-  --device cpu|cuda   cpu: every GEMM through the CPU reference (default)
+  --device cpu|cuda   cpu: every GEMM through the CPU reference (default); cuda: the same
+                      recipes on the GPU (cast kernels, cuBLASLt GEMMs, device loss scaler,
+                      delayed scaling and fused optimizer; batch and hidden widths multiples
+                      of 16); without a GPU it prints SKIPPED and exits 77
+  --hidden a,b,...    hidden widths (default 256,128; other widths with --device cuda only)
+  --timing            with --device cuda: no training run; time --steps training steps of
+                      each recipe (CUDA events, after --warmup steps, synthetic data) and
+                      print ms/step and the ratio to bf16
+  --steps N           timed steps per recipe (default 50)
+  --warmup N          untimed steps before them (default 10)
   --optimizer NAME    adamw (default) or sgd (momentum 0.9)
   --lr X              peak learning rate (default 2e-3 for adamw, 0.05 for sgd), cosine decay
   --batch N           mini-batch size (default 128)
@@ -121,6 +140,22 @@ float parse_float(const std::string& option, const std::string& text) {
   return value;
 }
 
+// "4096,4096,4096" -> {4096, 4096, 4096}.
+std::vector<std::size_t> parse_widths(const std::string& option, const std::string& list) {
+  std::vector<std::size_t> widths;
+  std::string::size_type start = 0;
+  while (true) {
+    const std::string::size_type comma = list.find(',', start);
+    const std::size_t width =
+        parse_count(option, list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    mixprec::require(width >= 1, option, " ", list, ": a layer needs at least one unit");
+    widths.push_back(width);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return widths;
+}
+
 command_line parse(int argc, char** argv) {
   command_line c;
   bool lr_given = false;
@@ -159,12 +194,19 @@ command_line parse(int argc, char** argv) {
     else if (arg == "--no-plot") c.plot = false;
     else if (arg == "--plot-script") c.plot_script = value();
     else if (arg == "--skip-if-no-data") c.skip_if_no_data = true;
+    else if (arg == "--hidden") c.hidden = parse_widths(arg, value());
+    else if (arg == "--timing") c.timing = true;
+    else if (arg == "--steps") {
+      c.timed_steps = parse_count(arg, value());
+      mixprec::require(c.timed_steps >= 1, "--steps must be at least 1");
+    } else if (arg == "--warmup") c.warmup_steps = parse_count(arg, value());
     else throw mixprec::error("unknown option '" + arg + "'; see --help");
   }
   mixprec::require(c.training.optimizer.name == "adamw" || c.training.optimizer.name == "sgd", "--optimizer '",
                    c.training.optimizer.name, "' is not adamw or sgd");
   if (!lr_given && c.training.optimizer.name == "sgd") c.training.optimizer.learning_rate = 0.05f;
   mixprec::require(c.device == "cpu" || c.device == "cuda", "--device '", c.device, "' is not cpu or cuda");
+  mixprec::require(c.device == "cuda" || !c.timing, "--timing measures device steps; add --device cuda");
   if (c.quick) {
     if (!c.epochs_given) c.training.epochs = 1;
     if (!c.batch_given) c.training.batch_size = 64;
@@ -404,13 +446,105 @@ bool check_results(const command_line& c, const std::vector<run_result>& results
   return ok;
 }
 
+// {784, hidden..., 10}.
+std::vector<std::size_t> layer_widths(const command_line& c) {
+  std::vector<std::size_t> widths = {image_size};
+  widths.insert(widths.end(), c.hidden.begin(), c.hidden.end());
+  widths.push_back(class_count);
+  return widths;
+}
+
+std::string describe_widths(const std::vector<std::size_t>& widths) {
+  std::string text;
+  for (std::size_t w : widths) text += (text.empty() ? "" : "-") + std::to_string(w);
+  return text;
+}
+
+std::string where_gemms_run(const command_line& c) {
+#if defined(MIXPREC_FASHION_MNIST_CUDA)
+  if (c.device == "cuda") return "every GEMM through cuBLASLt on " + cuda_device_description();
+#else
+  (void)c;
+#endif
+  return "every GEMM on the CPU reference";
+}
+
+run_result train_recipe(const command_line& c, const std::vector<std::size_t>& widths, const recipe& r,
+                        const prepared_split& train, const prepared_split& test, const progress_callback& progress) {
+#if defined(MIXPREC_FASHION_MNIST_CUDA)
+  if (c.device == "cuda") return train_on_device(r, c.training, widths, train, test, progress);
+#else
+  (void)widths;
+#endif
+  trainer t(r, c.training);
+  return t.run(train, test, progress);
+}
+
+#if defined(MIXPREC_FASHION_MNIST_CUDA)
+// --timing: the step time of each recipe on the device, in one run, on
+// synthetic batches (uniform pixels, uniform labels from the seed: a step's
+// work does not depend on the values, and no data set is needed).
+int run_timing(const command_line& c, const std::vector<std::size_t>& widths) {
+  const std::vector<recipe> recipes = c.recipes.empty() ? all_recipes() : parse_recipes(c.recipes);
+  const std::size_t batch = c.training.batch_size;
+  prepared_split data;
+  data.count = 4 * batch;  // four distinct batches, visited in turn
+  data.images.resize(data.count * image_size);
+  data.labels.resize(data.count);
+  random_stream values(c.training.seed);
+  for (float& pixel : data.images) pixel = values.uniform();
+  for (std::uint8_t& label : data.labels) label = static_cast<std::uint8_t>(values.below(class_count));
+  std::cout << "Step timing on " << cuda_device_description() << ": MLP " << describe_widths(widths) << ", batch "
+            << batch << ", " << c.training.optimizer.name << ", synthetic data; " << c.warmup_steps
+            << " warm-up steps, then " << c.timed_steps
+            << " timed steps per recipe (CUDA events; forward, backward, loss scaling / FP8 scale updates and the "
+               "optimizer step; no host synchronisation inside the timed steps)\n";
+  std::vector<double> ms(recipes.size());
+  for (std::size_t i = 0; i < recipes.size(); ++i) {
+    ms[i] = time_device_steps(recipes[i], c.training, widths, data, c.warmup_steps, c.timed_steps);
+    std::cout << "  " << std::left << std::setw(13) << recipes[i].name << fixed(ms[i], 3) << " ms/step" << std::endl;
+  }
+  const auto bf16 = std::find_if(recipes.begin(), recipes.end(), [](const recipe& r) { return r.name == "bf16"; });
+  const double bf16_ms = bf16 != recipes.end() ? ms[static_cast<std::size_t>(bf16 - recipes.begin())] : 0.0;
+  std::vector<std::vector<std::string>> rows = {{"recipe", "ms / step", "images / s", "time / bf16 time"}};
+  for (std::size_t i = 0; i < recipes.size(); ++i)
+    rows.push_back({recipes[i].name, fixed(ms[i], 3), fixed(1e3 * static_cast<double>(batch) / ms[i], 0),
+                    bf16_ms > 0 ? fixed(ms[i] / bf16_ms, 3) : std::string("-")});
+  std::cout << '\n';
+  print_table(std::cout, rows);
+  for (std::size_t i = 0; i < recipes.size(); ++i) {
+    if (bf16_ms <= 0 || !mixprec::gemm::is_fp8(recipes[i].forward_type)) continue;
+    std::cout << recipes[i].name << " / bf16 step time: " << fixed(ms[i] / bf16_ms, 3) << " (" << recipes[i].name
+              << " runs " << fixed(bf16_ms / ms[i], 2) << "x as fast as bf16)\n";
+  }
+  if (bf16_ms <= 0) std::cout << "(add bf16 to --recipes for the FP8 / BF16 ratio)\n";
+  return 0;
+}
+#endif
+
 int run(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   const command_line c = parse(argc, argv);
-  if (c.device == "cuda") {
-    std::cerr << "fashion_mnist_train: --device cuda: the GPU path is not available in this build; the demo "
+  const std::vector<std::size_t> widths = layer_widths(c);
+  if (c.device == "cpu") {
+    mixprec::require(widths == default_layer_widths(), "--hidden ", describe_widths(widths),
+                     ": the CPU path trains 784-256-128-10; other widths run with --device cuda");
+  } else {
+#if defined(MIXPREC_FASHION_MNIST_CUDA)
+    const std::string problem = cuda_device_problem();
+    if (!problem.empty()) {
+      std::cout << "SKIPPED: no CUDA device: " << problem
+                << " (--device cuda needs a GPU; --device cpu runs every recipe on the CPU reference)\n";
+      return exit_skipped;
+    }
+    check_device_shapes(widths, c.training.batch_size);
+    if (c.timing) return run_timing(c, widths);
+#else
+    std::cerr << "fashion_mnist_train: --device cuda: the GPU path is not available in this build (it was "
+                 "configured without CUDA; reconfigure with -DMIXPREC_CUDA=ON where nvcc is installed). The demo "
                  "runs on the CPU reference only (--device cpu). Nothing was run.\n";
     return exit_usage;
+#endif
   }
   const std::vector<recipe> recipes = c.recipes.empty() ? all_recipes() : parse_recipes(c.recipes);
 
@@ -426,13 +560,14 @@ int run(int argc, char** argv) {
                    " leaves less than one batch of ", c.training.batch_size);
 
   const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
-  const std::size_t jobs = std::min(recipes.size(), c.jobs == 0 ? cores : c.jobs);
+  // One GPU: the device path trains the recipes one after the other.
+  const std::size_t jobs = c.device == "cuda" ? 1 : std::min(recipes.size(), c.jobs == 0 ? cores : c.jobs);
   std::cout << "Fashion-MNIST from " << c.data << ": " << train.count << " training, " << test.count
-            << " test images; MLP 784-256-128-10, " << c.training.optimizer.name << " lr "
+            << " test images; MLP " << describe_widths(widths) << ", " << c.training.optimizer.name << " lr "
             << c.training.optimizer.learning_rate
             << " (cosine), batch " << c.training.batch_size << ", " << c.training.epochs << " epoch"
             << (c.training.epochs == 1 ? "" : "s") << ", seed " << c.training.seed << "; " << recipes.size()
-            << " recipes, " << jobs << " at a time; every GEMM on the CPU reference\n";
+            << " recipes, " << jobs << " at a time; " << where_gemms_run(c) << "\n";
 
   std::vector<run_result> results(recipes.size());
   std::vector<std::exception_ptr> failures(recipes.size());
@@ -456,8 +591,7 @@ int run(int argc, char** argv) {
     for (std::size_t n = next++; n < recipes.size(); n = next++) {
       const std::size_t i = order[n];
       try {
-        trainer t(recipes[i], c.training);
-        results[i] = t.run(train, test, progress);
+        results[i] = train_recipe(c, widths, recipes[i], train, test, progress);
       } catch (...) {
         failures[i] = std::current_exception();
       }
@@ -475,7 +609,11 @@ int run(int argc, char** argv) {
   write_csv_files(out_dir, results);
   write_summary_csv(out_dir, results);
 
-  for (const run_result& r : results) print_numerics_report(r);
+  if (c.device == "cuda") {
+    std::cout << "\nNumerics report: computed by the CPU path only (run with --device cpu)\n";
+  } else {
+    for (const run_result& r : results) print_numerics_report(r);
+  }
 
   std::cout << "\nSummary (" << c.training.epochs << " epoch" << (c.training.epochs == 1 ? "" : "s") << ", "
             << train.count << " training images, " << test.count << " test images; vs fp32: test accuracy difference "
