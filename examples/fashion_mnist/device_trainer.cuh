@@ -490,6 +490,9 @@ class trainer {
       layer.in = widths[l];
       layer.out = widths[l + 1];
       layer.out_stored = padded(layer.out);
+      // Only the output layer is padded: a hidden layer's output is the next layer's input as it is.
+      mixprec::require(l + 1 == layer_count || layer.out_stored == layer.out, "fashion_mnist::device::trainer: ",
+                       "hidden width ", layer.out, " must be a multiple of ", gemm_multiple, " on the device");
       widest = std::max({widest, layer.in, layer.out_stored});
     }
 
