@@ -7,7 +7,7 @@
 //   quantize_{f32,bf16}   x -> E4M3 with a device scale, amax in the same pass
 //   quantize_stochastic   the same with stochastic rounding (the engine's path)
 //   cast_transpose        x -> E4M3 and its transpose (square, rows = 2^13 / 2^14)
-//   blockwise_{1x128,128x128,row}
+//   blockwise_{1x128,128x128,row}, blockwise_1x128_transpose
 //                         BF16 -> E4M3 with scales from each block's amax
 //   dequantize            E4M3 -> BF16
 //   amax                  FP32 read only
@@ -117,6 +117,25 @@ void blockwise(benchmark::State& state, scale_mode mode) {
   });
 }
 
+// 1x128 with the transposed copy and its own 1x128 scales (the activation and
+// output-gradient casts of a block-scaled training step): x read once, q and
+// qᵀ written.
+void blockwise_1x128_transpose(benchmark::State& state) {
+  if (!have_device(state)) return;
+  const std::size_t n = elements(state);
+  const std::int64_t cols = 8192, rows = static_cast<std::int64_t>(n) / cols;
+  device_array<mixprec::bfloat16> x(n, true);
+  device_array<mixprec::float8_e4m3> q(n), qt(n);
+  device_array<float> scales(static_cast<std::size_t>(
+      mixprec::gemm::scale_layout{scale_mode::block_1x128, rows, cols}.count())),
+      scales_t(static_cast<std::size_t>(mixprec::gemm::scale_layout{scale_mode::block_1x128, cols, rows}.count())),
+      amax(1);
+  time_bandwidth(state, static_cast<double>(n) * (2 + 1 + 1), [&] {
+    mixprec::cuda::quantize_blockwise(x.data, rows, cols, scale_mode::block_1x128, q.data, scales.data, qt.data,
+                                      scales_t.data, amax.data);
+  });
+}
+
 void dequantize(benchmark::State& state) {
   if (!have_device(state)) return;
   const std::size_t n = elements(state);
@@ -149,6 +168,7 @@ BENCHMARK(cast_transpose)->Apply(sizes);
 BENCHMARK_CAPTURE(blockwise, row_bf16_e4m3, scale_mode::row_wise)->Apply(sizes);
 BENCHMARK_CAPTURE(blockwise, 1x128_bf16_e4m3, scale_mode::block_1x128)->Apply(sizes);
 BENCHMARK_CAPTURE(blockwise, 128x128_bf16_e4m3, scale_mode::block_128x128)->Apply(sizes);
+BENCHMARK(blockwise_1x128_transpose)->Apply(sizes);
 BENCHMARK(dequantize)->Apply(sizes);
 BENCHMARK(amax_only)->Apply(sizes);
 

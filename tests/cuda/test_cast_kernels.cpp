@@ -226,14 +226,25 @@ TEST_CASE("row-wise and block scales equal the reference, in gemm::scale_layout"
   };
   const shape shapes[] = {{1, 1}, {1, 16}, {5, 300}, {17, 129}, {130, 260}, {256, 384}};
   const std::vector<quantize_options> sets = option_sets();
-  for (scale_mode mode : {scale_mode::per_tensor, scale_mode::row_wise, scale_mode::block_1x128,
-                          scale_mode::block_128x128}) {
-    const bool transposes = mode == scale_mode::per_tensor || mode == scale_mode::block_128x128;
+  // 1x128 runs twice: its own kernel, and the fused one that also writes the
+  // transpose with the transpose's own 1x128 scales.
+  struct variant {
+    scale_mode mode;
+    bool transposes;
+  };
+  const variant variants[] = {{scale_mode::per_tensor, true},
+                              {scale_mode::row_wise, false},
+                              {scale_mode::block_1x128, false},
+                              {scale_mode::block_1x128, true},
+                              {scale_mode::block_128x128, true}};
+  for (const variant& v : variants) {
+    const scale_mode mode = v.mode;
+    const bool transposes = v.transposes;
     for (element_type source : sources) {
       for (element_type target : fp8_types) {
         for (const quantize_options& o : {sets[0], sets[3], sets[4]}) {
           for (const shape& sh : shapes) {
-            CAPTURE(mode, describe(source, target, o), sh.rows, sh.cols);
+            CAPTURE(mode, transposes, describe(source, target, o), sh.rows, sh.cols);
             const std::size_t n = static_cast<std::size_t>(sh.rows * sh.cols);
             const std::vector<unsigned char> x =
                 make_input(source, n, static_cast<std::uint32_t>(n + 9), /*spread=*/3.0f);
@@ -406,7 +417,7 @@ TEST_CASE("bad arguments are rejected before any launch", "[cuda][cast]") {
   MIXPREC_REQUIRE_ERROR(device_quantize_blockwise(element_type::float32, element_type::float8_e4m3, x.get(), 2, 8,
                                                   scale_mode::row_wise, out.get(), scales.at<float>(), out.get(),
                                                   nullptr, nullptr, o),
-                        "quantize the transpose separately");
+                        "quantize the transpose on its own");
   MIXPREC_REQUIRE_ERROR(device_quantize_blockwise(element_type::float32, element_type::float8_e4m3, x.get(), 2, 8,
                                                   scale_mode::per_tensor, out.get(), scales.at<float>(), nullptr,
                                                   nullptr, nullptr, o),

@@ -222,10 +222,74 @@ TEST_CASE("128x128 cast-transpose: same codes, scales in the transpose's layout"
       REQUIRE(st[static_cast<std::size_t>(transposed.index(c, r))] == s[static_cast<std::size_t>(layout.index(r, c))]);
     }
   }
-  std::vector<float8_e4m3> unused(x.size());
-  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), rows, cols, scale_mode::block_1x128, q.data(),
-                                                      s.data(), unused.data()),
-                        "quantize the transpose separately");
+}
+
+TEST_CASE("1x128 cast-transpose: the transpose's blocks run down 128 rows of x, with scales of their own",
+          "[reference][quantize]") {
+  // x [rows, cols]; its transpose [cols, rows] has 1x128 blocks of 128
+  // consecutive rows of one column of x. Every element of transposed block b
+  // (in that layout's order) holds ±(b + 1): each block's amax, and so its
+  // scale, is unique, and every element is its block's amax.
+  const std::int64_t rows = 300, cols = 20;
+  const gemm::scale_layout transposed{scale_mode::block_1x128, cols, rows};
+  std::vector<float> x(static_cast<std::size_t>(rows * cols));
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c)
+      x[static_cast<std::size_t>(r * cols + c)] =
+          static_cast<float>(transposed.index(c, r) + 1) * ((r + c) % 2 == 0 ? 1.0f : -1.0f);
+  const gemm::scale_layout layout{scale_mode::block_1x128, rows, cols};
+  std::vector<float> s(static_cast<std::size_t>(layout.count())), st(static_cast<std::size_t>(transposed.count()));
+  std::vector<float8_e4m3> q(x.size()), qt(x.size());
+  reference::quantize_blockwise(x.data(), rows, cols, scale_mode::block_1x128, q.data(), s.data(), qt.data(),
+                                st.data());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const std::int64_t b = transposed.index(c, r);
+      REQUIRE(st[static_cast<std::size_t>(b)] == 1.0f / (448.0f / static_cast<float>(b + 1)));
+      REQUIRE(qt[static_cast<std::size_t>(c * rows + r)].bits() == ((r + c) % 2 == 0 ? 0x7E : 0xFE));
+    }
+  }
+  // The plain output is unchanged by asking for the transpose: the same as
+  // without it.
+  std::vector<float> s_alone(s.size());
+  std::vector<float8_e4m3> q_alone(x.size());
+  reference::quantize_blockwise(x.data(), rows, cols, scale_mode::block_1x128, q_alone.data(), s_alone.data());
+  CHECK(s == s_alone);
+  CHECK(codes(q) == codes(q_alone));
+}
+
+TEST_CASE("1x128 cast-transpose equals quantising the transposed tensor", "[reference][quantize]") {
+  const std::int64_t rows = 257, cols = 130;
+  std::mt19937 rng(11);
+  std::lognormal_distribution<float> spread(0.0f, 4.0f);
+  std::vector<float> x(static_cast<std::size_t>(rows * cols)), xt(x.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const float v = spread(rng) * (rng() % 2 == 0 ? 1.0f : -1.0f);
+      x[static_cast<std::size_t>(r * cols + c)] = v;
+      xt[static_cast<std::size_t>(c * rows + r)] = v;
+    }
+  }
+  const gemm::scale_layout transposed{scale_mode::block_1x128, cols, rows};
+  std::vector<float> st(static_cast<std::size_t>(transposed.count()), 0.0f), expected_st = st;
+  std::vector<float8_e4m3> qt(x.size()), expected_qt(x.size());
+  reference::quantize_blockwise(x.data(), rows, cols, scale_mode::block_1x128, static_cast<float8_e4m3*>(nullptr),
+                                std::vector<float>(static_cast<std::size_t>(gemm::scale_layout{
+                                                       scale_mode::block_1x128, rows, cols}.count()))
+                                    .data(),
+                                qt.data(), st.data());
+  reference::quantize_blockwise(xt.data(), cols, rows, scale_mode::block_1x128, expected_qt.data(),
+                                expected_st.data());
+  CHECK(st == expected_st);
+  CHECK(codes(qt) == codes(expected_qt));
+}
+
+TEST_CASE("a row-wise cast-transpose is refused: its scales would be per column", "[reference][quantize]") {
+  std::vector<float> x(8, 1.0f), s(2);
+  std::vector<float8_e4m3> q(8), qt(8);
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), 2, 4, scale_mode::row_wise, q.data(), s.data(),
+                                                      qt.data()),
+                        "row_wise scales would need one scale per column");
 }
 
 TEST_CASE("dequantize: decoded value times scale_inv, rounded once", "[reference][quantize]") {

@@ -521,6 +521,113 @@ __global__ void __launch_bounds__(block_threads)
   publish_amax(amax, tensor_largest);
 }
 
+// 1x128 with the transposed operand, in one pass over x: one thread block per
+// 128x128 tile, threads laid out as in the 128x128 kernel. x's 1x128 blocks
+// are the tile's rows (128 columns held by 8 consecutive lanes: three
+// shuffles reduce them); xᵀ's 1x128 blocks are the tile's columns (128 rows:
+// two shuffles within a warp, then shared memory across the 8 warps). Each
+// value is encoded twice — with its row's scale for out, with its column's
+// scale for out_transposed, which goes through the shared tile to be written
+// row by row. Both use the element's index in x for stochastic rounding, as
+// reference::quantize_blockwise does.
+template <class Target, class Source, bool NearestFinite>
+__global__ void __launch_bounds__(block_threads)
+    quantize_1x128_transpose_kernel(const Source* x, matrix_plan plan, Target* out, Target* out_transposed,
+                                    block_outputs scales, float* amax, quantize_options o) {
+  constexpr int tile_size = 128, groups = 4, N = 16, warps = block_threads / 32;
+  using storage = typename Target::storage_type;
+  __shared__ storage tile[tile_size][tile_size + 16 / sizeof(storage)];
+  __shared__ std::uint32_t column_largest[warps][tile_size];
+  __shared__ float column_scale[tile_size];
+  const std::int64_t tiles_across = (plan.cols + tile_size - 1) / tile_size;
+  const std::int64_t tiles = tiles_across * ((plan.rows + tile_size - 1) / tile_size);
+  const int local_col = (static_cast<int>(threadIdx.x) % 8) * N, local_row = static_cast<int>(threadIdx.x) / 8;
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  std::uint32_t tensor_largest = 0;
+  for (std::int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const std::int64_t row_block = t / tiles_across, col_block = t % tiles_across;
+    const std::int64_t r0 = row_block * tile_size, c0 = col_block * tile_size;
+    const std::int64_t c = c0 + local_col;
+    const int count = clamp_count(plan.cols - c, N);
+    float value[groups][N];  // missing elements read as 0, which no maximum notices
+    float row_scale[groups];
+#pragma unroll
+    for (int g = 0; g < groups; ++g) {
+      const std::int64_t r = r0 + local_row + 32 * g;
+      const int here = r < plan.rows ? count : 0;
+      load_values(x + r * plan.cols + c, plan.vector_in && here == N, here, value[g]);
+      std::uint32_t row_largest = largest_magnitude(value[g]);
+#pragma unroll
+      for (int offset = 1; offset < 8; offset *= 2)
+        row_largest = max(row_largest, __shfl_xor_sync(0xFFFFFFFFu, row_largest, offset));
+      tensor_largest = max(tensor_largest, row_largest);
+      row_scale[g] = cast::block_scale<Target>(cast::from_magnitude_bits(row_largest), o.power_of_two_scales);
+      if (threadIdx.x % 8 == 0 && r < plan.rows)
+        scales.scale_inv[col_block * scales.scale_stride + r] = cast::reciprocal(row_scale[g]);
+    }
+    // Column maxima: over this thread's 4 rows, then the warp's 4 row
+    // positions (lanes 8 and 16 apart), then the 8 warps.
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      std::uint32_t largest = 0;
+#pragma unroll
+      for (int g = 0; g < groups; ++g) largest = max(largest, cast::magnitude_bits(value[g][i]));
+      largest = max(largest, __shfl_xor_sync(0xFFFFFFFFu, largest, 8));
+      largest = max(largest, __shfl_xor_sync(0xFFFFFFFFu, largest, 16));
+      if (lane < 8) column_largest[warp][local_col + i] = largest;
+    }
+    __syncthreads();
+    if (threadIdx.x < tile_size) {
+      std::uint32_t largest = 0;
+#pragma unroll
+      for (int w = 0; w < warps; ++w) largest = max(largest, column_largest[w][threadIdx.x]);
+      const float scale = cast::block_scale<Target>(cast::from_magnitude_bits(largest), o.power_of_two_scales);
+      column_scale[threadIdx.x] = scale;
+      const std::int64_t column = c0 + static_cast<std::int64_t>(threadIdx.x);
+      if (column < plan.cols && scales.scale_inv_transposed != nullptr)
+        scales.scale_inv_transposed[row_block * scales.scale_stride_transposed + column] = cast::reciprocal(scale);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int g = 0; g < groups; ++g) {
+      const int tile_row = local_row + 32 * g;
+      const std::int64_t r = r0 + tile_row;
+      const int here = r < plan.rows ? count : 0;
+      const std::uint64_t first = static_cast<std::uint64_t>(r * plan.cols + c);
+      float scaled[N];
+      Target q[N];
+      if (out != nullptr) {
+#pragma unroll
+        for (int i = 0; i < N; ++i) scaled[i] = value[g][i] * row_scale[g];
+        encode_values<Target, NearestFinite>(scaled, o, first, q);
+        if (here > 0) store_values(out + r * plan.cols + c, plan.vector_out && here == N, here, q);
+      }
+#pragma unroll
+      for (int i = 0; i < N; ++i) scaled[i] = value[g][i] * column_scale[local_col + i];
+      encode_values<Target, NearestFinite>(scaled, o, first, q);
+#pragma unroll
+      for (int i = 0; i < N; ++i) tile[tile_row][local_col + i] = q[i].bits();
+    }
+    __syncthreads();
+    if (out_transposed != nullptr) {
+#pragma unroll
+      for (int g = 0; g < groups; ++g) {
+        const int tile_col = local_row + 32 * g, tile_row = local_col;
+        const std::int64_t column = c0 + tile_col, row = r0 + tile_row;
+        if (column < plan.cols && row < plan.rows) {
+          const int here = clamp_count(plan.rows - row, N);
+          Target q[N];
+#pragma unroll
+          for (int i = 0; i < N; ++i) q[i] = Target::from_bits(tile[tile_row + i][tile_col]);
+          store_values(out_transposed + column * plan.rows + row, plan.vector_out_transposed && here == N, here, q);
+        }
+      }
+    }
+    __syncthreads();  // the tile and the column scales are refilled by the next iteration
+  }
+  publish_amax(amax, tensor_largest);
+}
+
 template <class Target, class Source>
 __global__ void __launch_bounds__(block_threads)
     dequantize_blockwise_kernel(const Source* q, gemm::scale_layout layout, const float* scale_inv, Target* out) {
@@ -663,11 +770,13 @@ void amax(const Source* x, std::size_t n, float* amax, cudaStream_t stream = nul
 // Scales computed from the data (current scaling), one per block of `mode`,
 // exactly as reference::quantize_blockwise: x [rows, cols] row-major, q to
 // out [rows, cols], 1 / scale of each block to scale_inv in the layout
-// gemm::scale_layout{mode, rows, cols}. With block_128x128 or per_tensor,
-// out_transposed / scale_inv_transposed (may be null) receive qᵀ and the
-// scales in the transposed operand's layout. amax receives max |x|; per_tensor
-// needs it (the scale is computed from it in a first pass), the block modes
-// take null.
+// gemm::scale_layout{mode, rows, cols}. With per_tensor, block_1x128 or
+// block_128x128, out_transposed / scale_inv_transposed (may be null) receive
+// qᵀ and its scales in the transposed operand's layout, as
+// reference::quantize_blockwise defines them (1x128 blocks of the transpose
+// run down 128 rows of x and have scales of their own). amax receives max |x|;
+// per_tensor needs it (the scale is computed from it in a first pass), the
+// block modes take null.
 template <class Target, class Source>
 void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode, Target* out,
                         float* scale_inv, cast::non_deduced_t<Target>* out_transposed,
@@ -683,9 +792,9 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
   require(n == 0 || scale_inv != nullptr, who, "scale_inv is null: pass ",
           gemm::scale_layout{mode, rows, cols}.count(), " device floats");
   const bool transposes = out_transposed != nullptr || scale_inv_transposed != nullptr;
-  require(!transposes || mode == scale_mode::block_128x128 || mode == scale_mode::per_tensor, who,
-          "a transposed output with ", mode, " scales would need scales along the other dimension; quantize the "
-          "transpose separately (only per_tensor and block_128x128 scales carry over to the transpose)");
+  require(!transposes || mode != scale_mode::row_wise, who,
+          "a transposed output with row_wise scales would need one scale per column of x; quantize the "
+          "transpose on its own (per_tensor, block_1x128 and block_128x128 offer a transposed output)");
   require(mode != scale_mode::per_tensor || amax != nullptr, who,
           "per_tensor current scaling needs amax (a device float): the scale is computed from it");
   zero_amax(amax, stream);
@@ -716,6 +825,16 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
       break;
     }
     case scale_mode::block_1x128: {
+      if (transposes) {
+        const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
+                               rows_allow_vectors(out_transposed, rows, 16)};
+        const std::int64_t tiles = gemm::ceil_div(rows, 128) * gemm::ceil_div(cols, 128);
+        with_fast_path(o, [&](auto fast) {
+          quantize_1x128_transpose_kernel<Target, Source, decltype(fast)::value>
+              <<<grid_capped(tiles, 4), block_threads, 0, stream>>>(x, plan, out, out_transposed, scales, amax, o);
+        });
+        break;
+      }
       const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 4), rows_allow_vectors(out, cols, 4), false};
       const std::int64_t blocks = rows * gemm::ceil_div(cols, gemm::scale_block_size);
       with_fast_path(o, [&](auto fast) {

@@ -79,15 +79,73 @@ float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scal
   return cast::from_magnitude_bits(largest);
 }
 
+namespace detail {
+
+// Quantises y = x (or y = xᵀ when `transposed`), x being [rows, cols]
+// row-major, in the blocks `mode` lays over y: each block's scale comes from
+// its own amax. Element (r, c) of x is y's (r, c) or (c, r) and keeps its
+// stochastic-rounding index r · cols + c either way. Writes y's codes to out
+// and 1 / scale of each block to scale_inv in y's layout (either may be
+// null); returns the largest magnitude bits seen.
+template <class Target, class Source>
+std::uint32_t quantize_blocks(const Source* x, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode,
+                              bool transposed, Target* out, float* scale_inv, const quantize_options& o) {
+  using gemm::scale_block_size;
+  using gemm::scale_mode;
+  const std::int64_t y_rows = transposed ? cols : rows, y_cols = transposed ? rows : cols;
+  // Block extents over y: rows per block x columns per block.
+  const std::int64_t block_rows = mode == scale_mode::block_128x128 ? scale_block_size
+                                  : mode == scale_mode::per_tensor  ? std::max<std::int64_t>(y_rows, 1)
+                                                                    : 1;
+  const std::int64_t block_cols = mode == scale_mode::row_wise || mode == scale_mode::per_tensor
+                                      ? std::max<std::int64_t>(y_cols, 1)
+                                      : scale_block_size;
+  const gemm::scale_layout layout{mode, y_rows, y_cols};
+  auto source_index = [&](std::int64_t y_row, std::int64_t y_col) {
+    return transposed ? y_col * cols + y_row : y_row * cols + y_col;
+  };
+
+  std::uint32_t tensor_largest = 0;
+  for (std::int64_t r0 = 0; r0 < y_rows; r0 += block_rows) {
+    const std::int64_t r1 = std::min(y_rows, r0 + block_rows);
+    for (std::int64_t c0 = 0; c0 < y_cols; c0 += block_cols) {
+      const std::int64_t c1 = std::min(y_cols, c0 + block_cols);
+      std::uint32_t largest = 0;
+      for (std::int64_t r = r0; r < r1; ++r)
+        for (std::int64_t c = c0; c < c1; ++c)
+          largest = std::max(largest, cast::magnitude_bits(cast::to_float(x[source_index(r, c)])));
+      tensor_largest = std::max(tensor_largest, largest);
+
+      const float scale = cast::block_scale<Target>(cast::from_magnitude_bits(largest), o.power_of_two_scales);
+      if (scale_inv != nullptr) scale_inv[layout.index(r0, c0)] = cast::reciprocal(scale);
+      if (out == nullptr) continue;
+      for (std::int64_t r = r0; r < r1; ++r) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+          const std::int64_t i = source_index(r, c);
+          out[r * y_cols + c] = cast::encode<Target>(cast::to_float(x[i]) * scale, o, static_cast<std::uint64_t>(i));
+        }
+      }
+    }
+  }
+  return tensor_largest;
+}
+
+}  // namespace detail
+
 // Scales computed from the data, one per block of `mode` (per_tensor: the
 // whole tensor is one block). x is [rows, cols] row-major; q goes to out
 // [rows, cols], 1 / scale of each block to scale_inv in the layout
 // gemm::scale_layout{mode, rows, cols} (padding entries are left as they are).
-// With block_128x128 or per_tensor, out_transposed may receive qᵀ [cols, rows]
-// and scale_inv_transposed the scales in the layout of the transposed operand,
-// gemm::scale_layout{mode, cols, rows}: square blocks keep their scale under
-// transposition. (Row-wise and 1x128 blocks of the transpose run along the
-// other dimension; quantize the transpose on its own for those.)
+//
+// The transposed operand (the wgrad GEMM's, mixprec/gemm/problem.hpp): with
+// per_tensor, block_1x128 or block_128x128, out_transposed may receive qᵀ
+// [cols, rows] and scale_inv_transposed its scales in the layout
+// gemm::scale_layout{mode, cols, rows} — exactly what quantising xᵀ with the
+// same mode gives (the stochastic-rounding index of an element stays its
+// index in x). For per_tensor and 128x128 blocks that is q transposed with the
+// same scales; 1x128 blocks of xᵀ run down 128 rows of x, so they get scales
+// of their own (TransformerEngine's and DeepSeek-V3's column-wise 1x128
+// scaling). Row-wise scales of xᵀ would be per column of x: not offered.
 // Returns amax(x).
 template <class Target, class Source>
 float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode, Target* out,
@@ -95,53 +153,17 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
                          float* scale_inv_transposed = nullptr,
                          const quantize_options& o = {}) {
   static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
-  using gemm::scale_block_size;
-  using gemm::scale_mode;
   const char* who = "mixprec::reference::quantize_blockwise: ";
   require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
   require(scale_inv != nullptr, who, "scale_inv is null: pass ", gemm::scale_layout{mode, rows, cols}.count(),
           " floats");
   const bool transposes = out_transposed != nullptr || scale_inv_transposed != nullptr;
-  require(!transposes || mode == scale_mode::block_128x128 || mode == scale_mode::per_tensor, who,
-          "a transposed output with ", mode, " scales would need scales along the other dimension; quantize the "
-          "transpose separately (only per_tensor and block_128x128 scales carry over to the transpose)");
-
-  // Block extents: rows per block x columns per block.
-  const std::int64_t block_rows = mode == scale_mode::block_128x128 ? scale_block_size
-                                  : mode == scale_mode::per_tensor  ? std::max<std::int64_t>(rows, 1)
-                                                                    : 1;
-  const std::int64_t block_cols = mode == scale_mode::row_wise || mode == scale_mode::per_tensor
-                                      ? std::max<std::int64_t>(cols, 1)
-                                      : scale_block_size;
-  const gemm::scale_layout layout{mode, rows, cols};
-  const gemm::scale_layout transposed_layout{mode, cols, rows};
-
-  std::uint32_t tensor_largest = 0;
-  for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
-    const std::int64_t r1 = std::min(rows, r0 + block_rows);
-    for (std::int64_t c0 = 0; c0 < cols; c0 += block_cols) {
-      const std::int64_t c1 = std::min(cols, c0 + block_cols);
-      std::uint32_t largest = 0;
-      for (std::int64_t r = r0; r < r1; ++r)
-        for (std::int64_t c = c0; c < c1; ++c)
-          largest = std::max(largest, cast::magnitude_bits(cast::to_float(x[r * cols + c])));
-      tensor_largest = std::max(tensor_largest, largest);
-
-      const float scale = cast::block_scale<Target>(cast::from_magnitude_bits(largest), o.power_of_two_scales);
-      const float inverse = cast::reciprocal(scale);
-      scale_inv[layout.index(r0, c0)] = inverse;
-      if (scale_inv_transposed != nullptr) scale_inv_transposed[transposed_layout.index(c0, r0)] = inverse;
-      for (std::int64_t r = r0; r < r1; ++r) {
-        for (std::int64_t c = c0; c < c1; ++c) {
-          const std::int64_t i = r * cols + c;
-          const Target q = cast::encode<Target>(cast::to_float(x[i]) * scale, o, static_cast<std::uint64_t>(i));
-          if (out != nullptr) out[i] = q;
-          if (out_transposed != nullptr) out_transposed[c * rows + r] = q;
-        }
-      }
-    }
-  }
-  return cast::from_magnitude_bits(tensor_largest);
+  require(!transposes || mode != gemm::scale_mode::row_wise, who,
+          "a transposed output with row_wise scales would need one scale per column of x; quantize the "
+          "transpose on its own (per_tensor, block_1x128 and block_128x128 offer a transposed output)");
+  const std::uint32_t largest = detail::quantize_blocks(x, rows, cols, mode, false, out, scale_inv, o);
+  if (transposes) detail::quantize_blocks(x, rows, cols, mode, true, out_transposed, scale_inv_transposed, o);
+  return cast::from_magnitude_bits(largest);
 }
 
 // out[i] = convert<Target>(float(q[i]) · scale_inv), Target float (no
