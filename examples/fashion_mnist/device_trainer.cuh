@@ -23,10 +23,9 @@
 //                bias gradient, ReLU', transposes, counters)
 //
 // Everything is ordered on one stream. Inside a step nothing waits for the
-// host, except the learning-rate update: fused_optimizer::set_lr copies the
-// group options and synchronises the stream (a library limitation; the timing
-// mode keeps the peak rate and so never calls it). Per-step loss, loss scale
-// and skip flags are written to device arrays and read once per epoch.
+// host: the learning-rate update (fused_optimizer::set_lr) is a stream-ordered
+// copy of the group options. Per-step loss, loss scale and skip flags are
+// written to device arrays and read once per epoch.
 //
 // cuBLASLt's FP8 kernels need N and K multiples of 16 (gemm::validate_for_
 // cublaslt): the batch and the hidden widths must be multiples of 16, and the
@@ -424,7 +423,7 @@ class device_optimizer {
     return adamw_ ? adamw_->add_parameter(group, initial.data(), initial.size(), gradient, copy)
                   : sgd_->add_parameter(group, initial.data(), initial.size(), gradient, copy);
   }
-  // Synchronises `stream` (fused_optimizer::set_group does).
+  // Stream-ordered: the next step on `stream` reads the new rate.
   void set_learning_rate(float lr, cudaStream_t stream) {
     if (adamw_) {
       adamw_->set_lr(weight_group_, lr, stream);
@@ -550,7 +549,6 @@ class trainer {
 
     grad_ = buffer<float>(max_rows * widest);
     next_grad_ = buffer<float>(max_rows * widest);
-    transposed_scratch_ = buffer<float>(max_rows * widest);
     bias_sums_ = buffer<float>(widest);
     amax_scratch_ = buffer<float>(1);
     grad_cast_ = std::make_unique<cast_storage>(r.gradient_type, max_rows, widest, x_mode, true);
@@ -759,17 +757,13 @@ class trainer {
           out.transposed.scale_inv = out.transposed_scale_inv.get();
         } else {
           // 1x128 blocks run along K: the transposed operand's blocks run
-          // along the batch, so it is cast on its own from xᵀ (as on the CPU).
-          mixprec::cuda::quantize_blockwise<T>(x, r, c, scale_mode::block_1x128, q, out.plain_scale_inv.get(),
-                                               nullptr, nullptr, nullptr, o, s);
+          // along the batch and have scales of their own, which the fused
+          // 1x128 cast-transpose computes in the same pass over x.
+          mixprec::cuda::quantize_blockwise<T>(x, r, c, scale_mode::block_1x128, q, out.plain_scale_inv.get(), q_t,
+                                               transposed ? out.transposed_scale_inv.get() : nullptr, nullptr, o, s);
           out.plain.mode = out.transposed.mode = scale_mode::block_1x128;
           out.plain.scale_inv = out.plain_scale_inv.get();
-          if (transposed) {
-            transpose(x, rows, cols, sizeof(float), transposed_scratch_.get());
-            mixprec::cuda::quantize_blockwise<T>(transposed_scratch_.get(), c, r, scale_mode::block_1x128, q_t,
-                                                 out.transposed_scale_inv.get(), nullptr, nullptr, nullptr, o, s);
-            out.transposed.scale_inv = out.transposed_scale_inv.get();
-          }
+          if (transposed) out.transposed.scale_inv = out.transposed_scale_inv.get();
         }
       }
     });
@@ -976,7 +970,7 @@ class trainer {
   std::unique_ptr<mixprec::cuda::device_delayed_scaling> delayed_;
   buffer<float> written_weight_scale_inv_;  // per layer: the factor the current weight copy was written with
   std::vector<device_layer> layers_;
-  buffer<float> grad_, next_grad_, transposed_scratch_, bias_sums_, amax_scratch_;
+  buffer<float> grad_, next_grad_, bias_sums_, amax_scratch_;
   std::unique_ptr<cast_storage> grad_cast_;
   buffer<float> row_loss_;
   buffer<unsigned> row_correct_;

@@ -241,8 +241,14 @@ class fused_optimizer {
     check_group(g);
     return groups_[g];
   }
-  // Changes a group's hyper-parameters from the next step on (a stream-ordered
-  // copy; outside graph capture — a captured step keeps reading the device copy).
+  // Changes a group's hyper-parameters from the next step on `stream`: a
+  // stream-ordered copy into the device table, so a learning-rate schedule
+  // costs no host synchronisation per step. The source is pageable host
+  // memory, which cudaMemcpyAsync consumes before it returns (it stages it, or
+  // copies synchronously: CUDA Runtime API, "API synchronization behavior"),
+  // so later calls may change groups_ freely. Outside graph capture only: a
+  // captured step keeps reading the device table, which set_group rewrites
+  // between replays.
   void set_group(std::size_t g, const options& hyper, cudaStream_t stream = nullptr) {
     check_group(g);
     Rule::validate(hyper);
@@ -252,7 +258,6 @@ class fused_optimizer {
     training_detail::check(cudaMemcpyAsync(device_groups_.get() + g, &groups_[g], sizeof(options),
                                            cudaMemcpyHostToDevice, stream),
                            "cudaMemcpyAsync of group options");
-    training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
   }
   void set_lr(std::size_t g, float lr, cudaStream_t stream = nullptr) {
     options hyper = group(g);
