@@ -388,17 +388,6 @@ struct cast_storage {
   }
 };
 
-inline mixprec::scalar_type scalar_type_of(element_type type) {
-  switch (type) {
-    case element_type::bfloat16: return mixprec::scalar_type::bfloat16;
-    case element_type::float16: return mixprec::scalar_type::float16;
-    case element_type::float8_e4m3: return mixprec::scalar_type::float8_e4m3;
-    case element_type::float8_e5m2: return mixprec::scalar_type::float8_e5m2;
-    case element_type::float32: break;
-  }
-  return mixprec::scalar_type::float32;
-}
-
 // The fused optimizer picked at run time (the library's are templates on
 // their update rule), with the CPU trainer's two groups.
 class device_optimizer {
@@ -520,7 +509,7 @@ class trainer {
       std::copy(initial[l].bias.begin(), initial[l].bias.end(), bias.begin());
       layer.weight_grad = buffer<unsigned char>(weight.size() * gradient_bytes);
       layer.bias_grad = buffer<unsigned char>(bias.size() * gradient_bytes);
-      const mixprec::scalar_type gradient_type = scalar_type_of(r.weight_gradient_type);
+      const mixprec::scalar_type gradient_type = r.weight_gradient_type;
       const mixprec::const_tensor_view weight_gradient(layer.weight_grad.get(), weight.size(), gradient_type),
           bias_gradient(layer.bias_grad.get(), bias.size(), gradient_type);
       mixprec::model_copy copy;
@@ -528,7 +517,7 @@ class trainer {
         layer.weight_copy = buffer<unsigned char>(weight.size() * mixprec::gemm::size_of(r.forward_type));
         const bool delayed = delayed_ != nullptr;
         copy = mixprec::model_copy(
-            mixprec::tensor_view(layer.weight_copy.get(), weight.size(), scalar_type_of(r.forward_type)),
+            mixprec::tensor_view(layer.weight_copy.get(), weight.size(), r.forward_type),
             delayed ? delayed_->scale(layer.weight_slot) : nullptr, delayed ? delayed_->amax(layer.weight_slot) : nullptr);
       }
       layer.weight_parameter = optimizer_.add(weight, true, weight_gradient, copy);

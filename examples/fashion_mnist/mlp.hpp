@@ -108,17 +108,6 @@ class scale_slot {
   fp8_operand_scale<mixprec::float8_e5m2> e5m2_;
 };
 
-inline mixprec::scalar_type scalar_type_of(element_type type) {
-  switch (type) {
-    case element_type::bfloat16: return mixprec::scalar_type::bfloat16;
-    case element_type::float16: return mixprec::scalar_type::float16;
-    case element_type::float8_e4m3: return mixprec::scalar_type::float8_e4m3;
-    case element_type::float8_e5m2: return mixprec::scalar_type::float8_e5m2;
-    case element_type::float32: break;
-  }
-  return mixprec::scalar_type::float32;
-}
-
 inline void transpose_floats(const float* in, std::size_t rows, std::size_t cols, std::vector<float>& out) {
   out.resize(rows * cols);
   for (std::size_t r = 0; r < rows; ++r)
@@ -185,7 +174,7 @@ class trainer {
         layer.weight_scale.record(amax);
         layer.weight_copy = first.storage;
         copy = mixprec::model_copy(mixprec::tensor_view(layer.weight_copy.data(), weight.size(),
-                                                        detail::scalar_type_of(r.forward_type)),
+                                                        r.forward_type),
                                    &layer.copy_scale, &layer.copy_amax);
       }
       layer.weight_parameter = optimizer_->add(weight, true, copy);
@@ -424,8 +413,8 @@ class trainer {
     const element_type gradient_type = recipe_.weight_gradient_type;
     std::vector<mixprec::const_tensor_view> gradients;
     for (const linear_layer& layer : layers_) {
-      gradients.emplace_back(layer.weight_grad.data(), layer.in * layer.out, detail::scalar_type_of(gradient_type));
-      gradients.emplace_back(layer.bias_grad.data(), layer.out, detail::scalar_type_of(gradient_type));
+      gradients.emplace_back(layer.weight_grad.data(), layer.in * layer.out, gradient_type);
+      gradients.emplace_back(layer.bias_grad.data(), layer.out, gradient_type);
     }
     optimizer_->set_learning_rate(learning_rate());
     // Unscale, skip the whole step on inf/NaN (master weights, moments and

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mixprec/cast/rules.hpp"
@@ -103,17 +104,11 @@ inline const char* short_name(element_type type) {
   return "?";
 }
 
-// Calls f(T{}) with the C++ type of an element type (float or a mixprec type).
+// Calls f(T{}) with the C++ type of an element type (float or a mixprec
+// type): the library's one switch over run-time types.
 template <class F>
 decltype(auto) with_type(element_type type, F&& f) {
-  switch (type) {
-    case element_type::bfloat16: return f(mixprec::bfloat16{});
-    case element_type::float16: return f(mixprec::float16{});
-    case element_type::float8_e4m3: return f(mixprec::float8_e4m3{});
-    case element_type::float8_e5m2: return f(mixprec::float8_e5m2{});
-    case element_type::float32: break;
-  }
-  return f(float{});
+  return mixprec::visit_scalar_type(type, std::forward<F>(f));
 }
 
 // How a cast rounds, on either device: nearest even; FP8 saturates
