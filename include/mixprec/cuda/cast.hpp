@@ -450,6 +450,28 @@ __global__ void __launch_bounds__(block_threads)
   publish_amax(amax, tensor_largest);
 }
 
+// Writes a 128x128 tile of codes, held in shared memory in x's orientation,
+// to out_transposed (the tile kernels' thread layout: thread t writes 16
+// consecutive elements of each of 4 rows of the transpose).
+template <class Target, class Storage, int Width>
+__device__ inline void store_transposed_tile(const Storage (&tile)[128][Width], std::int64_t r0, std::int64_t c0,
+                                             const matrix_plan& plan, Target* out_transposed) {
+  constexpr int groups = 4, N = 16;
+  const int local_col = (static_cast<int>(threadIdx.x) % 8) * N, local_row = static_cast<int>(threadIdx.x) / 8;
+#pragma unroll
+  for (int g = 0; g < groups; ++g) {
+    const int tile_col = local_row + 32 * g, tile_row = local_col;
+    const std::int64_t column = c0 + tile_col, row = r0 + tile_row;
+    if (column < plan.cols && row < plan.rows) {
+      const int here = clamp_count(plan.rows - row, N);
+      Target q[N];
+#pragma unroll
+      for (int i = 0; i < N; ++i) q[i] = Target::from_bits(tile[tile_row + i][tile_col]);
+      store_values(out_transposed + column * plan.rows + row, plan.vector_out_transposed && here == N, here, q);
+    }
+  }
+}
+
 // 128x128: one thread block per tile. Thread t covers columns 16 · (t % 8)
 // ... + 15 of rows t / 8 + 32 j (j < 4): eight threads read one row's 128
 // elements contiguously. The tile's 64 values per thread stay in registers
@@ -503,18 +525,7 @@ __global__ void __launch_bounds__(block_threads)
     }
     if (out_transposed != nullptr) {
       __syncthreads();
-#pragma unroll
-      for (int g = 0; g < groups; ++g) {
-        const int tile_col = local_row + 32 * g, tile_row = local_col;
-        const std::int64_t column = c0 + tile_col, row = r0 + tile_row;
-        if (column < plan.cols && row < plan.rows) {
-          const int here = clamp_count(plan.rows - row, N);
-          Target q[N];
-#pragma unroll
-          for (int i = 0; i < N; ++i) q[i] = Target::from_bits(tile[tile_row + i][tile_col]);
-          store_values(out_transposed + column * plan.rows + row, plan.vector_out_transposed && here == N, here, q);
-        }
-      }
+      store_transposed_tile(tile, r0, c0, plan, out_transposed);
     }
     __syncthreads();  // the tile is refilled by the next iteration
   }
@@ -610,18 +621,7 @@ __global__ void __launch_bounds__(block_threads)
     }
     __syncthreads();
     if (out_transposed != nullptr) {
-#pragma unroll
-      for (int g = 0; g < groups; ++g) {
-        const int tile_col = local_row + 32 * g, tile_row = local_col;
-        const std::int64_t column = c0 + tile_col, row = r0 + tile_row;
-        if (column < plan.cols && row < plan.rows) {
-          const int here = clamp_count(plan.rows - row, N);
-          Target q[N];
-#pragma unroll
-          for (int i = 0; i < N; ++i) q[i] = Target::from_bits(tile[tile_row + i][tile_col]);
-          store_values(out_transposed + column * plan.rows + row, plan.vector_out_transposed && here == N, here, q);
-        }
-      }
+      store_transposed_tile(tile, r0, c0, plan, out_transposed);
     }
     __syncthreads();  // the tile and the column scales are refilled by the next iteration
   }
