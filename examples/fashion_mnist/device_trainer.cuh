@@ -73,53 +73,9 @@ inline std::size_t padded(std::size_t width) {
 
 // ---- RAII owners -------------------------------------------------------------
 
-// n elements of device memory.
+// n elements of device memory: the library's owning array.
 template <class T>
-class buffer {
- public:
-  buffer() = default;
-  explicit buffer(std::size_t n) : size_(n) {
-    if (n > 0) check(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)), "cudaMalloc");
-  }
-  buffer(const buffer&) = delete;
-  buffer& operator=(const buffer&) = delete;
-  buffer(buffer&& other) noexcept : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-  buffer& operator=(buffer&& other) noexcept {
-    if (this != &other) {
-      release();
-      data_ = std::exchange(other.data_, nullptr);
-      size_ = std::exchange(other.size_, 0);
-    }
-    return *this;
-  }
-  ~buffer() { release(); }
-
-  T* get() const noexcept { return data_; }
-  std::size_t size() const noexcept { return size_; }
-  // Synchronous copies: set-up and per-epoch reads only.
-  void upload(const T* host, std::size_t n) {
-    mixprec::require(n <= size_, "fashion_mnist::device::buffer: uploading ", n, " elements into ", size_);
-    if (n > 0) check(cudaMemcpy(data_, host, n * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to the device");
-  }
-  std::vector<T> download(std::size_t n) const {
-    mixprec::require(n <= size_, "fashion_mnist::device::buffer: reading ", n, " elements of ", size_);
-    std::vector<T> host(n);
-    if (n > 0) check(cudaMemcpy(host.data(), data_, n * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
-    return host;
-  }
-  void zero(cudaStream_t stream) {
-    if (size_ > 0) check(cudaMemsetAsync(data_, 0, size_ * sizeof(T), stream), "cudaMemsetAsync");
-  }
-
- private:
-  void release() noexcept {
-    if (data_ != nullptr) cudaFree(data_);
-    data_ = nullptr;
-    size_ = 0;
-  }
-  T* data_ = nullptr;
-  std::size_t size_ = 0;
-};
+using buffer = mixprec::cuda::device_array<T>;
 
 class stream {
  public:

@@ -167,9 +167,7 @@ class device_delayed_scaling {
     prepared_state(a.get());
     training_detail::require_not_capturing(stream, "reading the device delayed-scaling state");
     training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-    std::vector<float> out(size());
-    a.download(out.data(), out.size());
-    return out;
+    return a.download(size());
   }
 
   options options_;

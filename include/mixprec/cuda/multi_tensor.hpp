@@ -46,52 +46,8 @@ inline void require_not_capturing(cudaStream_t stream, const char* what) {
           "before capturing");
 }
 
-// Owns n elements of device memory (cudaMalloc / cudaFree), move-only.
-template <class T>
-class device_array {
- public:
-  device_array() = default;
-  explicit device_array(std::size_t n) : size_(n) {
-    if (n > 0) check(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)), "cudaMalloc");
-  }
-  device_array(const device_array&) = delete;
-  device_array& operator=(const device_array&) = delete;
-  device_array(device_array&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-  device_array& operator=(device_array&& other) noexcept {
-    if (this != &other) {
-      release();
-      data_ = std::exchange(other.data_, nullptr);
-      size_ = std::exchange(other.size_, 0);
-    }
-    return *this;
-  }
-  ~device_array() { release(); }
-
-  T* get() const noexcept { return data_; }
-  std::size_t size() const noexcept { return size_; }
-
-  // Synchronous copies (not capturable; used when registering and reading).
-  void upload(const T* host, std::size_t n) {
-    if (n > 0) check(cudaMemcpy(data_, host, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy to the device");
-  }
-  void upload(const std::vector<T>& host) {
-    if (host.size() > size_) *this = device_array(host.size());
-    upload(host.data(), host.size());
-  }
-  void download(T* host, std::size_t n) const {
-    if (n > 0) check(cudaMemcpy(host, data_, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy from the device");
-  }
-
- private:
-  void release() noexcept {
-    if (data_ != nullptr) cudaFree(data_);
-    data_ = nullptr;
-    size_ = 0;
-  }
-  T* data_ = nullptr;
-  std::size_t size_ = 0;
-};
+// Device memory of the training utilities: mixprec/cuda/runtime.hpp's array.
+using mixprec::cuda::device_array;
 
 // A chunk: elements [begin, begin + length) of tensor `tensor`.
 struct chunk {

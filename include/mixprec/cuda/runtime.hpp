@@ -1,5 +1,5 @@
-// mixprec/cuda/runtime.hpp — CUDA runtime statuses as exceptions, and the
-// device facts the launchers size their grids by.
+// mixprec/cuda/runtime.hpp — CUDA runtime statuses as exceptions, the
+// device facts the launchers size their grids by, and owned device memory.
 //
 // Host code only (cuda_runtime.h): compiles with nvcc and with g++/clang++
 // against the CUDA headers, so host programs can call the GEMM wrapper
@@ -10,6 +10,9 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
+#include <utility>
+#include <vector>
 
 #include "mixprec/core/error.hpp"
 
@@ -49,6 +52,67 @@ inline int multiprocessor_count() {
     cache[static_cast<std::size_t>(device)].store(count, std::memory_order_relaxed);
   return count;
 }
+
+// Owns n elements of device memory (cudaMalloc / cudaFree), move-only: the
+// buffers of the training utilities, and a ready one for programs that use
+// them. Copies are synchronous (set-up and reads, never inside a captured
+// step); zero() is stream-ordered.
+template <class T>
+class device_array {
+ public:
+  device_array() = default;
+  explicit device_array(std::size_t n) : size_(n) {
+    if (n > 0) check(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)), "cudaMalloc");
+  }
+  device_array(const device_array&) = delete;
+  device_array& operator=(const device_array&) = delete;
+  device_array(device_array&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  device_array& operator=(device_array&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~device_array() { release(); }
+
+  T* get() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+  // n elements from host or device memory (cudaMemcpyDefault: unified addressing).
+  void upload(const T* source, std::size_t n) {
+    require(n <= size_, "mixprec::cuda::device_array: uploading ", n, " elements into ", size_);
+    if (n > 0) check(cudaMemcpy(data_, source, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy to the device");
+  }
+  // The whole vector, growing the array if it is too small.
+  void upload(const std::vector<T>& host) {
+    if (host.size() > size_) *this = device_array(host.size());
+    upload(host.data(), host.size());
+  }
+  void download(T* host, std::size_t n) const {
+    require(n <= size_, "mixprec::cuda::device_array: reading ", n, " elements of ", size_);
+    if (n > 0) check(cudaMemcpy(host, data_, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy from the device");
+  }
+  std::vector<T> download(std::size_t n) const {
+    std::vector<T> host(n);
+    download(host.data(), n);
+    return host;
+  }
+  void zero(cudaStream_t stream) {
+    if (size_ > 0) check(cudaMemsetAsync(data_, 0, size_ * sizeof(T), stream), "cudaMemsetAsync");
+  }
+
+ private:
+  void release() noexcept {
+    if (data_ != nullptr) cudaFree(data_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 }  // namespace cuda
 }  // namespace mixprec
