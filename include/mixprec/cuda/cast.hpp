@@ -801,6 +801,11 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
   if (n == 0) return;
   const block_outputs scales{scale_inv, gemm::scale_layout{mode, rows, cols}.stride(), scale_inv_transposed,
                              gemm::scale_layout{mode, cols, rows}.stride()};
+  // The tile kernels (128x128, and 1x128 with the transpose): one thread
+  // block per 128x128 tile, 16-element vectors where the rows allow them.
+  const matrix_plan tile_plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
+                              rows_allow_vectors(out_transposed, rows, 16)};
+  const unsigned tile_grid = grid_capped(gemm::ceil_div(rows, 128) * gemm::ceil_div(cols, 128), 4);
   switch (mode) {
     case scale_mode::per_tensor: {
       // Pass 1: amax. Pass 2: the cast with scale = block_scale(amax), which also stores 1 / scale.
@@ -826,12 +831,9 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
     }
     case scale_mode::block_1x128: {
       if (transposes) {
-        const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
-                               rows_allow_vectors(out_transposed, rows, 16)};
-        const std::int64_t tiles = gemm::ceil_div(rows, 128) * gemm::ceil_div(cols, 128);
         with_fast_path(o, [&](auto fast) {
           quantize_1x128_transpose_kernel<Target, Source, decltype(fast)::value>
-              <<<grid_capped(tiles, 4), block_threads, 0, stream>>>(x, plan, out, out_transposed, scales, amax, o);
+              <<<tile_grid, block_threads, 0, stream>>>(x, tile_plan, out, out_transposed, scales, amax, o);
         });
         break;
       }
@@ -845,12 +847,9 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
       break;
     }
     case scale_mode::block_128x128: {
-      const matrix_plan plan{rows, cols, rows_allow_vectors(x, cols, 16), rows_allow_vectors(out, cols, 16),
-                             rows_allow_vectors(out_transposed, rows, 16)};
-      const std::int64_t tiles = gemm::ceil_div(rows, 128) * gemm::ceil_div(cols, 128);
       with_fast_path(o, [&](auto fast) {
         quantize_128x128_kernel<Target, Source, decltype(fast)::value>
-            <<<grid_capped(tiles, 4), block_threads, 0, stream>>>(x, plan, out, out_transposed, scales, amax, o);
+            <<<tile_grid, block_threads, 0, stream>>>(x, tile_plan, out, out_transposed, scales, amax, o);
       });
       break;
     }
