@@ -30,53 +30,44 @@
 
 namespace mixprec {
 
-template <>
-struct foreign_float_traits<__half> {
-  using value_type = float16;
-  MIXPREC_HOST_DEVICE static std::uint16_t to_bits(const __half& value) noexcept {
-    return static_cast<__half_raw>(value).x;
-  }
-  MIXPREC_HOST_DEVICE static __half from_bits(std::uint16_t bits) noexcept {
-    __half_raw raw;
-    raw.x = bits;
-    return __half(raw);
-  }
-};
+namespace detail {
 
-template <>
-struct foreign_float_traits<__nv_bfloat16> {
-  using value_type = bfloat16;
-  MIXPREC_HOST_DEVICE static std::uint16_t to_bits(const __nv_bfloat16& value) noexcept {
-    return static_cast<__nv_bfloat16_raw>(value).x;
+// CUDA's 16-bit types convert to and from their *_raw structs, whose member x
+// holds the bits.
+template <class Foreign, class Raw, class Value>
+struct raw_struct_traits {
+  using value_type = Value;
+  MIXPREC_HOST_DEVICE static std::uint16_t to_bits(const Foreign& value) noexcept {
+    return static_cast<Raw>(value).x;
   }
-  MIXPREC_HOST_DEVICE static __nv_bfloat16 from_bits(std::uint16_t bits) noexcept {
-    __nv_bfloat16_raw raw;
+  MIXPREC_HOST_DEVICE static Foreign from_bits(std::uint16_t bits) noexcept {
+    Raw raw;
     raw.x = bits;
-    return __nv_bfloat16(raw);
+    return Foreign(raw);
   }
 };
 
 // CUDA's FP8 structs expose their storage as the public member __x.
-template <>
-struct foreign_float_traits<__nv_fp8_e4m3> {
-  using value_type = float8_e4m3;
-  MIXPREC_HOST_DEVICE static std::uint8_t to_bits(const __nv_fp8_e4m3& value) noexcept { return value.__x; }
-  MIXPREC_HOST_DEVICE static __nv_fp8_e4m3 from_bits(std::uint8_t bits) noexcept {
-    __nv_fp8_e4m3 value;
+template <class Foreign, class Value>
+struct fp8_struct_traits {
+  using value_type = Value;
+  MIXPREC_HOST_DEVICE static std::uint8_t to_bits(const Foreign& value) noexcept { return value.__x; }
+  MIXPREC_HOST_DEVICE static Foreign from_bits(std::uint8_t bits) noexcept {
+    Foreign value;
     value.__x = bits;
     return value;
   }
 };
 
+}  // namespace detail
+
 template <>
-struct foreign_float_traits<__nv_fp8_e5m2> {
-  using value_type = float8_e5m2;
-  MIXPREC_HOST_DEVICE static std::uint8_t to_bits(const __nv_fp8_e5m2& value) noexcept { return value.__x; }
-  MIXPREC_HOST_DEVICE static __nv_fp8_e5m2 from_bits(std::uint8_t bits) noexcept {
-    __nv_fp8_e5m2 value;
-    value.__x = bits;
-    return value;
-  }
-};
+struct foreign_float_traits<__half> : detail::raw_struct_traits<__half, __half_raw, float16> {};
+template <>
+struct foreign_float_traits<__nv_bfloat16> : detail::raw_struct_traits<__nv_bfloat16, __nv_bfloat16_raw, bfloat16> {};
+template <>
+struct foreign_float_traits<__nv_fp8_e4m3> : detail::fp8_struct_traits<__nv_fp8_e4m3, float8_e4m3> {};
+template <>
+struct foreign_float_traits<__nv_fp8_e5m2> : detail::fp8_struct_traits<__nv_fp8_e5m2, float8_e5m2> {};
 
 }  // namespace mixprec
