@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash cmake/install-dependencies.sh
+mkdir -p build
 cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DMIXPREC_BUILD_TESTS=OFF -DMIXPREC_BUILD_BENCHMARKS=OFF \
   >build/demo.configure.log 2>&1 || { cat build/demo.configure.log; exit 1; }
 cmake --build build/demo --target fashion_mnist_train -j"$(nproc)" >build/demo.build.log 2>&1 ||
