@@ -3,6 +3,8 @@
 // fault. The test writes its own files into a fresh temporary directory.
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -192,4 +194,68 @@ TEST_CASE("image and label files must agree, and labels must name one of the cla
   write_gzip(dir.file("bad_labels.gz"), idx_bytes({3}, {1, 12, 2}));
   MIXPREC_REQUIRE_ERROR(fashion_mnist::read_image_set(dir.file("images.gz"), dir.file("bad_labels.gz")),
                         dir.file("bad_labels.gz") + ": label 12 of item 1 is outside 0..9");
+}
+
+// gzip's trailer (RFC 1952 §2.3.1: CRC-32 and ISIZE, 8 bytes) is what detects
+// a damaged member; without it nothing checks the data. zlib's gzread reports
+// a stream that ends before its trailer as Z_BUF_ERROR ("unexpected end of
+// file") and returns the bytes decoded so far, so a reader that takes a short
+// read for the end of the file trains on unchecked data. `gzip -t` rejects it.
+TEST_CASE("a gzip file whose trailer is cut is rejected as truncated, as gzip -t does", "[idx_reader]") {
+  temporary_directory dir;
+  write_gzip(dir.file("labels.gz"), idx_bytes({6}, {1, 2, 3, 4, 5, 6}));
+  const bytes whole = read_raw(dir.file("labels.gz"));
+  REQUIRE(fashion_mnist::read_idx(dir.file("labels.gz"), 1).data == bytes{1, 2, 3, 4, 5, 6});
+  for (std::size_t cut : {1u, 4u, 8u}) {
+    bytes shortened(whole.begin(), whole.end() - static_cast<std::ptrdiff_t>(cut));
+    write_raw(dir.file("cut.gz"), shortened);
+    MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(dir.file("cut.gz"), 1),
+                          dir.file("cut.gz") + ": truncated gzip stream");
+  }
+}
+
+TEST_CASE("an altered label is caught by the CRC, and with the trailer cut by the missing trailer", "[idx_reader]") {
+  temporary_directory dir;
+  // Level 0 stores the bytes as they are (deflate "stored" blocks), so one
+  // label can be altered in place in the compressed file.
+  const bytes labels = {1, 2, 3, 4, 5, 6, 7, 8};
+  const bytes content = idx_bytes({8}, labels);
+  gzFile file = gzopen(dir.file("stored.gz").c_str(), "wb0");
+  REQUIRE(file != nullptr);
+  REQUIRE(gzwrite(file, content.data(), static_cast<unsigned>(content.size())) > 0);
+  REQUIRE(gzclose(file) == Z_OK);
+  bytes compressed = read_raw(dir.file("stored.gz"));
+  const auto at = std::search(compressed.begin(), compressed.end(), labels.begin(), labels.end());
+  REQUIRE(at != compressed.end());
+  at[3] = 9;  // label 4 becomes 9: still a valid class
+  write_raw(dir.file("altered.gz"), compressed);
+  MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(dir.file("altered.gz"), 1),
+                        dir.file("altered.gz") + ": corrupt gzip data");
+  compressed.resize(compressed.size() - 8);
+  write_raw(dir.file("altered_cut.gz"), compressed);
+  MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(dir.file("altered_cut.gz"), 1),
+                        dir.file("altered_cut.gz") + ": truncated gzip stream");
+}
+
+// A corrupt header must not make the reader allocate what the file cannot
+// hold: deflate expands at most 1032:1 (zlib's "technical details"), so a
+// 116-byte file holds at most about 120 kB, not the 2^31 bytes it may claim.
+TEST_CASE("a header promising more than the file can hold is rejected before any allocation", "[idx_reader]") {
+  temporary_directory dir;
+  write_gzip(dir.file("huge_labels.gz"), idx_bytes({1u << 31}, pattern(100)));
+  MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(dir.file("huge_labels.gz"), 1),
+                        dir.file("huge_labels.gz") + ": the IDX header promises 2147483648 elements, but a file of ");
+  MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(dir.file("huge_labels.gz"), 1), "can hold at most");
+
+  write_raw(dir.file("plain_labels"), idx_bytes({1000}, pattern(10)));  // uncompressed: at most its own size
+  MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(dir.file("plain_labels"), 1),
+                        dir.file("plain_labels") + ": the IDX header promises 1000 elements, but a file of 18 bytes");
+}
+
+TEST_CASE("a directory in place of a data file is reported as a directory, not as corrupt data", "[idx_reader]") {
+  temporary_directory dir;
+  fs::create_directories(dir.path / "train-labels-idx1-ubyte.gz");
+  const std::string path = dir.file("train-labels-idx1-ubyte.gz");
+  MIXPREC_REQUIRE_ERROR(fashion_mnist::read_idx(path, 1), path + ": is a directory, not a data file");
+  REQUIRE_THROWS_WITH(fashion_mnist::read_idx(path, 1), !Catch::Matchers::Contains("corrupt"));
 }
