@@ -104,16 +104,16 @@ MIXPREC_TARGET_AVX512 MIXPREC_VECTOR_INLINE void encode_lanes_avx512(const Encod
                                                                    Mask lanes, void* dst) {
   using V = typename Encoder::vector;
   constexpr bool wide = sizeof(V{}[0]) == 4;
-  const V bits = (V)bits_in;
+  const V bits = reinterpret_cast<V>(bits_in);
   V code;
   bool any_subnormal = false;
   if constexpr (Encoder::has_subnormal_lanes) {
     V needed;
     encoder.find_subnormals(bits, needed);
     if constexpr (wide)
-      any_subnormal = _mm512_mask_test_epi32_mask(lanes, (__m512i)needed, (__m512i)needed) != 0;
+      any_subnormal = _mm512_mask_test_epi32_mask(lanes, reinterpret_cast<__m512i>(needed), reinterpret_cast<__m512i>(needed)) != 0;
     else
-      any_subnormal = _mm512_mask_test_epi16_mask(lanes, (__m512i)needed, (__m512i)needed) != 0;
+      any_subnormal = _mm512_mask_test_epi16_mask(lanes, reinterpret_cast<__m512i>(needed), reinterpret_cast<__m512i>(needed)) != 0;
   }
   // Lanes on the subnormal grid are rare in practice (values within a few
   // binades of zero); only vectors that have one take the full rounding.
@@ -122,11 +122,11 @@ MIXPREC_TARGET_AVX512 MIXPREC_VECTOR_INLINE void encode_lanes_avx512(const Encod
   else
     encoder.template encode<false>(bits, code);
   if constexpr (!wide)
-    _mm512_mask_cvtepi16_storeu_epi8(dst, lanes, (__m512i)code);
+    _mm512_mask_cvtepi16_storeu_epi8(dst, lanes, reinterpret_cast<__m512i>(code));
   else if constexpr (Encoder::to_bits <= 8)
-    _mm512_mask_cvtepi32_storeu_epi8(dst, lanes, (__m512i)code);
+    _mm512_mask_cvtepi32_storeu_epi8(dst, lanes, reinterpret_cast<__m512i>(code));
   else
-    _mm512_mask_cvtepi32_storeu_epi16(dst, lanes, (__m512i)code);
+    _mm512_mask_cvtepi32_storeu_epi16(dst, lanes, reinterpret_cast<__m512i>(code));
 }
 
 template <class Format, rounding Mode, saturation Policy>
@@ -242,14 +242,14 @@ MIXPREC_TARGET_AVX512 void decode_avx512(const void* src_bytes, std::size_t n, f
     for (std::size_t i = 0; i < n; i += 16) {
       const std::size_t rest = n - i;
       const auto lanes = static_cast<__mmask16>(rest >= 16 ? 0xFFFFu : (1u << rest) - 1);
-      const __m512i codes = rest >= 16 ? _mm512_maskz_cvtepu16_epi32(lanes, _mm256_loadu_si256((const __m256i*)(src + i)))
+      const __m512i codes = rest >= 16 ? _mm512_maskz_cvtepu16_epi32(lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i)))
                                        : _mm512_maskz_cvtepu16_epi32(lanes, _mm256_maskz_loadu_epi16(lanes, src + i));
       V bits;
-      decoder.decode((V)codes, bits);
+      decoder.decode(reinterpret_cast<V>(codes), bits);
       if (rest >= 16)
-        _mm512_storeu_si512(dst + i, (__m512i)bits);
+        _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(bits));
       else
-        _mm512_mask_storeu_epi32(dst + i, lanes, (__m512i)bits);
+        _mm512_mask_storeu_epi32(dst + i, lanes, reinterpret_cast<__m512i>(bits));
     }
   }
 }
@@ -274,7 +274,7 @@ MIXPREC_TARGET_AVX2 MIXPREC_VECTOR_INLINE void encode_block_avx2(
   V bits[vectors], code[vectors];
   // (GCC keeps these loops, and the arrays in memory, unless told to unroll.)
   MIXPREC_UNROLL
-  for (std::size_t v = 0; v < vectors; ++v) bits[v] = (V)_mm256_loadu_si256((const __m256i*)(src + 8 * v));
+  for (std::size_t v = 0; v < vectors; ++v) bits[v] = reinterpret_cast<V>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 8 * v)));
   bool any_subnormal = false;
   if constexpr (lane_encoder<formats::binary32, Format, Mode, Policy, V>::has_subnormal_lanes) {
     V needed = {}, lane;
@@ -283,7 +283,7 @@ MIXPREC_TARGET_AVX2 MIXPREC_VECTOR_INLINE void encode_block_avx2(
       encoder.find_subnormals(bits[v], lane);
       needed |= lane;
     }
-    any_subnormal = !_mm256_testz_si256((__m256i)needed, (__m256i)needed);
+    any_subnormal = !_mm256_testz_si256(reinterpret_cast<__m256i>(needed), reinterpret_cast<__m256i>(needed));
   }
   if (__builtin_expect(any_subnormal, 0)) {
     MIXPREC_UNROLL
@@ -294,13 +294,13 @@ MIXPREC_TARGET_AVX2 MIXPREC_VECTOR_INLINE void encode_block_avx2(
   }
   // packus works within 128-bit halves; the permutes restore element order.
   if constexpr (Format::total_bits <= 8) {
-    const __m256i words01 = _mm256_packus_epi32((__m256i)code[0], (__m256i)code[1]);
-    const __m256i words23 = _mm256_packus_epi32((__m256i)code[2], (__m256i)code[3]);
+    const __m256i words01 = _mm256_packus_epi32(reinterpret_cast<__m256i>(code[0]), reinterpret_cast<__m256i>(code[1]));
+    const __m256i words23 = _mm256_packus_epi32(reinterpret_cast<__m256i>(code[2]), reinterpret_cast<__m256i>(code[3]));
     const __m256i bytes = _mm256_packus_epi16(words01, words23);
-    _mm256_storeu_si256((__m256i*)dst, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
   } else {
-    const __m256i words = _mm256_packus_epi32((__m256i)code[0], (__m256i)code[1]);
-    _mm256_storeu_si256((__m256i*)dst, _mm256_permute4x64_epi64(words, 0xD8));
+    const __m256i words = _mm256_packus_epi32(reinterpret_cast<__m256i>(code[0]), reinterpret_cast<__m256i>(code[1]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute4x64_epi64(words, 0xD8));
   }
 }
 
@@ -327,12 +327,12 @@ MIXPREC_TARGET_AVX2 MIXPREC_VECTOR_INLINE void decode_block_avx2(const lane_deco
   using V = vector_of<32>::u32;
   __m256i code;
   if constexpr (Format::total_bits <= 8)
-    code = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)src));
+    code = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src)));
   else
-    code = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)src));
+    code = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
   V bits;
-  decoder.decode((V)code, bits);
-  _mm256_storeu_si256((__m256i*)dst, (__m256i)bits);
+  decoder.decode(reinterpret_cast<V>(code), bits);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), reinterpret_cast<__m256i>(bits));
 }
 
 template <class Format>

@@ -136,7 +136,7 @@ class lane_encoder {
 
   // The lanes (all ones) that need round_subnormal. Only where has_subnormal_lanes.
   MIXPREC_VECTOR_INLINE void find_subnormals(const V& bits, V& needed) const noexcept {
-    needed = (V)(((bits & magnitude_mask_) - subnormal_first_) < subnormal_count_);
+    needed = reinterpret_cast<V>(((bits & magnitude_mask_) - subnormal_first_) < subnormal_count_);
   }
 
   // WithSubnormals = false is for vectors where find_subnormals found no
@@ -249,8 +249,8 @@ class lane_decoder {
         for (int e = 0; e < From::mantissa_bits - From::min_exponent; ++e) value *= 0.5f;
         return value;
       }();
-      const f32 subnormal = __builtin_convertvector((i32)magnitude, f32) * quantum;
-      result = magnitude < min_normal_code_ ? (V)subnormal : result;
+      const f32 subnormal = __builtin_convertvector(reinterpret_cast<i32>(magnitude), f32) * quantum;
+      result = magnitude < min_normal_code_ ? reinterpret_cast<V>(subnormal) : result;
     }
     if constexpr (has_special_exponent) {
       const V special = (magnitude << shift) | exponent_all_ones_ | (magnitude > first_special_ ? quiet_ : V{});
