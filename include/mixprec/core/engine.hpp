@@ -1,16 +1,17 @@
-// mixprec/core/engine.hpp — the one conversion engine.
-//
-// Every conversion in mixprec — scalar, bulk SIMD, CUDA kernels, the GEMM
-// reference — is defined by the functions in this file; faster paths elsewhere
-// are optimisations that the tests hold to these bits. The engine is
-// constexpr integer code on bit patterns, so it runs unchanged in
-// static_assert, on the host and on the device.
-//
-// The rule (OCP OFP8 v1.0 §5, extended to every format and rounding mode):
-// round the exact input onto the target's grid as if the exponent range were
-// unbounded above (subnormals kept at the bottom); a result beyond the largest
-// finite magnitude has overflowed, and the saturation policy decides what it
-// becomes.
+/// \file
+/// mixprec/core/engine.hpp — the one conversion engine.
+///
+/// Every conversion in mixprec — scalar, bulk SIMD, CUDA kernels, the GEMM
+/// reference — is defined by the functions in this file; faster paths elsewhere
+/// are optimisations that the tests hold to these bits. The engine is
+/// constexpr integer code on bit patterns, so it runs unchanged in
+/// static_assert, on the host and on the device.
+///
+/// The rule (OCP OFP8 v1.0 §5, extended to every format and rounding mode):
+/// round the exact input onto the target's grid as if the exponent range were
+/// unbounded above (subnormals kept at the bottom); a result beyond the largest
+/// finite magnitude has overflowed, and the saturation policy decides what it
+/// becomes.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@
 #include "mixprec/core/rounding.hpp"
 
 namespace mixprec {
+/// The conversion engine: constexpr integer code on bit patterns that defines
+/// every conversion of the library (see core/engine.hpp).
 namespace engine {
 namespace detail {
 
@@ -116,14 +119,19 @@ struct is_normal_narrowing {
 
 }  // namespace detail
 
-// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
-// To. `significand` may be any non-negative integer (0 gives a signed zero).
-// This is the heart of the engine; the functions below only unpack their
-// inputs into this form.
-//
-// Stochastic rounding: the discarded fraction, truncated to 32 bits (f), is
-// added to `random_bits` (r); the result rounds away from zero exactly when
-// f + r >= 2^32, i.e. with probability f / 2^32 for uniform r.
+/// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
+/// To. `significand` may be any non-negative integer (0 gives a signed zero).
+/// This is the heart of the engine; the functions below only unpack their
+/// inputs into this form.
+///
+/// Stochastic rounding: the discarded fraction, truncated to 32 bits (f), is
+/// added to `random_bits` (r); the result rounds away from zero exactly when
+/// f + r >= 2^32, i.e. with probability f / 2^32 for uniform r.
+///
+/// `To` is a binary_format; `random_bits` is read only for rounding::stochastic;
+/// `policy` decides what a result beyond ±max becomes (saturation::finite: ±max;
+/// saturation::none: ±inf, or NaN where To has no infinity; see the README's table).
+/// Returns the bit pattern of the result in To.
 template <class To>
 MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negative, std::uint64_t significand,
                                                                     int exponent, rounding mode, saturation policy,
@@ -187,7 +195,13 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negativ
   return static_cast<storage>((negative ? To::sign_mask : 0) | magnitude);
 }
 
-// Converts a bit pattern of format From to format To.
+/// Converts a bit pattern of format From to format To.
+///
+/// Same rule as round_value: NaN gives To's canonical NaN (an exact widening keeps
+/// sign and payload, made quiet), ±inf follows `policy`. `random_bits` is read only
+/// for rounding::stochastic.
+/// `To` and `From` are binary_format descriptions; `source` is the input code, in
+/// the low `From::total_bits` bits.
 template <class To, class From>
 MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64_t source, rounding mode,
                                                                      saturation policy,
@@ -248,7 +262,11 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
                          biased - From::bias - From::mantissa_bits, mode, policy, random_bits);
 }
 
-// float / double -> format To. A double is rounded once, never through float.
+/// float / double -> format To. A double is rounded once, never through float.
+///
+/// Returns the bit pattern of `x` rounded with `mode` and `policy` (as convert_bits);
+/// `random_bits` is read only for rounding::stochastic. constexpr where
+/// MIXPREC_CONSTEXPR_BITS allows it (core/config.hpp).
 template <class To>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS typename To::storage_type encode(float x, rounding mode, saturation policy,
                                                                            std::uint32_t random_bits = 0) noexcept {
@@ -262,13 +280,17 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS typename To::storage_type encode(floa
 #endif
   return convert_bits<To, formats::binary32>(mixprec::detail::bit_cast<std::uint32_t>(x), mode, policy, random_bits);
 }
+/// \copydoc encode(float, rounding, saturation, std::uint32_t)
 template <class To>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS typename To::storage_type encode(double x, rounding mode, saturation policy,
                                                                            std::uint32_t random_bits = 0) noexcept {
   return convert_bits<To, formats::binary64>(mixprec::detail::bit_cast<std::uint64_t>(x), mode, policy, random_bits);
 }
 
-// Format From -> float, exactly (every format here is a subset of binary32).
+/// Format From -> float, exactly (every format here is a subset of binary32).
+///
+/// Returns the binary32 bit pattern; a NaN keeps its sign and payload, made quiet
+/// (fnuz's NaN becomes a positive quiet NaN).
 template <class From>
 MIXPREC_HOST_DEVICE constexpr std::uint32_t decode_to_binary32(std::uint64_t source) noexcept {
   static_assert(detail::is_exact_widening<formats::binary32, From>::value, "decode needs a format inside binary32");
