@@ -1,8 +1,9 @@
-// mixprec/types/basic_float.hpp — one value type for every format.
-//
-// basic_float<Format> is a trivially copyable wrapper of the storage bits:
-// sizeof equals the storage, so arrays move to and from device memory as they
-// are. Every conversion goes through the engine (mixprec/core/engine.hpp).
+/// \file
+/// mixprec/types/basic_float.hpp — one value type for every format.
+///
+/// basic_float<Format> is a trivially copyable wrapper of the storage bits:
+/// sizeof equals the storage, so arrays move to and from device memory as they
+/// are. Every conversion goes through the engine (mixprec/core/engine.hpp).
 #pragma once
 
 #include <cstdint>
@@ -15,11 +16,14 @@
 
 namespace mixprec {
 
-// Interoperation with other libraries' types of the same format (CUDA's
-// __half, __nv_fp8_e4m3, ...) is declared by specialising this trait with
-//   using value_type = <the mixprec type>;
-//   static storage_type to_bits(const Foreign&);  static Foreign from_bits(storage_type);
-// mixprec/types/cuda_interop.hpp does so for CUDA's types.
+/// Interoperation with other libraries' types of the same format (CUDA's
+/// __half, __nv_fp8_e4m3, ...) is declared by specialising this trait with
+/// \code
+///   using value_type = /* the mixprec type */;
+///   static storage_type to_bits(const Foreign&);  static Foreign from_bits(storage_type);
+/// \endcode
+/// mixprec/types/cuda_interop.hpp does so for CUDA's types. The primary template
+/// is declared only.
 template <class Foreign>
 struct foreign_float_traits;
 
@@ -31,62 +35,74 @@ struct is_foreign_of<Foreign, Value, std::enable_if_t<std::is_same<typename fore
     : std::true_type {};
 }  // namespace detail
 
+/// A floating-point value of format `Format` (a binary_format), stored as its bits.
+///
+/// Trivially copyable and standard layout, `sizeof` equal to `Format::storage_type`.
+/// Conversions round through the engine; arithmetic and comparisons are in
+/// types/operations.hpp, convert() with explicit rounding in types/convert.hpp.
 template <class Format>
 class basic_float {
  public:
-  using format = Format;
-  using storage_type = typename Format::storage_type;
+  using format = Format;  ///< The binary_format this type stores.
+  using storage_type = typename Format::storage_type;  ///< Unsigned integer holding the bits.
 
-  // The 8-bit formats saturate by default, as CUDA's __nv_fp8_* constructors
-  // and Hopper's cvt.satfinite do; wider formats overflow to infinity, as
-  // IEEE 754 and __float2half_rn do.
+  /// The 8-bit formats saturate by default, as CUDA's __nv_fp8_* constructors
+  /// and Hopper's cvt.satfinite do; wider formats overflow to infinity, as
+  /// IEEE 754 and __float2half_rn do.
   static constexpr saturation default_saturation = Format::total_bits <= 8 ? saturation::finite : saturation::none;
 
-  // Trivial: uninitialised like float; value-initialisation gives +0.
+  /// Trivial: uninitialised like float; value-initialisation gives +0.
   basic_float() = default;
 
-  // Round to nearest even with the default saturation (== convert<basic_float>(x)).
+  /// Round to nearest even with the default saturation (== `convert<basic_float>(x)`).
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS explicit basic_float(float x) noexcept
       : bits_(engine::encode<Format>(x, rounding::nearest_even, default_saturation)) {}
-  // A double is rounded once, never through float.
+  /// A double is rounded once, never through float (nearest even, default saturation).
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS explicit basic_float(double x) noexcept
       : bits_(engine::encode<Format>(x, rounding::nearest_even, default_saturation)) {}
-  // Integers are rounded exactly once, whatever their width.
+  /// Integers are rounded exactly once, whatever their width (nearest even, default saturation).
   template <class Integer, std::enable_if_t<std::is_integral<Integer>::value, int> = 0>
   MIXPREC_HOST_DEVICE constexpr explicit basic_float(Integer value) noexcept
       : bits_(engine::round_value<Format>(is_negative(value), magnitude_of(value), 0, rounding::nearest_even,
                                           default_saturation)) {}
 
-  // A value of another library's type of the same format converts losslessly.
+  /// A value of another library's type of the same format converts losslessly
+  /// (a bit copy; enabled where foreign_float_traits<Foreign> names this type).
   template <class Foreign, std::enable_if_t<detail::is_foreign_of<Foreign, basic_float>::value, int> = 0>
   MIXPREC_HOST_DEVICE basic_float(const Foreign& value) noexcept  // NOLINT(google-explicit-constructor)
       : bits_(foreign_float_traits<Foreign>::to_bits(value)) {}
+  /// Implicit, lossless conversion to another library's type of the same format (a bit copy).
   template <class Foreign, std::enable_if_t<detail::is_foreign_of<Foreign, basic_float>::value, int> = 0>
   MIXPREC_HOST_DEVICE operator Foreign() const noexcept {  // NOLINT(google-explicit-constructor)
     return foreign_float_traits<Foreign>::from_bits(bits_);
   }
 
+  /// The value whose encoding is `bits` (any code, NaN included; no rounding).
   MIXPREC_HOST_DEVICE static constexpr basic_float from_bits(storage_type bits) noexcept {
     basic_float value{};
     value.bits_ = bits;
     return value;
   }
+  /// The encoding of this value.
   MIXPREC_HOST_DEVICE constexpr storage_type bits() const noexcept { return bits_; }
 
-  // Exact: every value of every mixprec format is a float. NaN keeps its sign
-  // and payload and is made quiet (IEEE 754 §6.2.3); fnuz's NaN gives +NaN.
+  /// Exact: every value of every mixprec format is a float. NaN keeps its sign
+  /// and payload and is made quiet (IEEE 754 §6.2.3); fnuz's NaN gives +NaN.
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS explicit operator float() const noexcept {
     return mixprec::detail::bit_cast<float>(engine::decode_to_binary32<Format>(bits_));
   }
+  /// Exact, through the float conversion.
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS explicit operator double() const noexcept {
     return static_cast<double>(static_cast<float>(*this));
   }
 
+  /// Flips the sign bit; in the fnuz formats 0 and NaN are their own negation.
   MIXPREC_HOST_DEVICE constexpr basic_float operator-() const noexcept {
     // fnuz has no -0 and one NaN (the would-be -0): both are their own negation.
     if (!Format::has_negative_zero && (bits_ & Format::magnitude_mask) == 0) return *this;
     return from_bits(static_cast<storage_type>(bits_ ^ Format::sign_mask));
   }
+  /// The value itself, bits unchanged.
   MIXPREC_HOST_DEVICE constexpr basic_float operator+() const noexcept { return *this; }
 
  private:
@@ -105,13 +121,14 @@ class basic_float {
   storage_type bits_;
 };
 
-using float16 = basic_float<formats::binary16>;
-using bfloat16 = basic_float<formats::bfloat16>;
-using float8_e4m3 = basic_float<formats::e4m3>;
-using float8_e5m2 = basic_float<formats::e5m2>;
-using float8_e4m3fnuz = basic_float<formats::e4m3fnuz>;
-using float8_e5m2fnuz = basic_float<formats::e5m2fnuz>;
+using float16 = basic_float<formats::binary16>;          ///< IEEE 754 half precision (FP16).
+using bfloat16 = basic_float<formats::bfloat16>;         ///< bfloat16 (BF16).
+using float8_e4m3 = basic_float<formats::e4m3>;          ///< OCP FP8 E4M3 (E4M3FN), max 448, no infinity.
+using float8_e5m2 = basic_float<formats::e5m2>;          ///< OCP FP8 E5M2, max 57344, with infinity.
+using float8_e4m3fnuz = basic_float<formats::e4m3fnuz>;  ///< AMD FP8 E4M3FNUZ, max 240, no inf, no -0.
+using float8_e5m2fnuz = basic_float<formats::e5m2fnuz>;  ///< AMD FP8 E5M2FNUZ, max 57344, no inf, no -0.
 
+/// True (`value`) when T is a specialisation of basic_float.
 template <class T>
 struct is_basic_float : std::false_type {};
 template <class Format>
