@@ -214,7 +214,7 @@ class trainer {
         }
         step_record record = train_step(x.data(), y.data(), batch, correct, result, step_ == result.report_step);
         record.epoch = epoch;
-        loss_sum += record.loss;
+        loss_sum += static_cast<double>(record.loss);
         result.steps.push_back(record);
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

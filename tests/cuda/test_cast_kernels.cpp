@@ -66,7 +66,7 @@ std::vector<unsigned char> make_input(element_type type, std::size_t n, std::uin
       switch (rng() % 4) {
         case 0: x = specials[rng() % (sizeof(specials) / sizeof(specials[0]))]; break;
         case 1: {
-          const std::uint32_t bits = rng();
+          const std::uint32_t bits = static_cast<std::uint32_t>(rng());
           std::memcpy(&x, &bits, 4);
           break;
         }
@@ -185,7 +185,7 @@ TEST_CASE("cast-transpose equals the reference, out and outᵀ, any shape", "[cu
     for (element_type target : fp8_types) {
       for (const quantize_options& o : {sets[0], sets[3]}) {
         for (const shape& sh : shapes) {
-          for (std::size_t x_offset : {0, 1}) {
+          for (std::size_t x_offset : {std::size_t{0}, std::size_t{1}}) {
             CAPTURE(describe(source, target, o), sh.rows, sh.cols, x_offset);
             const std::size_t n = static_cast<std::size_t>(sh.rows * sh.cols), size = mixprec::gemm::size_of(source);
             const std::vector<unsigned char> x = make_input(source, n + x_offset, static_cast<std::uint32_t>(n + 5));
@@ -292,7 +292,7 @@ TEST_CASE("dequantize equals the reference, per tensor and per block", "[cuda][c
   dscale.upload(&s, sizeof(float));
   for (element_type source : fp8_types) {
     for (element_type target : sources) {
-      for (std::size_t q_offset : {0, 3}) {
+      for (std::size_t q_offset : {std::size_t{0}, std::size_t{3}}) {
         CAPTURE(source, target, q_offset);
         const std::size_t n = 4096, size = mixprec::gemm::size_of(target);
         device_buffer dout(n * size);
@@ -334,7 +334,7 @@ TEST_CASE("dequantize equals the reference, per tensor and per block", "[cuda][c
 
 TEST_CASE("amax alone: finite, inf and NaN tensors", "[cuda][cast]") {
   for (element_type source : sources) {
-    for (std::size_t n : {1, 31, 4097, 1000001}) {
+    for (std::size_t n : {std::size_t{1}, std::size_t{31}, std::size_t{4097}, std::size_t{1000001}}) {
       CAPTURE(source, n);
       const std::vector<unsigned char> x = make_input(source, n + 1, static_cast<std::uint32_t>(n));
       device_buffer dx(x), amax(sizeof(float));

@@ -128,12 +128,12 @@ struct gpu_case {
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t kk = 0; kk < k; ++kk)
         scaled_a[static_cast<std::size_t>(i * k + kk)] =
-            std::fabs(host.alpha * a.get(i, kk) *
-                      (a_scales.empty() ? 1.0 : a_scales[static_cast<std::size_t>(la.index(i, kk))]));
+            std::fabs(static_cast<double>(host.alpha) * static_cast<double>(a.get(i, kk)) *
+                      (a_scales.empty() ? 1.0 : static_cast<double>(a_scales[static_cast<std::size_t>(la.index(i, kk))])));
     for (std::int64_t j = 0; j < n; ++j)
       for (std::int64_t kk = 0; kk < k; ++kk)
         scaled_b[static_cast<std::size_t>(j * k + kk)] =
-            std::fabs(b.get(j, kk) * (b_scales.empty() ? 1.0 : b_scales[static_cast<std::size_t>(lb.index(j, kk))]));
+            std::fabs(static_cast<double>(b.get(j, kk)) * (b_scales.empty() ? 1.0 : static_cast<double>(b_scales[static_cast<std::size_t>(lb.index(j, kk))])));
     std::vector<double> out(static_cast<std::size_t>(m * n));
     for (std::int64_t i = 0; i < m; ++i) {
       const double* row_a = &scaled_a[static_cast<std::size_t>(i * k)];
@@ -141,7 +141,7 @@ struct gpu_case {
         const double* row_b = &scaled_b[static_cast<std::size_t>(j * k)];
         double sum = 0;
         for (std::int64_t kk = 0; kk < k; ++kk) sum += row_a[kk] * row_b[kk];
-        if (host.beta != 0) sum += std::fabs(host.beta * c.get(i, j));
+        if (host.beta != 0) sum += std::fabs(static_cast<double>(host.beta) * static_cast<double>(c.get(i, j)));
         if (gemm::has_bias(host.epilogue_op)) sum += std::fabs(bias.get(0, j));
         out[static_cast<std::size_t>(i * n + j)] = sum;
       }
@@ -187,8 +187,8 @@ struct gpu_case {
         double bound = accumulation * s;
         double expected = value;
         if (gemm::is_fp8(host.d.type)) {
-          expected *= d_scale;
-          bound = bound * d_scale + fp8_step(host.d.type, expected);
+          expected *= static_cast<double>(d_scale);
+          bound = bound * static_cast<double>(d_scale) + fp8_step(host.d.type, expected);
           const double max = host.d.type == element_type::float8_e4m3 ? 448.0 : 57344.0;
           expected = std::max(-max, std::min(max, expected));  // saturation
         } else {
@@ -202,7 +202,7 @@ struct gpu_case {
     if (gemm::is_fp8(host.d.type)) {
       const float amax = damax.download<float>(1)[0];
       CAPTURE(amax, largest);
-      CHECK(std::fabs(amax - largest) <= 0.01 * largest);
+      CHECK(std::fabs(static_cast<double>(amax - largest)) <= 0.01 * static_cast<double>(largest));
     }
     return worst;
   }
@@ -479,7 +479,7 @@ TEST_CASE("autotuning keeps the fastest candidate and the result", "[cuda][gemm]
   CHECK(info.candidates >= 1);
   if (info.candidates > 1) CHECK(info.chosen_ms <= info.heuristic_first_ms);
   std::printf("autotune 64x2112x7168: %d candidates, chose %d: %.4f ms (heuristic's first: %.4f ms)\n",
-              info.candidates, info.chosen, info.chosen_ms, info.heuristic_first_ms);
+              info.candidates, info.chosen, static_cast<double>(info.chosen_ms), static_cast<double>(info.heuristic_first_ms));
   g.run_and_check(tuned);
 }
 

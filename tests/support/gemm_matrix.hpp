@@ -46,7 +46,7 @@ struct gemm_matrix {
     using mixprec::gemm::element_type;
     const std::size_t i = static_cast<std::size_t>(r * ld + c);
     switch (type) {
-      case element_type::float32: return reinterpret_cast<const float*>(bytes.data())[i];
+      case element_type::float32: return static_cast<double>(reinterpret_cast<const float*>(bytes.data())[i]);
       case element_type::bfloat16: return static_cast<double>(reinterpret_cast<const mixprec::bfloat16*>(bytes.data())[i]);
       case element_type::float16: return static_cast<double>(reinterpret_cast<const mixprec::float16*>(bytes.data())[i]);
       case element_type::float8_e4m3:

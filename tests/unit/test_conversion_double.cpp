@@ -189,7 +189,7 @@ template <class T>
 void require_double_conversions_correct() {
   const reference::rounder& ref = reference::rounder_of<T>();
   std::vector<double> inputs = decision_points(ref);
-  const std::vector<double> random = random_doubles(ref, 100000, 0x5EEDull + ref.spec().total_bits());
+  const std::vector<double> random = random_doubles(ref, 100000, 0x5EEDull + static_cast<unsigned long long>(ref.spec().total_bits()));
   inputs.insert(inputs.end(), random.begin(), random.end());
   const std::vector<double> special = special_doubles();
   inputs.insert(inputs.end(), special.begin(), special.end());

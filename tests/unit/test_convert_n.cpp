@@ -262,7 +262,7 @@ TEMPLATE_TEST_CASE("convert_n: odd lengths and unaligned arrays convert right an
   const std::vector<float> sample = awkward_floats<T>();
   std::vector<std::size_t> lengths;
   for (std::size_t n = 0; n <= 100; ++n) lengths.push_back(n);
-  for (std::size_t n : {127, 128, 129, 255, 1000, 4097}) lengths.push_back(n);
+  for (std::size_t n : {std::size_t{127}, std::size_t{128}, std::size_t{129}, std::size_t{255}, std::size_t{1000}, std::size_t{4097}}) lengths.push_back(n);
   constexpr std::size_t guard = 64;
   constexpr storage guard_code = static_cast<storage>(0x5A5A);
   const std::uint32_t guard_float = 0x12345678u;
@@ -278,7 +278,7 @@ TEMPLATE_TEST_CASE("convert_n: odd lengths and unaligned arrays convert right an
       std::vector<float> in(n);
       for (std::size_t i = 0; i < n; ++i) in[i] = sample[(i * 31 + n) % sample.size()];
       std::vector<float> src_storage(src_offset + n);
-      std::copy(in.begin(), in.end(), src_storage.begin() + src_offset);
+      std::copy(in.begin(), in.end(), src_storage.begin() + static_cast<std::ptrdiff_t>(src_offset));
       const float* src = src_storage.data() + src_offset;
 
       std::vector<T> dst_buffer(guard + dst_offset + n + guard, T::from_bits(guard_code));

@@ -157,8 +157,8 @@ TEST_CASE("hysteresis = 1 is exactly GradScaler on a long pseudo-random sequence
       tracker = 0;
     }
     scaler.update(found_inf);
-    REQUIRE(scale >= o.min_scale);
-    REQUIRE(scale <= o.max_scale);
+    REQUIRE(static_cast<double>(scale) >= static_cast<double>(o.min_scale));
+    REQUIRE(static_cast<double>(scale) <= static_cast<double>(o.max_scale));
     REQUIRE(static_cast<double>(scaler.scale()) == scale);
   }
   CHECK(overflows > 1000);

@@ -58,7 +58,7 @@ std::vector<Real> sample_inputs(const reference::rounder& ref, std::size_t count
 template <class T, class Real>
 void check_always_a_neighbour(failures& result, std::uint64_t& checked) {
   const reference::rounder& ref = reference::rounder_of<T>();
-  std::mt19937_64 generator(0xC0FFEEull + ref.spec().total_bits());
+  std::mt19937_64 generator(0xC0FFEEull + static_cast<unsigned long long>(ref.spec().total_bits()));
   const std::vector<Real> inputs = sample_inputs<Real>(ref, 20000, generator);
   for (const saturation s : reference::saturations) {
     for (const Real x : inputs) {
@@ -105,7 +105,7 @@ TEST_CASE("stochastic rounding rounds away from zero exactly when fraction32 + r
   reference::for_each_format([](auto tag) {
     using T = decltype(tag);
     const reference::rounder& ref = reference::rounder_of<T>();
-    std::mt19937_64 generator(0xF4AC7ull + ref.spec().total_bits());
+    std::mt19937_64 generator(0xF4AC7ull + static_cast<unsigned long long>(ref.spec().total_bits()));
     failures result;
     std::uint64_t checked = 0, float_checked = 0;
     // Every grid interval of the 8-bit formats; a spread of them for 16 bits.

@@ -1,6 +1,14 @@
-// mixprec/types/operations.hpp — what makes basic_float a numeric type:
-// classification, comparisons, arithmetic, std::numeric_limits, std::hash and
-// operator<<.
+/// \file
+/// mixprec/types/operations.hpp — what makes basic_float a numeric type:
+/// classification, comparisons, arithmetic, std::numeric_limits, std::hash and
+/// operator<<.
+///
+/// Arithmetic: `+ - * /` and `+= -= *= /=` on two values of the same basic_float
+/// type are done in float and rounded back with the type's default rule
+/// (nearest even; FP8 saturates, so `float8_e4m3(448) + float8_e4m3(448)` is
+/// 448, while `float16(65504) + float16(65504)` is +inf). For + - * / the result
+/// is the correctly rounded one (float carries at least 2p + 2 bits for every
+/// format here).
 #pragma once
 
 #include <cstddef>
@@ -14,57 +22,70 @@
 namespace mixprec {
 
 // Classification, found by argument-dependent lookup, on the bits alone.
+
+/// True when x is a NaN (of either sign). Found by argument-dependent lookup; reads the bits alone.
 template <class F>
 MIXPREC_HOST_DEVICE constexpr bool isnan(basic_float<F> x) noexcept { return F::is_nan_code(x.bits()); }
+/// True when x is +inf or -inf; always false in formats without infinity.
 template <class F>
 MIXPREC_HOST_DEVICE constexpr bool isinf(basic_float<F> x) noexcept { return F::is_infinity_code(x.bits()); }
+/// True when x is neither NaN nor infinite.
 template <class F>
 MIXPREC_HOST_DEVICE constexpr bool isfinite(basic_float<F> x) noexcept { return !isnan(x) && !isinf(x); }
-// signbit and abs read and clear the sign bit, NaN included (IEEE 754 §5.5.1,
-// as std::signbit and std::fabs do on the decoded float). The one exception is
-// fnuz's NaN: it occupies the -0 code and has no sign.
+/// signbit and abs read and clear the sign bit, NaN included (IEEE 754 §5.5.1,
+/// as std::signbit and std::fabs do on the decoded float). The one exception is
+/// fnuz's NaN: it occupies the -0 code and has no sign.
 template <class F>
 MIXPREC_HOST_DEVICE constexpr bool signbit(basic_float<F> x) noexcept {
   if (!F::has_negative_zero && isnan(x)) return false;
   return (x.bits() & F::sign_mask) != 0;
 }
+/// x with its sign bit cleared (NaN included); fnuz's NaN is returned unchanged.
 template <class F>
 MIXPREC_HOST_DEVICE constexpr basic_float<F> abs(basic_float<F> x) noexcept {
   if (!F::has_negative_zero && isnan(x)) return x;
   return basic_float<F>::from_bits(static_cast<typename F::storage_type>(x.bits() & F::magnitude_mask));
 }
 
-// Comparisons follow IEEE 754: NaN is unordered, +0 == -0.
+/// Comparisons follow IEEE 754: NaN is unordered, +0 == -0.
 template <class F>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool operator==(basic_float<F> a, basic_float<F> b) noexcept {
   return static_cast<float>(a) == static_cast<float>(b);
 }
+/// True when a == b is false (so true when either is NaN).
 template <class F>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool operator!=(basic_float<F> a, basic_float<F> b) noexcept {
   return !(a == b);
 }
+/// IEEE 754 less-than on the exact values; false when either is NaN.
 template <class F>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool operator<(basic_float<F> a, basic_float<F> b) noexcept {
   return static_cast<float>(a) < static_cast<float>(b);
 }
+/// IEEE 754 greater-than; false when either is NaN.
 template <class F>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool operator>(basic_float<F> a, basic_float<F> b) noexcept {
   return b < a;
 }
+/// IEEE 754 less-or-equal; false when either is NaN.
 template <class F>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool operator<=(basic_float<F> a, basic_float<F> b) noexcept {
   return static_cast<float>(a) <= static_cast<float>(b);
 }
+/// IEEE 754 greater-or-equal; false when either is NaN.
 template <class F>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool operator>=(basic_float<F> a, basic_float<F> b) noexcept {
   return b <= a;
 }
 
-// Arithmetic is done in float and rounded back with the type's default rule
-// (nearest even; FP8 saturates, so float8_e4m3(448) + float8_e4m3(448) is
-// 448, while float16(65504) + float16(65504) is +inf). For + - * / the result
-// is the correctly rounded one: float carries at least 2p + 2 bits for every
-// format here, so rounding twice equals rounding once (Figueroa 1995).
+/// Arithmetic is done in float and rounded back with the type's default rule
+/// (nearest even; FP8 saturates, so float8_e4m3(448) + float8_e4m3(448) is
+/// 448, while float16(65504) + float16(65504) is +inf). For + - * / the result
+/// is the correctly rounded one: float carries at least 2p + 2 bits for every
+/// format here, so rounding twice equals rounding once (Figueroa 1995).
+///
+/// Internal: defines `operator op` and `operator compound` for every basic_float;
+/// undefined right after its four uses (+, -, *, /).
 #define MIXPREC_DEFINE_ARITHMETIC(op, compound)                                                                 \
   template <class F>                                                                                            \
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS basic_float<F> operator op(basic_float<F> a, basic_float<F> b) noexcept { \
@@ -81,8 +102,8 @@ MIXPREC_DEFINE_ARITHMETIC(*, *=)
 MIXPREC_DEFINE_ARITHMETIC(/, /=)
 #undef MIXPREC_DEFINE_ARITHMETIC
 
-// Prints the exact value through float (shortest round-trip formatting of
-// the stream's float output), e.g. "448" or "nan".
+/// Prints the exact value through float (shortest round-trip formatting of
+/// the stream's float output), e.g. "448" or "nan".
 template <class F>
 std::ostream& operator<<(std::ostream& out, basic_float<F> x) {
   return out << static_cast<float>(x);
@@ -92,8 +113,8 @@ std::ostream& operator<<(std::ostream& out, basic_float<F> x) {
 
 namespace std {
 
-// numeric_limits by the standard's definitions: digits counts the hidden bit,
-// min() is the smallest normal, lowest() is -max().
+/// numeric_limits by the standard's definitions: digits counts the hidden bit,
+/// min() is the smallest normal, lowest() is -max().
 template <class F>
 class numeric_limits<mixprec::basic_float<F>> {
   using T = mixprec::basic_float<F>;
@@ -101,31 +122,31 @@ class numeric_limits<mixprec::basic_float<F>> {
   MIXPREC_HOST_DEVICE static constexpr storage code(std::uint64_t bits) noexcept { return static_cast<storage>(bits); }
 
  public:
-  static constexpr bool is_specialized = true;
-  static constexpr bool is_signed = true;
-  static constexpr bool is_integer = false;
-  static constexpr bool is_exact = false;
-  static constexpr bool has_infinity = F::has_infinity;
-  static constexpr bool has_quiet_NaN = true;
-  static constexpr bool has_signaling_NaN = F::specials == mixprec::special_encoding::ieee;
-  static constexpr float_denorm_style has_denorm = denorm_present;
-  static constexpr bool has_denorm_loss = false;
-  static constexpr float_round_style round_style = round_to_nearest;
+  static constexpr bool is_specialized = true;  ///< True: this specialisation exists.
+  static constexpr bool is_signed = true;  ///< True: every format has a sign bit.
+  static constexpr bool is_integer = false;  ///< False.
+  static constexpr bool is_exact = false;  ///< False.
+  static constexpr bool has_infinity = F::has_infinity;  ///< Whether the format encodes ±inf (E5M2, FP16, BF16).
+  static constexpr bool has_quiet_NaN = true;  ///< True: every format has a NaN.
+  static constexpr bool has_signaling_NaN = F::specials == mixprec::special_encoding::ieee;  ///< True for the IEEE-encoded formats only.
+  static constexpr float_denorm_style has_denorm = denorm_present;  ///< denorm_present: every format has subnormals.
+  static constexpr bool has_denorm_loss = false;  ///< False.
+  static constexpr float_round_style round_style = round_to_nearest;  ///< round_to_nearest, the rounding of the constructors and arithmetic.
+  /// True only for binary16, the one IEEE 754 interchange format among these.
   static constexpr bool is_iec559 = F::specials == mixprec::special_encoding::ieee && F::total_bits == 16 &&
                                     F::exponent_bits == 5;  // only binary16 is an IEEE 754 interchange format
-  static constexpr bool is_bounded = true;
-  static constexpr bool is_modulo = false;
-  static constexpr int digits = F::mantissa_bits + 1;
+  static constexpr bool is_bounded = true;  ///< True.
+  static constexpr bool is_modulo = false;  ///< False.
+  static constexpr int digits = F::mantissa_bits + 1;  ///< Significand bits, hidden bit included.
   // floor((digits - 1) * log10(2)) and ceil(1 + digits * log10(2)), in integers (30103 / 100000 ~ log10 2).
-  static constexpr int digits10 = (F::mantissa_bits * 30103) / 100000;
-  static constexpr int max_digits10 = 2 + ((F::mantissa_bits + 1) * 30103) / 100000;
-  static constexpr int radix = 2;
+  static constexpr int digits10 = (F::mantissa_bits * 30103) / 100000;  ///< Decimal digits that survive a round trip through T.
+  static constexpr int max_digits10 = 2 + ((F::mantissa_bits + 1) * 30103) / 100000;  ///< Decimal digits that print every T uniquely.
+  static constexpr int radix = 2;  ///< 2.
   // The standard's exponents are those of 0.1xxx * 2^e, one above ours.
-  static constexpr int min_exponent = F::min_exponent + 1;
-  static constexpr int max_exponent = F::max_exponent + 1;
-  // min_exponent10: the least e with 10^e a normal value (ceil(log10(min())));
-  // max_exponent10: the greatest e with 10^e finite (floor(log10(max()))).
+  static constexpr int min_exponent = F::min_exponent + 1;  ///< One more than the exponent of min() (the standard's 0.1xxx · 2^e convention).
+  static constexpr int max_exponent = F::max_exponent + 1;  ///< One more than the exponent of max() (the standard's convention).
   // Computed by repeated scaling at compile time; no power of two is a power of ten, so no ties.
+  /// min_exponent10: the least e with 10^e a normal value (ceil(log10(min()))).
   static constexpr int min_exponent10 = [] {
     double smallest_normal = 1.0;
     for (int i = 0; i < -F::min_exponent; ++i) smallest_normal /= 2.0;
@@ -134,6 +155,7 @@ class numeric_limits<mixprec::basic_float<F>> {
     while (power / 10.0 >= smallest_normal) { power /= 10.0; --e; }
     return e;
   }();
+  /// max_exponent10: the greatest e with 10^e finite (floor(log10(max()))).
   static constexpr int max_exponent10 = [] {
     double value = 1.0;
     for (int i = 0; i < F::max_exponent; ++i) value *= 2.0;
@@ -145,38 +167,46 @@ class numeric_limits<mixprec::basic_float<F>> {
     while (value >= 10.0) { value /= 10.0; ++e; }
     return e;
   }();
-  static constexpr bool traps = false;
-  static constexpr bool tinyness_before = false;
+  static constexpr bool traps = false;  ///< False: no operation traps.
+  static constexpr bool tinyness_before = false;  ///< False.
 
+  /// The smallest positive normal value.
   MIXPREC_HOST_DEVICE static constexpr T min() noexcept { return T::from_bits(code(std::uint64_t{1} << F::mantissa_bits)); }
+  /// The largest finite value (448 for E4M3, 57344 for E5M2, 65504 for FP16).
   MIXPREC_HOST_DEVICE static constexpr T max() noexcept { return T::from_bits(code(F::max_finite_magnitude)); }
+  /// -max().
   MIXPREC_HOST_DEVICE static constexpr T lowest() noexcept { return T::from_bits(code(F::sign_mask | F::max_finite_magnitude)); }
-  // 2^-(digits - 1): the gap between 1 and the next value.
+  /// 2^-(digits - 1): the gap between 1 and the next value.
   MIXPREC_HOST_DEVICE static constexpr T epsilon() noexcept {
     return T::from_bits(code(static_cast<std::uint64_t>(F::bias - F::mantissa_bits) << F::mantissa_bits));
   }
-  // Half an ulp of 1: the largest error of round-to-nearest.
+  /// 0.5, in ulps: the largest error of round-to-nearest (the standard's definition).
   MIXPREC_HOST_DEVICE static constexpr T round_error() noexcept {
     return T::from_bits(code(static_cast<std::uint64_t>(F::bias - 1) << F::mantissa_bits));
   }
-  // Only where the format has an infinity (has_infinity); elsewhere this is a
-  // compile error rather than the quiet zero the standard's default gives.
+  /// +inf. Only where the format has an infinity (has_infinity); elsewhere this is a
+  /// compile error rather than the quiet zero the standard's default gives.
   template <class U = F, std::enable_if_t<U::has_infinity, int> = 0>
   MIXPREC_HOST_DEVICE static constexpr T infinity() noexcept {
     return T::from_bits(code(F::infinity_magnitude));
   }
+  /// The canonical NaN: positive, all mantissa bits set (0x80 in the fnuz formats).
   MIXPREC_HOST_DEVICE static constexpr T quiet_NaN() noexcept { return T::from_bits(code(F::canonical_nan)); }
+  /// A signaling NaN (exponent all ones, mantissa 1); only for the IEEE-encoded
+  /// formats, a compile error elsewhere.
   template <class U = F, std::enable_if_t<U::specials == mixprec::special_encoding::ieee, int> = 0>
   MIXPREC_HOST_DEVICE static constexpr T signaling_NaN() noexcept {
     return T::from_bits(code(F::infinity_magnitude | 1));
   }
+  /// The smallest positive subnormal value (code 1).
   MIXPREC_HOST_DEVICE static constexpr T denorm_min() noexcept { return T::from_bits(code(1)); }
 };
 
+/// Hash of a basic_float, consistent with its operator==.
 template <class F>
 struct hash<mixprec::basic_float<F>> {
-  // Equal values hash equally: +0 and -0 share a hash (NaN != NaN, so any hash
-  // is consistent for it).
+  /// Equal values hash equally: +0 and -0 share a hash (NaN != NaN, so any hash
+  /// is consistent for it).
   std::size_t operator()(mixprec::basic_float<F> x) const noexcept {
     const auto bits = x.bits();
     const bool is_zero = (bits & F::magnitude_mask) == 0 && !F::is_nan_code(bits);
