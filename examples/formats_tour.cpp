@@ -99,7 +99,7 @@ int main() {
   std::printf("\nStochastic rounding of %g to float8_e4m3 (neighbours %g and %g), %d draws:\n", static_cast<double>(x),
               static_cast<double>(below), static_cast<double>(above), draws);
   std::printf("  rounded up %.2f%% of the time (x lies %.2f%% of the way up); mean %.6f\n", 100.0 * up / draws,
-              100.0 * (static_cast<double>(x) - below) / (above - below), sum / draws);
+              100.0 * (static_cast<double>(x) - static_cast<double>(below)) / static_cast<double>(above - below), sum / draws);
 
   std::printf("\nArithmetic rounds back with the type's default: float8_e4m3(448) + float8_e4m3(448) = %g "
               "(saturates); float16(65504) + float16(65504) = %g\n",

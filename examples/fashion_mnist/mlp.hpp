@@ -361,7 +361,7 @@ class trainer {
       float sum = 0;
       float p[class_count];
       for (std::size_t c = 0; c < class_count; ++c) sum += (p[c] = std::exp(z[c] - z[predicted]));
-      loss += std::log(sum) - (z[y[r]] - z[predicted]);
+      loss += static_cast<double>(std::log(sum) - (z[y[r]] - z[predicted]));
       for (std::size_t c = 0; c < class_count; ++c)
         grad_[r * class_count + c] = (p[c] / sum - (c == y[r] ? 1.0f : 0.0f)) / static_cast<float>(rows) * scale;
     }

@@ -44,13 +44,13 @@ naive_result naive_gemm(const gemm::problem& p, const matrix& a, const matrix& b
     for (std::int64_t j = 0; j < p.n; ++j) {
       double sum = 0, magnitude = 0;
       for (std::int64_t k = 0; k < p.k; ++k) {
-        const double term = p.alpha * sa(i, k) * sb(j, k) * a.get(i, k) * b.get(j, k);
+        const double term = static_cast<double>(p.alpha) * sa(i, k) * sb(j, k) * a.get(i, k) * b.get(j, k);
         sum += term;
         magnitude += std::fabs(term);
       }
       if (p.beta != 0) {
-        sum += p.beta * c->get(i, j);
-        magnitude += std::fabs(p.beta * c->get(i, j));
+        sum += static_cast<double>(p.beta) * c->get(i, j);
+        magnitude += std::fabs(static_cast<double>(p.beta) * c->get(i, j));
       }
       if (!bias.empty()) {
         sum += bias[static_cast<std::size_t>(j)];
@@ -143,8 +143,8 @@ struct gemm_case {
         largest = std::max(largest, std::fabs(expected));
         double bound = terms * unit * exact.magnitude[e] * 2.0 + unit * 8 * std::fabs(expected);
         if (gemm::is_fp8(p.d.type)) {
-          expected *= d_scale;
-          bound *= d_scale;
+          expected *= static_cast<double>(d_scale);
+          bound *= static_cast<double>(d_scale);
         }
         bound += mixprec_test::output_half_ulp(p.d.type) * std::fabs(expected) + 1e-30;
         // Below the output's normal range its absolute spacing takes over.
@@ -156,7 +156,7 @@ struct gemm_case {
         REQUIRE(std::fabs(actual - expected) <= bound);
       }
     }
-    if (gemm::is_fp8(p.d.type)) CHECK(std::fabs(d_amax - largest) <= 1e-4 * largest + 1e-30);
+    if (gemm::is_fp8(p.d.type)) CHECK(std::fabs(static_cast<double>(d_amax) - largest) <= 1e-4 * largest + 1e-30);
   }
 };
 

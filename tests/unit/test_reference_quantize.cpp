@@ -101,7 +101,7 @@ TEST_CASE("cast-transpose writes the same codes transposed", "[reference][quanti
   reference::quantize(x.data(), x.size(), 3.0f, plain.data());
   CHECK(codes(q) == codes(plain));
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) CHECK(qt[c * rows + r].bits() == q[r * cols + c].bits());
+    for (std::int64_t c = 0; c < cols; ++c) CHECK(qt[static_cast<std::size_t>(c * rows + r)].bits() == q[static_cast<std::size_t>(r * cols + c)].bits());
   // Only the transposed copy.
   std::vector<float8_e4m3> only(x.size());
   reference::quantize(x.data(), rows, cols, 3.0f, static_cast<float8_e4m3*>(nullptr), only.data());

@@ -212,7 +212,7 @@ TEST_CASE("stochastic rounding is deterministic for the same input and random bi
     const float x = reference::float_from_bits(static_cast<std::uint32_t>(generator()));
     const std::uint32_t bits = mixprec::stochastic_rounding_bits(7, 100, static_cast<std::uint64_t>(i));
     differences += mixprec::convert_stochastic<mixprec::float8_e4m3>(x, bits).bits() !=
-                   mixprec::convert_stochastic<mixprec::float8_e4m3>(x, mixprec::stochastic_rounding_bits(7, 100, i)).bits();
+                   mixprec::convert_stochastic<mixprec::float8_e4m3>(x, mixprec::stochastic_rounding_bits(7, 100, static_cast<std::uint64_t>(i))).bits();
     differences += mixprec::convert_stochastic<mixprec::bfloat16>(x, bits).bits() !=
                    mixprec::convert_stochastic<mixprec::bfloat16>(x, bits).bits();
   }
