@@ -1,66 +1,69 @@
-// mixprec/gemm/scale_layout.hpp — where each scale of an FP8 operand lives.
-//
-// The one definition the CPU reference, the cast kernels (which write scales)
-// and the cuBLASLt GEMM (which reads them) share. A wrong layout does not
-// fail: it multiplies blocks by their neighbours' scales and gives
-// plausible-looking errors of a few percent, so nothing else may spell it out.
-//
-// An operand X is [rows, cols] row-major with cols = K contiguous (A: rows = M,
-// B: rows = N). For element (r, c) its scale is scales[index(r, c)]:
-//
-//   per_tensor     1 float                         index = 0
-//   row_wise       rows floats                     index = r
-//   block_1x128    ceil(cols/128) x rows4 floats   index = (c / 128) · rows4 + r
-//                  (rows4 = rows rounded up to a multiple of 4)
-//   block_128x128  ceil(rows/128) x cols4 floats   index = (r / 128) · cols4 + c / 128
-//                  (cols4 = ceil(cols/128) rounded up to a multiple of 4)
-//
-// That is: 1x128 scales are stored K-block-major, the rows of one K block
-// contiguous (the "M-major" / "outer-dimension-contiguous" order); 128x128
-// scales are stored row-block-major, the K blocks of one row block contiguous.
-// Entries in the padding are never read.
-//
-// Where this comes from (looked up for cuBLASLt 13.1, CUDA 13; the headers name
-// the modes but not the layouts; the docs give them):
-//  - /usr/local/cuda/include/cublasLt.h, cublasLtMatmulMatrixScale_t:
-//    OUTER_VEC_32F "vectors ... M and N elements respectively"; VEC128_32F "a
-//    dedicated CUDA_R_32F scaling factor for each 128-element block in the
-//    innermost dimension"; BLK128x128_32F one per 128x128 block.
-//  - NVIDIA/CUDALibrarySamples cuBLASLt/Common/helpers.h, getScaleTensorSize:
-//    VEC128_32F holds ceil(inner/128) · outer floats, BLK128x128_32F
-//    roundup(ceil(inner/128), 4) · ceil(outer/128): the inner (K) block count
-//    of a 2-D scale tensor is padded to 4 (16 bytes).
-//  - PyTorch aten/src/ATen/native/cuda/ScaledBlas.cpp (_scaled_mm's block
-//    paths, which hand these tensors to cuBLASLt unchanged): 1x128 scales of
-//    A[M,K] have shape [M, ceil(K/128)] with strides (1, M), i.e. index
-//    kb · M + r; 128x128 scales of B have shape [roundup(ceil(K/128),4),
-//    ceil(N/128)] with strides (1, roundup(ceil(K/128),4)), i.e. index
-//    nb · cols4 + kb.
-//  - TransformerEngine Float8BlockQuantizer.get_scale_shape ("GEMM_READY"
-//    format for cuBLASLt): 1x128 scales (ceil(K/128), roundup(M,4)) and
-//    128x128 scales (ceil(M/128), roundup(ceil(K/128),4)), both row-major.
-//  - cuBLAS docs (13.x), "128-element 1D and 128x128 2D Block Scaling For FP8
-//    Data Types", "Scaling factors layouts": VEC128_32F scales are M-major for
-//    A ([M, L], L = ceil(K/128)) and N-major for B; BLK128x128_32F scales are
-//    K-major with a column stride that is a multiple of 4 ([L4, ceil(rows/128)],
-//    L4 = L rounded up to 4); both start 16-byte aligned; and M and N must be
-//    multiples of 4.
-// All five agree; the one difference is whether 1x128's row stride is padded
-// to a multiple of 4 (TransformerEngine) or not (PyTorch). No source says so
-// outright, but the cuBLAS docs settle it for cuBLASLt: with block scales M
-// and N must be multiples of 4 (validate_for_cublaslt enforces it), and then
-// the padded and unpadded layouts are the same. So the padding matters only
-// to the CPU reference and the cast kernels, which take any row count; we pad,
-// as NVIDIA's own library does, which keeps every K block 16-byte aligned.
-// (One third-party binding found in the same search claims the opposite order
-// for VEC128_32F, the K blocks of a row contiguous; the cuBLAS docs, PyTorch
-// and TransformerEngine disagree with it. A later PyTorch ScaledBlas.cpp
-// checks 128x128 scales with an unpadded K-block stride, ceil(K/128); that
-// differs from the docs' multiple of 4 only when ceil(K/128) % 4 != 0.)
-// Until a GPU run confirms it, this layout is the best-sourced reading, not a
-// measured fact: tests/cuda/test_scaled_gemm.cpp checks it against cuBLASLt
-// with a different random scale per block (rows = 1 and 17 with row-wise
-// scales; block scales refuse them).
+/// \file
+/// mixprec/gemm/scale_layout.hpp — where each scale of an FP8 operand lives.
+///
+/// The one definition the CPU reference, the cast kernels (which write scales)
+/// and the cuBLASLt GEMM (which reads them) share. A wrong layout does not
+/// fail: it multiplies blocks by their neighbours' scales and gives
+/// plausible-looking errors of a few percent, so nothing else may spell it out.
+///
+/// An operand X is [rows, cols] row-major with cols = K contiguous (A: rows = M,
+/// B: rows = N). For element (r, c) its scale is scales[index(r, c)]:
+///
+/// ~~~~
+///   per_tensor     1 float                         index = 0
+///   row_wise       rows floats                     index = r
+///   block_1x128    ceil(cols/128) x rows4 floats   index = (c / 128) · rows4 + r
+///                  (rows4 = rows rounded up to a multiple of 4)
+///   block_128x128  ceil(rows/128) x cols4 floats   index = (r / 128) · cols4 + c / 128
+///                  (cols4 = ceil(cols/128) rounded up to a multiple of 4)
+/// ~~~~
+///
+/// That is: 1x128 scales are stored K-block-major, the rows of one K block
+/// contiguous (the "M-major" / "outer-dimension-contiguous" order); 128x128
+/// scales are stored row-block-major, the K blocks of one row block contiguous.
+/// Entries in the padding are never read.
+///
+/// Where this comes from (looked up for cuBLASLt 13.1, CUDA 13; the headers name
+/// the modes but not the layouts; the docs give them):
+///  - /usr/local/cuda/include/cublasLt.h, cublasLtMatmulMatrixScale_t:
+///    OUTER_VEC_32F "vectors ... M and N elements respectively"; VEC128_32F "a
+///    dedicated CUDA_R_32F scaling factor for each 128-element block in the
+///    innermost dimension"; BLK128x128_32F one per 128x128 block.
+///  - NVIDIA/CUDALibrarySamples cuBLASLt/Common/helpers.h, getScaleTensorSize:
+///    VEC128_32F holds ceil(inner/128) · outer floats, BLK128x128_32F
+///    roundup(ceil(inner/128), 4) · ceil(outer/128): the inner (K) block count
+///    of a 2-D scale tensor is padded to 4 (16 bytes).
+///  - PyTorch aten/src/ATen/native/cuda/ScaledBlas.cpp (_scaled_mm's block
+///    paths, which hand these tensors to cuBLASLt unchanged): 1x128 scales of
+///    A[M,K] have shape [M, ceil(K/128)] with strides (1, M), i.e. index
+///    kb · M + r; 128x128 scales of B have shape [roundup(ceil(K/128),4),
+///    ceil(N/128)] with strides (1, roundup(ceil(K/128),4)), i.e. index
+///    nb · cols4 + kb.
+///  - TransformerEngine Float8BlockQuantizer.get_scale_shape ("GEMM_READY"
+///    format for cuBLASLt): 1x128 scales (ceil(K/128), roundup(M,4)) and
+///    128x128 scales (ceil(M/128), roundup(ceil(K/128),4)), both row-major.
+///  - cuBLAS docs (13.x), "128-element 1D and 128x128 2D Block Scaling For FP8
+///    Data Types", "Scaling factors layouts": VEC128_32F scales are M-major for
+///    A ([M, L], L = ceil(K/128)) and N-major for B; BLK128x128_32F scales are
+///    K-major with a column stride that is a multiple of 4 ([L4, ceil(rows/128)],
+///    L4 = L rounded up to 4); both start 16-byte aligned; and M and N must be
+///    multiples of 4.
+/// All five agree; the one difference is whether 1x128's row stride is padded
+/// to a multiple of 4 (TransformerEngine) or not (PyTorch). No source says so
+/// outright, but the cuBLAS docs settle it for cuBLASLt: with block scales M
+/// and N must be multiples of 4 (validate_for_cublaslt enforces it), and then
+/// the padded and unpadded layouts are the same. So the padding matters only
+/// to the CPU reference and the cast kernels, which take any row count; we pad,
+/// as NVIDIA's own library does, which keeps every K block 16-byte aligned.
+/// (One third-party binding found in the same search claims the opposite order
+/// for VEC128_32F, the K blocks of a row contiguous; the cuBLAS docs, PyTorch
+/// and TransformerEngine disagree with it. A later PyTorch ScaledBlas.cpp
+/// checks 128x128 scales with an unpadded K-block stride, ceil(K/128); that
+/// differs from the docs' multiple of 4 only when ceil(K/128) % 4 != 0.)
+/// Until a GPU run confirms it, this layout is the best-sourced reading, not a
+/// measured fact: tests/cuda/test_scaled_gemm.cpp checks it against cuBLASLt
+/// with a different random scale per block (rows = 1 and 17 with row-wise
+/// scales; block scales refuse them).
 #pragma once
 
 #include <cstdint>
@@ -71,22 +74,26 @@
 namespace mixprec {
 namespace gemm {
 
+/// ceil(a / b) for a >= 0, b > 0.
 MIXPREC_HOST_DEVICE constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }
+/// The smallest multiple of `multiple` that is >= a (a >= 0, multiple > 0).
 MIXPREC_HOST_DEVICE constexpr std::int64_t round_up(std::int64_t a, std::int64_t multiple) noexcept {
   return ceil_div(a, multiple) * multiple;
 }
 
-// Elements per block side of the block modes. (The functions here are
-// host/device: the cast kernels and the reference share them.)
+/// Elements per block side of the block modes. (The functions here are
+/// host/device: the cast kernels and the reference share them.)
 constexpr std::int64_t scale_block_size = 128;
 
+/// The scale layout of one [rows, cols] operand in one scale_mode (table in this
+/// file's description): how many floats to allocate and which one governs an element.
 struct scale_layout {
-  scale_mode mode = scale_mode::per_tensor;
-  std::int64_t rows = 0;  // of the operand
-  std::int64_t cols = 0;  // of the operand (K)
+  scale_mode mode = scale_mode::per_tensor;  ///< The operand's scale mode.
+  std::int64_t rows = 0;  ///< Rows of the operand (M for A, N for B).
+  std::int64_t cols = 0;  ///< Columns of the operand (K).
 
-  // Distance between consecutive K blocks (block_1x128) or row blocks
-  // (block_128x128), in floats.
+  /// Distance between consecutive K blocks (block_1x128) or row blocks
+  /// (block_128x128), in floats; 0 for per_tensor and row_wise.
   MIXPREC_HOST_DEVICE constexpr std::int64_t stride() const noexcept {
     switch (mode) {
       case scale_mode::block_1x128: return round_up(rows, 4);
@@ -95,7 +102,7 @@ struct scale_layout {
     }
   }
 
-  // Floats to allocate.
+  /// Floats to allocate (padding included).
   MIXPREC_HOST_DEVICE constexpr std::int64_t count() const noexcept {
     switch (mode) {
       case scale_mode::per_tensor: return 1;
@@ -106,7 +113,7 @@ struct scale_layout {
     return 0;
   }
 
-  // Position of the scale that governs element (row, col).
+  /// Position (in floats) of the scale that governs element (row, col).
   MIXPREC_HOST_DEVICE constexpr std::int64_t index(std::int64_t row, std::int64_t col) const noexcept {
     switch (mode) {
       case scale_mode::per_tensor: return 0;
@@ -118,8 +125,9 @@ struct scale_layout {
   }
 };
 
-// The layouts of a problem's A and B scales.
+/// The layout of a problem's A scales: {a.scaling, M, K}.
 inline scale_layout scale_layout_of_a(const problem& p) noexcept { return {p.a.scaling, p.m, p.k}; }
+/// The layout of a problem's B scales: {b.scaling, N, K}.
 inline scale_layout scale_layout_of_b(const problem& p) noexcept { return {p.b.scaling, p.n, p.k}; }
 
 }  // namespace gemm

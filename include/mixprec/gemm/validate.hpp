@@ -1,34 +1,39 @@
-// mixprec/gemm/validate.hpp — the rules a scaled GEMM call must satisfy.
-//
-// Two pure functions of their arguments, so every rule is tested without a
-// GPU (tests/unit/test_gemm_validation.cpp):
-//   validate(p)                       what the problem must satisfy to mean
-//                                     anything; the CPU reference checks it.
-//   validate_for_cublaslt(p, device)  validate(p) plus what cuBLASLt's FP8
-//                                     kernels need (types, alignment, scale
-//                                     mode pairs, compute capability, library
-//                                     version); the GPU path checks it before
-//                                     any cuBLASLt call.
-// Each failure throws mixprec::error naming the constraint, the values seen
-// and what to do.
-//
-// Where the cuBLASLt rules come from (looked up for cuBLASLt 13.x; no GPU run
-// has confirmed them yet). Short names used in the comments below:
-//  [cuBLAS matmul]   cuBLAS docs, section "cublasLtMatmul()": the FP8 type
-//                    table (A, B, C, D and bias types) and its footnote on FP8
-//                    outputs; the requirements list for tensor- or
-//                    block-scaled FP8 kernels (16-byte alignment, "TN").
-//  [cuBLAS scaling]  cuBLAS docs, section "Narrow Precision Data Types Usage":
-//                    the "Scaling Mode Support Overview" table (compute
-//                    capability per mode), "Outer Vector Scaling for FP8 Data
-//                    Types" and "128-element 1D and 128x128 2D Block Scaling
-//                    For FP8 Data Types" with its "Scaling factors layouts".
-//  [cuBLASLt.h]      /usr/local/cuda/include/cublasLt.h comments on
-//                    cublasLtMatmulMatrixScale_t and the *_SCALE_POINTER,
-//                    AMAX_D_POINTER and BIAS_DATA_TYPE attributes.
-// Corroborating users and maintainers are cited rule by rule. cuBLASLt's own
-// status is still turned into a message by mixprec/cuda/scaled_gemm.hpp for
-// anything these rules miss.
+/// \file
+/// mixprec/gemm/validate.hpp — the rules a scaled GEMM call must satisfy.
+///
+/// Two pure functions of their arguments, so every rule is tested without a
+/// GPU (tests/unit/test_gemm_validation.cpp):
+///
+/// ~~~~
+///   validate(p)                       what the problem must satisfy to mean
+///                                     anything; the CPU reference checks it.
+///   validate_for_cublaslt(p, device)  validate(p) plus what cuBLASLt's FP8
+///                                     kernels need (types, alignment, scale
+///                                     mode pairs, compute capability, library
+///                                     version); the GPU path checks it before
+///                                     any cuBLASLt call.
+/// ~~~~
+///
+/// Each failure throws mixprec::error naming the constraint, the values seen
+/// and what to do.
+///
+/// Where the cuBLASLt rules come from (looked up for cuBLASLt 13.x; no GPU run
+/// has confirmed them yet). Short names used in the comments below:
+///  [cuBLAS matmul]   cuBLAS docs, section "cublasLtMatmul()": the FP8 type
+///                    table (A, B, C, D and bias types) and its footnote on FP8
+///                    outputs; the requirements list for tensor- or
+///                    block-scaled FP8 kernels (16-byte alignment, "TN").
+///  [cuBLAS scaling]  cuBLAS docs, section "Narrow Precision Data Types Usage":
+///                    the "Scaling Mode Support Overview" table (compute
+///                    capability per mode), "Outer Vector Scaling for FP8 Data
+///                    Types" and "128-element 1D and 128x128 2D Block Scaling
+///                    For FP8 Data Types" with its "Scaling factors layouts".
+///  [cuBLASLt.h]      /usr/local/cuda/include/cublasLt.h comments on
+///                    cublasLtMatmulMatrixScale_t and the *_SCALE_POINTER,
+///                    AMAX_D_POINTER and BIAS_DATA_TYPE attributes.
+/// Corroborating users and maintainers are cited rule by rule. cuBLASLt's own
+/// status is still turned into a message by mixprec/cuda/scaled_gemm.hpp for
+/// anything these rules miss.
 #pragma once
 
 #include <cstddef>
@@ -41,18 +46,19 @@
 namespace mixprec {
 namespace gemm {
 
-// What the GPU path runs on, passed in as values (mixprec::cuda queries them
-// with cudaGetDeviceProperties and cublasLtGetVersion).
+/// What the GPU path runs on, passed in as values (mixprec::cuda queries them
+/// with cudaGetDeviceProperties and cublasLtGetVersion).
 struct device_capabilities {
-  int compute_capability_major = 0;
-  int compute_capability_minor = 0;
-  // cublasLtGetVersion(): major · 10000 + minor · 100 + patch (13.1.0 -> 130100).
+  int compute_capability_major = 0;  ///< Major compute capability (9 for Hopper; Ada is 8.9).
+  int compute_capability_minor = 0;  ///< The minor compute capability.
+  /// cublasLtGetVersion(): major · 10000 + minor · 100 + patch (13.1.0 -> 130100).
   std::size_t cublaslt_version = 0;
 };
 
-// The first cuBLASLt releases with each feature: FP8 matmul (11.11, CUDA 11.8),
-// and outer-vector and 1x128 / 128x128 block scale modes (12.9, CUDA 12.9).
+/// The first cuBLASLt releases with each feature: FP8 matmul (11.11, CUDA 11.8),
+/// and outer-vector and 1x128 / 128x128 block scale modes (12.9, CUDA 12.9).
 constexpr std::size_t cublaslt_version_fp8 = 111100;
+/// The first cuBLASLt release with row-wise and block scale modes (12.9); see cublaslt_version_fp8.
 constexpr std::size_t cublaslt_version_vector_and_block_scales = 120900;
 
 namespace detail {
@@ -85,11 +91,14 @@ inline void validate_scales(const input_operand& x, const char* name, std::int64
 
 }  // namespace detail
 
-// The rules every implementation enforces: the problem must describe a
-// computation. Shapes, leading dimensions, required pointers, scale pointers
-// of the vector and block modes, the FP8 output's scale, amax only of an FP8
-// output, no overlap of C and D (except exact in-place use), bias iff a bias
-// epilogue.
+/// The rules every implementation enforces: the problem must describe a
+/// computation. Shapes, leading dimensions, required pointers, scale pointers
+/// of the vector and block modes, the FP8 output's scale, amax only of an FP8
+/// output, no overlap of C and D (except exact in-place use), bias iff a bias
+/// epilogue.
+///
+/// Reads only pointer values, never the memory they point to.
+/// \throws mixprec::error naming the first rule `p` breaks, the values seen and what to do.
 inline void validate(const problem& p) {
   using detail::validation_prefix;
   require(p.m > 0 && p.n > 0 && p.k > 0, validation_prefix, "M, N and K must be positive; got M=", p.m, " N=", p.n,
@@ -147,7 +156,14 @@ inline void validate(const problem& p) {
   }
 }
 
-// validate(p) plus what cuBLASLt (13.x) needs on the given device.
+/// validate(p) plus what cuBLASLt (13.x) needs on the given device.
+///
+/// On top of validate(): operand/C/D/bias type pairs cuBLASLt offers (no E5M2 x E5M2),
+/// scale-mode pairs (row-wise and block scales: BF16/FP16/FP32 output only, Hopper only,
+/// cuBLASLt >= 12.9, block scales 16-byte aligned, M a multiple of 4, no fast accumulation),
+/// K and N multiples of 16 with FP8 operands, 16-byte aligned matrices and leading
+/// dimensions, compute capability >= 8.9 and cuBLASLt >= 11.11 for FP8.
+/// \throws mixprec::error naming the first rule broken, the values seen and what to do.
 inline void validate_for_cublaslt(const problem& p, const device_capabilities& device) {
   using detail::validation_prefix;
   validate(p);
