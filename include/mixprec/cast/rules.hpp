@@ -1,24 +1,25 @@
-// mixprec/cast/rules.hpp — the element rules of quantization, written once
-// for the CPU reference (mixprec/reference/quantize.hpp) and the cast kernels
-// (mixprec/cuda/cast.hpp), so that both give the same bits.
-//
-//  - x · scale is one float multiplication (rounded to nearest even), then one
-//    conversion by the engine with the options' rounding and saturation (FP8
-//    default: nearest even, saturation::finite, as cuBLASLt and
-//    TransformerEngine cast). BF16/FP16 inputs are widened to float exactly.
-//  - Stochastic rounding takes the random word of element i (its row-major
-//    index in the source) from stochastic_rounding_bits(seed, offset, i): the
-//    result does not depend on how the work is split between threads.
-//  - amax compares magnitudes as bit patterns: +inf beats every finite value
-//    and a NaN (of either sign) beats +inf, so a tensor holding NaN has a NaN
-//    amax — the scaling recipes (mixprec/scaling/fp8_scaling.hpp) then keep
-//    their previous scale, and the NaN is not hidden. The maximum of bit
-//    patterns does not depend on the order of reduction (on the GPU it is an
-//    atomicMax on the bits).
-//  - Block scales follow current scaling (detail::fp8_scale_from_amax, shared
-//    with the recipes): scale = max(T) / amax, FLT_MAX if that overflows, 1 for
-//    an all-zero or non-finite block, optionally rounded down to a power of two;
-//    the stored dequantisation factor is 1 / scale, correctly rounded.
+/// \file
+/// mixprec/cast/rules.hpp — the element rules of quantization, written once
+/// for the CPU reference (mixprec/reference/quantize.hpp) and the cast kernels
+/// (mixprec/cuda/cast.hpp), so that both give the same bits.
+///
+///  - x · scale is one float multiplication (rounded to nearest even), then one
+///    conversion by the engine with the options' rounding and saturation (FP8
+///    default: nearest even, saturation::finite, as cuBLASLt and
+///    TransformerEngine cast). BF16/FP16 inputs are widened to float exactly.
+///  - Stochastic rounding takes the random word of element i (its row-major
+///    index in the source) from stochastic_rounding_bits(seed, offset, i): the
+///    result does not depend on how the work is split between threads.
+///  - amax compares magnitudes as bit patterns: +inf beats every finite value
+///    and a NaN (of either sign) beats +inf, so a tensor holding NaN has a NaN
+///    amax — the scaling recipes (mixprec/scaling/fp8_scaling.hpp) then keep
+///    their previous scale, and the NaN is not hidden. The maximum of bit
+///    patterns does not depend on the order of reduction (on the GPU it is an
+///    atomicMax on the bits).
+///  - Block scales follow current scaling (detail::fp8_scale_from_amax, shared
+///    with the recipes): scale = max(T) / amax, FLT_MAX if that overflows, 1 for
+///    an all-zero or non-finite block, optionally rounded down to a power of two;
+///    the stored dequantisation factor is 1 / scale, correctly rounded.
 #pragma once
 
 #include <cstdint>
@@ -35,20 +36,25 @@
 
 namespace mixprec {
 
+/// How the quantize functions (reference/quantize.hpp, cuda/cast.hpp) round and
+/// saturate each scaled element. The defaults are FP8's: nearest even, saturating to ±max.
 struct quantize_options {
-  rounding mode = rounding::nearest_even;  // any mixprec::rounding
-  saturation policy = saturation::finite;  // FP8's default; BF16/FP16 targets usually want none
-  // Stochastic rounding only: element i rounds with stochastic_rounding_bits(seed, offset, i).
+  rounding mode = rounding::nearest_even;  ///< any mixprec::rounding
+  saturation policy = saturation::finite;  ///< FP8's default; BF16/FP16 targets usually want none
+  /// Stochastic rounding only: element i rounds with stochastic_rounding_bits(seed, offset, i).
   std::uint64_t seed = 0;
+  /// Stochastic rounding only: the counter offset (e.g. the step), see `seed`.
   std::uint64_t offset = 0;
-  // Scales computed from the data (quantize_blockwise) only: round each
-  // block's scale down to a power of two, so that scale_inv is exact too.
+  /// Scales computed from the data (quantize_blockwise) only: round each
+  /// block's scale down to a power of two, so that scale_inv is exact too.
   bool power_of_two_scales = false;
 };
 
+/// The element rules shared by the CPU reference and the cast kernels
+/// (see cast/rules.hpp); building blocks, not an entry point.
 namespace cast {
 
-// Elements are float or mixprec value types; this widens them exactly.
+/// Elements are float or mixprec value types; this widens them exactly.
 template <class T>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float to_float(T x) noexcept {
   if constexpr (std::is_same<T, float>::value) {
@@ -59,25 +65,30 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float to_float(T x) noexcept {
   }
 }
 
-// Optional outputs of the quantize functions take their type from the main
-// output, so that a plain nullptr can be passed for them.
+/// Optional outputs of the quantize functions take their type from the main
+/// output, so that a plain nullptr can be passed for them.
 template <class T>
 struct non_deduced {
-  using type = T;
+  using type = T;  ///< T itself, in a non-deduced context.
 };
+/// `non_deduced<T>::type`: T, in a context that template argument deduction skips.
 template <class T>
 using non_deduced_t = typename non_deduced<T>::type;
 
-// |x| as the bit pattern amax compares.
+/// |x| as the bit pattern amax compares.
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::uint32_t magnitude_bits(float x) noexcept {
   return mixprec::detail::bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu;
 }
+/// The float whose bit pattern is `bits` (the inverse of magnitude_bits for a non-negative x).
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float from_magnitude_bits(std::uint32_t bits) noexcept {
   return mixprec::detail::bit_cast<float>(bits);
 }
 
-// The quantised value of element `index`, whose scaled value (x · scale) is
-// `value`.
+/// The quantised value of element `index`, whose scaled value (x · scale) is
+/// `value`.
+///
+/// Rounds with `o.mode` and `o.policy`; under rounding::stochastic the random word is
+/// stochastic_rounding_bits(o.seed, o.offset, index).
 template <class Target>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS Target encode(float value, const quantize_options& o, std::uint64_t index) {
   if (o.mode == rounding::stochastic)
@@ -85,15 +96,18 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS Target encode(float value, const quan
   return convert<Target>(value, o.mode, o.policy);
 }
 
-// The scale current scaling gives a block whose largest magnitude is amax.
+/// The scale current scaling gives a block whose largest magnitude is amax.
+///
+/// A quantisation factor: max(Target) / amax, FLT_MAX if that overflows, 1 when amax
+/// is 0, inf or NaN; rounded down to a power of two when `power_of_two` is set.
 template <class Target>
 MIXPREC_HOST_DEVICE inline float block_scale(float amax, bool power_of_two) noexcept {
   return mixprec::detail::fp8_scale_from_amax(amax, static_cast<float>(std::numeric_limits<Target>::max()), 1.0f,
                                               power_of_two);
 }
 
-// 1 / scale, correctly rounded on the host and on the device alike (device
-// code may be compiled with -prec-div=false).
+/// 1 / scale, correctly rounded on the host and on the device alike (device
+/// code may be compiled with -prec-div=false).
 MIXPREC_HOST_DEVICE inline float reciprocal(float scale) noexcept {
 #if MIXPREC_DEVICE_COMPILATION
   return __frcp_rn(scale);

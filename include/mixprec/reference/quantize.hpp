@@ -1,21 +1,24 @@
-// mixprec/reference/quantize.hpp — the CPU reference of the cast kernels.
-//
-// Host, header-only, and exactly the semantics of mixprec/cuda/cast.hpp: the
-// GPU tests compare the kernels with these functions bit for bit.
-//
-//   amax(x)                      max |x|
-//   quantize(x, scale)           q = convert<T>(x · scale), returns amax(x);
-//                                optionally also qᵀ (the cast-transpose copy)
-//   quantize_blockwise(x, mode)  per row / 1x128 / 128x128 block (or the whole
-//                                tensor): scale = max(T) / amax of the block
-//                                (current scaling), q = convert<T>(x · scale),
-//                                scale_inv = 1 / scale stored in the layout of
-//                                mixprec/gemm/scale_layout.hpp
-//   dequantize(q, scale_inv)     y = convert<T>(float(q) · scale_inv)
-//
-// The element rules (rounding of x · scale, stochastic bits, amax of bit
-// patterns, block scales) are those of mixprec/cast/rules.hpp, which the
-// kernels share.
+/// \file
+/// mixprec/reference/quantize.hpp — the CPU reference of the cast kernels.
+///
+/// Host, header-only, and exactly the semantics of mixprec/cuda/cast.hpp: the
+/// GPU tests compare the kernels with these functions bit for bit.
+///
+/// ~~~~
+///   amax(x)                      max |x|
+///   quantize(x, scale)           q = convert<T>(x · scale), returns amax(x);
+///                                optionally also qᵀ (the cast-transpose copy)
+///   quantize_blockwise(x, mode)  per row / 1x128 / 128x128 block (or the whole
+///                                tensor): scale = max(T) / amax of the block
+///                                (current scaling), q = convert<T>(x · scale),
+///                                scale_inv = 1 / scale stored in the layout of
+///                                mixprec/gemm/scale_layout.hpp
+///   dequantize(q, scale_inv)     y = convert<T>(float(q) · scale_inv)
+/// ~~~~
+///
+/// The element rules (rounding of x · scale, stochastic bits, amax of bit
+/// patterns, block scales) are those of mixprec/cast/rules.hpp, which the
+/// kernels share.
 #pragma once
 
 #include <algorithm>
@@ -30,12 +33,16 @@
 #include "mixprec/types.hpp"
 
 namespace mixprec {
+/// The CPU reference of everything the GPU does: quantize / dequantize / amax
+/// (reference/quantize.hpp) and the scaled GEMM (reference/scaled_gemm.hpp), on host pointers.
 namespace reference {
 
 // The options are mixprec::quantize_options (mixprec/cast/rules.hpp).
 using mixprec::quantize_options;
 
-// max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
+/// max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
+///
+/// Source is float or a mixprec value type (bfloat16, float16, FP8).
 template <class Source>
 float amax(const Source* x, std::size_t n) {
   std::uint32_t largest = 0;
@@ -43,7 +50,11 @@ float amax(const Source* x, std::size_t n) {
   return cast::from_magnitude_bits(largest);
 }
 
-// out[i] = convert<Target>(x[i] · scale) for i < n; returns amax(x).
+/// out[i] = convert<Target>(x[i] · scale) for i < n; returns amax(x).
+///
+/// `scale` is the quantisation factor (the GEMM's dequantisation factor is 1 / scale);
+/// rounding and saturation come from `o`, element i's stochastic index is i.
+/// Target is a mixprec value type; Source is float or one.
 template <class Target, class Source>
 float quantize(const Source* x, std::size_t n, float scale, Target* out, const quantize_options& o = {}) {
   static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
@@ -56,9 +67,12 @@ float quantize(const Source* x, std::size_t n, float scale, Target* out, const q
   return cast::from_magnitude_bits(largest);
 }
 
-// The cast-transpose form: x is [rows, cols] row-major; out (if not null)
-// receives q [rows, cols], out_transposed (if not null) qᵀ [cols, rows].
-// Returns amax(x).
+/// The cast-transpose form: x is [rows, cols] row-major; out (if not null)
+/// receives q [rows, cols], out_transposed (if not null) qᵀ [cols, rows].
+/// Returns amax(x).
+///
+/// Element (r, c) is convert<Target>(x · scale) with stochastic index r · cols + c.
+/// \throws mixprec::error when rows or cols is negative.
 template <class Target, class Source>
 float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scale, Target* out,
                cast::non_deduced_t<Target>* out_transposed, const quantize_options& o = {}) {
@@ -132,21 +146,26 @@ std::uint32_t quantize_blocks(const Source* x, std::int64_t rows, std::int64_t c
 
 }  // namespace detail
 
-// Scales computed from the data, one per block of `mode` (per_tensor: the
-// whole tensor is one block). x is [rows, cols] row-major; q goes to out
-// [rows, cols], 1 / scale of each block to scale_inv in the layout
-// gemm::scale_layout{mode, rows, cols} (padding entries are left as they are).
-//
-// The transposed operand (the wgrad GEMM's, mixprec/gemm/problem.hpp): with
-// per_tensor, block_1x128 or block_128x128, out_transposed may receive qᵀ
-// [cols, rows] and scale_inv_transposed its scales in the layout
-// gemm::scale_layout{mode, cols, rows} — exactly what quantising xᵀ with the
-// same mode gives (the stochastic-rounding index of an element stays its
-// index in x). For per_tensor and 128x128 blocks that is q transposed with the
-// same scales; 1x128 blocks of xᵀ run down 128 rows of x, so they get scales
-// of their own (TransformerEngine's and DeepSeek-V3's column-wise 1x128
-// scaling). Row-wise scales of xᵀ would be per column of x: not offered.
-// Returns amax(x).
+/// Scales computed from the data, one per block of `mode` (per_tensor: the
+/// whole tensor is one block). x is [rows, cols] row-major; q goes to out
+/// [rows, cols], 1 / scale of each block to scale_inv in the layout
+/// gemm::scale_layout{mode, rows, cols} (padding entries are left as they are).
+///
+/// The transposed operand (the wgrad GEMM's, mixprec/gemm/problem.hpp): with
+/// per_tensor, block_1x128 or block_128x128, out_transposed may receive qᵀ
+/// [cols, rows] and scale_inv_transposed its scales in the layout
+/// gemm::scale_layout{mode, cols, rows} — exactly what quantising xᵀ with the
+/// same mode gives (the stochastic-rounding index of an element stays its
+/// index in x). For per_tensor and 128x128 blocks that is q transposed with the
+/// same scales; 1x128 blocks of xᵀ run down 128 rows of x, so they get scales
+/// of their own (TransformerEngine's and DeepSeek-V3's column-wise 1x128
+/// scaling). Row-wise scales of xᵀ would be per column of x: not offered.
+/// Returns amax(x).
+///
+/// Each block's scale is cast::block_scale (current scaling); `out` may be null (scales
+/// only), as may either transposed output.
+/// \throws mixprec::error when rows or cols is negative, scale_inv is null, or a
+///         transposed output is asked for with row_wise scales.
 template <class Target, class Source>
 float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode, Target* out,
                          float* scale_inv, cast::non_deduced_t<Target>* out_transposed = nullptr,
@@ -166,8 +185,8 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
   return cast::from_magnitude_bits(largest);
 }
 
-// out[i] = convert<Target>(float(q[i]) · scale_inv), Target float (no
-// conversion), bfloat16 or float16 (nearest even, overflow to inf).
+/// out[i] = convert<Target>(float(q[i]) · scale_inv), Target float (no
+/// conversion), bfloat16 or float16 (nearest even, overflow to inf).
 template <class Target, class Source>
 void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
   for (std::size_t i = 0; i < n; ++i) {
@@ -180,8 +199,10 @@ void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
   }
 }
 
-// Dequantisation with the scales of quantize_blockwise: q is [rows, cols]
-// row-major, scale_inv in gemm::scale_layout{mode, rows, cols}.
+/// Dequantisation with the scales of quantize_blockwise: q is [rows, cols]
+/// row-major, scale_inv in gemm::scale_layout{mode, rows, cols}.
+///
+/// out is [rows, cols]; each element as dequantize() with its block's scale_inv.
 template <class Target, class Source>
 void dequantize_blockwise(const Source* q, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode,
                           const float* scale_inv, Target* out) {

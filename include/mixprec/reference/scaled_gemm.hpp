@@ -1,30 +1,38 @@
-// mixprec/reference/scaled_gemm.hpp — the CPU reference of the scaled GEMM.
-//
-//   mixprec::reference::scaled_gemm(problem)   host pointers in a gemm::problem
-//
-// Computes exactly what the problem describes (mixprec/gemm/problem.hpp), for
-// every mode the GPU path offers and more (any scale-mode pair, any shape, any
-// C and bias type):
-//  - operands are decoded exactly (FP8, BF16, FP16 or FP32), products are
-//    formed exactly where the format allows it (FP8 x FP8 and FP16 x FP16 fit
-//    a float's significand; BF16 x BF16 too, barring products beyond float's
-//    exponent range; FP32 x FP32 is rounded), and summed over k in ascending
-//    order into an FP32 accumulator — or, with accumulation::float64, a
-//    double one with exact products;
-//  - per-tensor and row-wise scales multiply the finished sum:
-//      D[i,j] = (alpha · sA[i] · sB[j]) · Σ_k A[i,k] B[j,k];
-//    block scales (1x128, 128x128) multiply each 128-long K block's partial
-//    sum, as the block-scaled kernels do:
-//      D[i,j] = alpha · Σ_kb (sA[i,kb] · sB[j,kb]) · Σ_{k in kb} A[i,k] B[j,k];
-//  - then beta · C, the bias, ReLU or GELU (the tanh form), amax of D for an
-//    FP8 output, and the conversion of D (· sD for FP8) by the engine: nearest
-//    even, FP8 saturating to ±max, BF16/FP16 overflowing to inf.
-// The result depends neither on the blocking below nor on the machine: every
-// D[i,j] is the same sequence of float operations.
-//
-// Speed: A is decoded a few rows at a time and B once, transposed to [K, N],
-// so the inner loop is an axpy over contiguous floats that compilers
-// vectorise; a 512 x 512 x 512 FP8 GEMM takes about 0.1 s on one core.
+/// \file
+/// mixprec/reference/scaled_gemm.hpp — the CPU reference of the scaled GEMM.
+///
+/// ~~~~
+///   mixprec::reference::scaled_gemm(problem)   host pointers in a gemm::problem
+/// ~~~~
+///
+/// Computes exactly what the problem describes (mixprec/gemm/problem.hpp), for
+/// every mode the GPU path offers and more (any scale-mode pair, any shape, any
+/// C and bias type):
+///  - operands are decoded exactly (FP8, BF16, FP16 or FP32), products are
+///    formed exactly where the format allows it (FP8 x FP8 and FP16 x FP16 fit
+///    a float's significand; BF16 x BF16 too, barring products beyond float's
+///    exponent range; FP32 x FP32 is rounded), and summed over k in ascending
+///    order into an FP32 accumulator — or, with accumulation::float64, a
+///    double one with exact products;
+///  - per-tensor and row-wise scales multiply the finished sum:
+///
+///          D[i,j] = (alpha · sA[i] · sB[j]) · Σ_k A[i,k] B[j,k];
+///
+///    block scales (1x128, 128x128) multiply each 128-long K block's partial
+///    sum, as the block-scaled kernels do:
+///
+///          D[i,j] = alpha · Σ_kb (sA[i,kb] · sB[j,kb]) · Σ_{k in kb} A[i,k] B[j,k];
+///
+///  - then beta · C, the bias, ReLU or GELU (the tanh form), amax of D for an
+///    FP8 output, and the conversion of D (· sD for FP8) by the engine: nearest
+///    even, FP8 saturating to ±max, BF16/FP16 overflowing to inf.
+///
+/// The result depends neither on the blocking below nor on the machine: every
+/// D[i,j] is the same sequence of float operations.
+///
+/// Speed: A is decoded a few rows at a time and B once, transposed to [K, N],
+/// so the inner loop is an axpy over contiguous floats that compilers
+/// vectorise; a 512 x 512 x 512 FP8 GEMM takes about 0.1 s on one core.
 #pragma once
 
 #include <algorithm>
@@ -44,13 +52,15 @@
 namespace mixprec {
 namespace reference {
 
+/// The accumulator of reference::scaled_gemm.
 enum class accumulation {
-  float32,  // what the GPU's tensor cores do (up to the order of summation)
-  float64,  // exact products, double sums: the ground truth for error bounds
+  float32,  ///< what the GPU's tensor cores do (up to the order of summation)
+  float64,  ///< exact products, double sums: the ground truth for error bounds
 };
 
+/// Options of reference::scaled_gemm.
 struct gemm_options {
-  accumulation accumulate = accumulation::float32;
+  accumulation accumulate = accumulation::float32;  ///< FP32 (the GPU's) or FP64 accumulation.
 };
 
 namespace detail {
@@ -238,9 +248,12 @@ void scaled_gemm(const gemm::problem& p) {
 
 }  // namespace detail
 
-// D = epilogue(alpha · (sA ⊙ A)(sB ⊙ B)ᵀ + beta · C + bias), converted to
-// D's type (· sD and amax for an FP8 D), with host pointers. Checks
-// gemm::validate(p) first; shapes and types cuBLASLt would refuse are fine.
+/// D = epilogue(alpha · (sA ⊙ A)(sB ⊙ B)ᵀ + beta · C + bias), converted to
+/// D's type (· sD and amax for an FP8 D), with host pointers. Checks
+/// gemm::validate(p) first; shapes and types cuBLASLt would refuse are fine.
+///
+/// Every pointer in `p` (data, scales, amax) is a host pointer. p.fast_accumulation is ignored.
+/// \throws mixprec::error when gemm::validate(p) rejects the problem.
 inline void scaled_gemm(const gemm::problem& p, const gemm_options& options = {}) {
   gemm::validate(p);
   if (options.accumulate == accumulation::float64) {
