@@ -1,52 +1,59 @@
-// mixprec/cuda/scaled_gemm.hpp — the scaled GEMM of mixprec/gemm/problem.hpp
-// on the GPU, through cuBLASLt (13.x; FP8 on Ada and Hopper).
-//
-//   mixprec::cuda::scaled_gemm_engine engine;          // this device; options below
-//   engine.run(problem, stream);                        // device pointers in the problem
-//   mixprec::cuda::scaled_gemm(problem, stream);        // the same with a per-thread default engine
-//
-// Host code only (cuda_runtime.h, cublasLt.h): compiles with nvcc and with
-// g++/clang++; link CUDA::cudart and CUDA::cublasLt (the mixprec::cuda target).
-//
-// Row-major onto column-major. cuBLASLt is column-major; a row-major [R, C]
-// matrix with leading dimension ld is the column-major [C, R] matrix with the
-// same ld. So D[M,N] = A[M,K] · B[N,K]ᵀ (all row-major) is computed as the
-// column-major product
-//     Dᶜ[N,M] = op(Aᶜ) · Bᶜ,   Aᶜ := our B (K x N, ld = ldb, op = T),
-//                              Bᶜ := our A (K x M, ld = lda, op = N),
-//     cuBLAS (m, n, k) = (N, M, K),  Cᶜ, Dᶜ: N x M with ldc, ldd,
-// which is cuBLASLt's "TN" FP8 layout. Scales swap with their operands (the
-// A scale pointer of the descriptor carries our B's scales); per-row ("outer
-// vector") scales of our B are cuBLAS's m-vector, those of our A its
-// n-vector; the bias runs along cuBLAS's m = our N, one value per column of D.
-// The 1x128 / 128x128 scale layouts of gemm/scale_layout.hpp are the ones
-// cuBLASLt reads for these column-major operands. How the forward, dgrad and
-// wgrad GEMMs of a linear layer map onto A[M,K] · B[N,K]ᵀ with the cast-
-// transpose outputs is in gemm/problem.hpp.
-//
-// Plans. The descriptors (RAII), the layouts and the chosen algorithm are
-// built once per key: shape, leading dimensions, types, scale modes,
-// epilogue, fast accumulation, which optional pointers are present, and the
-// pointers' alignment (up to 256 bytes). A call with a known key validates
-// the problem (gemm::validate_for_cublaslt, a pure host check), updates the
-// pointer attributes that changed, and calls cublasLtMatmul. With
-// options.autotune, the first call of a key times the top heuristic
-// candidates on the caller's stream (into scratch outputs, never the
-// caller's D) and keeps the fastest.
-//
-// Workspace. Each stream gets its own workspace (32 MiB by default,
-// cudaMalloc'd, so 256-byte aligned) on its first call; kernels on different
-// streams never share one. release_stream() frees a stream's workspace
-// (call it before destroying the stream if the engine lives on).
-//
-// CUDA graphs. A call is capturable once its plan and its stream's workspace
-// exist: call run() or prepare() for that problem and stream before
-// cudaStreamBeginCapture. During capture, a call that would have to create
-// either throws instead of allocating.
-//
-// Threads. An engine serialises its calls on a mutex, so it may be shared;
-// for concurrent host threads use one engine each (the default engine of
-// scaled_gemm() is per thread and device).
+/// \file
+/// mixprec/cuda/scaled_gemm.hpp — the scaled GEMM of mixprec/gemm/problem.hpp
+/// on the GPU, through cuBLASLt (13.x; FP8 on Ada and Hopper).
+///
+/// ~~~~
+///   mixprec::cuda::scaled_gemm_engine engine;          // this device; options below
+///   engine.run(problem, stream);                        // device pointers in the problem
+///   mixprec::cuda::scaled_gemm(problem, stream);        // the same with a per-thread default engine
+/// ~~~~
+///
+/// Host code only (cuda_runtime.h, cublasLt.h): compiles with nvcc and with
+/// g++/clang++; link CUDA::cudart and CUDA::cublasLt (the mixprec::cuda target).
+///
+/// Row-major onto column-major. cuBLASLt is column-major; a row-major [R, C]
+/// matrix with leading dimension ld is the column-major [C, R] matrix with the
+/// same ld. So D[M,N] = A[M,K] · B[N,K]ᵀ (all row-major) is computed as the
+/// column-major product
+///
+/// ~~~~
+///     Dᶜ[N,M] = op(Aᶜ) · Bᶜ,   Aᶜ := our B (K x N, ld = ldb, op = T),
+///                              Bᶜ := our A (K x M, ld = lda, op = N),
+///     cuBLAS (m, n, k) = (N, M, K),  Cᶜ, Dᶜ: N x M with ldc, ldd,
+/// ~~~~
+///
+/// which is cuBLASLt's "TN" FP8 layout. Scales swap with their operands (the
+/// A scale pointer of the descriptor carries our B's scales); per-row ("outer
+/// vector") scales of our B are cuBLAS's m-vector, those of our A its
+/// n-vector; the bias runs along cuBLAS's m = our N, one value per column of D.
+/// The 1x128 / 128x128 scale layouts of gemm/scale_layout.hpp are the ones
+/// cuBLASLt reads for these column-major operands. How the forward, dgrad and
+/// wgrad GEMMs of a linear layer map onto A[M,K] · B[N,K]ᵀ with the cast-
+/// transpose outputs is in gemm/problem.hpp.
+///
+/// Plans. The descriptors (RAII), the layouts and the chosen algorithm are
+/// built once per key: shape, leading dimensions, types, scale modes,
+/// epilogue, fast accumulation, which optional pointers are present, and the
+/// pointers' alignment (up to 256 bytes). A call with a known key validates
+/// the problem (gemm::validate_for_cublaslt, a pure host check), updates the
+/// pointer attributes that changed, and calls cublasLtMatmul. With
+/// options.autotune, the first call of a key times the top heuristic
+/// candidates on the caller's stream (into scratch outputs, never the
+/// caller's D) and keeps the fastest.
+///
+/// Workspace. Each stream gets its own workspace (32 MiB by default,
+/// cudaMalloc'd, so 256-byte aligned) on its first call; kernels on different
+/// streams never share one. release_stream() frees a stream's workspace
+/// (call it before destroying the stream if the engine lives on).
+///
+/// CUDA graphs. A call is capturable once its plan and its stream's workspace
+/// exist: call run() or prepare() for that problem and stream before
+/// cudaStreamBeginCapture. During capture, a call that would have to create
+/// either throws instead of allocating.
+///
+/// Threads. An engine serialises its calls on a mutex, so it may be shared;
+/// for concurrent host threads use one engine each (the default engine of
+/// scaled_gemm() is per thread and device).
 #pragma once
 
 #include <cublasLt.h>
@@ -75,20 +82,26 @@
 namespace mixprec {
 namespace cuda {
 
+/// Options of a scaled_gemm_engine, fixed at its construction.
 struct scaled_gemm_options {
+  /// Bytes of cuBLASLt workspace per stream (a multiple of 256; default 32 MiB), cudaMalloc'd
+  /// on the stream's first call; algorithms needing more are not used.
   std::size_t workspace_bytes = std::size_t{32} << 20;  // per stream
-  bool autotune = false;        // time the top heuristic candidates once per plan
-  int autotune_candidates = 8;  // how many heuristic results to time (the heuristic returns up to this many)
-  int autotune_repetitions = 5; // timed runs per candidate (after one warm-up); the median counts
+  /// Time the top heuristic candidates once per plan, on the first call of its key (this
+  /// synchronises with the stream), and keep the fastest; if none runs, that call
+  /// throws mixprec::error.
+  bool autotune = false;
+  int autotune_candidates = 8;  ///< how many heuristic results to time (the heuristic returns up to this many); >= 1
+  int autotune_repetitions = 5; ///< timed runs per candidate (after one warm-up); the median counts; >= 1
 };
 
-// What a plan holds, for reports and tests.
+/// What a plan holds, for reports and tests.
 struct scaled_gemm_plan_info {
-  int candidates = 0;             // heuristic results returned
-  int chosen = 0;                 // index of the algorithm in use among them (0: the heuristic's first pick)
-  float heuristic_first_ms = 0;   // autotune only: median time of candidate 0
-  float chosen_ms = 0;            // autotune only: median time of the chosen candidate
-  std::size_t workspace_bytes = 0;  // what the chosen algorithm needs
+  int candidates = 0;             ///< heuristic results returned
+  int chosen = 0;                 ///< index of the algorithm in use among them (0: the heuristic's first pick)
+  float heuristic_first_ms = 0;   ///< autotune only: median time of candidate 0, in milliseconds
+  float chosen_ms = 0;            ///< autotune only: median time of the chosen candidate, in milliseconds
+  std::size_t workspace_bytes = 0;  ///< what the chosen algorithm needs, in bytes
 };
 
 namespace gemm_detail {
@@ -295,12 +308,20 @@ inline bool is_capturing(cudaStream_t stream) {
 
 }  // namespace gemm_detail
 
+/// The scaled GEMM of gemm::problem on one device, through cuBLASLt, with a plan
+/// cache keyed by shape/types/scale modes/epilogue/alignment and one workspace per
+/// stream (see this file's description for plans, workspaces, graphs and threads).
+///
+/// Non-copyable; calls are serialised on a mutex. Every pointer in a problem is a
+/// device pointer; calls are stream-ordered (no host sync, except autotuning).
 class scaled_gemm_engine {
  public:
-  using options = scaled_gemm_options;
+  using options = scaled_gemm_options;  ///< The engine's options type.
 
-  // Binds to the current device: queries its compute capability and the
-  // cuBLASLt version, and creates the cuBLASLt handle.
+  /// Binds to the current device: queries its compute capability and the
+  /// cuBLASLt version, and creates the cuBLASLt handle.
+  /// \throws mixprec::error when o.workspace_bytes is not a multiple of 256 or an
+  ///         autotune count is < 1; mixprec::runtime_error when a CUDA or cuBLASLt call fails.
   explicit scaled_gemm_engine(const options& o = {}) : options_(o), device_(current_device()) {
     require(o.workspace_bytes % 256 == 0, "mixprec::cuda::scaled_gemm_engine: workspace_bytes = ", o.workspace_bytes,
             " must be a multiple of 256");
@@ -328,10 +349,14 @@ class scaled_gemm_engine {
     if (handle_ != nullptr) cublasLtDestroy(handle_);
   }
 
-  // D = epilogue(alpha (sA A)(sB B)ᵀ + beta C + bias) on `stream`, device
-  // pointers in p. Throws mixprec::error when p breaks a rule of
-  // gemm::validate_for_cublaslt (before any cuBLASLt call), and
-  // mixprec::runtime_error when CUDA or cuBLASLt fails.
+  /// D = epilogue(alpha (sA A)(sB B)ᵀ + beta C + bias) on `stream`, device
+  /// pointers in p. Throws mixprec::error when p breaks a rule of
+  /// gemm::validate_for_cublaslt (before any cuBLASLt call), and
+  /// mixprec::runtime_error when CUDA or cuBLASLt fails.
+  ///
+  /// Builds the plan and the stream's workspace on first use.
+  /// \throws mixprec::error also when another device is current than the engine's, or
+  ///         when the stream is being captured and the plan or workspace does not exist yet.
   void run(const gemm::problem& p, cudaStream_t stream = nullptr) {
     std::lock_guard<std::mutex> lock(mutex_);
     gemm_detail::plan& pl = plan_for(p, stream);
@@ -339,15 +364,19 @@ class scaled_gemm_engine {
     launch(pl, p, p.d.data, p.d.amax, workspace, stream);
   }
 
-  // Builds the plan of p (autotuning it if enabled, which runs it) and the
-  // stream's workspace, so that later calls can be captured in a graph.
+  /// Builds the plan of p (autotuning it if enabled, which runs it) and the
+  /// stream's workspace, so that later calls can be captured in a graph.
+  /// \throws mixprec::error and mixprec::runtime_error as run() does.
   void prepare(const gemm::problem& p, cudaStream_t stream = nullptr) {
     std::lock_guard<std::mutex> lock(mutex_);
     plan_for(p, stream);
     workspace_for(stream, p);
   }
 
-  // Frees the workspace of a stream (synchronising with it first).
+  /// Frees the workspace of a stream (synchronising with it first).
+  ///
+  /// Does nothing for a stream without a workspace. The next call on it allocates a new one.
+  /// \throws mixprec::runtime_error when the synchronisation fails.
   void release_stream(cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = workspaces_.find(stream);
@@ -356,19 +385,24 @@ class scaled_gemm_engine {
     workspaces_.erase(found);
   }
 
-  // The plan p uses (built if needed), for reports: candidates, the chosen
-  // one and, with autotune, their times.
+  /// The plan p uses (built if needed), for reports: candidates, the chosen
+  /// one and, with autotune, their times.
+  /// \throws mixprec::error and mixprec::runtime_error as run() does.
   scaled_gemm_plan_info plan_info(const gemm::problem& p, cudaStream_t stream = nullptr) {
     std::lock_guard<std::mutex> lock(mutex_);
     return plan_for(p, stream).info;
   }
 
+  /// Number of plans in the cache.
   std::size_t plan_count() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return plans_.size();
   }
+  /// The device's compute capability and the cuBLASLt version, as validate_for_cublaslt sees them.
   const gemm::device_capabilities& capabilities() const noexcept { return capabilities_; }
+  /// Ordinal of the device the engine is bound to.
   int device() const noexcept { return device_; }
+  /// The options the engine was built with.
   const options& get_options() const noexcept { return options_; }
 
  private:
@@ -540,8 +574,9 @@ class scaled_gemm_engine {
   std::map<cudaStream_t, gemm_detail::device_memory> workspaces_;
 };
 
-// The calling thread's engine for the current device (default options),
-// created on first use.
+/// The calling thread's engine for the current device (default options),
+/// created on first use.
+/// \throws mixprec::runtime_error when creating the engine fails.
 inline scaled_gemm_engine& default_scaled_gemm_engine() {
   thread_local std::map<int, std::unique_ptr<scaled_gemm_engine>> engines;
   std::unique_ptr<scaled_gemm_engine>& engine = engines[current_device()];
@@ -549,9 +584,10 @@ inline scaled_gemm_engine& default_scaled_gemm_engine() {
   return *engine;
 }
 
-// D = epilogue(alpha (sA A)(sB B)ᵀ + beta C + bias) with device pointers, on
-// the calling thread's default engine. The GPU counterpart of
-// mixprec::reference::scaled_gemm.
+/// D = epilogue(alpha (sA A)(sB B)ᵀ + beta C + bias) with device pointers, on
+/// the calling thread's default engine. The GPU counterpart of
+/// mixprec::reference::scaled_gemm.
+/// \throws mixprec::error and mixprec::runtime_error as scaled_gemm_engine::run() does.
 inline void scaled_gemm(const gemm::problem& p, cudaStream_t stream = nullptr) {
   default_scaled_gemm_engine().run(p, stream);
 }
