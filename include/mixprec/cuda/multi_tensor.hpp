@@ -1,14 +1,15 @@
-// mixprec/cuda/multi_tensor.hpp — what the training kernels share: RAII
-// device memory, CUDA error checks, the chunk table that lets one launch
-// cover any number of tensors of any sizes, block reductions, and the
-// data-parallel hook type.
-//
-// Multi-tensor launches (the idea of Apex's multi_tensor_apply, with the
-// table in device memory instead of kernel arguments): every tensor is cut
-// into chunks of at most chunk_elements; block b of the grid processes chunk
-// b. The table is uploaded once when the tensors are registered (prepare()),
-// so a step is a single launch with a handful of pointer arguments —
-// stream-ordered, no host synchronisation, and capturable in a CUDA graph.
+/// \file
+/// mixprec/cuda/multi_tensor.hpp — what the training kernels share: RAII
+/// device memory, CUDA error checks, the chunk table that lets one launch
+/// cover any number of tensors of any sizes, block reductions, and the
+/// data-parallel hook type.
+///
+/// Multi-tensor launches (the idea of Apex's multi_tensor_apply, with the
+/// table in device memory instead of kernel arguments): every tensor is cut
+/// into chunks of at most chunk_elements; block b of the grid processes chunk
+/// b. The table is uploaded once when the tensors are registered (prepare()),
+/// so a step is a single launch with a handful of pointer arguments —
+/// stream-ordered, no host synchronisation, and capturable in a CUDA graph.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -27,10 +28,10 @@
 namespace mixprec {
 namespace cuda {
 
-// The data-parallel hook: all-reduces MAX, in place, over `count` floats of
-// device memory on `stream` (enqueued, not synchronised). Called before the
-// scaler and recipe updates so that found_inf (0 or 1) and every amax agree
-// across ranks. mixprec/cuda/nccl_hook.hpp adapts an NCCL communicator.
+/// The data-parallel hook: all-reduces MAX, in place, over `count` floats of
+/// device memory on `stream` (enqueued, not synchronised). Called before the
+/// scaler and recipe updates so that found_inf (0 or 1) and every amax agree
+/// across ranks. mixprec/cuda/nccl_hook.hpp adapts an NCCL communicator.
 using max_allreduce = std::function<void(float* device_buffer, std::size_t count, cudaStream_t stream)>;
 
 namespace training_detail {
