@@ -1,34 +1,37 @@
-// mixprec/cuda/cast.hpp — fused FP8 cast kernels (nvcc only).
-//
-//   quantize(x, n, scale, out, amax)                 q = convert<T>(x · scale), amax = max|x|, one pass
-//   quantize(x, rows, cols, scale, out, outᵀ, amax)  the same, plus the transposed copy (cast-transpose)
-//   quantize_blockwise(x, rows, cols, mode, ...)     per-row / 1x128 / 128x128 (or whole-tensor) scales
-//                                                    computed from each block's own amax, same pass
-//   dequantize(q, n, scale_inv, out)                 y = convert<T>(float(q) · scale_inv)
-//   dequantize_blockwise(q, rows, cols, mode, ...)
-//   amax(x, n, amax)
-//
-// The semantics are those of the CPU reference (mixprec/reference/quantize.hpp)
-// bit for bit: both take their element rules from mixprec/cast/rules.hpp, and
-// the conversion is the engine's (mixprec::convert). The one fast path of our
-// own is cvt.rn.satfinite.{e4m3,e5m2}x2.f32, two FP8 values per instruction,
-// taken only for rounding::nearest_even with saturation::finite — exactly the
-// case in which that instruction computes the engine's bits (NaN -> 0x7F,
-// ±inf and overflow -> ±max, ties to even, signed zeros kept; checked on all
-// inputs by tests/cuda/test_cast_kernels.cpp).
-//
-// Every launcher is stream-ordered: no host synchronisation, no allocation,
-// so calls can be captured in a CUDA graph. A scale pointer is read on the
-// device (it may be written by a previous kernel, e.g. the scaling recipe's
-// update); null means 1. amax pointers are overwritten with the result (a
-// cudaMemsetAsync to 0, then one atomicMax on the float bits per block —
-// magnitudes are non-negative, so their bit patterns order like the values
-// and NaN orders above +inf, as in the reference).
-//
-// Any length and alignment: 16-element vectors (16-byte loads and stores)
-// wherever input and output are both 16-byte aligned, scalar head and tail
-// elsewhere, scalar everything when no common alignment exists. Element index i
-// (for stochastic rounding) is always the row-major index in x.
+/// \file
+/// mixprec/cuda/cast.hpp — fused FP8 cast kernels (nvcc only).
+///
+/// ~~~~
+///   quantize(x, n, scale, out, amax)                 q = convert<T>(x · scale), amax = max|x|, one pass
+///   quantize(x, rows, cols, scale, out, outᵀ, amax)  the same, plus the transposed copy (cast-transpose)
+///   quantize_blockwise(x, rows, cols, mode, ...)     per-row / 1x128 / 128x128 (or whole-tensor) scales
+///                                                    computed from each block's own amax, same pass
+///   dequantize(q, n, scale_inv, out)                 y = convert<T>(float(q) · scale_inv)
+///   dequantize_blockwise(q, rows, cols, mode, ...)
+///   amax(x, n, amax)
+/// ~~~~
+///
+/// The semantics are those of the CPU reference (mixprec/reference/quantize.hpp)
+/// bit for bit: both take their element rules from mixprec/cast/rules.hpp, and
+/// the conversion is the engine's (mixprec::convert). The one fast path of our
+/// own is cvt.rn.satfinite.{e4m3,e5m2}x2.f32, two FP8 values per instruction,
+/// taken only for rounding::nearest_even with saturation::finite — exactly the
+/// case in which that instruction computes the engine's bits (NaN -> 0x7F,
+/// ±inf and overflow -> ±max, ties to even, signed zeros kept; checked on all
+/// inputs by tests/cuda/test_cast_kernels.cpp).
+///
+/// Every launcher is stream-ordered: no host synchronisation, no allocation,
+/// so calls can be captured in a CUDA graph. A scale pointer is read on the
+/// device (it may be written by a previous kernel, e.g. the scaling recipe's
+/// update); null means 1. amax pointers are overwritten with the result (a
+/// cudaMemsetAsync to 0, then one atomicMax on the float bits per block —
+/// magnitudes are non-negative, so their bit patterns order like the values
+/// and NaN orders above +inf, as in the reference).
+///
+/// Any length and alignment: 16-element vectors (16-byte loads and stores)
+/// wherever input and output are both 16-byte aligned, scalar head and tail
+/// elsewhere, scalar everything when no common alignment exists. Element index i
+/// (for stochastic rounding) is always the row-major index in x.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -721,8 +724,13 @@ void launch_amax(const Source* x, std::size_t n, float* amax, cudaStream_t strea
 
 }  // namespace cast_detail
 
-// q[i] = convert<Target>(x[i] · *scale) for i < n, and *amax = max |x[i]|
-// (amax may be null). scale null means 1.
+/// q[i] = convert<Target>(x[i] · *scale) for i < n, and *amax = max |x[i]|
+/// (amax may be null). scale null means 1.
+///
+/// Device pointers; `scale` is the quantisation factor (one device float, read on the
+/// device). Rounding and saturation from `o`; bits equal reference::quantize. Stream-ordered.
+/// \throws mixprec::error when n > 0 and x or out is null; mixprec::runtime_error when a
+///         CUDA call or the launch fails.
 template <class Target, class Source>
 void quantize(const Source* x, std::size_t n, const float* scale, Target* out, float* amax,
               const quantize_options& o = {}, cudaStream_t stream = nullptr) {
@@ -737,9 +745,13 @@ void quantize(const Source* x, std::size_t n, const float* scale, Target* out, f
   launch_quantize(x, n, source, out, amax, o, stream);
 }
 
-// Cast-transpose: x is [rows, cols] row-major; out (may be null) receives q
-// [rows, cols], out_transposed (may be null) qᵀ [cols, rows], amax (may be
-// null) max |x|.
+/// Cast-transpose: x is [rows, cols] row-major; out (may be null) receives q
+/// [rows, cols], out_transposed (may be null) qᵀ [cols, rows], amax (may be
+/// null) max |x|.
+///
+/// Device pointers; `scale` as in the 1-D quantize (null means 1). Stream-ordered.
+/// \throws mixprec::error when rows or cols is negative or x is null for a non-empty
+///         tensor; mixprec::runtime_error when a CUDA call or the launch fails.
 template <class Target, class Source>
 void quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float* scale, Target* out,
               cast::non_deduced_t<Target>* out_transposed, float* amax, const quantize_options& o = {},
@@ -756,7 +768,11 @@ void quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float
   launch_quantize_transpose(x, rows, cols, source, out, out_transposed, amax, o, stream);
 }
 
-// *amax = max |x[i]| over i < n.
+/// *amax = max |x[i]| over i < n.
+///
+/// 0 for n == 0; NaN if any x is NaN (as reference::amax). Device pointers, stream-ordered.
+/// \throws mixprec::error when amax is null, or x is null with n > 0;
+///         mixprec::runtime_error when a CUDA call or the launch fails.
 template <class Source>
 void amax(const Source* x, std::size_t n, float* amax, cudaStream_t stream = nullptr) {
   using namespace cast_detail;
@@ -767,16 +783,22 @@ void amax(const Source* x, std::size_t n, float* amax, cudaStream_t stream = nul
   launch_amax(x, n, amax, stream);
 }
 
-// Scales computed from the data (current scaling), one per block of `mode`,
-// exactly as reference::quantize_blockwise: x [rows, cols] row-major, q to
-// out [rows, cols], 1 / scale of each block to scale_inv in the layout
-// gemm::scale_layout{mode, rows, cols}. With per_tensor, block_1x128 or
-// block_128x128, out_transposed / scale_inv_transposed (may be null) receive
-// qᵀ and its scales in the transposed operand's layout, as
-// reference::quantize_blockwise defines them (1x128 blocks of the transpose
-// run down 128 rows of x and have scales of their own). amax receives max |x|;
-// per_tensor needs it (the scale is computed from it in a first pass), the
-// block modes take null.
+/// Scales computed from the data (current scaling), one per block of `mode`,
+/// exactly as reference::quantize_blockwise: x [rows, cols] row-major, q to
+/// out [rows, cols], 1 / scale of each block to scale_inv in the layout
+/// gemm::scale_layout{mode, rows, cols}. With per_tensor, block_1x128 or
+/// block_128x128, out_transposed / scale_inv_transposed (may be null) receive
+/// qᵀ and its scales in the transposed operand's layout, as
+/// reference::quantize_blockwise defines them (1x128 blocks of the transpose
+/// run down 128 rows of x and have scales of their own). amax receives max |x|;
+/// per_tensor needs it (the scale is computed from it in a first pass), the
+/// block modes take null.
+///
+/// Device pointers; scale_inv holds dequantisation factors (what gemm::input_operand::scale
+/// takes). Stream-ordered.
+/// \throws mixprec::error when rows or cols is negative; for a non-empty tensor when x, out
+///         or scale_inv is null; when a transposed output is asked for with row_wise scales;
+///         when per_tensor has no amax. mixprec::runtime_error when a CUDA call or launch fails.
 template <class Target, class Source>
 void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode, Target* out,
                         float* scale_inv, cast::non_deduced_t<Target>* out_transposed,
@@ -857,8 +879,11 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
   check_launch("mixprec::cuda::quantize_blockwise kernel launch");
 }
 
-// out[i] = convert<Target>(float(q[i]) · *scale_inv), Target float, bfloat16 or
-// float16 (nearest even, overflow to inf). scale_inv null means 1.
+/// out[i] = convert<Target>(float(q[i]) · *scale_inv), Target float, bfloat16 or
+/// float16 (nearest even, overflow to inf). scale_inv null means 1.
+///
+/// Device pointers (scale_inv: one device float); stream-ordered.
+/// \throws mixprec::error when n > 0 and q or out is null; mixprec::runtime_error when the launch fails.
 template <class Target, class Source>
 void dequantize(const Source* q, std::size_t n, const float* scale_inv, Target* out, cudaStream_t stream = nullptr) {
   using namespace cast_detail;
@@ -871,8 +896,12 @@ void dequantize(const Source* q, std::size_t n, const float* scale_inv, Target* 
   check_launch("mixprec::cuda::dequantize kernel launch");
 }
 
-// Dequantisation with block scales: q [rows, cols], scale_inv in
-// gemm::scale_layout{mode, rows, cols}.
+/// Dequantisation with block scales: q [rows, cols], scale_inv in
+/// gemm::scale_layout{mode, rows, cols}.
+///
+/// out is [rows, cols]; bits equal reference::dequantize_blockwise. Device pointers, stream-ordered.
+/// \throws mixprec::error when rows or cols is negative, or for a non-empty tensor when q,
+///         scale_inv or out is null; mixprec::runtime_error when the launch fails.
 template <class Target, class Source>
 void dequantize_blockwise(const Source* q, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode,
                           const float* scale_inv, Target* out, cudaStream_t stream = nullptr) {
