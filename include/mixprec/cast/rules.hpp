@@ -43,7 +43,8 @@ struct quantize_options {
   saturation policy = saturation::finite;  ///< FP8's default; BF16/FP16 targets usually want none
   /// Stochastic rounding only: element i rounds with stochastic_rounding_bits(seed, offset, i).
   std::uint64_t seed = 0;
-  /// Stochastic rounding only: the counter offset (e.g. the step), see `seed`.
+  /// Stochastic rounding only: advances the random stream between calls (e.g. by the
+  /// element count of the previous call); see stochastic_rounding_bits.
   std::uint64_t offset = 0;
   /// Scales computed from the data (quantize_blockwise) only: round each
   /// block's scale down to a power of two, so that scale_inv is exact too.

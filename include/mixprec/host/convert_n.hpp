@@ -1,32 +1,35 @@
-// mixprec/host/convert_n.hpp — bulk conversion between float arrays and
-// arrays of a mixprec type.
-//
-//   convert_n(src, n, dst, rounding, saturation)   float[n] -> T[n]
-//   convert_n(src, n, dst)                         T[n] -> float[n], exact
-//   convert_n_stochastic(src, n, dst, seed, offset, saturation)
-//
-// Every element gets exactly the bits of the scalar conversion
-// (mixprec::convert<T>, static_cast<float>, convert_stochastic), on every
-// input. nearest_even and toward_zero run as AVX-512 or AVX2 code where the
-// CPU has it, chosen at run time (mixprec/host/cpu_features.hpp), so no
-// -march flag is needed; the other modes, and every machine without those
-// instruction sets, use the scalar engine element by element. The overloads
-// taking a host::simd_path run a given path (tests and benchmarks use them).
-//
-// Arguments: n == 0 accepts null pointers; otherwise both must point to n
-// elements. src and dst must not overlap — not even exactly, e.g. narrowing a
-// float buffer in place through a reinterpret_cast — since the elements differ
-// in size; an overlap is reported as mixprec::error rather than left undefined.
-//
-// The kernels do integer arithmetic on bit patterns: the caller's MXCSR
-// (rounding mode, DAZ, FTZ) changes nothing, and no floating-point exception
-// flag is raised or trapped. The conversion instructions are not used for
-// that reason: F16C's vcvtps2ph gives the engine's FP16 bits after a NaN
-// fix-up (it keeps the payload; the engine gives 0x7FFF) but raises
-// overflow, underflow, precision and invalid flags (GCC emits no {sae} for
-// the AVX-512 form either); AVX512-BF16's vcvtneps2bf16 raises none but
-// flushes float subnormals to zero and keeps NaN payloads, so it would need
-// fix-ups that cost what the integer path does.
+/// \file
+/// mixprec/host/convert_n.hpp — bulk conversion between float arrays and
+/// arrays of a mixprec type.
+///
+/// ~~~~
+///   convert_n(src, n, dst, rounding, saturation)   float[n] -> T[n]
+///   convert_n(src, n, dst)                         T[n] -> float[n], exact
+///   convert_n_stochastic(src, n, dst, seed, offset, saturation)
+/// ~~~~
+///
+/// Every element gets exactly the bits of the scalar conversion
+/// (mixprec::convert<T>, static_cast<float>, convert_stochastic), on every
+/// input. nearest_even and toward_zero run as AVX-512 or AVX2 code where the
+/// CPU has it, chosen at run time (mixprec/host/cpu_features.hpp), so no
+/// -march flag is needed; the other modes, and every machine without those
+/// instruction sets, use the scalar engine element by element. The overloads
+/// taking a host::simd_path run a given path (tests and benchmarks use them).
+///
+/// Arguments: n == 0 accepts null pointers; otherwise both must point to n
+/// elements. src and dst must not overlap — not even exactly, e.g. narrowing a
+/// float buffer in place through a reinterpret_cast — since the elements differ
+/// in size; an overlap is reported as mixprec::error rather than left undefined.
+///
+/// The kernels do integer arithmetic on bit patterns: the caller's MXCSR
+/// (rounding mode, DAZ, FTZ) changes nothing, and no floating-point exception
+/// flag is raised or trapped. The conversion instructions are not used for
+/// that reason: F16C's vcvtps2ph gives the engine's FP16 bits after a NaN
+/// fix-up (it keeps the payload; the engine gives 0x7FFF) but raises
+/// overflow, underflow, precision and invalid flags (GCC emits no {sae} for
+/// the AVX-512 form either); AVX512-BF16's vcvtneps2bf16 raises none but
+/// flushes float subnormals to zero and keeps NaN payloads, so it would need
+/// fix-ups that cost what the integer path does.
 #pragma once
 
 #include <cstddef>
@@ -427,40 +430,50 @@ void decode_dispatch(const T* src, std::size_t n, float* dst, simd_path path) {
 }  // namespace detail
 }  // namespace host
 
-// float[n] -> T[n], each element as convert<T>(src[i], mode, policy). The
-// fastest path this CPU supports; rounding::stochastic is rejected (use
-// convert_n_stochastic).
+/// float[n] -> T[n], each element as convert<T>(src[i], mode, policy). The
+/// fastest path this CPU supports; rounding::stochastic is rejected (use
+/// convert_n_stochastic).
+///
+/// n counts elements. \throws mixprec::error when n > 0 and src or dst is null, when src
+/// and dst overlap, or when mode is rounding::stochastic.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n(const float* src, std::size_t n, T* dst, rounding mode = rounding::nearest_even,
                saturation policy = T::default_saturation) {
   host::detail::encode_dispatch(src, n, dst, mode, policy, host::best_simd_path());
 }
 
-// The same on a given path; mixprec::error if this CPU cannot run it. Modes
-// other than nearest_even and toward_zero use the engine on every path.
+/// The same on a given path; mixprec::error if this CPU cannot run it. Modes
+/// other than nearest_even and toward_zero use the engine on every path.
+/// \throws mixprec::error when `path` is not supported here, and as convert_n above.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n(const float* src, std::size_t n, T* dst, rounding mode, saturation policy, host::simd_path path) {
   host::require_supported(path, "mixprec::convert_n");
   host::detail::encode_dispatch(src, n, dst, mode, policy, path);
 }
 
-// T[n] -> float[n], exactly, each element as static_cast<float>(src[i]).
+/// T[n] -> float[n], exactly, each element as static_cast<float>(src[i]).
+/// \throws mixprec::error when n > 0 and src or dst is null, or when src and dst overlap.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n(const T* src, std::size_t n, float* dst) {
   host::detail::decode_dispatch(src, n, dst, host::best_simd_path());
 }
 
+/// T[n] -> float[n] on a given path (same bits on every path).
+/// \throws mixprec::error when `path` is not supported here, and as convert_n above.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n(const T* src, std::size_t n, float* dst, host::simd_path path) {
   host::require_supported(path, "mixprec::convert_n");
   host::detail::decode_dispatch(src, n, dst, path);
 }
 
-// float[n] -> T[n] with stochastic rounding: element i is
-// convert_stochastic<T>(src[i], stochastic_rounding_bits(seed, offset, i), policy),
-// so a call gives the same bits as the scalar loop, on the host and on the
-// device, whatever the chunking: advance `offset` by n between calls to
-// continue one stream.
+/// float[n] -> T[n] with stochastic rounding: element i is
+/// convert_stochastic<T>(src[i], stochastic_rounding_bits(seed, offset, i), policy),
+/// so a call gives the same bits as the scalar loop, on the host and on the
+/// device, whatever the chunking: advance `offset` by n between calls to
+/// continue one stream.
+///
+/// Scalar engine only (no SIMD path). \throws mixprec::error when n > 0 and src or dst
+/// is null, or when src and dst overlap.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n_stochastic(const float* src, std::size_t n, T* dst, std::uint64_t seed, std::uint64_t offset,
                           saturation policy = T::default_saturation) {
