@@ -158,11 +158,12 @@ inline void validate(const problem& p) {
 
 /// validate(p) plus what cuBLASLt (13.x) needs on the given device.
 ///
-/// On top of validate(): operand/C/D/bias type pairs cuBLASLt offers (no E5M2 x E5M2),
-/// scale-mode pairs (row-wise and block scales: BF16/FP16/FP32 output only, Hopper only,
-/// cuBLASLt >= 12.9, block scales 16-byte aligned, M a multiple of 4, no fast accumulation),
-/// K and N multiples of 16 with FP8 operands, 16-byte aligned matrices and leading
-/// dimensions, compute capability >= 8.9 and cuBLASLt >= 11.11 for FP8.
+/// On top of validate(): operand/C/D/bias type combinations cuBLASLt offers (no E5M2 x E5M2;
+/// non-FP8 operands of equal type and without scales); scale-mode pairs cuBLASLt offers,
+/// row-wise and block scales with a BF16/FP16/FP32 output, on Hopper, cuBLASLt >= 12.9;
+/// block scales also 16-byte aligned, M a multiple of 4, no fast accumulation; K and N
+/// multiples of 16 with FP8 operands; 16-byte aligned matrices and leading dimensions;
+/// compute capability >= 8.9 and cuBLASLt >= 11.11 for FP8.
 /// \throws mixprec::error naming the first rule broken, the values seen and what to do.
 inline void validate_for_cublaslt(const problem& p, const device_capabilities& device) {
   using detail::validation_prefix;
