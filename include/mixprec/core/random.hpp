@@ -13,9 +13,9 @@
 
 namespace mixprec {
 
-// 32 random bits for element `index` of a stream identified by `seed`;
-// `offset` advances the stream between calls (e.g. by the element count of
-// the previous call, or by a step number times the tensor size).
+/// 32 random bits for element `index` of a stream identified by `seed`;
+/// `offset` advances the stream between calls (e.g. by the element count of
+/// the previous call, or by a step number times the tensor size).
 MIXPREC_HOST_DEVICE constexpr std::uint32_t stochastic_rounding_bits(std::uint64_t seed, std::uint64_t offset,
                                                                      std::uint64_t index) noexcept {
   std::uint64_t z = seed + (offset + index + 1) * 0x9E3779B97F4A7C15ull;

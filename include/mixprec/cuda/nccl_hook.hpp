@@ -22,6 +22,10 @@
 namespace mixprec {
 namespace cuda {
 
+/// A max_allreduce hook (for agree_across_ranks) that runs ncclAllReduce with
+/// ncclMax in place over `communicator` on the caller's stream.
+/// \throws mixprec::error if `communicator` is null; the hook throws
+/// mixprec::runtime_error naming NCCL's error when the all-reduce fails.
 inline max_allreduce nccl_max_allreduce(ncclComm_t communicator) {
   require(communicator != nullptr, "mixprec::cuda::nccl_max_allreduce: the NCCL communicator is null");
   return [communicator](float* buffer, std::size_t count, cudaStream_t stream) {

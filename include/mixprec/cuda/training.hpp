@@ -26,13 +26,13 @@
 namespace mixprec {
 namespace cuda {
 
-// Makes found_inf and every amax agree across data-parallel ranks: one MAX
-// all-reduce (e.g. nccl_max_allreduce) of the scaler's found_inf and one of
-// each recipe's contiguous amax slots, enqueued on `stream` before the
-// optimizer step and the updates. Found_inf is 0 or 1, so MAX is a logical OR:
-// every rank skips the same steps and keeps the same scales. (The squared
-// gradient norm is left alone: with replicated gradients it is already equal
-// on every rank; with sharded gradients sum it with your own all-reduce.)
+/// Makes found_inf and every amax agree across data-parallel ranks: one MAX
+/// all-reduce (e.g. nccl_max_allreduce) of the scaler's found_inf and one of
+/// each recipe's contiguous amax slots, enqueued on `stream` before the
+/// optimizer step and the updates. Found_inf is 0 or 1, so MAX is a logical OR:
+/// every rank skips the same steps and keeps the same scales. (The squared
+/// gradient norm is left alone: with replicated gradients it is already equal
+/// on every rank; with sharded gradients sum it with your own all-reduce.)
 inline void agree_across_ranks(const max_allreduce& all_reduce, const device_loss_scaler& scaler,
                                std::initializer_list<const device_delayed_scaling*> recipes,
                                cudaStream_t stream = nullptr) {

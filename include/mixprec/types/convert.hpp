@@ -18,8 +18,8 @@
 namespace mixprec {
 namespace detail {
 
-// rounding::stochastic without random bits would silently truncate; it is a
-// caller error, reported where it can be.
+/// rounding::stochastic without random bits would silently truncate; it is a
+/// caller error, reported where it can be.
 MIXPREC_HOST_DEVICE inline void reject_stochastic_without_bits() {
 #if MIXPREC_DEVICE_COMPILATION
   __trap();
@@ -46,10 +46,10 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::enable_if_t<is_basic_float<T>::v
   }
 }
 
-// Rounds x to T. A double is rounded once (never through float). The
-// default saturation is T's: finite for the 8-bit formats, none otherwise.
-// rounding::stochastic is rejected (mixprec::error on the host, a trap on
-// the device): it needs the random bits that convert_stochastic takes.
+/// Rounds x to T. A double is rounded once (never through float). The
+/// default saturation is T's: finite for the 8-bit formats, none otherwise.
+/// rounding::stochastic is rejected (mixprec::error on the host, a trap on
+/// the device): it needs the random bits that convert_stochastic takes.
 template <class T, class Source>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::enable_if_t<is_basic_float<T>::value, T> convert(
     Source x, rounding mode = rounding::nearest_even, saturation policy = T::default_saturation) {

@@ -17,7 +17,6 @@
 
 namespace mixprec {
 
-// FP32 is plain float; the others are mixprec's value types.
 // The enumerators are named after the value types on purpose. GCC's -Wshadow
 // reports each one as shadowing the type of the same name, although a scoped
 // enumerator is only reachable as scalar_type::X and hides nothing; the
@@ -26,15 +25,20 @@ namespace mixprec {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wshadow"
 #endif
+/// The run-time name of an element type: `float32` is plain float, the others
+/// are mixprec's value types of the same name (scalar_type_of maps a C++ type
+/// to it, visit_scalar_type back).
 enum class scalar_type : std::uint8_t { float32, bfloat16, float16, float8_e4m3, float8_e5m2 };
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
+/// True for the 8-bit float types.
 constexpr bool is_fp8(scalar_type type) noexcept {
   return type == scalar_type::float8_e4m3 || type == scalar_type::float8_e5m2;
 }
 
+/// Bytes per element of `type`; 0 for a value outside the enumeration.
 constexpr std::size_t size_of(scalar_type type) noexcept {
   switch (type) {
     case scalar_type::float32: return 4;
@@ -46,6 +50,7 @@ constexpr std::size_t size_of(scalar_type type) noexcept {
   return 0;
 }
 
+/// The type's name as in C++ ("float32", "bfloat16", ...); "unknown scalar_type" for a value outside the enumeration.
 constexpr const char* to_string(scalar_type type) noexcept {
   switch (type) {
     case scalar_type::float32: return "float32";
@@ -57,9 +62,10 @@ constexpr const char* to_string(scalar_type type) noexcept {
   return "unknown scalar_type";
 }
 
+/// Writes to_string(type).
 inline std::ostream& operator<<(std::ostream& out, scalar_type type) { return out << to_string(type); }
 
-// The scalar_type of a C++ element type: float, or a mixprec value type.
+/// The scalar_type of a C++ element type: float, or a mixprec value type.
 template <class T>
 struct scalar_type_of;
 template <>
@@ -73,8 +79,8 @@ struct scalar_type_of<float8_e4m3> : std::integral_constant<scalar_type, scalar_
 template <>
 struct scalar_type_of<float8_e5m2> : std::integral_constant<scalar_type, scalar_type::float8_e5m2> {};
 
-// Calls visit(T{}) with the C++ type of `type` (float, bfloat16, ...), so
-// run-time types reach templated code through one switch.
+/// Calls visit(T{}) with the C++ type of `type` (float, bfloat16, ...), so
+/// run-time types reach templated code through one switch.
 template <class Visitor>
 decltype(auto) visit_scalar_type(scalar_type type, Visitor&& visit) {
   switch (type) {
