@@ -32,6 +32,11 @@ MIXPREC_HOST_DEVICE inline void reject_stochastic_without_bits() {
 
 }  // namespace detail
 
+/// Rounds x (float, double or a mixprec type) to T stochastically: away from
+/// zero exactly when the 32 discarded fraction bits plus `random_bits` carry
+/// past 2^32, i.e. with probability equal to the discarded fraction. Take the
+/// bits from stochastic_rounding_bits(seed, offset, index) so results do not
+/// depend on thread layout. Overflow follows `policy` as in convert.
 template <class T, class Source>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::enable_if_t<is_basic_float<T>::value, T> convert_stochastic(
     Source x, std::uint32_t random_bits, saturation policy = T::default_saturation) noexcept {
