@@ -59,12 +59,12 @@ struct device_bytes {
   std::size_t offset = 0, size = 0;
   device_bytes() = default;
   device_bytes(std::size_t bytes, std::size_t misalign) : memory(bytes + misalign + 16), offset(misalign), size(bytes) {
-    check(cudaMemset(memory.get(), 0, bytes + misalign + 16), "cudaMemset");
+    mixprec::cuda::fill_and_wait(memory.get(), 0, bytes + misalign + 16);  // complete before any stream uses it
   }
   unsigned char* get() const { return memory.get() + offset; }
   void upload(const std::vector<unsigned char>& host) {
     REQUIRE(host.size() == size);
-    check(cudaMemcpy(get(), host.data(), size, cudaMemcpyHostToDevice), "cudaMemcpy");
+    mixprec::cuda::copy_and_wait(get(), host.data(), size);
   }
   std::vector<unsigned char> read() const {
     std::vector<unsigned char> host(size);
@@ -88,7 +88,7 @@ std::vector<unsigned char> host_bytes(const T* p, std::size_t n) {
 }
 
 void set_device_float(float* device, float value) {
-  check(cudaMemcpy(device, &value, sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+  mixprec::cuda::copy_and_wait(device, &value, sizeof(float));
 }
 
 void require_same_state(const mixprec::dynamic_loss_scaler_state& a, const mixprec::dynamic_loss_scaler_state& b) {

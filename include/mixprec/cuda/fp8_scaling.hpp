@@ -150,7 +150,7 @@ class device_delayed_scaling {
   template <class T>
   static training_detail::device_array<T> zeros(std::size_t n) {
     training_detail::device_array<T> a(n);
-    training_detail::check(cudaMemset(a.get(), 0, n * sizeof(T)), "cudaMemset");
+    fill_and_wait(a.get(), 0, n * sizeof(T));  // complete before update() runs on any stream
     return a;
   }
   template <class T>
