@@ -88,6 +88,7 @@ class device_delayed_scaling {
   template <class T>
   std::size_t add() {
     require(!prepared_, "mixprec::cuda::device_delayed_scaling::add: add every tensor before prepare()");
+    mixprec::detail::validate_margin<T>(options_.margin, "mixprec::cuda::device_delayed_scaling::add: ");
     scaled_max_.push_back(mixprec::detail::fp8_traits<T>::scaled_max(options_.margin));
     return scaled_max_.size() - 1;
   }

@@ -96,7 +96,8 @@ __device__ inline void unscale_chunk(G* p, std::uint32_t length, float inverse_s
   }
 }
 
-// One block per chunk. found_inf is only ever raised (every writer stores 1).
+// One block per chunk. found_inf is only ever raised (every writer stores 1),
+// also when the squared norm overflows float.
 // The squared norm is reduced deterministically: block partials, then the
 // last block sums them in block order.
 template <int = 0>
@@ -129,7 +130,13 @@ __global__ void __launch_bounds__(block_threads) unscale_kernel(const chunk* chu
     double total = 0.0;
     for (unsigned int b = threadIdx.x; b < gridDim.x; b += blockDim.x) total += __ldcg(partials + b);
     total = block_sum(total);
-    if (threadIdx.x == 0) *squared_norm = static_cast<float>(total);
+    if (threadIdx.x == 0) {
+      const float norm = static_cast<float>(total);
+      *squared_norm = norm;
+      // A squared norm beyond float overflows clipping (coefficient 0) as the
+      // host step(gradients, scaler) treats it: found_inf.
+      if (!(norm <= FLT_MAX)) *found_inf = 1.0f;
+    }
   }
 }
 

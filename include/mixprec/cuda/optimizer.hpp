@@ -10,7 +10,16 @@
 // block returns before touching memory: nothing changes, not even the step
 // counter. The per-element function is the host optimizer's
 // (mixprec::detail::update_element with the same rule), so master, states and
-// copies equal mixprec::basic_optimizer's bit for bit.
+// copies equal mixprec::basic_optimizer's bit for bit. Per-parameter progress
+// (applied steps, momentum started) lives in device memory too, and is
+// advanced by the launch's last block, after every block has read it.
+//
+// A parameter without a gradient this step (frozen, an MoE expert no token
+// reached): clear its byte in gradient_mask() (device memory, one byte per
+// parameter, 1 = has a gradient) before the step; nothing of that parameter
+// changes, as on the host with an empty gradient. Checkpoints: save() and
+// load() (mixprec/training/checkpoint.hpp's state, the host optimizer's), and
+// their byte forms save_bytes() / load_bytes().
 //
 //   mixprec::cuda::fused_adamw optimizer;                  // optimizer_options as on the host
 //   auto group = optimizer.add_group(mixprec::adamw_options{});
@@ -25,15 +34,18 @@
 
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/cuda/loss_scaler.hpp"
 #include "mixprec/cuda/multi_tensor.hpp"
+#include "mixprec/training/checkpoint.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "mixprec/training/update_rules.hpp"
 #include "mixprec/types.hpp"
@@ -44,9 +56,11 @@ namespace training_detail {
 
 constexpr std::uint8_t no_model_copy = 0xFF;
 
+constexpr int max_state_arrays = 3;
+
 struct parameter_entry {
   float* master;                // nullptr for BF16-only
-  float* state[2];              // Rule::state_count arrays (unused ones null)
+  float* state[max_state_arrays];  // the arrays in use first; unused ones null
   const void* gradient;
   void* model;                  // model copy, or the BF16 weights of a BF16-only parameter
   const float* model_scale;     // nullable
@@ -64,12 +78,23 @@ struct step_state {
   unsigned int ticket;
 };
 
+// One parameter's progress, as the host optimizer's parameter::steps and
+// parameter::state_started.
+struct parameter_progress {
+  std::int64_t steps;
+  std::uint32_t state_started;
+  std::uint32_t unused;
+};
+
 // What every element of one launch shares.
 struct step_arguments {
   const chunk* chunks;
   const parameter_entry* parameters;
   const void* groups;   // Rule::options[groups]
   step_state* state;
+  parameter_progress* progress;         // one per parameter
+  const unsigned char* has_gradient;    // one byte per parameter: 0 = no gradient this step
+  std::uint32_t parameter_count;
   const float* found_inf;     // nullable
   const float* scale;         // nullable: 1
   const float* squared_norm;  // nullable: no clipping
@@ -90,7 +115,7 @@ __device__ inline void update_chunk(const parameter_entry& e, const chunk& c, co
   float* master = bf16_only ? nullptr : e.master + c.begin;
   float* state[S];
 #pragma unroll
-  for (int k = 0; k < S; ++k) state[k] = e.state[k] + c.begin;
+  for (int k = 0; k < S; ++k) state[k] = e.state[k] != nullptr ? e.state[k] + c.begin : nullptr;
   M* model = static_cast<M*>(e.model);
   if (model != nullptr) model += c.begin;
   const bool stochastic = bf16_only ? a.stochastic_bf16_only : a.stochastic_model;
@@ -110,7 +135,7 @@ __device__ inline void update_chunk(const parameter_entry& e, const chunk& c, co
   bool vectorised = aligned_for_vector4<G>(g) && (model == nullptr || aligned_for_vector4<M>(model));
   if (!bf16_only) vectorised = vectorised && aligned_for_vector4<float>(master);
 #pragma unroll
-  for (int k = 0; k < S; ++k) vectorised = vectorised && aligned_for_vector4<float>(state[k]);
+  for (int k = 0; k < S; ++k) vectorised = vectorised && (state[k] == nullptr || aligned_for_vector4<float>(state[k]));
   if (vectorised) {
     const std::uint32_t vectors = c.length / 4;
     for (std::uint32_t v = threadIdx.x; v < vectors; v += blockDim.x) {
@@ -124,9 +149,11 @@ __device__ inline void update_chunk(const parameter_entry& e, const chunk& c, co
       } else {
         wv = reinterpret_cast<const vector4<float>*>(master)[v];
       }
-      vector4<float> sv[S];
+      vector4<float> sv[S] = {};
 #pragma unroll
-      for (int k = 0; k < S; ++k) sv[k] = reinterpret_cast<const vector4<float>*>(state[k])[v];
+      for (int k = 0; k < S; ++k) {
+        if (state[k] != nullptr) sv[k] = reinterpret_cast<const vector4<float>*>(state[k])[v];
+      }
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         float st[S];
@@ -140,21 +167,25 @@ __device__ inline void update_chunk(const parameter_entry& e, const chunk& c, co
       }
       if (!bf16_only) reinterpret_cast<vector4<float>*>(master)[v] = wv;
 #pragma unroll
-      for (int k = 0; k < S; ++k) reinterpret_cast<vector4<float>*>(state[k])[v] = sv[k];
+      for (int k = 0; k < S; ++k) {
+        if (state[k] != nullptr) reinterpret_cast<vector4<float>*>(state[k])[v] = sv[k];
+      }
       if (model != nullptr) reinterpret_cast<vector4<M>*>(model)[v] = mv;
     }
     done = vectors * 4;
   }
   for (std::uint32_t i = done + threadIdx.x; i < c.length; i += blockDim.x) {
-    float st[S];
+    float st[S] = {};
 #pragma unroll
-    for (int k = 0; k < S; ++k) st[k] = state[k][i];
+    for (int k = 0; k < S; ++k) st[k] = state[k] != nullptr ? state[k][i] : 0.0f;
     const float w = bf16_only ? widen(model[i]) : master[i];
     M out;
     const float updated = element(w, widen(g[i]), st, i, out);
     if (!bf16_only) master[i] = updated;
 #pragma unroll
-    for (int k = 0; k < S; ++k) state[k][i] = st[k];
+    for (int k = 0; k < S; ++k) {
+      if (state[k] != nullptr) state[k][i] = st[k];
+    }
     if (model != nullptr) model[i] = out;
     const std::uint32_t magnitude = mixprec::detail::magnitude_bits(updated);
     amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
@@ -184,16 +215,20 @@ __device__ inline void update_chunk_for_model(const parameter_entry& e, const ch
 template <class Rule>
 __global__ void __launch_bounds__(block_threads) fused_step_kernel(step_arguments a) {
   if (a.found_inf != nullptr && *a.found_inf != 0.0f) return;  // the skipped step: nothing is written
+  // A NaN or infinite squared norm means the gradients overflowed: skipped, as on the host.
+  if (a.squared_norm != nullptr && !(*a.squared_norm <= FLT_MAX)) return;
   const std::int64_t step = a.state->steps + 1;
   const float inverse_scale = a.scale != nullptr ? mixprec::detail::inverse_of_scale(*a.scale) : 1.0f;
   const float clip =
       a.squared_norm != nullptr ? mixprec::detail::clip_coefficient(*a.squared_norm, a.max_grad_norm) : 1.0f;
   const chunk c = a.chunks[blockIdx.x];
   const parameter_entry e = a.parameters[c.tensor];
-  const typename Rule::scalars s =
-      Rule::prepare(static_cast<const typename Rule::options*>(a.groups)[e.group], step);
+  const typename Rule::options* groups = static_cast<const typename Rule::options*>(a.groups);
+  const parameter_progress progress = a.progress[c.tensor];
+  const typename Rule::scalars s = Rule::prepare(groups[e.group], progress.steps + 1, progress.state_started != 0);
+  const bool has_gradient = a.has_gradient[c.tensor] != 0;
   std::uint32_t amax_bits = 0;
-  switch (e.gradient_type) {
+  if (has_gradient) switch (e.gradient_type) {
     case scalar_type::float32:
       update_chunk_for_model<Rule, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
       break;
@@ -205,12 +240,20 @@ __global__ void __launch_bounds__(block_threads) fused_step_kernel(step_argument
       break;
     default: break;  // rejected on the host
   }
-  if (e.model_amax != nullptr) {
+  if (has_gradient && e.model_amax != nullptr) {
     const std::uint32_t block_amax = block_max(amax_bits);
     if (threadIdx.x == 0) atomicMax(reinterpret_cast<unsigned int*>(e.model_amax), block_amax);
   }
-  // Every block has read a.state->steps before any block finishes the step.
-  if (last_block_done(&a.state->ticket) && threadIdx.x == 0) a.state->steps = step;
+  // Every block has read a.state->steps and its parameter's progress before
+  // the last block advances them.
+  if (last_block_done(&a.state->ticket)) {
+    for (std::uint32_t p = threadIdx.x; p < a.parameter_count; p += blockDim.x) {
+      if (a.has_gradient[p] == 0) continue;
+      a.progress[p].steps += 1;
+      if (Rule::starts_state(groups[a.parameters[p].group])) a.progress[p].state_started = 1u;
+    }
+    if (threadIdx.x == 0) a.state->steps = step;
+  }
 }
 
 }  // namespace training_detail
@@ -221,14 +264,14 @@ class fused_optimizer {
   using rule = Rule;
   using options = typename Rule::options;
   static constexpr int state_count = Rule::state_count;
-  static_assert(state_count <= 2, "the device optimizer holds at most two state arrays per parameter");
+  static_assert(state_count <= training_detail::max_state_arrays, "the device optimizer holds at most three state arrays per parameter");
+  /// The complete state, the host optimizer's (mixprec/training/checkpoint.hpp).
+  using state_type = optimizer_checkpoint<Rule>;
   static_assert(std::is_trivially_copyable<options>::value, "group options are copied to device memory as bytes");
 
   fused_optimizer() : fused_optimizer(optimizer_options{}) {}
-  explicit fused_optimizer(const optimizer_options& o) : options_(o) {
-    basic_optimizer<Rule> validate_the_same_way(o);  // same checks and messages as the host optimizer
-    (void)validate_the_same_way;
-  }
+  /// Throws mixprec::error when `o` is invalid (the host optimizer's checks).
+  explicit fused_optimizer(const optimizer_options& o) : options_(o) { validate(o); }
 
   std::size_t add_group(const options& hyper) {
     require(!prepared_, "mixprec::cuda::fused_optimizer::add_group: add every group before prepare() or the first ",
@@ -249,9 +292,20 @@ class fused_optimizer {
   // so later calls may change groups_ freely. Outside graph capture only: a
   // captured step keeps reading the device table, which set_group rewrites
   // between replays.
+  /// Throws when g does not exist, `hyper` is invalid, or, after prepare(),
+  /// `hyper` needs more state arrays than the group's parameters hold (AdamW:
+  /// choose amsgrad before prepare()).
   void set_group(std::size_t g, const options& hyper, cudaStream_t stream = nullptr) {
     check_group(g);
     Rule::validate(hyper);
+    if (prepared_) {
+      for (std::size_t p = 0; p < entries_.size(); ++p) {
+        require(entries_[p].group != g || state_arrays_held(p) >= Rule::states_used(hyper),
+                "mixprec::cuda::fused_optimizer::set_group: group ", g, "'s new options need ",
+                Rule::states_used(hyper), " state arrays but parameter ", p, " holds ", state_arrays_held(p),
+                "; choose amsgrad before prepare() or the first step");
+      }
+    }
     groups_[g] = hyper;
     if (!prepared_) return;
     training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::set_group");
@@ -270,6 +324,9 @@ class fused_optimizer {
   // pass leaves its (scaled) gradient, in device memory; `copy` the device
   // model copy the step rewrites (optional; FP8 needs a device scale pointer;
   // amax, if given, is raised with atomicMax).
+  // Throws mixprec::error when the group does not exist, size is 0, a
+  // pointer is null, a type or size does not fit, or a buffer the step writes
+  // (the model copy) overlaps any registered gradient, copy, scale or amax slot.
   std::size_t add_parameter(std::size_t g, const float* initial, std::size_t size, const const_tensor_view& gradient,
                             const model_copy& copy = {}) {
     const char* who = "mixprec::cuda::fused_optimizer::add_parameter: ";
@@ -277,6 +334,8 @@ class fused_optimizer {
     require(initial != nullptr, who, "initial values are null for a parameter of size ", size);
     training_detail::parameter_entry e = base_entry(g, size, gradient);
     if (copy.target.data != nullptr || copy.target.size != 0) {
+      require(size_of(copy.target.type) != 0, who, "the model copy's type ", static_cast<int>(copy.target.type),
+              " is not a scalar_type (float32, bfloat16, float16, float8_e4m3 or float8_e5m2)");
       require(copy.target.size == size, who, "the model copy has ", copy.target.size, " elements, the parameter ", size);
       require(copy.target.data != nullptr, who, "the model copy of ", size, " elements has no data");
       require(!is_fp8(copy.target.type) || copy.scale != nullptr, who, "an FP8 model copy (",
@@ -286,6 +345,7 @@ class fused_optimizer {
       e.model_scale = copy.scale;
       e.model_amax = copy.amax;
     }
+    check_buffers_disjoint(e, who);
     owned_.emplace_back();
     parameter_memory& memory = owned_.back();
     memory.master = training_detail::device_array<float>(size);
@@ -306,6 +366,7 @@ class fused_optimizer {
     e.bf16_only = true;
     e.model = weights;
     e.model_type = static_cast<std::uint8_t>(scalar_type::bfloat16);
+    check_buffers_disjoint(e, who);
     owned_.emplace_back();
     allocate_states(owned_.back(), e, size);
     add_entry(e);
@@ -317,12 +378,29 @@ class fused_optimizer {
     if (prepared_) return;
     training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::prepare");
     require(!entries_.empty(), "mixprec::cuda::fused_optimizer: no parameters were added");
+    // Groups changed since add_parameter (amsgrad switched on) get their arrays now.
+    for (std::size_t p = 0; p < entries_.size(); ++p) allocate_states(owned_[p], entries_[p], entries_[p].size);
     device_entries_.upload(entries_);
     device_chunks_.upload(chunks_);
     device_groups_.upload(groups_);
     state_ = training_detail::device_array<training_detail::step_state>(1);
     training_detail::check(cudaMemset(state_.get(), 0, sizeof(training_detail::step_state)), "cudaMemset");
+    progress_ = training_detail::device_array<training_detail::parameter_progress>(entries_.size());
+    training_detail::check(cudaMemset(progress_.get(), 0, entries_.size() * sizeof(training_detail::parameter_progress)),
+                           "cudaMemset");
+    has_gradient_ = training_detail::device_array<unsigned char>(entries_.size());
+    training_detail::check(cudaMemset(has_gradient_.get(), 1, entries_.size()), "cudaMemset");
     prepared_ = true;
+  }
+
+  /// One byte per parameter in device memory (after prepare()): 1 = the
+  /// parameter has a gradient this step, 0 = it has none and the step changes
+  /// nothing of it (no master, state, progress or copy byte; PyTorch's grad
+  /// None). All 1 after prepare(); the mask persists across steps, so reset
+  /// it when the set of gradient-less parameters changes.
+  unsigned char* gradient_mask() const {
+    require(prepared_, "mixprec::cuda::fused_optimizer::gradient_mask: call prepare() first");
+    return has_gradient_.get();
   }
 
   // One launch over every parameter. found_inf, scale and squared_norm are
@@ -338,6 +416,9 @@ class fused_optimizer {
     a.parameters = device_entries_.get();
     a.groups = device_groups_.get();
     a.state = state_.get();
+    a.progress = progress_.get();
+    a.has_gradient = has_gradient_.get();
+    a.parameter_count = static_cast<std::uint32_t>(entries_.size());
     a.found_inf = found_inf;
     a.scale = scale;
     a.squared_norm = options_.max_grad_norm > 0.0f ? squared_norm : nullptr;
@@ -374,11 +455,160 @@ class fused_optimizer {
   std::size_t chunk_count() const noexcept { return chunks_.size(); }
   std::uint64_t total_elements() const noexcept { return total_elements_; }
 
+  // ---- Checkpointing ------------------------------------------------------
+
+  /// The complete state (waits for `stream`, then copies from the device):
+  /// the same state the host optimizer saves, so either loads it. Not
+  /// capturable.
+  state_type save(cudaStream_t stream = nullptr) {
+    prepare(stream);
+    training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::save");
+    training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    state_type c;
+    c.options = options_;
+    c.groups = groups_;
+    training_detail::step_state st{};
+    state_.download(&st, 1);
+    c.steps = st.steps;
+    const std::vector<training_detail::parameter_progress> progress = progress_.download(entries_.size());
+    c.parameters.resize(entries_.size());
+    for (std::size_t p = 0; p < entries_.size(); ++p) {
+      const training_detail::parameter_entry& e = entries_[p];
+      const parameter_layout layout = layout_of(e);
+      parameter_checkpoint& out = c.parameters[p];
+      out.group = layout.group;
+      out.size = layout.size;
+      out.kind = layout.kind;
+      out.model_type = layout.model_type;
+      out.steps = progress[p].steps;
+      out.state_started = progress[p].state_started != 0;
+      if (e.master != nullptr) out.master = owned_[p].master.download(e.size);
+      out.state_arrays = static_cast<std::size_t>(state_arrays_held(p));
+      out.state.resize(out.state_arrays * e.size);
+      for (std::size_t k = 0; k < out.state_arrays; ++k) owned_[p].state[k].download(out.state.data() + k * e.size, e.size);
+      if (layout.kind != parameter_kind::master_only) {
+        out.model.resize(e.size * size_of(layout.model_type));
+        training_detail::check(cudaMemcpy(out.model.data(), e.model, out.model.size(), cudaMemcpyDeviceToHost),
+                               "cudaMemcpy of a model copy");
+      }
+    }
+    return c;
+  }
+  /// Restores a state saved by this or the host optimizer with the same
+  /// groups and parameters (count, order, group, size, kind, model-copy
+  /// type), copying masters, states, progress, the step count and the model
+  /// copies' (or BF16 weights') bytes to the device and the groups' options
+  /// to the device table. Validated entirely first: a state that does not fit
+  /// throws mixprec::error naming the mismatch and changes nothing. Waits for
+  /// `stream`; not capturable. Clears no gradient mask byte.
+  void load(const state_type& c, cudaStream_t stream = nullptr) {
+    const char* who = "mixprec::cuda::fused_optimizer::load: ";
+    validate_checkpoint(c, groups_.size(), layouts(), who);
+    training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::load");
+    training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    groups_ = c.groups;
+    if (!prepared_) {
+      prepare(stream);
+    } else {
+      // Arrays the loaded groups use (amsgrad) that are not held yet; the
+      // device tables keep their addresses, so captured graphs stay valid.
+      for (std::size_t p = 0; p < entries_.size(); ++p) allocate_states(owned_[p], entries_[p], entries_[p].size);
+      device_entries_.upload(entries_);
+      device_groups_.upload(groups_);
+    }
+    std::vector<training_detail::parameter_progress> progress(entries_.size());
+    for (std::size_t p = 0; p < entries_.size(); ++p) {
+      const parameter_checkpoint& in = c.parameters[p];
+      const training_detail::parameter_entry& e = entries_[p];
+      progress[p] = training_detail::parameter_progress{in.steps, in.state_started ? 1u : 0u, 0u};
+      if (e.master != nullptr) owned_[p].master.upload(in.master.data(), e.size);
+      const std::size_t held = static_cast<std::size_t>(state_arrays_held(p));
+      for (std::size_t k = 0; k < held; ++k) {
+        if (k < in.state_arrays) {
+          owned_[p].state[k].upload(in.state.data() + k * e.size, e.size);
+        } else {
+          training_detail::check(cudaMemset(owned_[p].state[k].get(), 0, e.size * sizeof(float)), "cudaMemset");
+        }
+      }
+      if (!in.model.empty()) {
+        training_detail::check(cudaMemcpy(e.model, in.model.data(), in.model.size(), cudaMemcpyHostToDevice),
+                               "cudaMemcpy of a model copy");
+      }
+    }
+    progress_.upload(progress);
+    training_detail::step_state st{};
+    st.steps = c.steps;
+    state_.upload(&st, 1);
+    options_ = c.options;
+  }
+  /// save() as a version-1 byte string (mixprec/training/checkpoint.hpp).
+  std::vector<unsigned char> save_bytes(cudaStream_t stream = nullptr) { return to_bytes(save(stream)); }
+  /// Parses and loads a byte string written by this or the host optimizer;
+  /// throws mixprec::error, changing nothing, when it is corrupt, truncated,
+  /// of another version or rule, or does not fit.
+  void load_bytes(const std::vector<unsigned char>& bytes, cudaStream_t stream = nullptr) {
+    load(checkpoint_from_bytes<Rule>(bytes.data(), bytes.size()), stream);
+  }
+
  private:
   struct parameter_memory {
     training_detail::device_array<float> master;
-    training_detail::device_array<float> state[2];
+    training_detail::device_array<float> state[training_detail::max_state_arrays];
   };
+
+  int state_arrays_held(std::size_t p) const noexcept {
+    int held = 0;
+    while (held < state_count && entries_[p].state[held] != nullptr) ++held;
+    return held;
+  }
+  static parameter_layout layout_of(const training_detail::parameter_entry& e) {
+    parameter_layout l;
+    l.group = e.group;
+    l.size = static_cast<std::size_t>(e.size);
+    if (e.bf16_only) {
+      l.kind = parameter_kind::bf16_only;
+      l.model_type = scalar_type::bfloat16;
+    } else if (e.model != nullptr) {
+      l.kind = parameter_kind::master_and_copy;
+      l.model_type = static_cast<scalar_type>(e.model_type);
+    }
+    return l;
+  }
+  std::vector<parameter_layout> layouts() const {
+    std::vector<parameter_layout> out;
+    for (const training_detail::parameter_entry& e : entries_) out.push_back(layout_of(e));
+    return out;
+  }
+  // The new entry's written buffer (copy or BF16 weights) must not overlap any
+  // gradient, written buffer, scale or amax slot registered so far; its
+  // gradient, scale and amax must not overlap any registered written buffer.
+  void check_buffers_disjoint(const training_detail::parameter_entry& e, const char* who) const {
+    using mixprec::detail::byte_span;
+    using mixprec::detail::require_disjoint;
+    using mixprec::detail::span_of;
+    const std::size_t index = entries_.size();
+    auto spans = [&](const training_detail::parameter_entry& x, std::size_t i, byte_span& written, byte_span& gradient,
+                     byte_span& scale, byte_span& amax) {
+      const std::size_t n = static_cast<std::size_t>(x.size);
+      written = x.model != nullptr ? span_of(x.model, n, size_of(static_cast<scalar_type>(x.model_type)),
+                                             x.bf16_only ? "BF16 weights" : "model copy", i, who)
+                                   : byte_span{};
+      gradient = span_of(x.gradient, n, size_of(x.gradient_type), "gradient", i, who);
+      scale = x.model_scale != nullptr ? span_of(x.model_scale, 1, 4, "model-copy scale", i, who) : byte_span{};
+      amax = x.model_amax != nullptr ? span_of(x.model_amax, 1, 4, "model-copy amax", i, who) : byte_span{};
+    };
+    byte_span w, g, sc, am;
+    spans(e, index, w, g, sc, am);
+    require_disjoint(g, w, who);
+    require_disjoint(w, sc, who);
+    require_disjoint(w, am, who);
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      byte_span ow, og, osc, oam;
+      spans(entries_[i], i, ow, og, osc, oam);
+      for (const byte_span* mine : {&w, &g, &sc, &am}) require_disjoint(*mine, ow, who);
+      for (const byte_span* theirs : {&og, &osc, &oam}) require_disjoint(w, *theirs, who);
+    }
+  }
 
   const training_detail::parameter_entry& entry(std::size_t p) const {
     require(p < entries_.size(), Rule::name, ": parameter ", p, " does not exist; ", entries_.size(), " are registered");
@@ -408,8 +638,11 @@ class fused_optimizer {
     e.first_element = total_elements_;
     return e;
   }
-  static void allocate_states(parameter_memory& memory, training_detail::parameter_entry& e, std::size_t size) {
-    for (int k = 0; k < state_count; ++k) {
+  // Allocates (zeroed) the state arrays the entry's group uses that it does not hold yet.
+  void allocate_states(parameter_memory& memory, training_detail::parameter_entry& e, std::size_t size) const {
+    const int needed = Rule::states_used(groups_[e.group]);
+    for (int k = 0; k < needed; ++k) {
+      if (e.state[k] != nullptr) continue;
       memory.state[k] = training_detail::device_array<float>(size);
       training_detail::check(cudaMemset(memory.state[k].get(), 0, size * sizeof(float)), "cudaMemset");
       e.state[k] = memory.state[k].get();
@@ -432,9 +665,13 @@ class fused_optimizer {
   training_detail::device_array<training_detail::chunk> device_chunks_;
   training_detail::device_array<options> device_groups_;
   training_detail::device_array<training_detail::step_state> state_;
+  training_detail::device_array<training_detail::parameter_progress> progress_;
+  training_detail::device_array<unsigned char> has_gradient_;
 };
 
+/// SGD (torch.optim.SGD) on the device, the host sgd_optimizer's bits.
 using fused_sgd = fused_optimizer<sgd_rule>;
+/// AdamW (torch.optim.AdamW) on the device, the host adamw_optimizer's bits.
 using fused_adamw = fused_optimizer<adamw_rule>;
 
 }  // namespace cuda

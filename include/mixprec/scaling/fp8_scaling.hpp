@@ -11,7 +11,9 @@
 //         scale = (max(T) · 2^-margin) / amax,
 //     where amax is the window's maximum (amax_algo::max) or its newest entry
 //     (amax_algo::most_recent). An amax of 0 or a non-finite amax keeps the
-//     previous scale; an infinite result (amax tiny) becomes FLT_MAX;
+//     previous scale; an infinite result (amax tiny) becomes FLT_MAX and a
+//     result below FLT_MIN (amax huge) becomes FLT_MIN, so scale_inv = 1/scale
+//     is always finite and dequantising never gives inf · 0 = NaN;
 //     power_of_two rounds the scale down to a power of two, so rescaling is
 //     exact. As in TE, the window maximum skips NaN entries (fmaxf) while an
 //     inf entry makes it inf, which keeps the scale until the inf leaves the
@@ -21,6 +23,13 @@
 //     scale 1, as TE's Float8CurrentScaling does: an all-zero tensor needs no
 //     scaling, and a tensor holding inf/NaN cannot be scaled into range (its
 //     cast shows the inf/NaN, and the loss scaler's found_inf skips the step).
+//   - Margins are format-aware: max(T) · 2^-margin must stay at or above T's
+//     smallest normal, or every value would quantise to (almost) nothing. So
+//     margin <= max_margin<T>() = log2(max(T) / min_normal(T)) rounded down:
+//     14 for E4M3, 29 for E5M2 and FP16 (detail::fp8_traits<T>::max_margin).
+//   - history_len is at most max_history_len (2^20 amaxes, 4 MiB per tensor):
+//     a larger one is a corrupt option or checkpoint, rejected before any
+//     allocation.
 //   - The hybrid convention (TE's Format.HYBRID) is the default: E4M3 (more
 //     precision) for forward tensors — activations and weights — and E5M2
 //     (more range) for gradients. fp8_linear_scaling<Convention> holds the three
@@ -56,15 +65,18 @@ enum class amax_algo {
   most_recent,  // the newest amax only
 };
 
+/// The longest amax history a recipe accepts (2^20 entries, 4 MiB per tensor).
+constexpr std::size_t max_history_len = std::size_t{1} << 20;
+
 struct delayed_scaling_options {
-  std::size_t history_len = 1024;  // amaxes kept, >= 1
+  std::size_t history_len = 1024;  // amaxes kept, in [1, max_history_len]
   amax_algo algo = amax_algo::max;
-  int margin = 0;                  // in [0, 24]: the scale maps amax to max(T) · 2^-margin
+  int margin = 0;                  // in [0, max_margin of the format]: the scale maps amax to max(T) · 2^-margin
   bool power_of_two = false;       // round the scale down to a power of two
 };
 
 struct current_scaling_options {
-  int margin = 0;             // in [0, 24]
+  int margin = 0;             // in [0, max_margin of the format] (14 for E4M3, 29 for E5M2)
   bool power_of_two = false;  // round the scale down to a power of two
 };
 
@@ -92,8 +104,10 @@ MIXPREC_HOST_DEVICE inline float floor_power_of_two(float x) noexcept {
   return mixprec::detail::bit_cast<float>(bits);
 }
 
-// TE's delayed-scaling rule (recipe/delayed_scaling.cu): scaled_max is
-// max(T) · 2^-margin; `previous` is kept when amax is 0 or not finite.
+/// TE's delayed-scaling rule (recipe/delayed_scaling.cu): the scale for
+/// `amax` (>= 0) given scaled_max = max(T) · 2^-margin; `previous` is kept
+/// when amax is 0 or not finite. The result lies in [FLT_MIN, FLT_MAX] (TE
+/// clamps only above; below FLT_MIN, 1/scale can overflow to inf).
 MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_max, float previous,
                                                      bool power_of_two) noexcept {
   float scale = previous;
@@ -104,6 +118,7 @@ MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_ma
     scale = scaled_max / amax;
 #endif
     if (scale > FLT_MAX) scale = FLT_MAX;
+    if (scale < FLT_MIN) scale = FLT_MIN;  // a power of two: power_of_two keeps it
     if (power_of_two) scale = floor_power_of_two(scale);
   }
   return scale;
@@ -118,31 +133,52 @@ MIXPREC_HOST_DEVICE inline float amax_max(float a, float b) noexcept {
 #endif
 }
 
-inline void validate_margin(int margin, const char* who) {
-  require(margin >= 0 && margin <= 24, who, "margin = ", margin,
-          " must lie in [0, 24] (a larger margin can push the scale of a large amax below float's range)");
-}
-
 template <class T>
 struct fp8_traits {
   static_assert(is_basic_float<T>::value, "FP8 scaling recipes take a mixprec value type (float8_e4m3, float8_e5m2, ...)");
   static float max_value() noexcept { return static_cast<float>(std::numeric_limits<T>::max()); }
+  /// The largest margin that keeps max(T) · 2^-margin >= T's smallest normal:
+  /// floor(log2(max(T) / min_normal(T))), 14 for E4M3, 29 for E5M2.
+  static int max_margin() noexcept {
+    return std::ilogb(max_value()) - std::ilogb(static_cast<float>(std::numeric_limits<T>::min()));
+  }
   // max(T) · 2^-margin, exact.
   static float scaled_max(int margin) noexcept { return std::ldexp(max_value(), -margin); }
 };
 
-}  // namespace detail
-
-inline void validate(const delayed_scaling_options& o) {
-  const char* who = "mixprec::delayed_scaling::options: ";
-  require(o.history_len >= 1, who, "history_len = ", o.history_len, " must be >= 1");
-  require(o.algo == amax_algo::max || o.algo == amax_algo::most_recent, who, "algo = ", static_cast<int>(o.algo),
-          " is not an amax_algo (max or most_recent)");
-  detail::validate_margin(o.margin, who);
+/// Rejects a margin outside [0, max_margin<T>()]: beyond it the amax maps
+/// below T's smallest normal and the quantised tensor is (almost) all zeros.
+template <class T>
+void validate_margin(int margin, const char* who) {
+  const int largest = fp8_traits<T>::max_margin();
+  require(margin >= 0 && margin <= largest, who, "margin = ", margin, " must lie in [0, ", largest, "] for ",
+          "this format (max(T) · 2^-margin = ", fp8_traits<T>::max_value(), " · 2^-margin must stay >= its smallest normal, ",
+          static_cast<float>(std::numeric_limits<T>::min()), ", or every value quantises to 0)");
 }
 
+/// The format-independent part of a margin check (the typed recipes also call validate_margin<T>).
+inline void validate_margin_sign(int margin, const char* who) {
+  require(margin >= 0, who, "margin = ", margin, " must be >= 0");
+}
+
+}  // namespace detail
+
+/// Rejects options no recipe can honour: history_len outside
+/// [1, max_history_len], an unknown algo, a negative margin. The typed
+/// recipes also reject a margin beyond their format's max_margin. Throws
+/// mixprec::error naming the field and the value.
+inline void validate(const delayed_scaling_options& o) {
+  const char* who = "mixprec::delayed_scaling::options: ";
+  require(o.history_len >= 1 && o.history_len <= max_history_len, who, "history_len = ", o.history_len,
+          " must lie in [1, ", max_history_len, "] (a longer window is a corrupt option or checkpoint)");
+  require(o.algo == amax_algo::max || o.algo == amax_algo::most_recent, who, "algo = ", static_cast<int>(o.algo),
+          " is not an amax_algo (max or most_recent)");
+  detail::validate_margin_sign(o.margin, who);
+}
+
+/// Rejects a negative margin (the typed recipes also check the format's max_margin).
 inline void validate(const current_scaling_options& o) {
-  detail::validate_margin(o.margin, "mixprec::current_scaling::options: ");
+  detail::validate_margin_sign(o.margin, "mixprec::current_scaling::options: ");
 }
 
 template <class T>
@@ -154,6 +190,7 @@ class delayed_scaling {
   delayed_scaling() : delayed_scaling(options{}) {}
   explicit delayed_scaling(const options& o) : options_(o) {
     validate(o);
+    detail::validate_margin<T>(o.margin, "mixprec::delayed_scaling::options: ");
     history_.assign(o.history_len, 0.0f);
   }
 
@@ -202,16 +239,30 @@ class delayed_scaling {
     s.amax = amax_;
     return s;
   }
+  /// Restores a checkpoint. Throws mixprec::error, changing nothing, when the
+  /// state could not come from a recipe of this format: invalid options
+  /// (including the format's margin bound), more entries than history_len, a
+  /// negative entry, a scale outside [FLT_MIN, FLT_MAX] (update() never
+  /// leaves it), scale_inv != 1/scale, a negative amax, or a non-finite amax
+  /// while no history entry is non-finite (update() reports inf or NaN only
+  /// from such an entry).
   void load(const state& s) {
     validate(s.options);
     const char* who = "mixprec::delayed_scaling::load: ";
+    detail::validate_margin<T>(s.options.margin, who);
     require(s.history.size() <= s.options.history_len, who, "the history holds ", s.history.size(),
             " entries, more than history_len = ", s.options.history_len);
+    bool non_finite_entry = false;
     for (std::size_t i = 0; i < s.history.size(); ++i) {
       require(!(s.history[i] < 0.0f), who, "history entry ", i, " = ", s.history[i], " is negative");
+      non_finite_entry |= !std::isfinite(s.history[i]);
     }
-    require(std::isfinite(s.scale) && s.scale > 0.0f, who, "scale = ", s.scale, " must be finite and > 0");
+    require(s.scale >= FLT_MIN && s.scale <= FLT_MAX, who, "scale = ", s.scale, " must lie in [FLT_MIN, FLT_MAX] = [",
+            FLT_MIN, ", ", FLT_MAX, "] (so that 1/scale is finite)");
     require(s.scale_inv == 1.0f / s.scale, who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", 1.0f / s.scale);
+    require(!(s.amax < 0.0f), who, "amax = ", s.amax, " is negative; an amax is a magnitude");
+    require(std::isfinite(s.amax) || non_finite_entry, who, "amax = ", s.amax,
+            " is not finite, but no history entry is: update() reports a non-finite amax only from such an entry");
     delayed_scaling restored(s.options);
     for (float amax : s.history) restored.record(amax);
     restored.scale_ = s.scale;
@@ -243,6 +294,7 @@ class delayed_scaling {
 template <class T>
 float current_scale(float amax, const current_scaling_options& o = {}) {
   validate(o);
+  detail::validate_margin<T>(o.margin, "mixprec::current_scaling::options: ");
   return detail::fp8_scale_from_amax(amax, detail::fp8_traits<T>::scaled_max(o.margin), 1.0f, o.power_of_two);
 }
 
@@ -253,7 +305,10 @@ class current_scaling {
   using options = current_scaling_options;
 
   current_scaling() : current_scaling(options{}) {}
-  explicit current_scaling(const options& o) : options_(o) { validate(o); }
+  explicit current_scaling(const options& o) : options_(o) {
+    validate(o);
+    detail::validate_margin<T>(o.margin, "mixprec::current_scaling::options: ");
+  }
 
   // The scale from this step's amax alone; stored and returned.
   float update(float amax) {

@@ -35,6 +35,12 @@
 //     (overflows_at_min_scale): a diverging run is visible, not silent.
 //   - The growth counter is compared with >=, so a state restored with a
 //     counter past the interval still grows (GradScaler's == never would).
+//   - Growth and backoff round as GradScaler's kernels do: the float scale
+//     times the double factor, rounded to double, then to float,
+//     (float)(scale * (double)factor). The factors are doubles, as PyTorch's
+//     Python floats are, so growth_factor = 1.001 gives PyTorch's scales.
+//   - The counters saturate at INT64_MAX instead of overflowing (no sequence
+//     of updates, however long or whatever state was loaded, is undefined).
 #pragma once
 
 #include <cmath>
@@ -51,8 +57,8 @@ namespace mixprec {
 // clamping bounds of [1, 2^24].
 struct dynamic_loss_scaler_options {
   float init_scale = 65536.0f;     // the first scale, inside [min_scale, max_scale]
-  float growth_factor = 2.0f;      // > 1: applied after growth_interval clean steps
-  float backoff_factor = 0.5f;     // in (0, 1): applied on overflow (once hysteresis is used up)
+  double growth_factor = 2.0;      // > 1, finite: applied after growth_interval clean steps (a double, as in PyTorch)
+  double backoff_factor = 0.5;     // in (0, 1): applied on overflow, once hysteresis is used up (a double, as in PyTorch)
   std::int64_t growth_interval = 2000;  // clean steps in a row before the scale grows, >= 1
   std::int32_t hysteresis = 1;     // overflows tolerated before backing off, >= 1 (1: GradScaler)
   float min_scale = 1.0f;          // > 0, with 1/min_scale finite
@@ -74,23 +80,35 @@ struct dynamic_loss_scaler_state {
 
 namespace detail {
 
-// One step of the scaling rule (see the file comment). Host and device.
+/// Adds 1 to a non-negative counter, saturating at INT64_MAX (never signed overflow).
+MIXPREC_HOST_DEVICE inline void saturating_increment(std::int64_t& counter) noexcept {
+  if (counter < INT64_MAX) ++counter;
+}
+
+/// scale · factor as PyTorch's _amp_update_scale kernels compute it: the
+/// float scale times the double factor, rounded to double, then to float.
+MIXPREC_HOST_DEVICE inline float scale_times_factor(float scale, double factor) noexcept {
+  return static_cast<float>(static_cast<double>(scale) * factor);
+}
+
+/// One step of the scaling rule (see the file comment), host and device:
+/// `found_inf` says whether this step's gradients held inf/NaN.
 MIXPREC_HOST_DEVICE inline void advance_loss_scale(dynamic_loss_scaler_state& state, bool found_inf) noexcept {
   const dynamic_loss_scaler_options& o = state.options;
-  ++state.steps;
+  saturating_increment(state.steps);
   if (found_inf) {
-    ++state.skipped_steps;
-    if (state.scale <= o.min_scale) ++state.overflows_at_min_scale;
+    saturating_increment(state.skipped_steps);
+    if (state.scale <= o.min_scale) saturating_increment(state.overflows_at_min_scale);
     state.growth_tracker = 0;
     if (state.hysteresis_left > 0) --state.hysteresis_left;
     if (state.hysteresis_left == 0) {
-      const float backed_off = state.scale * o.backoff_factor;
+      const float backed_off = scale_times_factor(state.scale, o.backoff_factor);
       state.scale = backed_off > o.min_scale ? backed_off : o.min_scale;
     }
   } else {
-    ++state.growth_tracker;
+    saturating_increment(state.growth_tracker);
     if (state.growth_tracker >= o.growth_interval) {
-      const float grown = state.scale * o.growth_factor;
+      const float grown = scale_times_factor(state.scale, o.growth_factor);
       state.scale = grown < o.max_scale ? grown : o.max_scale;
       state.growth_tracker = 0;
       state.hysteresis_left = o.hysteresis;
@@ -108,9 +126,9 @@ MIXPREC_HOST_DEVICE inline float inverse_of_scale(float scale) noexcept { return
 inline void validate(const dynamic_loss_scaler_options& o) {
   const char* who = "mixprec::dynamic_loss_scaler::options: ";
   require(std::isfinite(o.init_scale), who, "init_scale = ", o.init_scale, " must be finite");
-  require(std::isfinite(o.growth_factor) && o.growth_factor > 1.0f, who, "growth_factor = ", o.growth_factor,
+  require(std::isfinite(o.growth_factor) && o.growth_factor > 1.0, who, "growth_factor = ", o.growth_factor,
           " must be finite and > 1 (the scale would never grow; for a fixed scale use mixprec::static_loss_scaler)");
-  require(std::isfinite(o.backoff_factor) && o.backoff_factor > 0.0f && o.backoff_factor < 1.0f, who,
+  require(std::isfinite(o.backoff_factor) && o.backoff_factor > 0.0 && o.backoff_factor < 1.0, who,
           "backoff_factor = ", o.backoff_factor, " must lie in (0, 1)");
   require(o.growth_interval >= 1, who, "growth_interval = ", o.growth_interval, " must be >= 1");
   require(o.hysteresis >= 1, who, "hysteresis = ", o.hysteresis,
