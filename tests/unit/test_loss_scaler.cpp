@@ -7,6 +7,7 @@
 // The expected values below are computed from those formulas by hand, not by
 // the code under test.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -311,4 +312,59 @@ TEST_CASE("a corrupt checkpoint is rejected and leaves the scaler unchanged", "[
   MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.options.backoff_factor = 2.0f; })), "backoff_factor = 2");
   CHECK(scaler.scale() == 32768.0f);
   CHECK(scaler.steps() == 1);
+}
+
+TEST_CASE("growth and backoff round as PyTorch's kernels: (float)(scale * (double)factor)", "[loss_scaler][issue12]") {
+  // _amp_update_scale_cpu_/_cuda_kernel take the factors as double (Python
+  // floats): growth 1.001 and backoff 0.9 are not floats, so scale · 1.001f
+  // in float differs from PyTorch from step 2 on. The reference is that rule,
+  // written out here (no clamping is reached: bounds [1, 2^24]).
+  dynamic_loss_scaler::options o;
+  o.growth_factor = 1.001;
+  o.backoff_factor = 0.9;
+  o.growth_interval = 1;
+  dynamic_loss_scaler scaler(o);
+  float reference = o.init_scale;
+  bool differs_from_float_factors = false;
+  float with_float_factors = o.init_scale;
+  for (int step = 0; step < 400; ++step) {
+    const bool overflow = step % 5 == 4;
+    scaler.update(overflow);
+    reference = static_cast<float>(static_cast<double>(reference) * (overflow ? 0.9 : 1.001));
+    with_float_factors *= overflow ? 0.9f : 1.001f;
+    differs_from_float_factors |= with_float_factors != reference;
+    INFO("after step " << step + 1);
+    REQUIRE(scaler.scale() == reference);
+  }
+  CHECK(differs_from_float_factors);  // the test distinguishes the two roundings
+}
+
+TEST_CASE("counters saturate at INT64_MAX: a loaded extreme state never overflows", "[loss_scaler][issue12]") {
+  // Before: load() accepted steps = INT64_MAX or growth_tracker =
+  // growth_interval = INT64_MAX, and the next update() overflowed (UB).
+  constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  dynamic_loss_scaler scaler;
+  dynamic_loss_scaler::state s = scaler.save();
+  s.steps = max;
+  s.skipped_steps = max;
+  s.overflows_at_min_scale = 0;
+  scaler.load(s);
+  scaler.update(true);
+  CHECK(scaler.steps() == max);
+  CHECK(scaler.skipped_steps() == max);
+  CHECK(scaler.scale() == 32768.0f);
+
+  dynamic_loss_scaler growing;
+  s = growing.save();
+  s.options.growth_interval = max;
+  s.growth_tracker = max;
+  growing.load(s);
+  growing.update(false);  // the tracker stays at max, which reaches the interval: the scale grows
+  CHECK(growing.scale() == 131072.0f);
+  CHECK(growing.growth_tracker() == 0);
+  s = growing.save();
+  s.growth_tracker = max - 1;
+  growing.load(s);
+  growing.update(false);
+  CHECK(growing.scale() == 262144.0f);
 }
