@@ -7,8 +7,9 @@
 # steps.csv: recipe, step, epoch, loss, loss_smoothed (trailing mean of 50 steps), ...
 # epochs.csv: recipe, epoch, train_loss, train_accuracy, test_accuracy, ...
 #
-# Row r: left, recipe r's smoothed training loss over fp32's (grey); right, its test accuracy
-# after every epoch over fp32's. Every recipe sees the same batches in the same order from the
+# Row r: left, recipe r's smoothed training loss over fp32's (grey); middle, the difference of
+# the two (recipe minus fp32: above 0 is worse); right, its test accuracy after every epoch over
+# fp32's, with both final values. Every recipe sees the same batches in the same order from the
 # same initial weights, so any gap between the two lines is the effect of the numerics alone.
 # Every row shares the same axes, so rows compare at a glance.
 
@@ -34,17 +35,22 @@ loss_low = STATS_min * 0.92
 loss_high = STATS_min < 0.9 ? 1.0 : STATS_max * 1.05
 stats stepsfile using 2 skip 1 nooutput
 last_step = STATS_max
+# The difference's range: symmetric about 0, from every recipe's largest gap after the first
+# 50 steps (the trailing mean's window).
+stats stepsfile using (strcol(1) ne 'fp32' && column(2) >= 50 ? abs(column(6)) : NaN) skip 1 nooutput
+gap = STATS_records > 0 && STATS_max > 0 ? STATS_max * 1.1 : 0.01
 stats epochsfile using 5 skip 1 nooutput
-accuracy_low = STATS_min - 0.004
-accuracy_high = STATS_max + 0.003
+accuracy_low = STATS_min - 0.1 * (STATS_max - STATS_min) - 0.002
+accuracy_high = STATS_max + 0.2 * (STATS_max - STATS_min) + 0.002  # room for the labels
 stats epochsfile using 2 skip 1 nooutput
 last_epoch = STATS_max
 
-set terminal pngcairo size 1200, 150 + 210 * rows enhanced font 'DejaVu Sans,10'
+height = 150 + 210 * rows
+set terminal pngcairo size 1500, height enhanced font 'DejaVu Sans,10'
 set output outfile
-set multiplot layout rows, 2 columnsfirst downwards \
-  title "Fashion-MNIST, MLP 784-256-128-10: each recipe (colour) against fp32 (grey), same seed and batches\n{/*0.9 left: training loss, trailing mean of 50 steps (log scale); right: test accuracy after each epoch}" \
-  margins 0.07, 0.98, 0.06, 1.0 - 60.0 / (150 + 210 * rows) spacing 0.07, 0.05
+set multiplot layout rows, 3 columnsfirst downwards \
+  title "Fashion-MNIST, MLP 784-256-128-10: each recipe (colour) against fp32 (grey), same seed, initial weights and batches\n{/*0.9 left: training loss, trailing mean of 50 steps (log scale); middle: that loss minus fp32's (above 0: worse than fp32); right: test accuracy after each epoch}" \
+  margins 0.06, 0.98, 60.0 / height, 1.0 - 60.0 / height spacing 0.06, 0.05
 set grid lc rgb '#e0e0e0'
 set key top right opaque box lc rgb '#cccccc' samplen 2 font ',10'
 fp32_colour = '#9a9a9a'
@@ -59,7 +65,7 @@ do for [r = 1:rows] {
   name = word(others, r)
   set ylabel 'loss'
   if (r == rows) { set xlabel 'training step' } else { unset xlabel }
-  set title name . ' vs fp32: training loss' offset 0, -0.6
+  set title name . (has_fp32 ? ' vs fp32' : '') . ': training loss' offset 0, -0.6
   if (has_fp32) {
     plot stepsfile skip 1 using 2:(strcol(1) eq 'fp32' ? column(5) : NaN) title 'fp32' with lines lw 4 lc rgb fp32_colour, \
          stepsfile skip 1 using 2:(strcol(1) eq name ? column(5) : NaN) title name with lines lw 1.5 lc rgb word(colours, r)
@@ -68,21 +74,39 @@ do for [r = 1:rows] {
   }
 }
 
-# Right column: test accuracy per epoch.
+# Middle column: the recipe's smoothed loss minus fp32's.
 unset logscale y
+set yrange [-gap:gap]
+set ytics auto
+set format y '%+.3f'
+do for [r = 1:rows] {
+  name = word(others, r)
+  set ylabel 'loss - fp32 loss'
+  if (r == rows) { set xlabel 'training step' } else { unset xlabel }
+  set title name . (has_fp32 ? ' minus fp32: training loss' : ': no fp32 run to compare with') offset 0, -0.6
+  plot 0 notitle with lines lw 2 lc rgb fp32_colour, \
+       stepsfile skip 1 using 2:(strcol(1) eq name ? column(6) : NaN) title name with lines lw 1.2 lc rgb word(colours, r)
+}
+
+# Right column: test accuracy per epoch, with both final values.
 set yrange [accuracy_low:accuracy_high]
 set xrange [0.8:last_epoch + 0.2]
 set xtics 1
 set ytics auto
 set format y '%.3f'
+set key bottom right
 do for [r = 1:rows] {
   name = word(others, r)
   set ylabel 'test accuracy'
   if (r == rows) { set xlabel 'epoch' } else { unset xlabel }
-  set title name . ' vs fp32: test accuracy' offset 0, -0.6
+  set title name . (has_fp32 ? ' vs fp32' : '') . ': test accuracy' offset 0, -0.6
   if (has_fp32) {
     plot epochsfile skip 1 using 2:(strcol(1) eq 'fp32' ? column(5) : NaN) title 'fp32' with linespoints lw 4 pt 7 ps 0.8 lc rgb fp32_colour, \
-         epochsfile skip 1 using 2:(strcol(1) eq name ? column(5) : NaN) title name with linespoints lw 1.5 pt 7 ps 0.6 lc rgb word(colours, r)
+         epochsfile skip 1 using 2:(strcol(1) eq name ? column(5) : NaN) title name with linespoints lw 1.5 pt 7 ps 0.6 lc rgb word(colours, r), \
+         epochsfile skip 1 using 2:(strcol(1) eq 'fp32' && column(2) == last_epoch ? column(5) : NaN):(sprintf('fp32 %.4f', column(5))) \
+           notitle with labels right offset -1, 0.9 tc rgb '#707070', \
+         epochsfile skip 1 using 2:(strcol(1) eq name && column(2) == last_epoch ? column(5) : NaN):(sprintf('%s %.4f', name, column(5))) \
+           notitle with labels right offset -1, -0.9 tc rgb word(colours, r)
   } else {
     plot epochsfile skip 1 using 2:(strcol(1) eq name ? column(5) : NaN) title name with linespoints lw 1.5 pt 7 ps 0.6 lc rgb word(colours, r)
   }
