@@ -443,6 +443,11 @@ class fused_optimizer {
     require(k >= 0 && k < state_count, Rule::name, ": state ", k, " does not exist; this optimizer has ", state_count);
     return entry(p).state[k];
   }
+  /// State arrays parameter p holds on the device (SGD 1; AdamW 2, or 3 with amsgrad).
+  std::size_t state_arrays(std::size_t p) const {
+    entry(p);
+    return static_cast<std::size_t>(state_arrays_held(p));
+  }
   // Applied steps (waits for `stream`).
   std::int64_t read_steps(cudaStream_t stream = nullptr) const {
     if (!prepared_) return 0;

@@ -323,6 +323,8 @@ class basic_optimizer {
             q.state.size() / q.size, " state arrays, not state ", k, " (AdamW's state 2 exists with amsgrad)");
     return q.state.data() + static_cast<std::size_t>(k) * q.size;
   }
+  /// State arrays parameter p holds (SGD 1; AdamW 2, or 3 once amsgrad is on).
+  std::size_t state_arrays(std::size_t p) const { return at(p).state.size() / at(p).size; }
   /// Applied optimizer steps (skipped steps not counted).
   std::int64_t steps() const noexcept { return steps_; }
   /// Steps applied to parameter p (not counting steps where its gradient was empty).
