@@ -28,8 +28,8 @@ void clean_steps(dynamic_loss_scaler& scaler, int count) {
 TEST_CASE("dynamic_loss_scaler defaults are PyTorch GradScaler's", "[loss_scaler]") {
   const dynamic_loss_scaler::options o;
   CHECK(o.init_scale == 65536.0f);
-  CHECK(o.growth_factor == 2.0f);
-  CHECK(o.backoff_factor == 0.5f);
+  CHECK(o.growth_factor == 2.0);
+  CHECK(o.backoff_factor == 0.5);
   CHECK(o.growth_interval == 2000);
   CHECK(o.hysteresis == 1);
   CHECK(o.min_scale == 1.0f);
@@ -80,8 +80,8 @@ TEST_CASE("GradScaler trajectory: an overflow resets the growth counter", "[loss
 TEST_CASE("GradScaler trajectory: a mixed sequence with custom factors", "[loss_scaler]") {
   dynamic_loss_scaler::options o;
   o.init_scale = 1024.0f;
-  o.growth_factor = 4.0f;
-  o.backoff_factor = 0.25f;
+  o.growth_factor = 4.0;
+  o.backoff_factor = 0.25;
   o.growth_interval = 3;
   dynamic_loss_scaler scaler(o);
   // Hand-computed: c c c -> 4096; i -> 1024; c c i -> 256; c c c -> 1024; i i -> 64.
@@ -272,13 +272,13 @@ TEST_CASE("options are rejected with a message naming the field and the value", 
     return o;
   };
   using options = dynamic_loss_scaler::options;
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 1.0f; })), "growth_factor = 1");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 0.5f; })), "growth_factor = 0.5");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.growth_factor = inf; })), "growth_factor = inf");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 1.0f; })), "backoff_factor = 1");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 0.0f; })), "backoff_factor = 0");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = -0.5f; })), "backoff_factor = -0.5");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.backoff_factor = nan; })), "backoff_factor = nan");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 1.0; })), "growth_factor = 1");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 0.5; })), "growth_factor = 0.5");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.growth_factor = static_cast<double>(inf); })), "growth_factor = inf");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 1.0; })), "backoff_factor = 1");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 0.0; })), "backoff_factor = 0");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = -0.5; })), "backoff_factor = -0.5");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.backoff_factor = static_cast<double>(nan); })), "backoff_factor = nan");
   MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_interval = 0; })), "growth_interval = 0");
   MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_interval = -3; })), "growth_interval = -3");
   MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.hysteresis = 0; })), "hysteresis = 0");
@@ -309,7 +309,7 @@ TEST_CASE("a corrupt checkpoint is rejected and leaves the scaler unchanged", "[
   MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.skipped_steps = 9; })), "skipped_steps = 9");
   MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.overflows_at_min_scale = 2; })),
                         "overflows_at_min_scale = 2");
-  MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.options.backoff_factor = 2.0f; })), "backoff_factor = 2");
+  MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.options.backoff_factor = 2.0; })), "backoff_factor = 2");
   CHECK(scaler.scale() == 32768.0f);
   CHECK(scaler.steps() == 1);
 }

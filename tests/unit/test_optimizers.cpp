@@ -749,7 +749,8 @@ TEST_CASE("an empty gradient leaves every byte of that parameter and counts its 
   adamw_reference r0{o, widen(w0), std::vector<double>(32), std::vector<double>(32), 0};
   adamw_reference r1{o, widen(w1), std::vector<double>(16), std::vector<double>(16), 0};
   for (int step = 0; step < 40; ++step) {
-    const std::vector<float> g0 = random_vector(32, 100 + step), g1 = random_vector(16, 200 + step);
+    const std::vector<float> g0 = random_vector(32, 100u + static_cast<unsigned>(step)),
+                             g1 = random_vector(16, 200u + static_cast<unsigned>(step));
     const bool frozen = step % 3 == 1;  // parameter 1 has no gradient every third step
     const auto copy_before = bytes_of(copy1.data(), copy1.size());
     const auto master_before = bytes_of(optimizer.master(1), 16);
@@ -784,16 +785,16 @@ TEST_CASE("AdamW amsgrad and maximize against PyTorch's rules in float64", "[opt
     long step = 0;
     void apply(std::vector<double> g) {
       ++step;
-      const double b1 = o.beta1, b2 = o.beta2, lr = o.lr;
+      const double b1 = static_cast<double>(o.beta1), b2 = static_cast<double>(o.beta2), lr = static_cast<double>(o.lr);
       const double bc1 = 1.0 - std::pow(b1, step), bc2 = 1.0 - std::pow(b2, step);
       for (std::size_t i = 0; i < w.size(); ++i) {
         if (o.maximize) g[i] = -g[i];
-        w[i] *= 1.0 - lr * o.weight_decay;
+        w[i] *= 1.0 - lr * static_cast<double>(o.weight_decay);
         m[i] = b1 * m[i] + (1.0 - b1) * g[i];
         v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
         v_max[i] = std::max(v_max[i], v[i]);
         const double used = o.amsgrad ? v_max[i] : v[i];
-        w[i] -= (lr / bc1) * m[i] / (std::sqrt(used) / std::sqrt(bc2) + o.eps);
+        w[i] -= (lr / bc1) * m[i] / (std::sqrt(used) / std::sqrt(bc2) + static_cast<double>(o.eps));
       }
     }
   };
@@ -812,7 +813,7 @@ TEST_CASE("AdamW amsgrad and maximize against PyTorch's rules in float64", "[opt
     reference r{o, widen(w), std::vector<double>(n), std::vector<double>(n), std::vector<double>(n), 0};
     for (int step = 0; step < 300; ++step) {
       // Gradients shrinking over time, so max(v) and v differ.
-      std::vector<float> gv = random_vector(n, 300 + step, step < 100 ? 1.0f : 0.1f);
+      std::vector<float> gv = random_vector(n, 300u + static_cast<unsigned>(step), step < 100 ? 1.0f : 0.1f);
       optimizer.step({gv}, false);
       r.apply(widen(gv));
     }
@@ -839,7 +840,7 @@ TEST_CASE("SGD maximize ascends: PyTorch negates the gradient before decay and m
   optimizer.add_parameter(g, w);
   sgd_reference r{o, widen(w), std::vector<double>(w.size()), 0};
   for (int step = 0; step < 200; ++step) {
-    const std::vector<float> gv = random_vector(w.size(), 400 + step);
+    const std::vector<float> gv = random_vector(w.size(), 400u + static_cast<unsigned>(step));
     optimizer.step({gv}, false);
     std::vector<double> negated = widen(gv);
     for (double& x : negated) x = -x;

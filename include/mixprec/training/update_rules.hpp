@@ -281,7 +281,7 @@ struct adamw_rule {
     using detail::mul_rn;
     using detail::sqrt_rn;
     using detail::sub_rn;
-    const double beta1 = o.beta1, beta2 = o.beta2, lr = o.lr;
+    const double beta1 = static_cast<double>(o.beta1), beta2 = static_cast<double>(o.beta2), lr = static_cast<double>(o.lr);
     scalars s{};
     s.beta1 = o.beta1;
     s.beta2 = o.beta2;
