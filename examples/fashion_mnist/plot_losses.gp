@@ -37,8 +37,14 @@ stats stepsfile using 2 skip 1 nooutput
 last_step = STATS_max
 # The difference's range: symmetric about 0, from every recipe's largest gap after the first
 # 50 steps (the trailing mean's window).
-stats stepsfile using (strcol(1) ne 'fp32' && column(2) >= 50 ? abs(column(6)) : NaN) skip 1 nooutput
-gap = STATS_records > 0 && STATS_max > 0 ? STATS_max * 1.1 : 0.01
+# Without an fp32 run there is no difference to draw (column 6 is NaN): keep a default range.
+gap = 0.01
+if (has_fp32) {
+  first_step = last_step > 200 ? 50 : 0
+  undefine STATS_*
+  stats stepsfile using (strcol(1) ne 'fp32' && column(2) >= first_step ? abs(column(6)) : NaN) skip 1 nooutput
+  if (exists("STATS_max") && STATS_max > 0) { gap = STATS_max * 1.1 }
+}
 stats epochsfile using 5 skip 1 nooutput
 accuracy_low = STATS_min - 0.1 * (STATS_max - STATS_min) - 0.002
 accuracy_high = STATS_max + 0.2 * (STATS_max - STATS_min) + 0.002  # room for the labels
