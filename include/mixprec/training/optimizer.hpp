@@ -47,6 +47,18 @@
 //     stochastically, so updates far below BF16's spacing still move the
 //     weight on average (plain rounding would stall). States stay FP32.
 //   - Every parameter is registered before the first step.
+//   - Each parameter has its own progress, as in PyTorch: its applied-step
+//     count (AdamW's bias correction) and whether its momentum buffer has
+//     started (SGD copies the gradient into it the first time momentum is
+//     used). An empty gradient (size 0) means "no gradient this step": no
+//     byte of that parameter's master, states, progress, copy or amax changes.
+//   - Rejected calls (mixprec::error) change nothing: step() checks counts,
+//     sizes, types, copy scales and that no gradient overlaps a buffer the step
+//     writes before it touches anything; add_parameter() rejects copies that
+//     overlap another parameter's buffers.
+//   - Checkpoints: save()/load() the complete state (optimizer_checkpoint),
+//     save_bytes()/load_bytes() its versioned byte form
+//     (mixprec/training/checkpoint.hpp); a resumed run continues bit for bit.
 #pragma once
 
 #include <cmath>
@@ -542,6 +554,7 @@ class basic_optimizer {
       detail::byte_span span;
       if (written_span(parameters_[i], i, span)) written.push_back(span);
       const model_copy& c = parameters_[i].copy;
+      if (c.amax != nullptr) written.push_back(detail::span_of(c.amax, 1, sizeof(float), "model-copy amax", i, who));
       if (c.scale != nullptr && c.target.type != scalar_type::float32) {
         require(std::isfinite(*c.scale) && *c.scale > 0.0f, who, "the model-copy scale of parameter ", i, " is ",
                 *c.scale, "; it must be finite and > 0 (give the recipe's current scale)");
