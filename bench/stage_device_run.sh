@@ -61,7 +61,7 @@ if [ "$do_build" = 1 ]; then
     cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DMIXPREC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
       >"$build_dir.configure.log" 2>&1 || { cat "$build_dir.configure.log"; die "configure failed"; }
   fi
-  grep -q '^CMAKE_CUDA_COMPILER:.*nvcc' "$build_dir/CMakeCache.txt" ||
+  compgen -G "$build_dir/CMakeFiles/*/CMakeCUDACompiler.cmake" >/dev/null && ! grep -q '^MIXPREC_CUDA:STRING=OFF' "$build_dir/CMakeCache.txt" ||
     die "$build_dir was configured without CUDA; pass another --build-dir or remove it"
   targets=(--target mixprec_cuda_tests --target mixprec_cuda_bench --target fashion_mnist_train)
   if grep -q '^MIXPREC_NCCL_LIBRARY:.*nccl' "$build_dir/CMakeCache.txt"; then targets+=(--target mixprec_nccl_tests); fi
@@ -78,7 +78,10 @@ done
 grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$build_dir/CMakeCache.txt" ||
   echo "warning: $build_dir is not a Release build; its benchmark figures would not count"
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
-  [ -f "$data_dir/$f" ] || die "$data_dir/$f is missing (apt-get install dataset-fashion-mnist, or --data DIR)"
+  if [ ! -f "$data_dir/$f" ]; then
+    [ "$dry_run" = 1 ] && { echo "SKIPPED: $data_dir/$f is missing (apt-get install dataset-fashion-mnist)"; exit 77; }
+    die "$data_dir/$f is missing (apt-get install dataset-fashion-mnist, or --data DIR)"
+  fi
 done
 
 echo "== staging into $stage_dir"
@@ -134,7 +137,13 @@ echo "   libraries: $(cd "$stage_dir/lib" && ls | tr '\n' ' ')"
 echo "   found on the GPU machine instead: ${left_to_gpu_machine[*]:-nothing}"
 du -sh "$stage_dir"/* | sed 's/^/   /'
 echo "   total: $bytes bytes ($((bytes >> 20)) MiB) in $stage_dir; staged in $((SECONDS - started)) s"
-[ "$bytes" -lt $((64 << 20)) ] || die "$stage_dir is $((bytes >> 20)) MiB: over the device tool's 64 MiB"
+# The device tool's 64 MiB cover the working tree that travels too (tracked
+# and untracked, not ignored, files) besides the carried folder.
+tree_bytes=$( (git ls-files -z; git ls-files -z --others --exclude-standard) 2>/dev/null | xargs -0 -r du -cb 2>/dev/null |
+  awk '$2 == "total" {sum += $1} END {print sum + 0}')
+echo "   with the working tree that travels with it ($((tree_bytes >> 10)) KiB): $(((bytes + tree_bytes) >> 20)) MiB of the tool's 64"
+[ $((bytes + tree_bytes)) -lt $((64 << 20)) ] ||
+  die "$stage_dir plus the working tree is $(((bytes + tree_bytes) >> 20)) MiB: over the device tool's 64 MiB"
 
 if [ "$dry_run" = 0 ]; then
   cat <<EOF

@@ -500,7 +500,7 @@ __global__ void __launch_bounds__(block_threads)
   publish_amax(amax, tensor_largest);
 }
 
-// Writes a 128x128 tile of codes, held in shared memory in x's orientation,
+// Writes a 128x128 tile of codes, held in shared memory in x's orientation (swizzled_column layout),
 // to out_transposed (the tile kernels' thread layout: thread t writes 16
 // consecutive elements of each of 4 rows of the transpose).
 template <class Target, class Storage, int Width>

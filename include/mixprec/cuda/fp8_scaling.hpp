@@ -2,8 +2,11 @@
 // state in device memory, updated by one kernel launch per step.
 //
 // Each tensor has an amax slot that the cast kernels raise during the step
-// (amax(i), or the contiguous amaxes() for a data-parallel all-reduce), an
-// amax history window and a scale / scale_inv pair that the casts and GEMMs
+// (amax(i), or the contiguous amaxes() for a data-parallel all-reduce): a
+// cast that records into a slot leaves max(slot, max |x|) and never zeroes it
+// (mixprec/cuda/cast.hpp, TransformerEngine's rule), so several casts of one
+// tensor in a step keep the largest; update() is what resets the slots. It
+// also has an amax history window and a scale / scale_inv pair that the casts and GEMMs
 // read from device memory. update() does, for every tensor at once, what the
 // host delayed_scaling<T> does for `record(slot); update();` — with the same
 // functions (detail::fp8_scale_from_amax, an fmaxf window reduction), so the
