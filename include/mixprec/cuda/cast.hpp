@@ -108,11 +108,43 @@ __device__ inline void publish_amax(float* amax, std::uint32_t largest) {
 // is a permutation within each row, so the codes read back are the codes
 // written: the outputs are unchanged bit for bit.
 template <int Cols>
-__device__ inline int swizzled_column(int row, int column) {
+__host__ __device__ constexpr int swizzled_column(int row, int column) {
   constexpr int groups = Cols / 16;
   static_assert(Cols % 16 == 0 && (groups & (groups - 1)) == 0, "tile rows are a power-of-two number of 16-element groups");
   return ((column / 16) ^ ((row / 16) & (groups - 1))) * 16 + column % 16;
 }
+
+// The layout's two claims, checked when this header compiles: within each
+// row the map is a permutation of the columns (nothing is lost or doubled),
+// and the rows a warp reads together — one per band, 16 apart — hold any one
+// column in distinct 16-element groups. (Distinct groups are distinct banks:
+// a 128-byte FP8 row spans the 32 banks once, and in 64-byte rows the rows
+// 16 apart share their parity, hence their half of the banks.)
+template <int Cols>
+constexpr bool swizzle_keeps_codes_and_spreads_bands() {
+  constexpr int groups = Cols / 16, rows = 128;
+  for (int row = 0; row < rows; ++row) {
+    bool seen[Cols] = {};
+    for (int column = 0; column < Cols; ++column) {
+      const int stored = swizzled_column<Cols>(row, column);
+      if (stored < 0 || stored >= Cols || seen[stored]) return false;
+      seen[stored] = true;
+    }
+  }
+  for (int offset = 0; offset < 16; ++offset) {
+    for (int column = 0; column < Cols; ++column) {
+      bool used[groups] = {};
+      for (int band = 0; band < groups; ++band) {
+        const int group = swizzled_column<Cols>(band * 16 + offset, column) / 16;
+        if (used[group]) return false;
+        used[group] = true;
+      }
+    }
+  }
+  return true;
+}
+static_assert(swizzle_keeps_codes_and_spreads_bands<64>() && swizzle_keeps_codes_and_spreads_bands<128>(),
+              "swizzled_column must permute each row and spread the bands a warp reads over distinct groups");
 
 // Loads / stores N elements (4, 8 or a multiple of 16 bytes) at a pointer
 // aligned to min(N · sizeof(T), 16) bytes, with the widest accesses that allows.
