@@ -310,7 +310,8 @@ optimizer_checkpoint<Rule> checkpoint_from_bytes(const unsigned char* data, std:
   c.groups.resize(in.count(group_count, fields, "groups"));
   for (typename Rule::options& g : c.groups) Rule::for_each_field(g, detail::field_reader{in});
   const std::uint64_t parameter_count = in.u64("parameter count");
-  c.parameters.resize(in.count(parameter_count, 29, "parameters"));  // 29: a parameter's fixed-size fields
+  // 28 bytes: a parameter's fixed-size fields (group, size, kind, model type, steps, started, arrays).
+  c.parameters.resize(in.count(parameter_count, 28, "parameters"));
   for (parameter_checkpoint& p : c.parameters) {
     const std::uint64_t group = in.u64("parameter group");
     const std::uint64_t elements = in.u64("parameter size");
