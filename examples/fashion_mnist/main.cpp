@@ -736,8 +736,31 @@ int run(int argc, char** argv) {
   for (std::size_t j = 1; j < jobs; ++j) threads.emplace_back(worker);
   worker();
   for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& failure : failures)
-    if (failure) std::rethrow_exception(failure);
+  // A recipe that failed (an exception: a CUDA or cuBLASLt error, a shape the
+  // device refuses) does not lose the others: their files, tables and checks
+  // are still written, the failures are printed, and the run exits non-zero.
+  std::vector<std::string> failed;
+  {
+    std::vector<run_result> finished;
+    std::exception_ptr first_failure;
+    for (std::size_t i = 0; i < recipes.size(); ++i) {
+      if (!failures[i]) {
+        finished.push_back(std::move(results[i]));
+        continue;
+      }
+      if (!first_failure) first_failure = failures[i];
+      try {
+        std::rethrow_exception(failures[i]);
+      } catch (const std::exception& e) {
+        failed.push_back(recipes[i].name + ": " + e.what());
+      } catch (...) {
+        failed.push_back(recipes[i].name + ": an exception that is not a std::exception");
+      }
+    }
+    if (finished.empty()) std::rethrow_exception(first_failure);  // nothing to report
+    results = std::move(finished);
+  }
+  for (const std::string& failure : failed) std::cerr << "fashion_mnist_train: recipe " << failure << '\n';
 
   write_csv_files(out_dir, results);
   write_summary_csv(out_dir, results);
@@ -771,6 +794,11 @@ int run(int argc, char** argv) {
   std::cout << "\nTotal time " << fixed(seconds, 1) << " s wall on " << cores << " core" << (cores == 1 ? "" : "s")
             << ", " << jobs << " recipe" << (jobs == 1 ? "" : "s") << " at a time; training threads' CPU time "
             << fixed(cpu, 0) << " s (" << per_recipe << ")\n";
+  if (!failed.empty()) {
+    std::cout << "fashion_mnist_train: " << failed.size() << " of " << recipes.size()
+              << " recipes failed (the messages are on stderr); the others' results are written above\n";
+    return exit_threshold_failed;
+  }
   if (some_run_diverged(results)) return exit_threshold_failed;
   if (!ok && (c.quick || c.check)) {
     std::cout << "fashion_mnist_train: a check failed (see [FAIL] above)\n";
