@@ -58,6 +58,7 @@ optional_programs=(tests/mixprec_nccl_tests)
 if [ "$do_build" = 1 ]; then
   if [ ! -f "$build_dir/CMakeCache.txt" ]; then
     echo "== configuring $build_dir (Release, MIXPREC_CUDA=ON, sm_90a)"
+    mkdir -p "$(dirname "$build_dir")"  # a fresh clone has no build/
     cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DMIXPREC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
       >"$build_dir.configure.log" 2>&1 || { cat "$build_dir.configure.log"; die "configure failed"; }
   fi
