@@ -1063,3 +1063,50 @@ TEST_CASE("a checkpoint that does not fit is rejected with a message and changes
   target.optimizer->load_bytes(good);
   CHECK(target.optimizer->save_bytes() == good);
 }
+
+TEST_CASE("every truncation and every single-bit flip of a checkpoint is rejected", "[optimizer][checkpoint]") {
+  mixprec::sgd_optimizer source;
+  mixprec::sgd_options o;
+  o.momentum = 0.9f;
+  source.add_group(o);
+  std::vector<bfloat16> copy(3);
+  source.add_parameter(0, std::vector<float>{1.0f, 2.0f, 3.0f}, mixprec::model_copy{copy});
+  source.step({std::vector<float>{0.5f, -0.5f, 0.25f}}, false);
+  const std::vector<unsigned char> good = source.save_bytes();
+  mixprec::sgd_optimizer target;
+  target.add_group({});
+  std::vector<bfloat16> target_copy(3);
+  target.add_parameter(0, std::vector<float>{7.0f, 8.0f, 9.0f}, mixprec::model_copy{target_copy});
+  const std::vector<unsigned char> before = target.save_bytes();
+  for (std::size_t cut = 0; cut < good.size(); ++cut) {
+    INFO("first " << cut << " bytes");
+    REQUIRE_THROWS_AS(target.load_bytes(good.data(), cut), mixprec::error);
+  }
+  for (std::size_t byte = 0; byte < good.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<unsigned char> flipped = good;
+      flipped[byte] = static_cast<unsigned char>(flipped[byte] ^ (1u << bit));
+      INFO("byte " << byte << " bit " << bit);
+      REQUIRE_THROWS_AS(target.load_bytes(flipped), mixprec::error);  // CRC-32 detects every single-bit error
+    }
+  }
+  CHECK(target.save_bytes() == before);
+  target.load_bytes(good);
+  CHECK(target.save_bytes() == good);
+  CHECK(bytes_of(target_copy.data(), 3) == bytes_of(copy.data(), 3));
+  CHECK(target.group(0).momentum == 0.9f);
+}
+
+TEST_CASE("amsgrad switched on mid-run starts max(v) at 0, so max(0, v) = v on its first step", "[optimizer][issue12]") {
+  mixprec::adamw_options o;
+  mixprec::adamw_optimizer optimizer;
+  const std::size_t g = optimizer.add_group(o);
+  optimizer.add_parameter(g, random_vector(8, 21));
+  optimizer.step({random_vector(8, 22)}, false);
+  CHECK(optimizer.state_arrays(0) == 2);
+  o.amsgrad = true;
+  optimizer.set_group(g, o);
+  optimizer.step({random_vector(8, 23)}, false);
+  REQUIRE(optimizer.state_arrays(0) == 3);
+  CHECK(bytes_of(optimizer.state(0, 2), 8) == bytes_of(optimizer.state(0, 1), 8));
+}
