@@ -29,20 +29,26 @@ using mixprec_test::random_vector;
 
 // ---- float64 references --------------------------------------------------
 
+// torch.optim.SGD: the momentum buffer is None until the first step that
+// uses momentum, which sets it to d (no dampening).
 struct sgd_reference {
   mixprec::sgd_options o;
   std::vector<double> w, buffer;
   long step = 0;
+  bool buffer_started = false;
   void apply(const std::vector<double>& g) {
     ++step;
     for (std::size_t i = 0; i < w.size(); ++i) {
       double d = g[i] + static_cast<double>(o.weight_decay) * w[i];
       if (o.momentum != 0.0f) {
-        buffer[i] = step == 1 ? d : static_cast<double>(o.momentum) * buffer[i] + (1.0 - o.dampening) * d;
+        buffer[i] = !buffer_started ? d
+                                    : static_cast<double>(o.momentum) * buffer[i] +
+                                          (1.0 - static_cast<double>(o.dampening)) * d;
         d = o.nesterov ? d + static_cast<double>(o.momentum) * buffer[i] : buffer[i];
       }
       w[i] -= static_cast<double>(o.lr) * d;
     }
+    buffer_started = buffer_started || o.momentum != 0.0f;
   }
 };
 
@@ -1109,4 +1115,28 @@ TEST_CASE("amsgrad switched on mid-run starts max(v) at 0, so max(0, v) = v on i
   optimizer.step({random_vector(8, 23)}, false);
   REQUIRE(optimizer.state_arrays(0) == 3);
   CHECK(bytes_of(optimizer.state(0, 2), 8) == bytes_of(optimizer.state(0, 1), 8));
+}
+
+TEST_CASE("SGD with momentum and dampening switched on at step 50 tracks PyTorch's rule in float64", "[optimizer][issue12]") {
+  mixprec::sgd_options o;
+  o.lr = 0.05f;
+  o.weight_decay = 1e-3f;
+  mixprec::sgd_optimizer optimizer;
+  const std::size_t g = optimizer.add_group(o);
+  const std::vector<float> w = random_vector(50, 31);
+  optimizer.add_parameter(g, w);
+  sgd_reference r{o, widen(w), std::vector<double>(w.size()), 0};
+  for (int step = 0; step < 200; ++step) {
+    if (step == 50) {
+      o.momentum = 0.9f;
+      o.dampening = 0.3f;
+      optimizer.set_group(g, o);
+      r.o = o;
+    }
+    const std::vector<float> gv = random_vector(w.size(), 600u + static_cast<unsigned>(step));
+    optimizer.step({gv}, false);
+    r.apply(widen(gv));
+  }
+  CHECK(max_difference(optimizer.master(0), r.w) <= 2e-5);
+  CHECK(max_difference(optimizer.state(0, 0), r.buffer) <= 2e-5);
 }
