@@ -284,14 +284,14 @@ class fused_optimizer {
     check_group(g);
     return groups_[g];
   }
-  // Changes a group's hyper-parameters from the next step on `stream`: a
-  // stream-ordered copy into the device table, so a learning-rate schedule
-  // costs no host synchronisation per step. The source is pageable host
-  // memory, which cudaMemcpyAsync consumes before it returns (it stages it, or
-  // copies synchronously: CUDA Runtime API, "API synchronization behavior"),
-  // so later calls may change groups_ freely. Outside graph capture only: a
-  // captured step keeps reading the device table, which set_group rewrites
-  // between replays.
+  /// Changes a group's hyper-parameters from the next step on `stream`: a
+  /// stream-ordered copy into the device table, so a learning-rate schedule
+  /// costs no host synchronisation per step. The source is pageable host
+  /// memory, which cudaMemcpyAsync consumes before it returns (it stages it, or
+  /// copies synchronously: CUDA Runtime API, "API synchronization behavior"),
+  /// so later calls may change groups_ freely. Outside graph capture only: a
+  /// captured step keeps reading the device table, which set_group rewrites
+  /// between replays.
   /// Throws when g does not exist, `hyper` is invalid, or, after prepare(),
   /// `hyper` needs more state arrays than the group's parameters hold (AdamW:
   /// choose amsgrad before prepare()).
@@ -319,14 +319,14 @@ class fused_optimizer {
     set_group(g, hyper, stream);
   }
 
-  // A parameter with an FP32 master on the device, initialised from `initial`
-  // (host or device memory, `size` floats); `gradient` is where the backward
-  // pass leaves its (scaled) gradient, in device memory; `copy` the device
-  // model copy the step rewrites (optional; FP8 needs a device scale pointer;
-  // amax, if given, is raised with atomicMax).
-  // Throws mixprec::error when the group does not exist, size is 0, a
-  // pointer is null, a type or size does not fit, or a buffer the step writes
-  // (the model copy) overlaps any registered gradient, copy, scale or amax slot.
+  /// A parameter with an FP32 master on the device, initialised from `initial`
+  /// (host or device memory, `size` floats); `gradient` is where the backward
+  /// pass leaves its (scaled) gradient, in device memory; `copy` the device
+  /// model copy the step rewrites (optional; FP8 needs a device scale pointer;
+  /// amax, if given, is raised with atomicMax).
+  /// Throws mixprec::error when the group does not exist, size is 0, a
+  /// pointer is null, a type or size does not fit, or a buffer the step writes
+  /// (the model copy) overlaps any registered gradient, copy, scale or amax slot.
   std::size_t add_parameter(std::size_t g, const float* initial, std::size_t size, const const_tensor_view& gradient,
                             const model_copy& copy = {}) {
     const char* who = "mixprec::cuda::fused_optimizer::add_parameter: ";
@@ -356,8 +356,8 @@ class fused_optimizer {
     return entries_.size() - 1;
   }
 
-  // A BF16-only parameter: `weights` (device BF16) are updated in place
-  // without an FP32 master; the update is rounded as options.bf16_only_rounding says.
+  /// A BF16-only parameter: `weights` (device BF16) are updated in place
+  /// without an FP32 master; the update is rounded as options.bf16_only_rounding says.
   std::size_t add_bf16_parameter(std::size_t g, bfloat16* weights, std::size_t size, const const_tensor_view& gradient) {
     const char* who = "mixprec::cuda::fused_optimizer::add_bf16_parameter: ";
     check_can_add(g, size, gradient, who);
@@ -373,7 +373,7 @@ class fused_optimizer {
     return entries_.size() - 1;
   }
 
-  // Uploads the tables; not capturable. step() calls it when needed outside capture.
+  /// Uploads the tables; not capturable. step() calls it when needed outside capture.
   void prepare(cudaStream_t stream = nullptr) {
     if (prepared_) return;
     training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::prepare");
@@ -403,9 +403,12 @@ class fused_optimizer {
     return has_gradient_.get();
   }
 
-  // One launch over every parameter. found_inf, scale and squared_norm are
-  // device pointers (scale null: 1; found_inf null: never skip); squared_norm
-  // is required when options.max_grad_norm > 0.
+  /// One launch over every parameter. found_inf, scale and squared_norm are
+  /// device pointers (scale null: 1; found_inf null: never skip); squared_norm
+  /// is required when options.max_grad_norm > 0, and a NaN or infinite value
+  /// there skips the step (the gradients overflowed), as on the host. Parameters
+  /// whose gradient_mask() byte is 0 are left unchanged. Throws mixprec::error
+  /// when clipping lacks squared_norm.
   void step(const float* found_inf, const float* scale, const float* squared_norm, cudaStream_t stream = nullptr) {
     require(options_.max_grad_norm <= 0.0f || squared_norm != nullptr, "mixprec::cuda::fused_optimizer::step: ",
             "clipping (max_grad_norm = ", options_.max_grad_norm,
@@ -431,13 +434,13 @@ class fused_optimizer {
         <<<training_detail::grid_for(chunks_.size()), training_detail::block_threads, 0, stream>>>(a);
     training_detail::check(cudaGetLastError(), "launching the fused optimizer step");
   }
-  // The usual call: the scaler's found_inf, scale and squared norm.
+  /// The usual call: the scaler's found_inf, scale and squared norm.
   void step(const device_loss_scaler& scaler, cudaStream_t stream = nullptr) {
     step(scaler.found_inf(), scaler.scale(), scaler.squared_norm(), stream);
   }
 
   std::size_t parameter_count() const noexcept { return entries_.size(); }
-  // Device pointers: the FP32 master (nullptr for BF16-only) and state k.
+  /// Device pointers: the FP32 master (nullptr for BF16-only) and state k.
   float* master(std::size_t p) const { return entry(p).master; }
   float* state(std::size_t p, int k) const {
     require(k >= 0 && k < state_count, Rule::name, ": state ", k, " does not exist; this optimizer has ", state_count);
@@ -448,7 +451,7 @@ class fused_optimizer {
     entry(p);
     return static_cast<std::size_t>(state_arrays_held(p));
   }
-  // Applied steps (waits for `stream`).
+  /// Applied steps (waits for `stream`).
   std::int64_t read_steps(cudaStream_t stream = nullptr) const {
     if (!prepared_) return 0;
     training_detail::require_not_capturing(stream, "reading the optimizer's step count");

@@ -122,12 +122,13 @@ struct model_copy {
       : target(v), scale(s), amax(a) {}
 };
 
-// What the caller knows about this step's gradients.
+/// What the caller knows about this step's gradients.
 struct step_inputs {
-  bool found_inf = false;      // skip the step (some gradient, on some rank, was inf or NaN)
-  float inverse_scale = 1.0f;  // 1 / loss scale
-  // The squared global norm of the unscaled gradients if known (e.g. from the
-  // device unscale kernel); < 0: computed here when clipping needs it.
+  bool found_inf = false;      ///< skip the step (some gradient, on some rank, was inf or NaN)
+  float inverse_scale = 1.0f;  ///< 1 / loss scale, finite and > 0
+  /// The squared global norm of the unscaled gradients if known (e.g. from the
+  /// device unscale kernel); < 0: computed here when clipping needs it; NaN or
+  /// +inf: the gradients overflowed, so the step is skipped (as found_inf).
   float squared_grad_norm = -1.0f;
 };
 
