@@ -128,7 +128,8 @@ using float6_e3m2 = basic_float<formats::e3m2>;
 /// OCP MX E8M0 scale (ml_dtypes float8_e8m0fnu, CUDA __nv_fp8_e8m0): the
 /// powers of two 2^-127 (0x00) ... 2^127 (0xFE) and NaN (0xFF); no sign, no
 /// zero, no infinity. Conversions encode |x|; zero and everything below
-/// 2^-127 give 2^-127. Note: the constructor rounds to nearest (ties to the
+/// 2^-127 give 2^-127 (so arithmetic results, rounded back, are magnitudes;
+/// unary minus does not compile). Note: the constructor rounds to nearest (ties to the
 /// even exponent), while CUDA's __nv_fp8_e8m0(float) rounds up
 /// (cudaRoundPosInf); use convert<float8_e8m0>(x, rounding::upward) for that.
 using float8_e8m0 = basic_float<formats::e8m0>;
