@@ -1,37 +1,38 @@
-// mixprec/training/update_rules.hpp — the per-element optimizer math, written
-// once for the host loop and the device kernel.
-//
-// Bit-identical results on host and device need every operation rounded the
-// same way on both. Each operation here is one IEEE 754 correctly rounded
-// operation, spelled through detail:: wrappers: on the device the _rn
-// intrinsics, which nvcc never contracts into an FMA; on the host the plain
-// operators and std::fma. Where a multiply-add is wanted it is an explicit
-// fma on both sides. Hyper-parameter scalars are derived in double with the
-// same wrappers (double operations are correctly rounded on both sides too).
-//
-// Host compilers may contract a product into a later addition when the
-// target has FMA (g++'s default -ffp-contract=fast with -mfma/-march=native,
-// clang++ with -ffp-contract=fast). The rules never feed a plain product into
-// a plain addition (products go into fma operands or are final), and on such
-// targets the host mul_rn also ends in an empty asm barrier, so no
-// contraction can change a result: g++ and clang++ at -O2 and at
-// -O3 -march=haswell/-march=native produce the same bits.
-//
-// The rules follow PyTorch's torch.optim.SGD and torch.optim.AdamW (the
-// foreach/fused forms): coupled L2 weight decay for SGD, decoupled weight
-// decay for AdamW applied before the moment update, bias-corrected moments,
-// maximize (the gradient negated first) for both and amsgrad for AdamW. As in
-// PyTorch, the state that defines a step lives per parameter: its applied
-// step count (AdamW's bias corrections) and whether its momentum buffer has
-// started (SGD: the first step that uses momentum copies the gradient into
-// the buffer, even when momentum is switched on mid-run).
-//
-// One deliberate difference in rounding, not in the rule: AdamW's decoupled
-// decay w·(1 - lr·wd) is computed as fma(-(lr·wd), w, w), one rounding of the
-// exact decayed weight, instead of rounding 1 - lr·wd to float first (that
-// rounding error has the same sign every step and accumulates: against
-// float64 over 1000 steps the fused form is measurably closer; see
-// tests/unit/test_optimizers.cpp).
+/// \file
+/// The per-element optimizer math (SGD, AdamW), written once for the host loop and
+/// the device kernel.
+///
+/// Bit-identical results on host and device need every operation rounded the
+/// same way on both. Each operation here is one IEEE 754 correctly rounded
+/// operation, spelled through detail:: wrappers: on the device the _rn
+/// intrinsics, which nvcc never contracts into an FMA; on the host the plain
+/// operators and std::fma. Where a multiply-add is wanted it is an explicit
+/// fma on both sides. Hyper-parameter scalars are derived in double with the
+/// same wrappers (double operations are correctly rounded on both sides too).
+///
+/// Host compilers may contract a product into a later addition when the
+/// target has FMA (g++'s default -ffp-contract=fast with -mfma/-march=native,
+/// clang++ with -ffp-contract=fast). The rules never feed a plain product into
+/// a plain addition (products go into fma operands or are final), and on such
+/// targets the host mul_rn also ends in an empty asm barrier, so no
+/// contraction can change a result: g++ and clang++ at -O2 and at
+/// -O3 -march=haswell/-march=native produce the same bits.
+///
+/// The rules follow PyTorch's torch.optim.SGD and torch.optim.AdamW (the
+/// foreach/fused forms): coupled L2 weight decay for SGD, decoupled weight
+/// decay for AdamW applied before the moment update, bias-corrected moments,
+/// maximize (the gradient negated first) for both and amsgrad for AdamW. As in
+/// PyTorch, the state that defines a step lives per parameter: its applied
+/// step count (AdamW's bias corrections) and whether its momentum buffer has
+/// started (SGD: the first step that uses momentum copies the gradient into
+/// the buffer, even when momentum is switched on mid-run).
+///
+/// One deliberate difference in rounding, not in the rule: AdamW's decoupled
+/// decay w·(1 - lr·wd) is computed as fma(-(lr·wd), w, w), one rounding of the
+/// exact decayed weight, instead of rounding 1 - lr·wd to float first (that
+/// rounding error has the same sign every step and accumulates: against
+/// float64 over 1000 steps the fused form is measurably closer; see
+/// tests/unit/test_optimizers.cpp).
 #pragma once
 
 #include <cmath>
@@ -76,7 +77,9 @@ struct optimizer_options {
   std::uint64_t seed = 0;                             ///< the stochastic-rounding stream
 };
 
-/// Throws mixprec::error naming the field when `o` cannot be honoured:
+/// Checks that `o` can be honoured; the optimizers call it on construction
+/// and in set_options().
+/// \throws mixprec::error naming the field when `o` cannot be honoured:
 /// max_grad_norm negative or not finite, a rounding other than nearest_even
 /// or stochastic.
 inline void validate(const optimizer_options& o) {
@@ -110,8 +113,12 @@ MIXPREC_HOST_DEVICE inline Real no_contraction(Real x) noexcept {
 // Each wrapper is the device's _rn intrinsic in device code and the plain
 // IEEE operation on the host.
 #if MIXPREC_DEVICE_COMPILATION
+/// Internal to the wrappers below (undefined after them): `return device_call`
+/// in device code, `return host_expression` on the host.
 #define MIXPREC_ROUNDED(device_call, host_expression) return device_call
 #else
+/// Internal to the wrappers below (undefined after them): `return device_call`
+/// in device code, `return host_expression` on the host.
 #define MIXPREC_ROUNDED(device_call, host_expression) return host_expression
 #endif
 MIXPREC_HOST_DEVICE inline float fma(float a, float b, float c) noexcept { MIXPREC_ROUNDED(__fmaf_rn(a, b, c), std::fma(a, b, c)); }
@@ -182,14 +189,29 @@ inline void validate_decay_product(float lr, float weight_decay, const char* who
 /// SGD with momentum, dampening, Nesterov, coupled weight decay and maximize
 /// (torch.optim.SGD). One state array: the momentum buffer.
 struct sgd_rule {
-  using options = sgd_options;
+  using options = sgd_options;  ///< the hyper-parameters of one parameter group
   static constexpr int state_count = 1;  ///< the momentum buffer (untouched without momentum)
-  static constexpr const char* name = "mixprec::sgd";
+  static constexpr const char* name = "mixprec::sgd";  ///< prefix of error messages; recorded in checkpoints
 
   /// What apply() needs, derived once per parameter and step.
   struct scalars {
     float lr, momentum, one_minus_dampening, weight_decay;
     bool nesterov, buffer_started, maximize;
+    /// \var lr
+    /// sgd_options::lr.
+    /// \var momentum
+    /// sgd_options::momentum (0: no momentum buffer is used).
+    /// \var one_minus_dampening
+    /// 1 - sgd_options::dampening, rounded once from double.
+    /// \var weight_decay
+    /// sgd_options::weight_decay (coupled L2: added to the gradient).
+    /// \var nesterov
+    /// sgd_options::nesterov.
+    /// \var buffer_started
+    /// The parameter's momentum buffer was started by an earlier step; when
+    /// false, the first step that uses momentum copies the gradient into it.
+    /// \var maximize
+    /// sgd_options::maximize.
   };
 
   /// State arrays in use for a group with options `o` (always the buffer).
@@ -197,7 +219,8 @@ struct sgd_rule {
   /// Whether an applied step with `o` starts the parameter's momentum buffer.
   MIXPREC_HOST_DEVICE static bool starts_state(const options& o) noexcept { return o.momentum != 0.0f; }
 
-  /// `step` is unused by SGD; `started`: the parameter's momentum buffer has
+  /// Derives the scalars of one parameter's step from its group's options `o`
+  /// (validated). `step` is unused by SGD; `started`: the parameter's momentum buffer has
   /// been started by an earlier step (PyTorch's momentum_buffer is not None).
   MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step, bool started) noexcept {
     (void)step;
@@ -215,6 +238,12 @@ struct sgd_rule {
   /// PyTorch: g = -g if maximize; d = g + wd·w; buf = d the first time
   /// momentum is used for this parameter, else momentum·buf + (1 -
   /// dampening)·d; d = d + momentum·buf (Nesterov) or buf; w -= lr·d.
+  /// \param w the FP32 (master) weight
+  /// \param g its unscaled, clipped gradient
+  /// \param state this element's momentum buffer (`state[0]`), read and
+  ///        written only when momentum != 0
+  /// \param s from prepare()
+  /// \return the updated weight
   MIXPREC_HOST_DEVICE static float apply(float w, float g, float* state, const scalars& s) noexcept {
     if (s.maximize) g = -g;
     float d = s.weight_decay != 0.0f ? detail::fma(s.weight_decay, w, g) : g;
@@ -238,7 +267,10 @@ struct sgd_rule {
     visit("maximize", o.maximize);
   }
 
-  /// Throws mixprec::error naming the field, its value and the constraint.
+  /// Checks every constraint listed on sgd_options.
+  /// \throws mixprec::error naming the field, its value and the constraint
+  /// (including nesterov without momentum > 0 and dampening = 0, and
+  /// lr·weight_decay beyond FLT_MAX).
   static void validate(const options& o) {
     const char* who = "mixprec::sgd_options: ";
     require(std::isfinite(o.lr) && o.lr >= 0.0f, who, "lr = ", o.lr, " must be finite and >= 0");
@@ -255,17 +287,31 @@ struct sgd_rule {
 /// AdamW with decoupled weight decay, bias correction, amsgrad and maximize
 /// (torch.optim.AdamW). State arrays: m, v, and with amsgrad max(v).
 struct adamw_rule {
-  using options = adamw_options;
+  using options = adamw_options;  ///< the hyper-parameters of one parameter group
   static constexpr int state_count = 3;  ///< first moment, second moment, running max of the second (amsgrad)
-  static constexpr const char* name = "mixprec::adamw";
+  static constexpr const char* name = "mixprec::adamw";  ///< prefix of error messages; recorded in checkpoints
 
   /// What apply() needs, derived once per parameter and step.
   struct scalars {
     float beta1, beta2, one_minus_beta1, one_minus_beta2, eps;
-    float step_size;              // lr / (1 - beta1^t)
-    float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
-    float lr_weight_decay;        // lr·weight_decay
+    float step_size;              ///< lr / (1 - beta1^t)
+    float bias_correction2_sqrt;  ///< sqrt(1 - beta2^t)
+    float lr_weight_decay;        ///< lr·weight_decay
     bool amsgrad, maximize;
+    /// \var beta1
+    /// adamw_options::beta1.
+    /// \var beta2
+    /// adamw_options::beta2.
+    /// \var one_minus_beta1
+    /// 1 - beta1, rounded once from double.
+    /// \var one_minus_beta2
+    /// 1 - beta2, rounded once from double.
+    /// \var eps
+    /// adamw_options::eps.
+    /// \var amsgrad
+    /// adamw_options::amsgrad.
+    /// \var maximize
+    /// adamw_options::maximize.
   };
 
   /// State arrays in use for a group with options `o`: m and v, plus max(v) with amsgrad.
@@ -273,6 +319,8 @@ struct adamw_rule {
   /// AdamW's state needs no start flag (its step count decides); kept for the common interface.
   MIXPREC_HOST_DEVICE static bool starts_state(const options&) noexcept { return true; }
 
+  /// Derives the scalars of one parameter's step from its group's options `o`
+  /// (validated): the bias corrections in double, each rounded once to float.
   /// `step`: the parameter's own applied-step number (1 for its first), as
   /// PyTorch's per-parameter state['step']; `started` is unused.
   MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step, bool started) noexcept {
@@ -299,6 +347,12 @@ struct adamw_rule {
   /// PyTorch AdamW: g = -g if maximize; w -= lr·wd·w; m = β1·m + (1-β1)·g;
   /// v = β2·v + (1-β2)·g²; with amsgrad v_max = max(v_max, v) replaces v below;
   /// w -= (lr / (1-β1^t)) · m / (sqrt(v) / sqrt(1-β2^t) + eps).
+  /// \param w the FP32 (master) weight
+  /// \param g its unscaled, clipped gradient
+  /// \param state this element's m (`state[0]`), v (`state[1]`) and, with
+  ///        amsgrad, max(v) (`state[2]`, not touched otherwise); all read and written
+  /// \param s from prepare()
+  /// \return the updated weight
   MIXPREC_HOST_DEVICE static float apply(float w, float g, float* state, const scalars& s) noexcept {
     using detail::fma;
     using detail::mul_rn;
@@ -331,8 +385,10 @@ struct adamw_rule {
     visit("maximize", o.maximize);
   }
 
-  /// Throws mixprec::error naming the field, its value and the constraint;
-  /// rejects eps = 0 and hyper-parameters whose derived scalars overflow float.
+  /// Checks every constraint listed on adamw_options.
+  /// \throws mixprec::error naming the field, its value and the constraint;
+  /// rejects eps = 0 and hyper-parameters whose derived scalars overflow float
+  /// (lr / (1 - beta1) or lr·weight_decay beyond FLT_MAX).
   static void validate(const options& o) {
     const char* who = "mixprec::adamw_options: ";
     require(std::isfinite(o.lr) && o.lr >= 0.0f, who, "lr = ", o.lr, " must be finite and >= 0");
