@@ -1,64 +1,70 @@
-// mixprec/training/optimizer.hpp — FP32 master weights and fused optimizers
-// (host). mixprec/cuda/optimizer.hpp runs the same per-element code on the GPU.
-//
-// The model computes with low-precision weights (BF16, FP16, or FP8 with a
-// scale); the optimizer keeps an FP32 master copy of every weight, updates it
-// from the (scaled, low-precision) gradients and writes the model copy again.
-// One pass per parameter reads each gradient and master/state value once and
-// writes each once: unscale, clip, update (SGD or AdamW), round the copy.
-//
-//   mixprec::adamw_optimizer optimizer;                       // clipping off, nearest-even copies
-//   std::size_t group = optimizer.add_group({/*lr*/ 1e-3f, 0.9f, 0.999f, 1e-8f, /*weight_decay*/ 0.01f});
-//   std::vector<mixprec::bfloat16> w1_model(n1);              // what the forward pass reads
-//   optimizer.add_parameter(group, w1_initial /*float[n1]*/, n1, mixprec::model_copy{w1_model});
-//   ...                                                       // more parameters, in a fixed order
-//   mixprec::dynamic_loss_scaler scaler;
-//   for (...) {
-//     /* forward with w1_model; backward of loss * scaler.scale() into g1 (float or bf16 or fp16) */
-//     mixprec::step_report r = optimizer.step({g1, g2, ...}, scaler);  // unscale, skip on inf/NaN, update, scaler.update
-//   }
-//
-// Or with found_inf decided elsewhere: optimizer.step(gradients, found_inf).
-//
-// FP8 weights with a delayed-scaling recipe (mixprec/scaling/fp8_scaling.hpp):
-//   float w_scale = 1.0f, w_amax = 0.0f;
-//   optimizer.add_parameter(group, w1_initial, n1, mixprec::model_copy{w1_e4m3, &w_scale, &w_amax});
-//   each step: w_scale = recipe.weight.scale();  optimizer.step(...);
-//              recipe.weight.record(w_amax); w_amax = 0.0f; recipe.weight.update();
-//   the GEMM then reads w1_e4m3 with scale_inv = 1 / w_scale.
-//
-// Semantics:
-//   - Parameter groups carry their own hyper-parameters (add_group, set_group).
-//   - The effective gradient is (stored gradient · inverse_scale) · clip, each
-//     product rounded in FP32; clip = max_grad_norm / (norm + 1e-6) clamped to
-//     1 (torch.nn.utils.clip_grad_norm_), from the global norm of the unscaled
-//     gradients over every parameter.
-//   - A step with found_inf (given, or found while computing the norm) is
-//     skipped: master weights, states, model copies, amax outputs and the step
-//     counter stay byte for byte as they were.
-//   - Model copy: BF16/FP16/FP32, or FP8 E4M3/E5M2 storing convert(w · scale)
-//     with *scale read at every step (give the recipe's current scale); an
-//     optional amax output is raised to max |w| of the updated weights (the
-//     caller resets it after handing it to its recipe, as for the cast kernels).
-//     Rounding: nearest even, or stochastic with
-//     stochastic_rounding_bits(seed, step · total_elements, element index).
-//   - BF16-only parameters (add_bf16_parameter): no FP32 master (2 bytes per
-//     weight instead of 6); the FP32 update of the BF16 weight is rounded back
-//     stochastically, so updates far below BF16's spacing still move the
-//     weight on average (plain rounding would stall). States stay FP32.
-//   - Every parameter is registered before the first step.
-//   - Each parameter has its own progress, as in PyTorch: its applied-step
-//     count (AdamW's bias correction) and whether its momentum buffer has
-//     started (SGD copies the gradient into it the first time momentum is
-//     used). An empty gradient (size 0) means "no gradient this step": no
-//     byte of that parameter's master, states, progress, copy or amax changes.
-//   - Rejected calls (mixprec::error) change nothing: step() checks counts,
-//     sizes, types, copy scales and that no gradient overlaps a buffer the step
-//     writes before it touches anything; add_parameter() rejects copies that
-//     overlap another parameter's buffers.
-//   - Checkpoints: save()/load() the complete state (optimizer_checkpoint),
-//     save_bytes()/load_bytes() its versioned byte form
-//     (mixprec/training/checkpoint.hpp); a resumed run continues bit for bit.
+/// \file
+/// FP32 master weights and fused SGD/AdamW optimizers on the host
+/// (torch.optim.SGD, torch.optim.AdamW); mixprec/cuda/optimizer.hpp runs the
+/// same per-element code on the GPU.
+///
+/// The model computes with low-precision weights (BF16, FP16, or FP8 with a
+/// scale); the optimizer keeps an FP32 master copy of every weight, updates it
+/// from the (scaled, low-precision) gradients and writes the model copy again.
+/// One pass per parameter reads each gradient and master/state value once and
+/// writes each once: unscale, clip, update (SGD or AdamW), round the copy.
+///
+/// \code
+///   mixprec::adamw_optimizer optimizer;                       // clipping off, nearest-even copies
+///   std::size_t group = optimizer.add_group({/*lr*/ 1e-3f, 0.9f, 0.999f, 1e-8f, /*weight_decay*/ 0.01f});
+///   std::vector<mixprec::bfloat16> w1_model(n1);              // what the forward pass reads
+///   optimizer.add_parameter(group, w1_initial /*float[n1]*/, n1, mixprec::model_copy{w1_model});
+///   ...                                                       // more parameters, in a fixed order
+///   mixprec::dynamic_loss_scaler scaler;
+///   for (...) {
+///     /* forward with w1_model; backward of loss * scaler.scale() into g1 (float or bf16 or fp16) */
+///     mixprec::step_report r = optimizer.step({g1, g2, ...}, scaler);  // unscale, skip on inf/NaN, update, scaler.update
+///   }
+/// \endcode
+///
+/// Or with found_inf decided elsewhere: optimizer.step(gradients, found_inf).
+///
+/// FP8 weights with a delayed-scaling recipe (mixprec/scaling/fp8_scaling.hpp):
+/// \code
+///   float w_scale = 1.0f, w_amax = 0.0f;
+///   optimizer.add_parameter(group, w1_initial, n1, mixprec::model_copy{w1_e4m3, &w_scale, &w_amax});
+///   each step: w_scale = recipe.weight.scale();  optimizer.step(...);
+///              recipe.weight.record(w_amax); w_amax = 0.0f; recipe.weight.update();
+///   the GEMM then reads w1_e4m3 with scale_inv = 1 / w_scale.
+/// \endcode
+///
+/// Semantics:
+///   - Parameter groups carry their own hyper-parameters (add_group, set_group).
+///   - The effective gradient is (stored gradient · inverse_scale) · clip, each
+///     product rounded in FP32; clip = max_grad_norm / (norm + 1e-6) clamped to
+///     1 (torch.nn.utils.clip_grad_norm_), from the global norm of the unscaled
+///     gradients over every parameter.
+///   - A step with found_inf (given, or found while computing the norm) is
+///     skipped: master weights, states, model copies, amax outputs and the step
+///     counter stay byte for byte as they were.
+///   - Model copy: BF16/FP16/FP32, or FP8 E4M3/E5M2 storing convert(w · scale)
+///     with *scale read at every step (give the recipe's current scale); an
+///     optional amax output is raised to max |w| of the updated weights (the
+///     caller resets it after handing it to its recipe, as for the cast kernels).
+///     Rounding: nearest even, or stochastic with
+///     stochastic_rounding_bits(seed, step · total_elements, element index).
+///   - BF16-only parameters (add_bf16_parameter): no FP32 master (2 bytes per
+///     weight instead of 6); the FP32 update of the BF16 weight is rounded back
+///     stochastically, so updates far below BF16's spacing still move the
+///     weight on average (plain rounding would stall). States stay FP32.
+///   - Every parameter is registered before the first step.
+///   - Each parameter has its own progress, as in PyTorch: its applied-step
+///     count (AdamW's bias correction) and whether its momentum buffer has
+///     started (SGD copies the gradient into it the first time momentum is
+///     used). An empty gradient (size 0) means "no gradient this step": no
+///     byte of that parameter's master, states, progress, copy or amax changes.
+///   - Rejected calls (mixprec::error) change nothing: step() checks counts,
+///     sizes, types, copy scales and that no gradient overlaps a buffer the step
+///     writes before it touches anything; add_parameter() rejects copies that
+///     overlap another parameter's buffers.
+///   - Checkpoints: save()/load() the complete state (optimizer_checkpoint),
+///     save_bytes()/load_bytes() its versioned byte form
+///     (mixprec/training/checkpoint.hpp); a resumed run continues bit for bit.
 #pragma once
 
 #include <cmath>
@@ -80,43 +86,71 @@
 
 namespace mixprec {
 
-// A non-owning view of n elements of one scalar type.
+/// A non-owning view of n elements of one scalar type. The host optimizer
+/// reads host memory through it; mixprec::cuda's gradient_set and
+/// fused_optimizer take views of device memory. The viewed buffer must
+/// outlive every use of the view.
 struct tensor_view {
-  void* data = nullptr;
-  std::size_t size = 0;
-  scalar_type type = scalar_type::float32;
+  void* data = nullptr;                     ///< the first element; null only for an empty view
+  std::size_t size = 0;                     ///< number of elements (not bytes)
+  scalar_type type = scalar_type::float32;  ///< the element type
 
   tensor_view() = default;
+  /// n elements of type t at d.
   tensor_view(void* d, std::size_t n, scalar_type t) : data(d), size(n), type(t) {}
+  /// n elements at d, the type deduced from T (float, bfloat16, float16, float8_e4m3, ...).
   template <class T, class = decltype(scalar_type_of<T>::value)>
   tensor_view(T* d, std::size_t n) : data(d), size(n), type(scalar_type_of<T>::value) {}
+  /// All of `v` (host memory), the type deduced from T; `v` must not be resized while viewed.
   template <class T, class = decltype(scalar_type_of<T>::value)>
   tensor_view(std::vector<T>& v) : data(v.data()), size(v.size()), type(scalar_type_of<T>::value) {}  // NOLINT
 };
 
+/// A read-only tensor_view: how gradients are passed to the optimizers
+/// (host memory for the host optimizer, device memory for mixprec::cuda). A
+/// default-constructed (empty) view given as a gradient means "no gradient
+/// this step" for that parameter.
 struct const_tensor_view {
-  const void* data = nullptr;
-  std::size_t size = 0;
-  scalar_type type = scalar_type::float32;
+  const void* data = nullptr;               ///< the first element; null only for an empty view
+  std::size_t size = 0;                     ///< number of elements (not bytes)
+  scalar_type type = scalar_type::float32;  ///< the element type
 
   const_tensor_view() = default;
+  /// n elements of type t at d.
   const_tensor_view(const void* d, std::size_t n, scalar_type t) : data(d), size(n), type(t) {}
+  /// The same elements as `v`, read-only (implicit).
   const_tensor_view(const tensor_view& v) : data(v.data), size(v.size), type(v.type) {}  // NOLINT
+  /// n elements at d, the type deduced from T.
   template <class T, class = decltype(scalar_type_of<T>::value)>
   const_tensor_view(const T* d, std::size_t n) : data(d), size(n), type(scalar_type_of<T>::value) {}
+  /// All of `v` (host memory), the type deduced from T (implicit, so
+  /// `optimizer.step({g1, g2}, ...)` accepts vectors).
   template <class T, class = decltype(scalar_type_of<T>::value)>
   const_tensor_view(const std::vector<T>& v)  // NOLINT(google-explicit-constructor)
       : data(v.data()), size(v.size()), type(scalar_type_of<T>::value) {}
 };
 
-// Where the optimizer writes a parameter's low-precision copy after a step.
+/// Where the optimizer writes a parameter's low-precision copy after a step
+/// (what the forward pass reads). For the host optimizer every pointer is host
+/// memory; for mixprec::cuda::fused_optimizer every pointer is device memory.
 struct model_copy {
-  tensor_view target;            // empty: no copy (use the master weights directly)
-  const float* scale = nullptr;  // BF16/FP16/FP8 copies store convert(w · *scale); required for FP8, ignored for FP32
-  float* amax = nullptr;         // optional: raised to max |w| of the updated weights
+  /// The copy: float32, bfloat16, float16, float8_e4m3 or float8_e5m2, with
+  /// as many elements as the parameter. Empty: no copy (use the master
+  /// weights directly).
+  tensor_view target;
+  /// BF16/FP16/FP8 copies store convert(w · *scale); required for FP8, ignored
+  /// for FP32; null: scale 1. Read at every step (give the recipe's current
+  /// scale), where it must be finite and > 0.
+  const float* scale = nullptr;
+  /// Optional (null: none): raised to max |w| of the updated weights at every
+  /// applied step, never lowered; the caller resets it after handing it to
+  /// its recipe.
+  float* amax = nullptr;
 
   model_copy() = default;
+  /// The copy `t` with scale `s` and amax output `a` (implicit from a tensor_view).
   model_copy(tensor_view t, const float* s = nullptr, float* a = nullptr) : target(t), scale(s), amax(a) {}  // NOLINT
+  /// All of the host vector `v` as the copy, with scale `s` and amax output `a`.
   template <class T, class = decltype(scalar_type_of<T>::value)>
   model_copy(std::vector<T>& v, const float* s = nullptr, float* a = nullptr)  // NOLINT
       : target(v), scale(s), amax(a) {}
@@ -132,17 +166,23 @@ struct step_inputs {
   float squared_grad_norm = -1.0f;
 };
 
+/// What one optimizer step did.
 struct step_report {
-  bool skipped = false;          // nothing changed
-  float grad_norm = std::numeric_limits<float>::quiet_NaN();  // unscaled, before clipping (NaN: not computed)
+  bool skipped = false;          ///< nothing changed (found_inf, or the gradient norm overflowed)
+  /// The global L2 norm of the unscaled gradients, before clipping; NaN: not
+  /// computed (no clipping and no norm given); +inf when the step was skipped
+  /// because the gradients overflowed.
+  float grad_norm = std::numeric_limits<float>::quiet_NaN();
+  /// The factor every gradient was multiplied by: max_grad_norm / (norm + 1e-6)
+  /// clamped to 1 (torch.nn.utils.clip_grad_norm_); 1 without clipping.
   float clip_coefficient = 1.0f;
-  std::int64_t steps = 0;        // steps applied so far
+  std::int64_t steps = 0;        ///< steps applied so far (skipped steps not counted)
 };
 
-// The result of checking (and measuring) a set of scaled gradients.
+/// The result of checking (and measuring) a set of scaled gradients.
 struct gradient_check {
-  bool found_inf = false;      // some gradient · inverse_scale is inf or NaN
-  double squared_norm = 0.0;   // sum of (gradient · inverse_scale)², accumulated in double
+  bool found_inf = false;      ///< some gradient · inverse_scale is inf or NaN
+  double squared_norm = 0.0;   ///< sum of (gradient · inverse_scale)², accumulated in double
 };
 
 namespace detail {
@@ -187,8 +227,10 @@ inline void require_disjoint(const byte_span& a, const byte_span& b, const char*
 /// Host counterpart of the device unscale kernel: found_inf and the squared
 /// global norm of gradient · inverse_scale (each product rounded in FP32, as
 /// the optimizer's effective gradient), without modifying the gradients.
-/// Empty gradients contribute nothing. Throws mixprec::error for a bad view
-/// or an inverse_scale that is not finite and > 0.
+/// Empty gradients contribute nothing. All gradients are host memory.
+/// \throws mixprec::error for a bad view (a type other than float32,
+/// bfloat16 or float16, or null data with size > 0) or an inverse_scale that
+/// is not finite and > 0.
 inline gradient_check check_gradients(const std::vector<const_tensor_view>& gradients, float inverse_scale = 1.0f) {
   require(std::isfinite(inverse_scale) && inverse_scale > 0.0f, "mixprec::check_gradients: inverse_scale = ",
           inverse_scale, " must be finite and > 0 (1 / the loss scale)");
@@ -221,36 +263,43 @@ inline gradient_check check_gradients(const std::vector<const_tensor_view>& grad
 template <class Rule>
 class basic_optimizer {
  public:
-  using rule = Rule;
-  using options = typename Rule::options;
+  using rule = Rule;                         ///< sgd_rule or adamw_rule
+  using options = typename Rule::options;    ///< one group's hyper-parameters: sgd_options or adamw_options
   /// The complete state, for checkpoints (mixprec/training/checkpoint.hpp).
   using state_type = optimizer_checkpoint<Rule>;
-  static constexpr int state_count = Rule::state_count;
+  static constexpr int state_count = Rule::state_count;  ///< FP32 state arrays per element at most (SGD 1, AdamW 3)
 
+  /// Default optimizer_options: no clipping, nearest-even model copies.
   basic_optimizer() : basic_optimizer(optimizer_options{}) {}
-  /// Throws mixprec::error when `o` is invalid (see validate(optimizer_options)).
+  /// An optimizer with options `o` and no groups or parameters yet.
+  /// \throws mixprec::error when `o` is invalid (see validate(optimizer_options)).
   explicit basic_optimizer(const optimizer_options& o) : options_(o) { validate(o); }
 
-  /// Adds a parameter group with hyper-parameters `hyper` (validated by
-  /// Rule::validate) and returns its index.
+  /// Adds a parameter group with hyper-parameters `hyper` (PyTorch's
+  /// param_groups entry) and returns its index (0, 1, ...).
+  /// \throws mixprec::error when `hyper` is invalid (Rule::validate).
   std::size_t add_group(const options& hyper) {
     Rule::validate(hyper);
     groups_.push_back(hyper);
     return groups_.size() - 1;
   }
-  /// Group g's hyper-parameters; throws when g does not exist.
+  /// Group g's hyper-parameters.
+  /// \throws mixprec::error when g does not exist.
   const options& group(std::size_t g) const {
     check_group(g, "group");
     return groups_[g];
   }
   /// Changes a group's hyper-parameters (e.g. a learning-rate schedule) from
-  /// the next step on. Throws when g does not exist or `hyper` is invalid.
+  /// the next step on (amsgrad may be switched on: the new max(v) arrays
+  /// start at 0).
+  /// \throws mixprec::error when g does not exist or `hyper` is invalid.
   void set_group(std::size_t g, const options& hyper) {
     check_group(g, "set_group");
     Rule::validate(hyper);
     groups_[g] = hyper;
   }
-  /// Changes only the learning rate of group g.
+  /// Changes only the learning rate of group g, from the next step on.
+  /// \throws mixprec::error as set_group does.
   void set_lr(std::size_t g, float lr) {
     options hyper = group(g);
     hyper.lr = lr;
@@ -258,9 +307,12 @@ class basic_optimizer {
   }
 
   /// A parameter with an FP32 master copy starting at initial[0..size), and
-  /// optionally a model copy the optimizer rewrites after each step. Throws
-  /// when the group does not exist, size is 0 or too large, initial is null,
-  /// the copy's type, size or scale is invalid, or the copy (its buffer,
+  /// optionally a model copy the optimizer rewrites after each step; `initial`
+  /// (host memory, copied) is not used afterwards. Returns the parameter's
+  /// index, its position in step()'s gradient list.
+  /// \throws mixprec::error when a step was already taken, the group does not
+  /// exist, size is 0 or too large, initial is null, the copy's type, size or
+  /// scale is invalid (an FP8 copy without scale), or the copy (its buffer,
   /// scale or amax slot) overlaps another parameter's copy or BF16 weights.
   std::size_t add_parameter(std::size_t g, const float* initial, std::size_t size, const model_copy& copy = {}) {
     const char* who = "mixprec::optimizer::add_parameter: ";
@@ -296,9 +348,12 @@ class basic_optimizer {
   }
 
   /// A BF16-only parameter: the weights live in `weights` (the model reads them
-  /// directly), updated in place without an FP32 master. Throws as
-  /// add_parameter does, and when `weights` overlap another parameter's copy
-  /// or BF16 weights (the same weights registered twice included).
+  /// directly), updated in place without an FP32 master and rounded back with
+  /// optimizer_options::bf16_only_rounding. `weights` (host memory) must
+  /// outlive the optimizer. Returns the parameter's index.
+  /// \throws mixprec::error as add_parameter does, and when `weights` is null
+  /// or overlaps another parameter's copy or BF16 weights (the same weights
+  /// registered twice included).
   std::size_t add_bf16_parameter(std::size_t g, bfloat16* weights, std::size_t size) {
     const char* who = "mixprec::optimizer::add_bf16_parameter: ";
     check_can_add(g, size, who);
@@ -322,13 +377,22 @@ class basic_optimizer {
 
   /// Registered parameters.
   std::size_t parameter_count() const noexcept { return parameters_.size(); }
-  /// Elements of parameter p; throws when p does not exist.
+  /// Elements of parameter p.
+  /// \throws mixprec::error when p does not exist.
   std::size_t size(std::size_t p) const { return at(p).size; }
-  /// The FP32 master weights (nullptr for a BF16-only parameter).
+  /// The FP32 master weights of parameter p, size(p) floats (nullptr for a
+  /// BF16-only parameter).
+  /// \throws mixprec::error when p does not exist.
   const float* master(std::size_t p) const { return at(p).master.empty() ? nullptr : at(p).master.data(); }
+  /// The FP32 master weights of parameter p, writable (e.g. to re-initialise
+  /// them before training); nullptr for a BF16-only parameter. A change
+  /// reaches the model copy at the next applied step.
+  /// \throws mixprec::error when p does not exist.
   float* master(std::size_t p) { return at(p).master.empty() ? nullptr : parameters_[p].master.data(); }
   /// State k of every element (SGD: 0 = momentum buffer; AdamW: 0 = m, 1 = v,
-  /// 2 = max v with amsgrad). Throws when state k is not held (amsgrad off).
+  /// 2 = max v with amsgrad) of parameter p: size(p) floats.
+  /// \throws mixprec::error when p does not exist or state k is not held
+  /// (k outside [0, state_count), or 2 with amsgrad never switched on).
   const float* state(std::size_t p, int k) const {
     require(k >= 0 && k < state_count, Rule::name, ": state ", k, " does not exist; this optimizer has ", state_count);
     const parameter& q = at(p);
@@ -337,11 +401,15 @@ class basic_optimizer {
     return q.state.data() + static_cast<std::size_t>(k) * q.size;
   }
   /// State arrays parameter p holds (SGD 1; AdamW 2, or 3 once amsgrad is on).
+  /// \throws mixprec::error when p does not exist.
   std::size_t state_arrays(std::size_t p) const { return at(p).state.size() / at(p).size; }
   /// Applied optimizer steps (skipped steps not counted).
   std::int64_t steps() const noexcept { return steps_; }
-  /// Steps applied to parameter p (not counting steps where its gradient was empty).
+  /// Steps applied to parameter p (not counting steps where its gradient was
+  /// empty): PyTorch's per-parameter state['step'].
+  /// \throws mixprec::error when p does not exist.
   std::int64_t parameter_steps(std::size_t p) const { return at(p).steps; }
+  /// The options given at construction (or restored by load()).
   const optimizer_options& get_options() const noexcept { return options_; }
 
   /// One optimizer step over every registered parameter; gradients[i] belongs
@@ -351,7 +419,8 @@ class basic_optimizer {
   /// None). in.squared_grad_norm: < 0 unknown (computed here when clipping
   /// needs it); NaN or +inf means the gradients overflowed, and the step is
   /// skipped (report.skipped, grad_norm = inf), as when found_inf is set.
-  /// Throws mixprec::error, changing nothing, for a count, size or type
+  /// All gradients are host memory.
+  /// \throws mixprec::error, changing nothing, for a count, size or type
   /// mismatch, an inverse_scale that is not finite and > 0, a model-copy
   /// scale that is not finite and > 0, or a gradient overlapping a buffer the
   /// step writes.
@@ -363,7 +432,7 @@ class basic_optimizer {
     if (norm_overflowed) report.grad_norm = std::numeric_limits<float>::infinity();
     return report;
   }
-  /// step(gradients, step_inputs{found_inf}).
+  /// step(gradients, step_inputs{found_inf}): unscaled gradients (inverse_scale 1).
   step_report step(const std::vector<const_tensor_view>& gradients, bool found_inf) {
     step_inputs in;
     in.found_inf = found_inf;
@@ -372,8 +441,9 @@ class basic_optimizer {
   /// The whole loss-scaled step: checks the gradients (inf/NaN and the global
   /// norm, after unscaling by scaler.inverse_scale()), steps unless found_inf,
   /// then scaler.update(found_inf). Works with dynamic_loss_scaler and
-  /// static_loss_scaler. Throws as step(gradients, in) does, before the
-  /// scaler is updated.
+  /// static_loss_scaler (GradScaler's unscale_, step and update in one call).
+  /// \throws mixprec::error as step(gradients, in) does, before the scaler
+  /// is updated.
   template <class Scaler, class = decltype(std::declval<Scaler&>().update(true)),
             class = decltype(std::declval<const Scaler&>().inverse_scale())>
   step_report step(const std::vector<const_tensor_view>& gradients, Scaler& scaler) {
@@ -391,7 +461,8 @@ class basic_optimizer {
   // ---- Checkpointing ------------------------------------------------------
 
   /// The complete state: options, groups, and per parameter its master,
-  /// states, progress and model-copy bytes (as the last step wrote them).
+  /// states, progress and model-copy bytes (as the last step wrote them):
+  /// PyTorch's state_dict.
   state_type save() const {
     state_type c;
     c.options = options_;
@@ -422,8 +493,9 @@ class basic_optimizer {
   /// groups and parameters (count, order, group, size, kind, model-copy
   /// type): options, group hyper-parameters, masters, states, progress, step
   /// count, and the model copies' (or BF16 weights') bytes. The next step then
-  /// continues bit for bit as if never interrupted. Throws mixprec::error
-  /// naming the mismatch, changing nothing, when the state does not fit.
+  /// continues bit for bit as if never interrupted (PyTorch's load_state_dict).
+  /// \throws mixprec::error naming the mismatch, changing nothing, when the
+  /// state does not fit.
   void load(const state_type& c) {
     validate_checkpoint(c, groups_.size(), layouts(), "mixprec::optimizer::load: ");
     std::vector<parameter> restored = parameters_;  // copies first: a bad_alloc leaves *this unchanged
@@ -448,7 +520,8 @@ class basic_optimizer {
   /// save() as a version-1 byte string (mixprec/training/checkpoint.hpp).
   std::vector<unsigned char> save_bytes() const { return to_bytes(save()); }
   /// Parses and loads a byte string written by save_bytes() (host or
-  /// device). Throws mixprec::error, changing nothing, when it is corrupt,
+  /// device); `data` is host memory of `size` bytes.
+  /// \throws mixprec::error, changing nothing, when it is corrupt,
   /// truncated, of another version or rule, or does not fit.
   void load_bytes(const unsigned char* data, std::size_t size) { load(checkpoint_from_bytes<Rule>(data, size)); }
   /// load_bytes(bytes.data(), bytes.size()).
