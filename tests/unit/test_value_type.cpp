@@ -346,3 +346,27 @@ TEST_CASE("operator<< prints the exact value", "[value_type]") {
   CHECK(text(mixprec::float8_e8m0(1024.0f)) == "1024");
   CHECK(text(mixprec::float8_e8m0::from_bits(0xFF)).find("nan") != std::string::npos);
 }
+
+TEST_CASE("convert refuses rounding and saturation values that are no enumerator", "[value_type][conversion]") {
+  // Before: rounding(42) behaved as toward_zero (1.7 -> 1.625 in E4M3) and
+  // saturation(7) as finite. On the host they are mixprec::error; in a
+  // constant expression they do not compile; on the device they trap.
+  using mixprec::convert;
+  using mixprec::float8_e4m3;
+  CHECK_THROWS_AS(convert<float8_e4m3>(1.7f, static_cast<rounding>(42)), mixprec::error);
+  MIXPREC_REQUIRE_ERROR(convert<float8_e4m3>(1.7f, static_cast<rounding>(42)),
+                        "rounding value 42 is not a mixprec::rounding enumerator");
+  MIXPREC_REQUIRE_ERROR(convert<mixprec::bfloat16>(1.7, rounding::nearest_even, static_cast<saturation>(7)),
+                        "saturation value 7 is not a mixprec::saturation enumerator");
+  MIXPREC_REQUIRE_ERROR(convert<mixprec::float16>(mixprec::bfloat16(1.5f), static_cast<rounding>(5)),
+                        "rounding value 5");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_stochastic<float8_e4m3>(1.7f, 0x12345678u, static_cast<saturation>(2)),
+                        "saturation value 2");
+  // Every enumerator still converts (stochastic through convert_stochastic).
+  for (rounding mode : {rounding::nearest_even, rounding::toward_zero, rounding::upward, rounding::downward})
+    for (saturation policy : {saturation::finite, saturation::none})
+      CHECK_NOTHROW(convert<float8_e4m3>(1.7f, mode, policy));
+  CHECK_FALSE(mixprec::is_valid(static_cast<rounding>(42)));
+  CHECK_FALSE(mixprec::is_valid(static_cast<saturation>(2)));
+  CHECK(mixprec::is_valid(rounding::stochastic));
+}

@@ -807,6 +807,7 @@ void quantize(const Source* x, std::size_t n, const float* scale, Target* out, f
               const quantize_options& o = {}, cudaStream_t stream = nullptr) {
   using namespace cast_detail;
   static_checks<Target, Source>();
+  cast::require_valid(o, "mixprec::cuda::quantize: ");
   require(n == 0 || (x != nullptr && out != nullptr), "mixprec::cuda::quantize: x and out must be device pointers; "
           "got x=", static_cast<const void*>(x), " out=", static_cast<const void*>(out), " for n=", n);
   if (n == 0) return;
@@ -825,7 +826,8 @@ void quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float
   using namespace cast_detail;
   static_checks<Target, Source>();
   const char* who = "mixprec::cuda::quantize (cast-transpose): ";
-  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
+  cast::require_valid(o, who);
+  cast::element_count(rows, cols, who);  // rows and cols not negative, rows * cols without overflow
   require(rows * cols == 0 || x != nullptr, who, "x is null for a ", rows, " x ", cols, " tensor");
   if (rows * cols == 0) return;
   scale_source source;
@@ -864,7 +866,11 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
   using gemm::scale_mode;
   static_checks<Target, Source>();
   const char* who = "mixprec::cuda::quantize_blockwise: ";
-  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
+  // The mode is an enumerator and both layouts' counts fit; the options too.
+  gemm::checked_scale_layout(mode, rows, cols, who);
+  gemm::checked_scale_layout(mode, cols, rows, who);
+  cast::require_valid(o, who);
+  cast::element_count(rows, cols, who);
   const std::int64_t n = rows * cols;
   require(n == 0 || (x != nullptr && out != nullptr), who, "x and out must be device pointers");
   require(n == 0 || scale_inv != nullptr, who, "scale_inv is null: pass ",
@@ -956,8 +962,8 @@ template <class Target, class Source>
 void dequantize_blockwise(const Source* q, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode,
                           const float* scale_inv, Target* out, cudaStream_t stream = nullptr) {
   using namespace cast_detail;
-  require(rows >= 0 && cols >= 0, "mixprec::cuda::dequantize_blockwise: rows = ", rows, " and cols = ", cols,
-          " must not be negative");
+  gemm::checked_scale_layout(mode, rows, cols, "mixprec::cuda::dequantize_blockwise: ");
+  cast::element_count(rows, cols, "mixprec::cuda::dequantize_blockwise: ");
   if (rows * cols == 0) return;
   require(q != nullptr && out != nullptr && scale_inv != nullptr,
           "mixprec::cuda::dequantize_blockwise: q, scale_inv and out must be device pointers");
