@@ -1,36 +1,39 @@
-// mixprec/training/checkpoint.hpp — the complete state of an optimizer, in
-// memory and as a versioned, self-describing byte string; shared by the host
-// optimizer (mixprec/training/optimizer.hpp) and the device one
-// (mixprec/cuda/optimizer.hpp), so a checkpoint written by either loads into
-// either.
-//
-// Checkpoint/resume must continue bit for bit ("loss explodes after
-// reloading" is among the most reported problems of FP8 training stacks), so
-// the state holds everything a step reads: the optimizer options, every
-// group's hyper-parameters, and per parameter its FP32 master weights, its
-// state arrays, its progress (applied steps, momentum started), and the bytes
-// of its model copy (or of its BF16-only weights) as the last step wrote them;
-// plus the optimizer's applied-step count, which drives the
-// stochastic-rounding stream.
-//
-// Byte format, version 1 (integers little-endian, floats as their IEEE 754
-// bits, bools as one byte 0/1):
-//   "MIXPROPT"                          8 bytes of magic
-//   u32 version                         1
-//   u32 n, n bytes                      the rule's name ("mixprec::adamw", "mixprec::sgd")
-//   u32 state_count, u32 field_count    the rule's state arrays and option fields
-//   f32 max_grad_norm, u8 model_rounding, u8 bf16_only_rounding, u64 seed
-//   i64 steps                           applied optimizer steps
-//   u64 groups, then per group its option fields in Rule::for_each_field order
-//   u64 parameters, then per parameter:
-//     u64 group, u64 size, u8 kind, u8 model_type, i64 steps, u8 state_started,
-//     u8 state_arrays, f32[size] master (not for bf16_only),
-//     f32[state_arrays · size] states, model bytes[size · size_of(model_type)]
-//     (not for master_only)
-//   u32 CRC-32 (IEEE 802.3, as zlib's crc32) of every byte before it
-// A reader rejects, with a message and before allocating anything the input
-// cannot hold, wrong magic, version, rule, counts, truncation, trailing bytes
-// and a bad checksum.
+/// \file
+/// The complete state of an optimizer, in memory and as a versioned,
+/// self-describing byte string; shared by the host optimizer
+/// (mixprec/training/optimizer.hpp) and the device one
+/// (mixprec/cuda/optimizer.hpp), so a checkpoint written by either loads into
+/// either.
+///
+/// Checkpoint/resume must continue bit for bit ("loss explodes after
+/// reloading" is among the most reported problems of FP8 training stacks), so
+/// the state holds everything a step reads: the optimizer options, every
+/// group's hyper-parameters, and per parameter its FP32 master weights, its
+/// state arrays, its progress (applied steps, momentum started), and the bytes
+/// of its model copy (or of its BF16-only weights) as the last step wrote them;
+/// plus the optimizer's applied-step count, which drives the
+/// stochastic-rounding stream.
+///
+/// Byte format, version 1 (integers little-endian, floats as their IEEE 754
+/// bits, bools as one byte 0/1):
+/// \verbatim
+///   "MIXPROPT"                          8 bytes of magic
+///   u32 version                         1
+///   u32 n, n bytes                      the rule's name ("mixprec::adamw", "mixprec::sgd")
+///   u32 state_count, u32 field_count    the rule's state arrays and option fields
+///   f32 max_grad_norm, u8 model_rounding, u8 bf16_only_rounding, u64 seed
+///   i64 steps                           applied optimizer steps
+///   u64 groups, then per group its option fields in Rule::for_each_field order
+///   u64 parameters, then per parameter:
+///     u64 group, u64 size, u8 kind, u8 model_type, i64 steps, u8 state_started,
+///     u8 state_arrays, f32[size] master (not for bf16_only),
+///     f32[state_arrays · size] states, model bytes[size · size_of(model_type)]
+///     (not for master_only)
+///   u32 CRC-32 (IEEE 802.3, as zlib's crc32) of every byte before it
+/// \endverbatim
+/// A reader rejects, with a message and before allocating anything the input
+/// cannot hold, wrong magic, version, rule, counts, truncation, trailing bytes
+/// and a bad checksum.
 #pragma once
 
 #include <array>
@@ -58,7 +61,7 @@ enum class parameter_kind : std::uint8_t {
 struct parameter_checkpoint {
   std::size_t group = 0;                            ///< its parameter group
   std::size_t size = 0;                             ///< elements
-  parameter_kind kind = parameter_kind::master_only;
+  parameter_kind kind = parameter_kind::master_only;  ///< master only, master and copy, or BF16 only
   scalar_type model_type = scalar_type::float32;    ///< the copy's type (bfloat16 for bf16_only; float32 without a copy)
   std::int64_t steps = 0;                           ///< steps applied to this parameter (PyTorch's state['step'])
   bool state_started = false;                       ///< SGD: the momentum buffer has been started
@@ -79,10 +82,10 @@ struct optimizer_checkpoint {
 
 /// What a registered parameter looks like; a checkpoint must match it.
 struct parameter_layout {
-  std::size_t group = 0;
-  std::size_t size = 0;
-  parameter_kind kind = parameter_kind::master_only;
-  scalar_type model_type = scalar_type::float32;
+  std::size_t group = 0;                             ///< its parameter group
+  std::size_t size = 0;                              ///< elements
+  parameter_kind kind = parameter_kind::master_only; ///< how its weights are held
+  scalar_type model_type = scalar_type::float32;     ///< the copy's type (bfloat16 for bf16_only; float32 without a copy)
 };
 
 namespace detail {
@@ -228,8 +231,8 @@ inline std::size_t checked_bytes(std::size_t elements, std::size_t element_bytes
 
 }  // namespace detail
 
-/// The version-1 byte string of `c` (see the file comment). Throws
-/// std::bad_alloc only.
+/// The version-1 byte string of `c` (see the file comment), ending in its
+/// CRC-32. Throws std::bad_alloc only.
 template <class Rule>
 std::vector<unsigned char> to_bytes(const optimizer_checkpoint<Rule>& c) {
   detail::byte_writer out;
@@ -265,11 +268,13 @@ std::vector<unsigned char> to_bytes(const optimizer_checkpoint<Rule>& c) {
   return std::move(out.bytes());
 }
 
-/// Parses a version-1 byte string. Throws mixprec::error naming what does not
-/// fit — magic, version, rule, state or field count, a truncated or
-/// over-long input, a bad checksum, an invalid enum or bool — checking each
-/// claimed size against the bytes left before allocating. Whether the
-/// checkpoint fits a particular optimizer is checked by its load().
+/// Parses a version-1 byte string of `size` bytes at `data` (host memory,
+/// not null), as written by to_bytes() for rule `Rule`.
+/// Whether the checkpoint fits a particular optimizer is checked by its load().
+/// \throws mixprec::error naming what does not fit — magic, version, rule,
+/// state or field count, a truncated or over-long input, a bad checksum, an
+/// invalid enum or bool — checking each claimed size against the bytes left
+/// before allocating.
 template <class Rule>
 optimizer_checkpoint<Rule> checkpoint_from_bytes(const unsigned char* data, std::size_t size) {
   const char* who = "mixprec::optimizer checkpoint: ";
@@ -340,7 +345,10 @@ optimizer_checkpoint<Rule> checkpoint_from_bytes(const unsigned char* data, std:
   return c;
 }
 
-/// Throws mixprec::error, naming the first mismatch, unless `c` is a state
+/// Checks that `c` can be loaded into an optimizer of rule `Rule` with
+/// `group_count` groups and the parameters `registered` (in registration
+/// order); `who` prefixes the error message. The optimizers' load() calls it.
+/// \throws mixprec::error, naming the first mismatch, unless `c` is a state
 /// that an optimizer of rule `Rule` with these registered parameters could
 /// have reached: valid options and group options, the same group and
 /// parameter counts, each parameter's group, size, kind and model type, array
