@@ -25,8 +25,17 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+// CUDA 13.0's cuda_fp4.hpp leaves parameters unused, which -Wextra reports
+// where CUDA's include directory is no system directory (as under nvcc).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#endif
 #include <cuda_fp4.h>
 #include <cuda_fp6.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 #include <cuda_fp8.h>
 
 #include <cstdint>
