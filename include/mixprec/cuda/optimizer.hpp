@@ -1,35 +1,38 @@
-// mixprec/cuda/optimizer.hpp — the fused multi-tensor optimizer step on the
-// device: FP32 master weights and states in device memory, every parameter
-// updated by one launch.
-//
-// Per element, one pass: read the stored (scaled, low-precision) gradient,
-// unscale and clip it, update the FP32 master and states, write the model
-// copy (nearest even or stochastic) — each buffer read once and written once.
-// The step reads found_inf, the scale and the squared gradient norm from
-// device memory (no host synchronisation) and, when found_inf is set, every
-// block returns before touching memory: nothing changes, not even the step
-// counter. The per-element function is the host optimizer's
-// (mixprec::detail::update_element with the same rule), so master, states and
-// copies equal mixprec::basic_optimizer's bit for bit. Per-parameter progress
-// (applied steps, momentum started) lives in device memory too, and is
-// advanced by the launch's last block, after every block has read it.
-//
-// A parameter without a gradient this step (frozen, an MoE expert no token
-// reached): clear its byte in gradient_mask() (device memory, one byte per
-// parameter, 1 = has a gradient) before the step; nothing of that parameter
-// changes, as on the host with an empty gradient. Checkpoints: save() and
-// load() (mixprec/training/checkpoint.hpp's state, the host optimizer's), and
-// their byte forms save_bytes() / load_bytes().
-//
-//   mixprec::cuda::fused_adamw optimizer;                  // optimizer_options as on the host
-//   auto group = optimizer.add_group(mixprec::adamw_options{});
-//   optimizer.add_parameter(group, w1_initial, n1,          // host or device floats
-//                           mixprec::const_tensor_view{grad_w1, n1},       // device BF16 gradient
-//                           mixprec::model_copy{mixprec::tensor_view{w1_bf16, n1}});  // device BF16 copy
-//   optimizer.prepare();
-//   // each step, after unscale_and_check(gradients, scaler, stream):
-//   optimizer.step(scaler, stream);
-//   scaler.update(stream);
+/// \file
+/// The fused multi-tensor optimizer step on the device (torch.optim.AdamW /
+/// SGD with fused=True): FP32 master weights and states in device memory, every
+/// parameter updated by one launch.
+///
+/// Per element, one pass: read the stored (scaled, low-precision) gradient,
+/// unscale and clip it, update the FP32 master and states, write the model
+/// copy (nearest even or stochastic) — each buffer read once and written once.
+/// The step reads found_inf, the scale and the squared gradient norm from
+/// device memory (no host synchronisation) and, when found_inf is set, every
+/// block returns before touching memory: nothing changes, not even the step
+/// counter. The per-element function is the host optimizer's
+/// (mixprec::detail::update_element with the same rule), so master, states and
+/// copies equal mixprec::basic_optimizer's bit for bit. Per-parameter progress
+/// (applied steps, momentum started) lives in device memory too, and is
+/// advanced by the launch's last block, after every block has read it.
+///
+/// A parameter without a gradient this step (frozen, an MoE expert no token
+/// reached): clear its byte in gradient_mask() (device memory, one byte per
+/// parameter, 1 = has a gradient) before the step; nothing of that parameter
+/// changes, as on the host with an empty gradient. Checkpoints: save() and
+/// load() (mixprec/training/checkpoint.hpp's state, the host optimizer's), and
+/// their byte forms save_bytes() / load_bytes().
+///
+/// \code
+///   mixprec::cuda::fused_adamw optimizer;                  // optimizer_options as on the host
+///   auto group = optimizer.add_group(mixprec::adamw_options{});
+///   optimizer.add_parameter(group, w1_initial, n1,          // host or device floats
+///                           mixprec::const_tensor_view{grad_w1, n1},       // device BF16 gradient
+///                           mixprec::model_copy{mixprec::tensor_view{w1_bf16, n1}});  // device BF16 copy
+///   optimizer.prepare();
+///   // each step, after unscale_and_check(gradients, scaler, stream):
+///   optimizer.step(scaler, stream);
+///   scaler.update(stream);
+/// \endcode
 #pragma once
 
 #include <cuda_runtime.h>
@@ -258,21 +261,34 @@ __global__ void __launch_bounds__(block_threads) fused_step_kernel(step_argument
 
 }  // namespace training_detail
 
+/// The device optimizer: FP32 master weights and states in device memory, the
+/// update rule `Rule` (sgd_rule or adamw_rule) applied per element by one
+/// launch over every parameter; bit for bit the host basic_optimizer<Rule>.
+/// Register groups and parameters, then prepare() (or the first step()); the
+/// registered device buffers (gradients, copies, scales, amax slots, BF16
+/// weights) must stay allocated while the optimizer is used. Every rejected
+/// call throws mixprec::error; CUDA failures throw mixprec::runtime_error.
 template <class Rule>
 class fused_optimizer {
  public:
-  using rule = Rule;
-  using options = typename Rule::options;
-  static constexpr int state_count = Rule::state_count;
+  using rule = Rule;                        ///< sgd_rule or adamw_rule
+  using options = typename Rule::options;   ///< one group's hyper-parameters: sgd_options or adamw_options
+  static constexpr int state_count = Rule::state_count;  ///< FP32 state arrays per element at most (SGD 1, AdamW 3)
   static_assert(state_count <= training_detail::max_state_arrays, "the device optimizer holds at most three state arrays per parameter");
   /// The complete state, the host optimizer's (mixprec/training/checkpoint.hpp).
   using state_type = optimizer_checkpoint<Rule>;
   static_assert(std::is_trivially_copyable<options>::value, "group options are copied to device memory as bytes");
 
+  /// Default optimizer_options: no clipping, nearest-even model copies.
   fused_optimizer() : fused_optimizer(optimizer_options{}) {}
-  /// Throws mixprec::error when `o` is invalid (the host optimizer's checks).
+  /// An optimizer with options `o` and no groups or parameters yet.
+  /// \throws mixprec::error when `o` is invalid (the host optimizer's checks).
   explicit fused_optimizer(const optimizer_options& o) : options_(o) { validate(o); }
 
+  /// Adds a parameter group with hyper-parameters `hyper` (PyTorch's
+  /// param_groups entry) and returns its index (0, 1, ...).
+  /// \throws mixprec::error after prepare() or the first step, or when
+  /// `hyper` is invalid (Rule::validate).
   std::size_t add_group(const options& hyper) {
     require(!prepared_, "mixprec::cuda::fused_optimizer::add_group: add every group before prepare() or the first ",
             "step (a captured step keeps the device table it was captured with)");
@@ -280,6 +296,8 @@ class fused_optimizer {
     groups_.push_back(hyper);
     return groups_.size() - 1;
   }
+  /// Group g's hyper-parameters (the host copy, as last set).
+  /// \throws mixprec::error when g does not exist.
   const options& group(std::size_t g) const {
     check_group(g);
     return groups_[g];
@@ -292,9 +310,10 @@ class fused_optimizer {
   /// so later calls may change groups_ freely. Outside graph capture only: a
   /// captured step keeps reading the device table, which set_group rewrites
   /// between replays.
-  /// Throws when g does not exist, `hyper` is invalid, or, after prepare(),
-  /// `hyper` needs more state arrays than the group's parameters hold (AdamW:
-  /// choose amsgrad before prepare()).
+  /// \throws mixprec::error when g does not exist, `hyper` is invalid, or,
+  /// after prepare(), `hyper` needs more state arrays than the group's
+  /// parameters hold (AdamW: choose amsgrad before prepare()), or `stream` is
+  /// being captured; mixprec::runtime_error when the copy fails.
   void set_group(std::size_t g, const options& hyper, cudaStream_t stream = nullptr) {
     check_group(g);
     Rule::validate(hyper);
@@ -313,6 +332,8 @@ class fused_optimizer {
                                            cudaMemcpyHostToDevice, stream),
                            "cudaMemcpyAsync of group options");
   }
+  /// Changes only the learning rate of group g, from the next step on `stream`.
+  /// \throws mixprec::error as set_group does.
   void set_lr(std::size_t g, float lr, cudaStream_t stream = nullptr) {
     options hyper = group(g);
     hyper.lr = lr;
@@ -323,10 +344,15 @@ class fused_optimizer {
   /// (host or device memory, `size` floats); `gradient` is where the backward
   /// pass leaves its (scaled) gradient, in device memory; `copy` the device
   /// model copy the step rewrites (optional; FP8 needs a device scale pointer;
-  /// amax, if given, is raised with atomicMax).
-  /// Throws mixprec::error when the group does not exist, size is 0, a
-  /// pointer is null, a type or size does not fit, or a buffer the step writes
-  /// (the model copy) overlaps any registered gradient, copy, scale or amax slot.
+  /// amax, if given, is raised with atomicMax). Returns the parameter's index.
+  /// The gradient pointer is fixed: the backward pass must write each step's
+  /// gradient to the same buffer.
+  /// \throws mixprec::error after prepare() or the first step, when the group
+  /// does not exist, size is 0, a pointer is null, a type or size does not fit
+  /// (gradients are float32, bfloat16 or float16; an FP8 copy needs a scale),
+  /// or a buffer the step writes (the model copy) overlaps any registered
+  /// gradient, copy, scale or amax slot; mixprec::runtime_error when the
+  /// device allocation or upload fails.
   std::size_t add_parameter(std::size_t g, const float* initial, std::size_t size, const const_tensor_view& gradient,
                             const model_copy& copy = {}) {
     const char* who = "mixprec::cuda::fused_optimizer::add_parameter: ";
@@ -358,6 +384,10 @@ class fused_optimizer {
 
   /// A BF16-only parameter: `weights` (device BF16) are updated in place
   /// without an FP32 master; the update is rounded as options.bf16_only_rounding says.
+  /// `gradient` is device memory, as for add_parameter(). Returns the
+  /// parameter's index.
+  /// \throws mixprec::error as add_parameter does (weights null included);
+  /// mixprec::runtime_error when a device allocation fails.
   std::size_t add_bf16_parameter(std::size_t g, bfloat16* weights, std::size_t size, const const_tensor_view& gradient) {
     const char* who = "mixprec::cuda::fused_optimizer::add_bf16_parameter: ";
     check_can_add(g, size, gradient, who);
@@ -374,6 +404,10 @@ class fused_optimizer {
   }
 
   /// Uploads the tables; not capturable. step() calls it when needed outside capture.
+  /// Does nothing when already prepared; afterwards no group or parameter can
+  /// be added.
+  /// \throws mixprec::error when no parameter was added or `stream` is being
+  /// captured; mixprec::runtime_error when an allocation or copy fails.
   void prepare(cudaStream_t stream = nullptr) {
     if (prepared_) return;
     training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::prepare");
@@ -398,6 +432,7 @@ class fused_optimizer {
   /// nothing of it (no master, state, progress or copy byte; PyTorch's grad
   /// None). All 1 after prepare(); the mask persists across steps, so reset
   /// it when the set of gradient-less parameters changes.
+  /// \throws mixprec::error before prepare().
   unsigned char* gradient_mask() const {
     require(prepared_, "mixprec::cuda::fused_optimizer::gradient_mask: call prepare() first");
     return has_gradient_.get();
@@ -407,8 +442,11 @@ class fused_optimizer {
   /// device pointers (scale null: 1; found_inf null: never skip); squared_norm
   /// is required when options.max_grad_norm > 0, and a NaN or infinite value
   /// there skips the step (the gradients overflowed), as on the host. Parameters
-  /// whose gradient_mask() byte is 0 are left unchanged. Throws mixprec::error
-  /// when clipping lacks squared_norm.
+  /// whose gradient_mask() byte is 0 are left unchanged. Asynchronous on
+  /// `stream`; capturable into a CUDA graph once prepared.
+  /// \throws mixprec::error when clipping lacks squared_norm, or as prepare()
+  /// does when the optimizer is not prepared yet; mixprec::runtime_error when
+  /// the launch fails.
   void step(const float* found_inf, const float* scale, const float* squared_norm, cudaStream_t stream = nullptr) {
     require(options_.max_grad_norm <= 0.0f || squared_norm != nullptr, "mixprec::cuda::fused_optimizer::step: ",
             "clipping (max_grad_norm = ", options_.max_grad_norm,
@@ -434,24 +472,35 @@ class fused_optimizer {
         <<<training_detail::grid_for(chunks_.size()), training_detail::block_threads, 0, stream>>>(a);
     training_detail::check(cudaGetLastError(), "launching the fused optimizer step");
   }
-  /// The usual call: the scaler's found_inf, scale and squared norm.
+  /// The usual call: the scaler's found_inf, scale and squared norm (after
+  /// unscale_and_check(gradients, scaler, stream)). Throws as the pointer
+  /// overload does.
   void step(const device_loss_scaler& scaler, cudaStream_t stream = nullptr) {
     step(scaler.found_inf(), scaler.scale(), scaler.squared_norm(), stream);
   }
 
+  /// Registered parameters.
   std::size_t parameter_count() const noexcept { return entries_.size(); }
-  /// Device pointers: the FP32 master (nullptr for BF16-only) and state k.
+  /// Device pointer to parameter p's FP32 master, size floats (nullptr for BF16-only).
+  /// \throws mixprec::error when p does not exist.
   float* master(std::size_t p) const { return entry(p).master; }
+  /// Device pointer to state k of parameter p (SGD: 0 = momentum buffer;
+  /// AdamW: 0 = m, 1 = v, 2 = max v), size floats; nullptr when the
+  /// parameter does not hold state k (AdamW's state 2 without amsgrad).
+  /// \throws mixprec::error when p does not exist or k is outside [0, state_count).
   float* state(std::size_t p, int k) const {
     require(k >= 0 && k < state_count, Rule::name, ": state ", k, " does not exist; this optimizer has ", state_count);
     return entry(p).state[k];
   }
   /// State arrays parameter p holds on the device (SGD 1; AdamW 2, or 3 with amsgrad).
+  /// \throws mixprec::error when p does not exist.
   std::size_t state_arrays(std::size_t p) const {
     entry(p);
     return static_cast<std::size_t>(state_arrays_held(p));
   }
-  /// Applied steps (waits for `stream`).
+  /// Applied steps, skipped steps not counted (waits for `stream`; 0 before prepare()).
+  /// \throws mixprec::error while `stream` is being captured;
+  /// mixprec::runtime_error when a CUDA call fails.
   std::int64_t read_steps(cudaStream_t stream = nullptr) const {
     if (!prepared_) return 0;
     training_detail::require_not_capturing(stream, "reading the optimizer's step count");
@@ -460,14 +509,18 @@ class fused_optimizer {
     state_.download(&s, 1);
     return s.steps;
   }
+  /// Chunks of at most 32768 elements over all parameters: the step's grid size.
   std::size_t chunk_count() const noexcept { return chunks_.size(); }
+  /// Elements of all registered parameters together.
   std::uint64_t total_elements() const noexcept { return total_elements_; }
 
   // ---- Checkpointing ------------------------------------------------------
 
   /// The complete state (waits for `stream`, then copies from the device):
   /// the same state the host optimizer saves, so either loads it. Not
-  /// capturable.
+  /// capturable. Prepares first when needed.
+  /// \throws mixprec::error while `stream` is being captured, or as prepare()
+  /// does; mixprec::runtime_error when a CUDA call fails.
   state_type save(cudaStream_t stream = nullptr) {
     prepare(stream);
     training_detail::require_not_capturing(stream, "mixprec::cuda::fused_optimizer::save");
@@ -509,6 +562,8 @@ class fused_optimizer {
   /// to the device table. Validated entirely first: a state that does not fit
   /// throws mixprec::error naming the mismatch and changes nothing. Waits for
   /// `stream`; not capturable. Clears no gradient mask byte.
+  /// \throws mixprec::error when `c` does not fit or `stream` is being
+  /// captured; mixprec::runtime_error when a CUDA call fails.
   void load(const state_type& c, cudaStream_t stream = nullptr) {
     const char* who = "mixprec::cuda::fused_optimizer::load: ";
     validate_checkpoint(c, groups_.size(), layouts(), who);
@@ -550,10 +605,12 @@ class fused_optimizer {
     options_ = c.options;
   }
   /// save() as a version-1 byte string (mixprec/training/checkpoint.hpp).
+  /// Throws as save() does.
   std::vector<unsigned char> save_bytes(cudaStream_t stream = nullptr) { return to_bytes(save(stream)); }
   /// Parses and loads a byte string written by this or the host optimizer;
-  /// throws mixprec::error, changing nothing, when it is corrupt, truncated,
-  /// of another version or rule, or does not fit.
+  /// `bytes` is host memory.
+  /// \throws mixprec::error, changing nothing, when it is corrupt, truncated,
+  /// of another version or rule, or does not fit; otherwise as load() does.
   void load_bytes(const std::vector<unsigned char>& bytes, cudaStream_t stream = nullptr) {
     load(checkpoint_from_bytes<Rule>(bytes.data(), bytes.size()), stream);
   }
