@@ -343,6 +343,7 @@ class basic_optimizer {
     return parameters_.size() - 1;
   }
   /// add_parameter(g, initial.data(), initial.size(), copy).
+  /// \throws mixprec::error as that overload does.
   std::size_t add_parameter(std::size_t g, const std::vector<float>& initial, const model_copy& copy = {}) {
     return add_parameter(g, initial.data(), initial.size(), copy);
   }
@@ -370,7 +371,9 @@ class basic_optimizer {
     parameters_.push_back(std::move(p));
     return parameters_.size() - 1;
   }
-  /// add_bf16_parameter(g, weights.data(), weights.size()).
+  /// add_bf16_parameter(g, weights.data(), weights.size()); `weights` must
+  /// not be resized while registered.
+  /// \throws mixprec::error as that overload does.
   std::size_t add_bf16_parameter(std::size_t g, std::vector<bfloat16>& weights) {
     return add_bf16_parameter(g, weights.data(), weights.size());
   }
@@ -433,6 +436,7 @@ class basic_optimizer {
     return report;
   }
   /// step(gradients, step_inputs{found_inf}): unscaled gradients (inverse_scale 1).
+  /// \throws mixprec::error as step(gradients, in) does.
   step_report step(const std::vector<const_tensor_view>& gradients, bool found_inf) {
     step_inputs in;
     in.found_inf = found_inf;
@@ -525,6 +529,7 @@ class basic_optimizer {
   /// truncated, of another version or rule, or does not fit.
   void load_bytes(const unsigned char* data, std::size_t size) { load(checkpoint_from_bytes<Rule>(data, size)); }
   /// load_bytes(bytes.data(), bytes.size()).
+  /// \throws mixprec::error as that overload does.
   void load_bytes(const std::vector<unsigned char>& bytes) { load_bytes(bytes.data(), bytes.size()); }
 
  private:

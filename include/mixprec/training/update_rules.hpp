@@ -78,7 +78,7 @@ struct optimizer_options {
 };
 
 /// Checks that `o` can be honoured; the optimizers call it on construction
-/// and in set_options().
+/// and when loading a checkpoint.
 /// \throws mixprec::error naming the field when `o` cannot be honoured:
 /// max_grad_norm negative or not finite, a rounding other than nearest_even
 /// or stochastic.
