@@ -128,6 +128,12 @@ mapfile -t left_to_gpu_machine < <(printf '%s\n' "${left_to_gpu_machine[@]}" | s
        "CUDA architectures $(grep -E '^CMAKE_CUDA_ARCHITECTURES:' "$build_dir/CMakeCache.txt" | cut -d= -f2))"
   echo "nvcc: $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | tail -n 2 | head -n 1)"
   echo "left to the GPU machine: ${left_to_gpu_machine[*]:-nothing}"
+  # The newest C / C++ runtime symbol versions the staged files need: the GPU
+  # machine's own libc and libstdc++ must provide them.
+  for f in "$stage_dir"/bin/* "$stage_dir"/lib/*; do
+    echo "needs $(basename "$f"): $(objdump -T "$f" 2>/dev/null | grep -oE '(GLIBC|GLIBCXX|CXXABI)_[0-9.]+' |
+      sort -u | sort -t_ -k1,1 -k2,2V | awk -F_ '{newest[$1] = $0} END {for (k in newest) printf "%s ", newest[k]}')"
+  done
   echo
   (cd "$stage_dir" && find . -type f ! -name MANIFEST.txt | sort | xargs sha256sum)
 } >"$stage_dir/MANIFEST.txt"
@@ -136,6 +142,7 @@ bytes=$(du -sb "$stage_dir" | cut -f1)
 echo "   programs: $(cd "$stage_dir/bin" && ls | tr '\n' ' ')"
 echo "   libraries: $(cd "$stage_dir/lib" && ls | tr '\n' ' ')"
 echo "   found on the GPU machine instead: ${left_to_gpu_machine[*]:-nothing}"
+grep '^needs ' "$stage_dir/MANIFEST.txt" | sed 's/^/   /' 
 du -sh "$stage_dir"/* | sed 's/^/   /'
 echo "   total: $bytes bytes ($((bytes >> 20)) MiB) in $stage_dir; staged in $((SECONDS - started)) s"
 # The device tool's 64 MiB cover the working tree that travels too (tracked
