@@ -53,26 +53,28 @@ inline int multiprocessor_count() {
   return count;
 }
 
-// Copies `bytes` between host and device memory (cudaMemcpyDefault: unified
-// addressing, either direction, pageable or pinned) and returns once the copy
-// is complete: cudaMemcpyAsync on `stream`, then cudaStreamSynchronize. A
-// plain cudaMemcpy is not enough for buffers that kernels on other streams
-// use: by CUDA's API synchronisation rules (CUDA Runtime API, "API
-// synchronization behavior") a pageable host-to-device cudaMemcpy may return
-// once the source is staged, before the DMA lands, and it is ordered only
-// against the legacy default stream, not against cudaStreamNonBlocking
-// streams. After this call the data is in place for work on any stream, and
-// the source may be freed. Reading memory that a kernel writes: pass that
-// kernel's stream (or synchronise it first). Not capturable (it synchronises).
+/// Copies `bytes` between host and device memory (cudaMemcpyDefault: unified
+/// addressing, either direction, pageable or pinned) and returns once the copy
+/// is complete: cudaMemcpyAsync on `stream`, then cudaStreamSynchronize. A
+/// plain cudaMemcpy is not enough for buffers that kernels on other streams
+/// use: by CUDA's API synchronisation rules (CUDA Runtime API, "API
+/// synchronization behavior") a pageable host-to-device cudaMemcpy may return
+/// once the source is staged, before the DMA lands, and it is ordered only
+/// against the legacy default stream, not against cudaStreamNonBlocking
+/// streams. After this call the data is in place for work on any stream, and
+/// the source may be freed. Reading memory that a kernel writes: pass that
+/// kernel's stream (or synchronise it first). Not capturable (it synchronises).
+/// Throws mixprec::runtime_error naming the call when CUDA fails.
 inline void copy_and_wait(void* destination, const void* source, std::size_t bytes, cudaStream_t stream = nullptr) {
   if (bytes == 0) return;
   check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, stream), "cudaMemcpyAsync");
   check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (after a copy)");
 }
 
-// Sets `bytes` of device memory to `byte` and returns once done (the memset
-// counterpart of copy_and_wait, for the same reason: cudaMemset is
-// asynchronous for device memory and ordered only against the legacy stream).
+/// Sets `bytes` of device memory to `byte` and returns once done (the memset
+/// counterpart of copy_and_wait, for the same reason: cudaMemset is
+/// asynchronous for device memory and ordered only against the legacy stream).
+/// Throws mixprec::runtime_error naming the call when CUDA fails.
 inline void fill_and_wait(void* destination, int byte, std::size_t bytes, cudaStream_t stream = nullptr) {
   if (bytes == 0) return;
   check(cudaMemsetAsync(destination, byte, bytes, stream), "cudaMemsetAsync");
@@ -108,19 +110,21 @@ class device_array {
   T* get() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
 
-  // n elements from host or device memory (cudaMemcpyDefault: unified
-  // addressing), complete on return (copy_and_wait on `stream`).
+  /// n elements from host or device memory (cudaMemcpyDefault: unified
+  /// addressing), complete on return (copy_and_wait on `stream`). Throws
+  /// mixprec::error when n exceeds size(), mixprec::runtime_error when CUDA fails.
   void upload(const T* source, std::size_t n, cudaStream_t stream = nullptr) {
     require(n <= size_, "mixprec::cuda::device_array: uploading ", n, " elements into ", size_);
     copy_and_wait(data_, source, n * sizeof(T), stream);
   }
-  // The whole vector, growing the array if it is too small.
+  /// The whole vector, growing the array if it is too small.
   void upload(const std::vector<T>& host, cudaStream_t stream = nullptr) {
     if (host.size() > size_) *this = device_array(host.size());
     upload(host.data(), host.size(), stream);
   }
-  // The first n elements, after the work already enqueued on `stream` (pass
-  // the stream of the kernels that wrote them).
+  /// The first n elements, after the work already enqueued on `stream` (pass
+  /// the stream of the kernels that wrote them). Throws mixprec::error when n
+  /// exceeds size(), mixprec::runtime_error when CUDA fails.
   void download(T* host, std::size_t n, cudaStream_t stream = nullptr) const {
     require(n <= size_, "mixprec::cuda::device_array: reading ", n, " elements of ", size_);
     copy_and_wait(host, data_, n * sizeof(T), stream);
