@@ -52,7 +52,7 @@ TEST_CASE("the hook's order keys order like the floats, NaN above all, and round
   std::vector<float> values = {0.0f, -0.0f, inf, -inf, std::nanf(""), -std::nanf("0x1"), 1e-45f, -1e-45f,
                                std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(), 1.0f, -1.0f};
   std::mt19937 rng(3);
-  for (int i = 0; i < 2000; ++i) values.push_back(float_of(static_cast<std::uint32_t>(rng())));
+  for (int i = 0; i < 500; ++i) values.push_back(float_of(static_cast<std::uint32_t>(rng())));
   for (std::uint64_t bits = 0; bits <= 0xFFFFFFFFu; bits += 65537) {
     const float x = float_of(static_cast<std::uint32_t>(bits));
     const float back = float_of(bits_of_order_key(order_key(static_cast<std::uint32_t>(bits))));
