@@ -20,6 +20,7 @@
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
+#include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/types/basic_float.hpp"
 #include "mixprec/types/operations.hpp"
 
@@ -37,6 +38,10 @@ struct mx_options {
   std::uint64_t seed = 0;
   /// See seed.
   std::uint64_t offset = 0;
+  /// Where the scales go: compact row-major [lines, ceil(length / 32)], or
+  /// cuBLASLt's 128x4 tiles for CUBLASLT_MATMUL_MATRIX_SCALE_VEC32_UE8M0
+  /// (mixprec/gemm/block_scale_layout.hpp; padding written as 0x00).
+  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
 };
 
 /// Which way the 32-element blocks run.
@@ -87,10 +92,12 @@ float mx_source_value(Source x) {
 /// (rowwise: out [rows, cols], scales [rows, ceil(cols / 32)]; columnwise:
 /// out [cols, rows] = xᵀ quantized, scales [cols, ceil(rows / 32)]); a line
 /// whose length is no multiple of 32 ends in a partial block. Scales and
-/// elements follow mixprec/cast/mx_rules.hpp.
+/// elements follow mixprec/cast/mx_rules.hpp; the scales are stored in
+/// o.scale_layout (gemm::block_scale_count entries: the compact count, or
+/// the lines padded to 128 times the blocks padded to 4 for cuBLASLt's tiles).
 /// @throws mixprec::error, before writing anything, for negative rows or cols
 ///         or a product that overflows, a null x, out or scales with
-///         elements, and options whose rule or mode is no enumerator.
+///         elements, and options whose rule, mode or layout is no enumerator.
 template <class Element, class Source>
 void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
                  const mx_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
@@ -106,14 +113,16 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
           " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
   require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
           ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
-  if (n == 0) return;
-
   const bool rowwise = orientation == mx_orientation::rowwise;
   // The quantized tensor y is x (rowwise) or xᵀ (columnwise): lines of y
   // hold the blocks.
   const std::int64_t lines = rowwise ? rows : cols;
   const std::int64_t length = rowwise ? cols : rows;
   const std::size_t blocks = detail::mx_blocks_per_line(length);
+  const std::size_t scale_count =
+      gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
+  if (n == 0) return;
+  for (std::size_t i = 0; i < scale_count; ++i) scales[i] = float8_e8m0::from_bits(0);  // tile padding
   const auto source_index = [&](std::int64_t line, std::int64_t position) {
     return static_cast<std::size_t>(rowwise ? line * cols + position : position * cols + line);
   };
@@ -134,7 +143,7 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
       }
       const float8_e8m0 scale =
           cast::mx_scale<Element>(any_nan ? std::numeric_limits<float>::quiet_NaN() : amax, o.rule);
-      scales[static_cast<std::size_t>(line) * blocks + block] = scale;
+      scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks)] = scale;
       for (std::int64_t p = begin; p < end; ++p) {
         const std::size_t index = source_index(line, p);
         const std::uint32_t random_bits =
@@ -148,12 +157,15 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
 
 /// The values of MX data: out[l · length + p] = q[l · length + p] · X of its
 /// block (cast::mx_decode), q and out [lines, length] row-major with
-/// ceil(length / 32) scales per line (the layout quantize_mx writes: lines =
-/// rows, length = cols rowwise; lines = cols, length = rows columnwise).
+/// ceil(length / 32) scales per line in `scale_layout` (the layout
+/// quantize_mx writes: lines = rows, length = cols rowwise; lines = cols,
+/// length = rows columnwise).
 /// @throws mixprec::error, before writing anything, for negative sizes or a
-///         product that overflows, and a null q, scales or out with elements.
+///         product that overflows, a null q, scales or out with elements, and
+///         a layout that is no enumerator.
 template <class Element>
-void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lines, std::int64_t length, float* out) {
+void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lines, std::int64_t length, float* out,
+                   gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact) {
   static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
   constexpr const char* who = "mixprec::reference::dequantize_mx";
   const std::size_t n = detail::mx_element_count(lines, length, who);
@@ -161,11 +173,13 @@ void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lin
           q == nullptr ? "q" : scales == nullptr ? "scales" : "out", " is null but lines * length = ", n,
           "; pass arrays for every element and scale (null is accepted only without elements)");
   const std::size_t blocks = detail::mx_blocks_per_line(length);
+  (void)gemm::block_scale_count(scale_layout, static_cast<std::size_t>(lines), blocks, who);
   for (std::int64_t line = 0; line < lines; ++line)
     for (std::int64_t p = 0; p < length; ++p) {
       const std::size_t index = static_cast<std::size_t>(line * length + p);
-      out[index] = cast::mx_decode(q[index], scales[static_cast<std::size_t>(line) * blocks +
-                                                    static_cast<std::size_t>(p) / mx_block_size]);
+      out[index] = cast::mx_decode(q[index], scales[gemm::block_scale_offset(scale_layout, static_cast<std::size_t>(line),
+                                                                              static_cast<std::size_t>(p) / mx_block_size,
+                                                                              blocks)]);
     }
 }
 
