@@ -678,6 +678,13 @@ int run(int argc, char** argv) {
   const prepared_split test = prepare(data.test, c.test_limit, "--test-limit", "test", c.data);
   mixprec::require(train.count >= c.training.batch_size, "--train-limit ", train.count,
                    " leaves less than one batch of ", c.training.batch_size);
+  // The run has (images / batch) steps per epoch (the last partial batch is
+  // dropped); a report step beyond them would silently report nothing.
+  const std::size_t total_steps = train.count / c.training.batch_size * c.training.epochs;
+  mixprec::require(c.training.report_step < 0 || static_cast<std::size_t>(c.training.report_step) < total_steps,
+                   "--report-step ", c.training.report_step, " is beyond the run's ", total_steps, " steps (",
+                   train.count / c.training.batch_size, " per epoch x ", c.training.epochs,
+                   " epochs); give a step from 0 to ", total_steps - 1);
 
   const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
   // One GPU: the device path trains the recipes one after the other.

@@ -110,9 +110,9 @@ do for [r = 1:rows] {
     plot epochsfile skip 1 using 2:(strcol(1) eq 'fp32' ? column(5) : NaN) title 'fp32' with linespoints lw 4 pt 7 ps 0.8 lc rgb fp32_colour, \
          epochsfile skip 1 using 2:(strcol(1) eq name ? column(5) : NaN) title name with linespoints lw 1.5 pt 7 ps 0.6 lc rgb word(colours, r), \
          epochsfile skip 1 using 2:(strcol(1) eq 'fp32' && column(2) == last_epoch ? column(5) : NaN):(sprintf('fp32 %.4f', column(5))) \
-           notitle with labels right offset -1, 0.9 tc rgb '#707070', \
+           notitle with labels right offset -1, 1.3 tc rgb '#707070', \
          epochsfile skip 1 using 2:(strcol(1) eq name && column(2) == last_epoch ? column(5) : NaN):(sprintf('%s %.4f', name, column(5))) \
-           notitle with labels right offset -1, -0.9 tc rgb word(colours, r)
+           notitle with labels right offset -1, -1.5 tc rgb word(colours, r)
   } else {
     plot epochsfile skip 1 using 2:(strcol(1) eq name ? column(5) : NaN) title name with linespoints lw 1.5 pt 7 ps 0.6 lc rgb word(colours, r)
   }

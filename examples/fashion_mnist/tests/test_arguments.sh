@@ -60,6 +60,8 @@ expect_rejection "--train-limit 100000 asks for more training images than the 60
   --train-limit 100000 --out out
 expect_rejection "--test-limit 20000 asks for more test images than the 10000" --data "$data" --test-limit 20000 \
   --out out
+expect_rejection "--report-step 20 is beyond the run's 20 steps (20 per epoch x 1 epochs); give a step from 0 to 19" \
+  "${small[@]}" --report-step 20 --out out
 
 # A learning rate that makes fp32 itself diverge: exit 1, with and without --check.
 for check in "" --check; do
