@@ -123,7 +123,10 @@ mapfile -t left_to_gpu_machine < <(printf '%s\n' "${left_to_gpu_machine[@]}" | s
 
 {
   echo "mixprec device-side run, staged $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
-  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  # The commit the programs were built from: the build's own source tree.
+  source_dir=$(grep -E '^CMAKE_HOME_DIRECTORY:' "$build_dir/CMakeCache.txt" | cut -d= -f2)
+  echo "built from: ${source_dir:-?} at commit $(git -C "${source_dir:-.}" rev-parse HEAD 2>/dev/null || echo unknown)$(
+    git -C "${source_dir:-.}" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "build: $build_dir ($(grep -E '^CMAKE_BUILD_TYPE:' "$build_dir/CMakeCache.txt" | cut -d= -f2)," \
        "CUDA architectures $(grep -E '^CMAKE_CUDA_ARCHITECTURES:' "$build_dir/CMakeCache.txt" | cut -d= -f2))"
   echo "nvcc: $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | tail -n 2 | head -n 1)"
