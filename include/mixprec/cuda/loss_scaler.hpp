@@ -262,7 +262,7 @@ class gradient_set {
     device_chunks_.upload(chunks_);
     partials_ = training_detail::device_array<double>(chunks_.size());
     ticket_ = training_detail::device_array<unsigned int>(1);
-    training_detail::check(cudaMemset(ticket_.get(), 0, sizeof(unsigned int)), "cudaMemset");
+    fill_and_wait(ticket_.get(), 0, sizeof(unsigned int));
     dirty_ = false;
   }
 

@@ -418,12 +418,11 @@ class fused_optimizer {
     device_chunks_.upload(chunks_);
     device_groups_.upload(groups_);
     state_ = training_detail::device_array<training_detail::step_state>(1);
-    training_detail::check(cudaMemset(state_.get(), 0, sizeof(training_detail::step_state)), "cudaMemset");
+    fill_and_wait(state_.get(), 0, sizeof(training_detail::step_state));
     progress_ = training_detail::device_array<training_detail::parameter_progress>(entries_.size());
-    training_detail::check(cudaMemset(progress_.get(), 0, entries_.size() * sizeof(training_detail::parameter_progress)),
-                           "cudaMemset");
+    fill_and_wait(progress_.get(), 0, entries_.size() * sizeof(training_detail::parameter_progress));
     has_gradient_ = training_detail::device_array<unsigned char>(entries_.size());
-    training_detail::check(cudaMemset(has_gradient_.get(), 1, entries_.size()), "cudaMemset");
+    fill_and_wait(has_gradient_.get(), 1, entries_.size());
     prepared_ = true;
   }
 
@@ -590,7 +589,7 @@ class fused_optimizer {
         if (k < in.state_arrays) {
           owned_[p].state[k].upload(in.state.data() + k * e.size, e.size);
         } else {
-          training_detail::check(cudaMemset(owned_[p].state[k].get(), 0, e.size * sizeof(float)), "cudaMemset");
+          fill_and_wait(owned_[p].state[k].get(), 0, e.size * sizeof(float));
         }
       }
       if (!in.model.empty()) {
@@ -709,7 +708,7 @@ class fused_optimizer {
     for (int k = 0; k < needed; ++k) {
       if (e.state[k] != nullptr) continue;
       memory.state[k] = training_detail::device_array<float>(size);
-      training_detail::check(cudaMemset(memory.state[k].get(), 0, size * sizeof(float)), "cudaMemset");
+      fill_and_wait(memory.state[k].get(), 0, size * sizeof(float));
       e.state[k] = memory.state[k].get();
     }
   }
