@@ -44,9 +44,6 @@
 #include "mixprec/host/cpu_features.hpp"
 #include "mixprec/types.hpp"
 
-#if MIXPREC_HOST_SIMD
-#include <immintrin.h>
-#endif
 
 namespace mixprec {
 namespace reference {
@@ -169,42 +166,79 @@ constexpr std::int64_t panel_width = 16;
 template <class Acc>
 using tile_sums = Acc[tile_rows][panel_width];
 
-// sums[r][j] = Σ_{kk < depth} a[r · a_stride + kk] · panel[kk · panel_width + j].
+// sums[r][j] = Σ_{kk < depth} a[r · a_stride + kk] · panel[kk · panel_width + j],
+// the definition; the portable fallback for compilers without vector types.
 template <class Acc>
-inline void sum_tile_portable(const float* a, std::int64_t a_stride, const float* panel, std::int64_t depth,
-                              tile_sums<Acc>& sums) {
-  for (auto& row : sums)
-    for (Acc& sum : row) sum = Acc(0);
+inline void sum_tile_loop(const float* a, std::int64_t a_stride, const float* panel, std::int64_t depth,
+                          tile_sums<Acc>& sums) {
+  tile_sums<Acc> local = {};  // no argument can alias it, so it may stay in registers
   for (std::int64_t kk = 0; kk < depth; ++kk) {
     const float* b = panel + kk * panel_width;
     for (std::int64_t r = 0; r < tile_rows; ++r) {
       const Acc factor = static_cast<Acc>(a[r * a_stride + kk]);
-      for (std::int64_t j = 0; j < panel_width; ++j) sums[r][j] += factor * static_cast<Acc>(b[j]);
+      for (std::int64_t j = 0; j < panel_width; ++j) local[r][j] += factor * static_cast<Acc>(b[j]);
     }
   }
+  std::memcpy(sums, local, sizeof(local));
 }
 
-#if MIXPREC_HOST_SIMD
-// The same sums for float, eight lanes at a time: 4 x 16 sums in eight AVX
-// registers. target("avx2") does not enable FMA, so each lane is a mulps
-// and an addps, as the portable loop.
-__attribute__((target("avx2"))) inline void sum_tile_avx2(const float* a, std::int64_t a_stride, const float* panel,
-                                                          std::int64_t depth, tile_sums<float>& sums) {
-  __m256 low[tile_rows], high[tile_rows];
-  for (std::int64_t r = 0; r < tile_rows; ++r) low[r] = high[r] = _mm256_setzero_ps();
-  for (std::int64_t kk = 0; kk < depth; ++kk) {
-    const __m256 b_low = _mm256_loadu_ps(panel + kk * panel_width);
-    const __m256 b_high = _mm256_loadu_ps(panel + kk * panel_width + 8);
-    for (std::int64_t r = 0; r < tile_rows; ++r) {
-      const __m256 factor = _mm256_set1_ps(a[r * a_stride + kk]);
-      low[r] = _mm256_add_ps(low[r], _mm256_mul_ps(factor, b_low));
-      high[r] = _mm256_add_ps(high[r], _mm256_mul_ps(factor, b_high));
+// GCC and clang have vector types; nvcc's front end (which also parses this
+// host code in .cu files) takes the loop.
+#if defined(__GNUC__) && !defined(__CUDACC__)
+#define MIXPREC_REFERENCE_VECTOR_TYPES 1
+#else
+#define MIXPREC_REFERENCE_VECTOR_TYPES 0
+#endif
+
+#if MIXPREC_REFERENCE_VECTOR_TYPES
+// The same sums with GCC/clang vector types of `Bytes` bytes (16: SSE or
+// NEON registers in a plain build; 32: AVX registers in sum_tile_avx2), 8
+// vectors of accumulators at a time. Lane j of every operation is exactly
+// the loop's operation on column j.
+template <class Acc, int Bytes>
+struct tile_vector {
+  static constexpr std::int64_t lanes = Bytes / static_cast<std::int64_t>(sizeof(Acc));
+  typedef Acc type __attribute__((vector_size(Bytes)));
+  typedef float floats __attribute__((vector_size(lanes * sizeof(float))));
+};
+
+template <int Bytes, class Acc>
+__attribute__((always_inline)) inline void sum_tile_vectors(const float* a, std::int64_t a_stride,
+                                                            const float* panel, std::int64_t depth,
+                                                            tile_sums<Acc>& sums) {
+  using V = typename tile_vector<Acc, Bytes>::type;
+  using F = typename tile_vector<Acc, Bytes>::floats;
+  constexpr std::int64_t lanes = tile_vector<Acc, Bytes>::lanes;
+  // 8 vectors of sums at a time (the whole tile for float in AVX registers).
+  constexpr std::size_t vectors = 8 / tile_rows;
+  constexpr std::int64_t slice = static_cast<std::int64_t>(vectors) * lanes;
+  for (std::int64_t first = 0; first < panel_width; first += slice) {
+    V sum[tile_rows][vectors] = {};
+    for (std::int64_t kk = 0; kk < depth; ++kk) {
+      V b[vectors];
+      for (std::size_t v = 0; v < vectors; ++v) {
+        F narrow;
+        std::memcpy(&narrow, panel + kk * panel_width + first + static_cast<std::int64_t>(v) * lanes, sizeof(narrow));
+        b[v] = __builtin_convertvector(narrow, V);  // float -> Acc, exact
+      }
+      for (std::int64_t r = 0; r < tile_rows; ++r) {
+        const Acc factor = static_cast<Acc>(a[r * a_stride + kk]);
+        for (std::size_t v = 0; v < vectors; ++v) sum[r][v] += factor * b[v];
+      }
     }
+    for (std::int64_t r = 0; r < tile_rows; ++r)
+      std::memcpy(&sums[r][first], sum[r], sizeof(sum[r]));
   }
-  for (std::int64_t r = 0; r < tile_rows; ++r) {
-    _mm256_storeu_ps(sums[r], low[r]);
-    _mm256_storeu_ps(sums[r] + 8, high[r]);
-  }
+}
+#endif
+
+#if MIXPREC_HOST_SIMD
+// The vector kernel with AVX registers. target("avx2") does not enable FMA,
+// so each lane stays a multiplication and an addition.
+template <class Acc>
+__attribute__((target("avx2"))) void sum_tile_avx2(const float* a, std::int64_t a_stride, const float* panel,
+                                                   std::int64_t depth, tile_sums<Acc>& sums) {
+  sum_tile_vectors<32>(a, a_stride, panel, depth, sums);
 }
 #endif
 
@@ -212,12 +246,14 @@ template <class Acc>
 inline void sum_tile(bool use_avx2, const float* a, std::int64_t a_stride, const float* panel, std::int64_t depth,
                      tile_sums<Acc>& sums) {
 #if MIXPREC_HOST_SIMD
-  if constexpr (std::is_same<Acc, float>::value) {
-    if (use_avx2) return sum_tile_avx2(a, a_stride, panel, depth, sums);
-  }
+  if (use_avx2) return sum_tile_avx2(a, a_stride, panel, depth, sums);
 #endif
   (void)use_avx2;
-  sum_tile_portable(a, a_stride, panel, depth, sums);
+#if MIXPREC_REFERENCE_VECTOR_TYPES
+  sum_tile_vectors<16>(a, a_stride, panel, depth, sums);
+#else
+  sum_tile_loop(a, a_stride, panel, depth, sums);
+#endif
 }
 
 // Index arithmetic below is on int64 extents that validate() has bounded;
