@@ -33,7 +33,7 @@ std::vector<std::size_t> to_blocked_positions(std::size_t rows, std::size_t colu
   std::size_t flat = 0;
   for (std::size_t rb = 0; rb < row_blocks; ++rb)
     for (std::size_t cb = 0; cb < column_blocks; ++cb)
-      for (std::size_t j = 0; j < 32; ++j)   // after transpose(1, 2): j before i
+      for (std::size_t j = 0; j < 32; ++j)  // after transpose(1, 2): j before i
         for (std::size_t i = 0; i < 4; ++i)
           for (std::size_t c = 0; c < 4; ++c) {
             const std::size_t row = rb * 128 + i * 32 + j, column = cb * 4 + c;
@@ -55,7 +55,7 @@ TEST_CASE("cuBLASLt tiled scale offsets: hand-worked from the documented formula
   CHECK(cublaslt_tiled_scale_offset(127, 3, 4) == 31 * 16 + 3 * 4 + 3);  // 511: the tile's last byte
   // Tiles are row-major over (row / 128, column / 4), 512 bytes each.
   CHECK(cublaslt_tiled_scale_offset(128, 0, 4) == 512);
-  CHECK(cublaslt_tiled_scale_offset(0, 4, 5) == 512);    // 5 columns pad to 8: two tiles per row of tiles
+  CHECK(cublaslt_tiled_scale_offset(0, 4, 5) == 512);  // 5 columns pad to 8: two tiles per row of tiles
   CHECK(cublaslt_tiled_scale_offset(128, 0, 5) == 1024);
   CHECK(cublaslt_tiled_scale_offset(130, 5, 5) == 3 * 512 + 2 * 16 + 0 * 4 + 1);  // 1569
   CHECK(cublaslt_tiled_scale_offset(200, 9, 12) == (1 * 3 + 2) * 512 + (72 % 32) * 16 + (72 / 32) * 4 + 1);
@@ -79,7 +79,8 @@ TEST_CASE("cuBLASLt tiled scale offsets equal PyTorch's to_blocked for ragged sh
     const std::size_t padded_columns = mixprec::gemm::cublaslt_padded_scale_columns(columns);
     const std::size_t padded_rows = mixprec::gemm::cublaslt_padded_scale_rows(rows);
     REQUIRE(expected.size() == padded_rows * padded_columns);
-    REQUIRE(mixprec::gemm::block_scale_count(block_scale_layout::cublaslt_tiled, rows, columns, "t") == expected.size());
+    REQUIRE(mixprec::gemm::block_scale_count(block_scale_layout::cublaslt_tiled, rows, columns, "t") ==
+            expected.size());
     int wrong = 0;
     std::vector<int> hits(expected.size(), 0);
     for (std::size_t r = 0; r < padded_rows; ++r)
@@ -116,7 +117,8 @@ TEST_CASE("to_cublaslt_tiled / from_cublaslt_tiled round-trip ragged scale matri
   }
 }
 
-TEST_CASE("quantize_mx writes cuBLASLt's tiled scales on request; dequantize_mx reads them", "[gemm][scale_layout][mx]") {
+TEST_CASE("quantize_mx writes cuBLASLt's tiled scales on request; dequantize_mx reads them",
+          "[gemm][scale_layout][mx]") {
   const std::int64_t rows = 130, cols = 100;  // 4 blocks per row (the last partial), rows pad to 256
   std::vector<float> x(static_cast<std::size_t>(rows * cols));
   std::mt19937 generator(4);

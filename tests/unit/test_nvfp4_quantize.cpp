@@ -43,8 +43,9 @@ float expected_tensor_scale(double amax) {
 
 std::uint32_t expected_block_scale(double block_amax, float s) {
   if (!std::isfinite(block_amax)) return 0x7F;
-  return reference::rounder_of<float8_e4m3>().round(static_cast<long double>(block_amax) * s / 6.0L,
-                                                    reference::mode::nearest_even, reference::overflow::finite);
+  return reference::rounder_of<float8_e4m3>().round(
+      static_cast<long double>(block_amax) * static_cast<long double>(s) / 6.0L, reference::mode::nearest_even,
+      reference::overflow::finite);
 }
 
 double e4m3_value(std::uint32_t code) { return reference::decode(reference::e4m3_spec, code).value; }
@@ -53,7 +54,7 @@ double e2m1_value(std::uint32_t code) { return reference::decode(reference::e2m1
 // The exact quotient x · S / d in long double (x · S exact, one rounding of
 // the division, far from every E2M1 grid point and midpoint unless exact).
 long double element_quotient(float x, float s, std::uint32_t d_code) {
-  return static_cast<long double>(x) * s / static_cast<long double>(e4m3_value(d_code));
+  return static_cast<long double>(x) * static_cast<long double>(s) / static_cast<long double>(e4m3_value(d_code));
 }
 
 std::uint32_t expected_element(float x, float s, std::uint32_t d_code, rounding mode) {
@@ -98,7 +99,9 @@ void check_against_exact(const std::vector<float>& y, std::int64_t lines, std::i
                          rounding mode, float got_s, const std::vector<float8_e4m3>& got_scales,
                          const std::vector<float4_e2m1>& got_q, tally& t) {
   double amax = 0;
-  for (const float v : y) amax = std::isnan(v) || std::isnan(amax) ? std::numeric_limits<double>::quiet_NaN() : std::max(amax, std::fabs(double{v}));
+  for (const float v : y)
+    amax = std::isnan(v) || std::isnan(amax) ? std::numeric_limits<double>::quiet_NaN()
+                                             : std::max(amax, std::fabs(static_cast<double>(v)));
   const float s = expected_tensor_scale(amax);
   t.check(got_s == s, "tensor scale " + std::to_string(got_s) + ", expected " + std::to_string(s));
   const std::int64_t blocks = (length + 15) / 16;
@@ -108,8 +111,9 @@ void check_against_exact(const std::vector<float>& y, std::int64_t lines, std::i
       const std::int64_t first = tiles ? l / 16 * 16 : l, last = tiles ? std::min(first + 16, lines) : l + 1;
       for (std::int64_t r = first; r < last; ++r)
         for (std::int64_t p = b * 16; p < std::min(b * 16 + 16, length); ++p) {
-          const double v = y[static_cast<std::size_t>(r * length + p)];
-          block_amax = std::isnan(v) || std::isnan(block_amax) ? std::numeric_limits<double>::quiet_NaN() : std::max(block_amax, std::fabs(v));
+          const double v = static_cast<double>(y[static_cast<std::size_t>(r * length + p)]);
+          block_amax = std::isnan(v) || std::isnan(block_amax) ? std::numeric_limits<double>::quiet_NaN()
+                                                               : std::max(block_amax, std::fabs(v));
         }
       const std::uint32_t d = expected_block_scale(block_amax, s);
       const std::uint32_t got_d = got_scales[static_cast<std::size_t>(l * blocks + b)].bits();
@@ -157,15 +161,15 @@ TEST_CASE("NVFP4 tensor scale: 2688 / amax rounded once; 1 for amax 0, inf and N
   CHECK(nvfp4_tensor_scale(0.0f) == 1.0f);
   CHECK(nvfp4_tensor_scale(std::numeric_limits<float>::infinity()) == 1.0f);
   CHECK(nvfp4_tensor_scale(std::numeric_limits<float>::quiet_NaN()) == 1.0f);
-  CHECK(nvfp4_tensor_scale(1e-38f) == FLT_MAX);                     // 2.688e41 overflows
+  CHECK(nvfp4_tensor_scale(1e-38f) == FLT_MAX);  // 2.688e41 overflows
   CHECK(nvfp4_tensor_scale(std::numeric_limits<float>::denorm_min()) == FLT_MAX);
-  CHECK(nvfp4_tensor_scale(FLT_MAX) == static_cast<float>(2688.0L / FLT_MAX));
+  CHECK(nvfp4_tensor_scale(FLT_MAX) == static_cast<float>(2688.0L / static_cast<long double>(FLT_MAX)));
   std::mt19937_64 generator(7);
   std::uniform_int_distribution<std::uint32_t> bits(0x00800000u, 0x7F7FFFFFu);  // positive normal floats
   int wrong = 0;
   for (int i = 0; i < 20000; ++i) {
     const float amax = reference::float_from_bits(bits(generator));
-    wrong += nvfp4_tensor_scale(amax) != expected_tensor_scale(amax);
+    wrong += nvfp4_tensor_scale(amax) != expected_tensor_scale(static_cast<double>(amax));
   }
   CHECK(wrong == 0);
 }
@@ -175,7 +179,7 @@ TEST_CASE("NVFP4 block scale: E4M3(amax * S / 6) rounded once to nearest, satura
   using mixprec::cast::nvfp4_block_scale;
   // Hand-worked: the block holding the tensor's amax gets 448 (0x7E).
   CHECK(nvfp4_block_scale(3.0f, mixprec::cast::nvfp4_tensor_scale(3.0f)).bits() == 0x7E);
-  CHECK(nvfp4_block_scale(6.0f, 1.0f).bits() == 0x38);        // 1.0
+  CHECK(nvfp4_block_scale(6.0f, 1.0f).bits() == 0x38);           // 1.0
   CHECK(nvfp4_block_scale(6.0f * 500.0f, 1.0f).bits() == 0x7E);  // 500 saturates to 448
   CHECK(nvfp4_block_scale(0.0f, 2688.0f).bits() == 0x00);
   CHECK(nvfp4_block_scale(6.0f * 0x1p-10f, 1.0f).bits() == 0x00);  // 2^-10: the tie between 0 and 2^-9 goes to 0
@@ -189,8 +193,8 @@ TEST_CASE("NVFP4 block scale: E4M3(amax * S / 6) rounded once to nearest, satura
   // block_amax * (S * (1/6)): pairs found by search where the two differ by
   // one code (TE's code in the comment), decided here by the independent
   // reference in long double.
-  const float pairs[][2] = {{0x1.519122p+7f, 0x1.a29e84p-2f}, {0x1.c4850ep+2f, 0x1.cda0e4p-1f},
-                            {0x1.754548p-8f, 0x1.38bcfcp+7f}};
+  const float pairs[][2] = {
+      {0x1.519122p+7f, 0x1.a29e84p-2f}, {0x1.c4850ep+2f, 0x1.cda0e4p-1f}, {0x1.754548p-8f, 0x1.38bcfcp+7f}};
   const unsigned exact_codes[] = {0x53, 0x39, 0x21};  // TE's float formula gives 0x54, 0x38, 0x22
   for (int i = 0; i < 3; ++i) {
     CHECK(nvfp4_block_scale(pairs[i][0], pairs[i][1]).bits() == exact_codes[i]);
@@ -202,9 +206,9 @@ TEST_CASE("NVFP4 block scale: E4M3(amax * S / 6) rounded once to nearest, satura
   int wrong = 0;
   for (int i = 0; i < 20000; ++i) {
     const float tensor_amax = reference::float_from_bits(bits(generator));
-    const float s = expected_tensor_scale(tensor_amax);
+    const float s = expected_tensor_scale(static_cast<double>(tensor_amax));
     const float block_amax = static_cast<float>(static_cast<double>(tensor_amax) * std::pow(unit(generator), 8.0));
-    wrong += nvfp4_block_scale(block_amax, s).bits() != expected_block_scale(block_amax, s);
+    wrong += nvfp4_block_scale(block_amax, s).bits() != expected_block_scale(static_cast<double>(block_amax), s);
   }
   CHECK(wrong == 0);
 }
@@ -216,9 +220,9 @@ TEST_CASE("NVFP4 elements: E2M1(x * S / d) rounded once in every mode, clamped t
   // Hand-worked: x = 1, S = 2688, d = 448 gives 6; x = 0.25 · 448 / 2688 gives 0.25 -> tie to 0 (even).
   CHECK(nvfp4_encode(1.0f, float8_e4m3::from_bits(0x7E), 2688.0f, rounding::nearest_even, 0).bits() == 0x7);
   CHECK(nvfp4_encode(2.0f, float8_e4m3::from_bits(0x7E), 2688.0f, rounding::nearest_even, 0).bits() == 0x7);  // clamps
-  CHECK(nvfp4_encode(-2.5f, float8_e4m3::from_bits(0x38), 1.0f, rounding::nearest_even, 0).bits() == 0xC);  // -2
-  CHECK(nvfp4_encode(-2.5f, float8_e4m3::from_bits(0x38), 1.0f, rounding::upward, 0).bits() == 0xC);        // -2
-  CHECK(nvfp4_encode(-2.5f, float8_e4m3::from_bits(0x38), 1.0f, rounding::downward, 0).bits() == 0xD);      // -3
+  CHECK(nvfp4_encode(-2.5f, float8_e4m3::from_bits(0x38), 1.0f, rounding::nearest_even, 0).bits() == 0xC);    // -2
+  CHECK(nvfp4_encode(-2.5f, float8_e4m3::from_bits(0x38), 1.0f, rounding::upward, 0).bits() == 0xC);          // -2
+  CHECK(nvfp4_encode(-2.5f, float8_e4m3::from_bits(0x38), 1.0f, rounding::downward, 0).bits() == 0xD);        // -3
   // Special block scales.
   CHECK(nvfp4_encode(-3.0f, float8_e4m3::from_bits(0x00), 1.0f, rounding::nearest_even, 0).bits() == 0x8);
   CHECK(nvfp4_encode(3.0f, float8_e4m3::from_bits(0x00), 1.0f, rounding::upward, 0).bits() == 0x0);
@@ -233,8 +237,8 @@ TEST_CASE("NVFP4 elements: E2M1(x * S / d) rounded once in every mode, clamped t
   int wrong = 0, wrong_decode = 0, checked = 0;
   for (int i = 0; i < 4000; ++i) {
     const std::uint32_t d = d_codes(generator);
-    const float s = reference::float_from_bits(0x3F800000u | (float_bits(generator) >> 9)) *
-                    std::ldexp(1.0f, exponent(generator));
+    const float s =
+        reference::float_from_bits(0x3F800000u | (float_bits(generator) >> 9)) * std::ldexp(1.0f, exponent(generator));
     // x near the block's range, so that every E2M1 code and the clamp occur.
     const float x = static_cast<float>(
         static_cast<double>(reference::float_from_bits(0x3F800000u | (float_bits(generator) >> 9)) - 1.5f) * 16.0 *
@@ -245,8 +249,9 @@ TEST_CASE("NVFP4 elements: E2M1(x * S / d) rounded once in every mode, clamped t
                expected_element(x, s, d, mode);
     }
     const std::uint32_t q = float_bits(generator) & 0xFu;
-    const float expected_value = static_cast<float>(static_cast<long double>(e2m1_value(q)) *
-                                                    static_cast<long double>(e4m3_value(d)) / s);
+    const float expected_value =
+        static_cast<float>(static_cast<long double>(e2m1_value(q)) * static_cast<long double>(e4m3_value(d)) /
+                           static_cast<long double>(s));
     wrong_decode += nvfp4_decode(float4_e2m1::from_bits(static_cast<std::uint8_t>(q)),
                                  float8_e4m3::from_bits(static_cast<std::uint8_t>(d)), s) != expected_value;
   }
@@ -283,7 +288,8 @@ TEST_CASE("quantize_nvfp4: 1x16 blocks in both orientations, each from the high-
         for (std::int64_t p = 0; p < length; ++p) {
           const std::size_t i = static_cast<std::size_t>(l * length + p);
           const double d = e4m3_value(scales[static_cast<std::size_t>(l * ((length + 15) / 16) + p / 16)].bits());
-          wrong += y[i] != static_cast<float>(static_cast<long double>(e2m1_value(q[i].bits())) * d / s);
+          wrong += y[i] != static_cast<float>(static_cast<long double>(e2m1_value(q[i].bits())) *
+                                              static_cast<long double>(d) / static_cast<long double>(s));
         }
       CHECK(wrong == 0);
     }
@@ -351,16 +357,17 @@ TEST_CASE("quantize_nvfp4 16x16 tiles: one scale per tile (stored per row), colu
   int not_transposed = 0;
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t c = 0; c < cols; ++c) {
-      not_transposed += q_row[static_cast<std::size_t>(r * cols + c)].bits() !=
-                        q_col[static_cast<std::size_t>(c * rows + r)].bits();
+      not_transposed +=
+          q_row[static_cast<std::size_t>(r * cols + c)].bits() != q_col[static_cast<std::size_t>(c * rows + r)].bits();
       not_transposed += s_row[static_cast<std::size_t>(r * 2 + c / 16)].bits() !=
                         s_col[static_cast<std::size_t>(c * 3 + r / 16)].bits();
     }
   CHECK(not_transposed == 0);
 }
 
-TEST_CASE("quantize_nvfp4 stochastic rounding: one of the two neighbours of x * S / d, with the bits of the source index",
-          "[nvfp4][reference][stochastic]") {
+TEST_CASE(
+    "quantize_nvfp4 stochastic rounding: one of the two neighbours of x * S / d, with the bits of the source index",
+    "[nvfp4][reference][stochastic]") {
   const std::int64_t rows = 32, cols = 48;
   const std::vector<float> x = random_tensor(static_cast<std::size_t>(rows * cols), 23);
   nvfp4_options o;
@@ -385,9 +392,8 @@ TEST_CASE("quantize_nvfp4 stochastic rounding: one of the two neighbours of x * 
       const std::uint32_t got = q_row[i].bits();
       not_neighbour += got != toward && got != away;
       rounded_away += got == away && away != toward;
-      const auto expected = mixprec::convert_stochastic<float4_e2m1>(static_cast<double>(quotient),
-                                                                     mixprec::stochastic_rounding_bits(99, 3, i),
-                                                                     mixprec::saturation::finite);
+      const auto expected = mixprec::convert_stochastic<float4_e2m1>(
+          static_cast<double>(quotient), mixprec::stochastic_rounding_bits(99, 3, i), mixprec::saturation::finite);
       wrong_bits += expected.bits() != got;
       differs += q_col[static_cast<std::size_t>(c * rows + r)].bits() != got;
     }
@@ -445,8 +451,9 @@ TEST_CASE("random Hadamard transform: matches the Sylvester matrix product, its 
     // Round trip: y_j is rounded to float (error <= 2^-22 max|x|), the inverse sums 16 of those / 4.
     random_hadamard_transform(y, back, signs, true);
     double scale = 0;
-    for (const float v : x) scale = std::max(scale, std::fabs(double{v}));
-    for (int i = 0; i < 16; ++i) inexact_round_trip += std::fabs(double{back[i]} - double{x[i]}) > scale * 0x1p-18;
+    for (const float v : x) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+    for (int i = 0; i < 16; ++i)
+      inexact_round_trip += std::fabs(static_cast<double>(back[i]) - static_cast<double>(x[i])) > scale * 0x1p-18;
     // Integers below 2^18: every intermediate is exact, the round trip too.
     for (float& v : x) v = static_cast<float>(integers(generator));
     random_hadamard_transform(x, y, signs, false);
@@ -494,8 +501,9 @@ TEST_CASE("quantize_nvfp4 with the random Hadamard transform quantizes the trans
   dequantize_nvfp4(q.data(), scales.data(), s, cols, rows, back.data(), o);
   double error = 0, energy = 0;
   for (std::size_t i = 0; i < xt.size(); ++i) {
-    error += (double{back[i]} - double{xt[i]}) * (double{back[i]} - double{xt[i]});
-    energy += double{xt[i]} * double{xt[i]};
+    error += (static_cast<double>(back[i]) - static_cast<double>(xt[i])) *
+             (static_cast<double>(back[i]) - static_cast<double>(xt[i]));
+    energy += static_cast<double>(xt[i]) * static_cast<double>(xt[i]);
   }
   CHECK(error < 0.05 * energy);  // FP4's relative error is ~1/8 per element at worst
   CHECK(error > 0.0);

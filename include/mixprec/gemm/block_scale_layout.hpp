@@ -64,8 +64,7 @@ MIXPREC_HOST_DEVICE constexpr std::size_t cublaslt_padded_scale_rows(std::size_t
 /// `scale_columns` rounded up to a multiple of 4 (the scale columns
 /// cuBLASLt's tiled scale matrix has). Precondition: no overflow.
 MIXPREC_HOST_DEVICE constexpr std::size_t cublaslt_padded_scale_columns(std::size_t scale_columns) noexcept {
-  return (scale_columns + cublaslt_scale_tile_columns - 1) / cublaslt_scale_tile_columns *
-         cublaslt_scale_tile_columns;
+  return (scale_columns + cublaslt_scale_tile_columns - 1) / cublaslt_scale_tile_columns * cublaslt_scale_tile_columns;
 }
 
 /// The offset (in scale entries, i.e. bytes) of scale (row, scale_column) in
@@ -76,7 +75,7 @@ MIXPREC_HOST_DEVICE constexpr std::size_t cublaslt_padded_scale_columns(std::siz
 /// within it (row % 32) · 16 + (row % 128 / 32) · 4 + scale_column % 4.
 /// Preconditions: row and scale_column inside the (padded) matrix.
 MIXPREC_HOST_DEVICE constexpr std::size_t cublaslt_tiled_scale_offset(std::size_t row, std::size_t scale_column,
-                                                                       std::size_t scale_columns) noexcept {
+                                                                      std::size_t scale_columns) noexcept {
   const std::size_t tiles_per_row_of_tiles = cublaslt_padded_scale_columns(scale_columns) / cublaslt_scale_tile_columns;
   const std::size_t tile =
       (row / cublaslt_scale_tile_rows) * tiles_per_row_of_tiles + scale_column / cublaslt_scale_tile_columns;
@@ -89,8 +88,8 @@ MIXPREC_HOST_DEVICE constexpr std::size_t cublaslt_tiled_scale_offset(std::size_
 /// `scale_columns` columns. Preconditions: as cublaslt_tiled_scale_offset; a
 /// valid layout.
 MIXPREC_HOST_DEVICE constexpr std::size_t block_scale_offset(block_scale_layout layout, std::size_t row,
-                                                              std::size_t scale_column,
-                                                              std::size_t scale_columns) noexcept {
+                                                             std::size_t scale_column,
+                                                             std::size_t scale_columns) noexcept {
   return layout == block_scale_layout::compact ? row * scale_columns + scale_column
                                                : cublaslt_tiled_scale_offset(row, scale_column, scale_columns);
 }

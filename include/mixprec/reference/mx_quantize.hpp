@@ -177,9 +177,9 @@ void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lin
   for (std::int64_t line = 0; line < lines; ++line)
     for (std::int64_t p = 0; p < length; ++p) {
       const std::size_t index = static_cast<std::size_t>(line * length + p);
-      out[index] = cast::mx_decode(q[index], scales[gemm::block_scale_offset(scale_layout, static_cast<std::size_t>(line),
-                                                                              static_cast<std::size_t>(p) / mx_block_size,
-                                                                              blocks)]);
+      const std::size_t scale = gemm::block_scale_offset(scale_layout, static_cast<std::size_t>(line),
+                                                         static_cast<std::size_t>(p) / mx_block_size, blocks);
+      out[index] = cast::mx_decode(q[index], scales[scale]);
     }
 }
 

@@ -104,9 +104,8 @@ inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, st
 ///         random_hadamard with two_dimensional_blocks or with a quantized
 ///         dimension that is no multiple of 16.
 template <class Source>
-float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out,
-                     float8_e4m3* block_scales, const nvfp4_options& o = {},
-                     mx_orientation orientation = mx_orientation::rowwise) {
+float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
+                     const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
   constexpr const char* who = "mixprec::reference::quantize_nvfp4";
   const std::size_t n = detail::mx_element_count(rows, cols, who);
   require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
@@ -118,7 +117,10 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
   const std::int64_t length = rowwise ? cols : rows;
   const std::size_t scale_count = detail::nvfp4_validate(o, lines, length, who);
   require(n == 0 || (x != nullptr && out != nullptr && block_scales != nullptr), who, ": ",
-          x == nullptr ? "x" : out == nullptr ? "out" : "block_scales", " is null but rows * cols = ", n,
+          x == nullptr     ? "x"
+          : out == nullptr ? "out"
+                           : "block_scales",
+          " is null but rows * cols = ", n,
           "; pass arrays for every element and scale (null is accepted only without elements)");
   if (n == 0) return 1.0f;  // an empty tensor: amax 0
 
@@ -168,9 +170,8 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
       for (std::int64_t line = first_line; line < last_line; ++line) {
         block_scales[scale_offset(line, block)] = block_scale;
         for (std::int64_t p = begin; p < end; ++p) {
-          const std::uint32_t random_bits = o.mode == rounding::stochastic
-                                                ? stochastic_rounding_bits(o.seed, o.offset, source_index(line, p))
-                                                : 0u;
+          const std::uint32_t random_bits =
+              o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, source_index(line, p)) : 0u;
           out[index_in_y(line, p)] =
               cast::nvfp4_encode(y[index_in_y(line, p)], block_scale, tensor_scale, o.mode, random_bits);
         }
@@ -197,17 +198,21 @@ inline void dequantize_nvfp4(const float4_e2m1* q, const float8_e4m3* block_scal
   const std::size_t n = detail::mx_element_count(lines, length, who);
   (void)detail::nvfp4_validate(o, lines, length, who);
   require(n == 0 || (q != nullptr && block_scales != nullptr && out != nullptr), who, ": ",
-          q == nullptr ? "q" : block_scales == nullptr ? "block_scales" : "out", " is null but lines * length = ", n,
+          q == nullptr              ? "q"
+          : block_scales == nullptr ? "block_scales"
+                                    : "out",
+          " is null but lines * length = ", n,
           "; pass arrays for every element and scale (null is accepted only without elements)");
-  require(tensor_scale > 0.0f && tensor_scale <= std::numeric_limits<float>::max(), who, ": tensor_scale = ",
-          tensor_scale, " must be finite and positive (the S quantize_nvfp4 returned)");
+  require(tensor_scale > 0.0f && tensor_scale <= std::numeric_limits<float>::max(), who,
+          ": tensor_scale = ", tensor_scale, " must be finite and positive (the S quantize_nvfp4 returned)");
   const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
   for (std::int64_t line = 0; line < lines; ++line)
     for (std::int64_t p = 0; p < length; ++p) {
       const std::size_t index = static_cast<std::size_t>(line * length + p);
       const std::size_t block = static_cast<std::size_t>(p) / nvfp4_block_size;
       out[index] = cast::nvfp4_decode(
-          q[index], block_scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks)],
+          q[index],
+          block_scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks)],
           tensor_scale);
     }
   if (o.random_hadamard)
