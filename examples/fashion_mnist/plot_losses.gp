@@ -47,7 +47,7 @@ if (has_fp32) {
 }
 stats epochsfile using 5 skip 1 nooutput
 accuracy_low = STATS_min - 0.1 * (STATS_max - STATS_min) - 0.002
-accuracy_high = STATS_max + 0.2 * (STATS_max - STATS_min) + 0.002  # room for the labels
+accuracy_high = STATS_max + 0.3 * (STATS_max - STATS_min) + 0.002  # room for the labels
 stats epochsfile using 2 skip 1 nooutput
 last_epoch = STATS_max
 
