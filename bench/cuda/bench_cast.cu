@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cast_bench_support.cuh"
 #include "gpu_timing.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/cuda/cast.hpp"
@@ -27,45 +28,11 @@
 namespace {
 
 using mixprec::cuda::check;
+using mixprec_bench::device_array;
+using mixprec_bench::elements;
 using mixprec_bench::have_device;
+using mixprec_bench::time_bandwidth;
 using mixprec::gemm::scale_mode;
-
-template <class T>
-__global__ void fill_kernel(T* out, std::size_t n, std::uint64_t seed) {
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const float x = 4.0f * (static_cast<float>(mixprec::stochastic_rounding_bits(seed, 0, i)) * 0x1p-31f - 1.0f);
-    if constexpr (std::is_same<T, float>::value) {
-      out[i] = x;
-    } else {
-      out[i] = T(x);
-    }
-  }
-}
-
-template <class T>
-struct device_array {
-  T* data = nullptr;
-  explicit device_array(std::size_t n, bool fill = false) {
-    check(cudaMalloc(&data, n * sizeof(T)), "cudaMalloc");
-    if (fill) {
-      fill_kernel<<<1024, 256>>>(data, n, 1);
-      check(cudaDeviceSynchronize(), "fill");
-    }
-  }
-  device_array(const device_array&) = delete;
-  device_array& operator=(const device_array&) = delete;
-  ~device_array() { cudaFree(data); }
-};
-
-// Times body (10 calls per iteration) and reports GB/s of bytes_per_call.
-template <class Body>
-void time_bandwidth(benchmark::State& state, double bytes_per_call, Body body) {
-  mixprec_bench::time_with_events(state, 10, body);
-  state.counters["GB/s"] = benchmark::Counter(bytes_per_call / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-std::size_t elements(const benchmark::State& state) { return std::size_t{1} << state.range(0); }
 
 void copy(benchmark::State& state) {
   if (!have_device(state)) return;
