@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
+#include <sstream>
 #include <string>
 
 #include "mixprec/core/error.hpp"
@@ -146,6 +147,21 @@ struct block_scaled_problem {
   /// The multiplier of the sum (NVFP4: includes 1 / (S_a · S_b), see nvfp4_alpha).
   float alpha = 1.0f;
 };
+
+/// "M=128 N=256 K=64 nvfp4_vec16_ue4m3 A=float4_e2m1 (packed, lda=64, scales cublaslt_tiled) B=... D=float32
+/// (ldd=256) alpha=1": what was asked, for error messages.
+inline std::string describe(const block_scaled_problem& p) {
+  std::ostringstream out;
+  const auto operand = [&out](const char* name, const block_scaled_operand& x) {
+    out << ' ' << name << '=' << x.type << " (" << (x.packed ? "packed, " : "") << "ld=" << x.ld << ", scales "
+        << (x.scale_layout == block_scale_layout::compact ? "compact" : "cublaslt_tiled") << ')';
+  };
+  out << "M=" << p.m << " N=" << p.n << " K=" << p.k << ' ' << p.scaling;
+  operand("A", p.a);
+  operand("B", p.b);
+  out << " D=" << p.d.type << " (ldd=" << p.d.ld << ") alpha=" << p.alpha;
+  return out.str();
+}
 
 /// alpha for an NVFP4 GEMM of operands with tensor scales s_a and s_b (the
 /// S of quantize_nvfp4, values decode as q · d / S): float(alpha0 / (s_a ·
