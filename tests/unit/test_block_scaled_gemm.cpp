@@ -394,6 +394,9 @@ TEST_CASE("gemm::validate_for_cublaslt: block-scaled GEMMs need Blackwell, tiled
   const mixprec::gemm::device_capabilities blackwell{10, 0, 130100}, hopper{9, 0, 130100}, old{10, 0, 120700};
   using mixprec::gemm::validate_for_cublaslt;
   CHECK_NOTHROW(validate_for_cublaslt(good, blackwell));
+  CHECK(mixprec::gemm::describe(good) ==
+        "M=128 N=128 K=64 nvfp4_vec16_ue4m3 A=float4_e2m1 (packed, ld=64, scales cublaslt_tiled) B=float4_e2m1 "
+        "(packed, ld=64, scales cublaslt_tiled) D=float32 (ldd=128) alpha=1");
   CHECK_NOTHROW(validate_for_cublaslt(good, {12, 0, 130100}));
   MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(good, hopper), "run on Blackwell (compute capability 10.x or 12.x");
   MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(good, hopper), "this device is 9.0");
