@@ -359,7 +359,10 @@ TEST_CASE("gemm::validate rejects malformed block-scaled problems before writing
   MIXPREC_REQUIRE_ERROR(validate(p), "INT64_MAX");
   p = good;
   p.d.data = const_cast<std::uint8_t*>(a.codes.data());  // D over A
-  MIXPREC_REQUIRE_ERROR(validate(p), "overlaps");
+  MIXPREC_REQUIRE_ERROR(validate(p), "D overlaps A or B");
+  p = good;
+  p.d.data = const_cast<std::uint8_t*>(b.scales.data());  // D over B's scales
+  MIXPREC_REQUIRE_ERROR(validate(p), "D overlaps A's or B's scales");
   // Packed FP4 with an odd ld.
   const operand_data f = make_mx_operand(block_element::float4_e2m1, 2, 32, 3);
   p = make_problem(f, b, block_scaling::mx_vec32_ue8m0, d);
@@ -380,7 +383,7 @@ TEST_CASE("gemm::validate_for_cublaslt: block-scaled GEMMs need Blackwell, tiled
   // A 16-byte aligned problem cuBLASLt could run on sm_100: NVFP4, K = 64, packed, tiled.
   alignas(16) static std::uint8_t a_data[128 * 32], b_data[128 * 32];
   alignas(16) static std::uint8_t a_scales[128 * 4], b_scales[128 * 4];
-  alignas(16) static float d_data[128 * 128];
+  alignas(16) static float d_data[128 * 132];  // room for ldd = 130 below
   block_scaled_problem good;
   good.m = 128;
   good.n = 128;

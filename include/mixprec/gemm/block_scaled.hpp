@@ -242,6 +242,15 @@ inline void validate(const block_scaled_problem& p) {
   };
   require(!detail::overlap(d_bytes, operand_range(p.a, p.m)) && !detail::overlap(d_bytes, operand_range(p.b, p.n)),
           validation_prefix, "D overlaps A or B: D is written while they are read; use separate arrays");
+  const std::size_t blocks = static_cast<std::size_t>(ceil_div(p.k, block_size_of(p.scaling)));
+  const auto scale_range = [&](const block_scaled_operand& x, std::int64_t rows) {
+    const std::size_t count = block_scale_count(x.scale_layout, static_cast<std::size_t>(rows), blocks, "mixprec::gemm");
+    require(count <= static_cast<std::size_t>(INT64_MAX), validation_prefix, "the scales of a ", rows,
+            "-row operand need more than INT64_MAX bytes");
+    return detail::array_bytes("scales", x.scales, static_cast<std::int64_t>(count));
+  };
+  require(!detail::overlap(d_bytes, scale_range(p.a, p.m)) && !detail::overlap(d_bytes, scale_range(p.b, p.n)),
+          validation_prefix, "D overlaps A's or B's scales: D is written while they are read; use separate arrays");
 }
 
 /// validate(p) plus what cuBLASLt's block-scaled kernels need (sources in
