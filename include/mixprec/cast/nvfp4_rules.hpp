@@ -14,6 +14,9 @@
 //      1 when amax is 0 or +inf (2688 / inf = 0), as TE does, and 1 when amax
 //      is NaN (TE's fminf would give FLT_MAX there; we give 1, so that a NaN
 //      tensor keeps finite scales and its NaN blocks stay NaN, see below).
+//    PyTorch's torchao (torchao/prototype/mx_formats/nvfp4_tensor.py,
+//    per_tensor_amax_to_scale) keeps the decode side of the same rule,
+//    amax / (448 · 6) = 1 / S.
 //  - Block scale: d = E4M3(amax(block) · S / 6), rounded to nearest even with
 //    saturation (satfinite: at most 448). Here the value amax · S / 6 is the
 //    exact one: amax · S is exact in double (24 + 24 bits) and its quotient by
