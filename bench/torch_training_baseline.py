@@ -68,11 +68,11 @@ def main():
     try:
         import torch
     except ImportError:
-        print("SKIPPED: torch is not installed; this baseline needs PyTorch with CUDA", file=sys.stderr)
-        return 0
+        print("SKIPPED: no PyTorch (torch is not installed); this baseline needs PyTorch with CUDA")
+        return 77
     if not torch.cuda.is_available():
-        print("SKIPPED: torch.cuda.is_available() is False; run on the GPU machine", file=sys.stderr)
-        return 0
+        print("SKIPPED: no CUDA device (torch.cuda.is_available() is False); run on the GPU machine")
+        return 77
     device = torch.device("cuda")
     print(f"# device: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; CUDA {torch.version.cuda}")
     torch.manual_seed(0)

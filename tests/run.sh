@@ -11,6 +11,9 @@
 # 4. g++ C++20 and clang++ C++17: every header compiled on its own, the
 #    examples and the host benchmarks — so each header is held to
 #    -Wall -Wextra -Wpedantic -Werror by both compilers in both standards.
+# The front-door tests (label front_door: the README's demo command from a
+# fresh clone of HEAD, its code blocks, install and consumption, a configure
+# without the optional dependencies) run once, in step 2's build.
 # Build trees go to build/ci-*. MIXPREC_JOBS overrides the parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +64,7 @@ build clang-cxx17 mixprec_header_self_containment formats_tour fashion_mnist_tra
 
 section "ASan + UBSan: every host test (exhaustive sweeps at stride 257)"
 MIXPREC_EXHAUSTIVE_STRIDE=257 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_tests clang-cxx20-sanitizers -E 'install_and_consume'
+  run_tests clang-cxx20-sanitizers -LE front_door
 
 section "g++ C++17 Release: every test (exhaustive 2^32 sweeps, install test, demo quick mode; GPU tests skip without a GPU)"
 run_tests gcc-cxx17

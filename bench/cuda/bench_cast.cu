@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cast_bench_support.cuh"
 #include "gpu_timing.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/cuda/cast.hpp"
@@ -27,93 +28,67 @@
 namespace {
 
 using mixprec::cuda::check;
+using mixprec_bench::device_array;
+using mixprec_bench::elements;
 using mixprec_bench::have_device;
+using mixprec_bench::time_bandwidth;
 using mixprec::gemm::scale_mode;
-
-template <class T>
-__global__ void fill_kernel(T* out, std::size_t n, std::uint64_t seed) {
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const float x = 4.0f * (static_cast<float>(mixprec::stochastic_rounding_bits(seed, 0, i)) * 0x1p-31f - 1.0f);
-    if constexpr (std::is_same<T, float>::value) {
-      out[i] = x;
-    } else {
-      out[i] = T(x);
-    }
-  }
-}
-
-template <class T>
-struct device_array {
-  T* data = nullptr;
-  explicit device_array(std::size_t n, bool fill = false) {
-    check(cudaMalloc(&data, n * sizeof(T)), "cudaMalloc");
-    if (fill) {
-      fill_kernel<<<1024, 256>>>(data, n, 1);
-      check(cudaDeviceSynchronize(), "fill");
-    }
-  }
-  device_array(const device_array&) = delete;
-  device_array& operator=(const device_array&) = delete;
-  ~device_array() { cudaFree(data); }
-};
-
-// Times body (10 calls per iteration) and reports GB/s of bytes_per_call.
-template <class Body>
-void time_bandwidth(benchmark::State& state, double bytes_per_call, Body body) {
-  mixprec_bench::time_with_events(state, 10, body);
-  state.counters["GB/s"] = benchmark::Counter(bytes_per_call / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-std::size_t elements(const benchmark::State& state) { return std::size_t{1} << state.range(0); }
 
 void copy(benchmark::State& state) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  device_array<float> in(n, true), out(n);
-  time_bandwidth(state, 2.0 * static_cast<double>(n) * 4, [&] {
-    check(cudaMemcpyAsync(out.data, in.data, n * 4, cudaMemcpyDeviceToDevice), "copy");
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    device_array<float> in(n, true), out(n);
+    time_bandwidth(state, 2.0 * static_cast<double>(n) * 4, [&] {
+      check(cudaMemcpyAsync(out.data, in.data, n * 4, cudaMemcpyDeviceToDevice), "copy");
+    });
   });
 }
 
 template <class Source>
 void quantize_to_e4m3(benchmark::State& state, bool stochastic) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  device_array<Source> x(n, true);
-  device_array<mixprec::float8_e4m3> q(n);
-  device_array<float> scale(1), amax(1);
-  const float one = 1.0f;
-  check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
-  mixprec::quantize_options o;
-  if (stochastic) o.mode = mixprec::rounding::stochastic;
-  time_bandwidth(state, static_cast<double>(n) * (sizeof(Source) + 1), [&] {
-    mixprec::cuda::quantize(x.data, n, scale.data, q.data, amax.data, o);
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    device_array<Source> x(n, true);
+    device_array<mixprec::float8_e4m3> q(n);
+    device_array<float> scale(1), amax(1);
+    const float one = 1.0f;
+    check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
+    mixprec::quantize_options o;
+    if (stochastic) o.mode = mixprec::rounding::stochastic;
+    time_bandwidth(state, static_cast<double>(n) * (sizeof(Source) + 1), [&] {
+      mixprec::cuda::quantize(x.data, n, scale.data, q.data, amax.data, o);
+    });
   });
 }
 
 void cast_transpose(benchmark::State& state) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  const std::int64_t side = std::int64_t{1} << (state.range(0) / 2);
-  device_array<float> x(n, true), scale(1), amax(1);
-  device_array<mixprec::float8_e4m3> q(n), qt(n);
-  const float one = 1.0f;
-  check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
-  time_bandwidth(state, static_cast<double>(n) * (4 + 2), [&] {
-    mixprec::cuda::quantize(x.data, side, side, scale.data, q.data, qt.data, amax.data);
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    const std::int64_t side = std::int64_t{1} << (state.range(0) / 2);
+    device_array<float> x(n, true), scale(1), amax(1);
+    device_array<mixprec::float8_e4m3> q(n), qt(n);
+    const float one = 1.0f;
+    check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
+    time_bandwidth(state, static_cast<double>(n) * (4 + 2), [&] {
+      mixprec::cuda::quantize(x.data, side, side, scale.data, q.data, qt.data, amax.data);
+    });
   });
 }
 
 void blockwise(benchmark::State& state, scale_mode mode) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  const std::int64_t cols = 8192, rows = static_cast<std::int64_t>(n) / cols;
-  device_array<mixprec::bfloat16> x(n, true);
-  device_array<mixprec::float8_e4m3> q(n);
-  device_array<float> scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{mode, rows, cols}.count())), amax(1);
-  time_bandwidth(state, static_cast<double>(n) * (2 + 1), [&] {
-    mixprec::cuda::quantize_blockwise(x.data, rows, cols, mode, q.data, scales.data, nullptr, nullptr, amax.data);
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    const std::int64_t cols = 8192, rows = static_cast<std::int64_t>(n) / cols;
+    device_array<mixprec::bfloat16> x(n, true);
+    device_array<mixprec::float8_e4m3> q(n);
+    device_array<float> scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{mode, rows, cols}.count())), amax(1);
+    time_bandwidth(state, static_cast<double>(n) * (2 + 1), [&] {
+      mixprec::cuda::quantize_blockwise(x.data, rows, cols, mode, q.data, scales.data, nullptr, nullptr, amax.data);
+    });
   });
 }
 
@@ -122,37 +97,43 @@ void blockwise(benchmark::State& state, scale_mode mode) {
 // qᵀ written.
 void blockwise_1x128_transpose(benchmark::State& state) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  const std::int64_t cols = 8192, rows = static_cast<std::int64_t>(n) / cols;
-  device_array<mixprec::bfloat16> x(n, true);
-  device_array<mixprec::float8_e4m3> q(n), qt(n);
-  device_array<float> scales(static_cast<std::size_t>(
-      mixprec::gemm::scale_layout{scale_mode::block_1x128, rows, cols}.count())),
-      scales_t(static_cast<std::size_t>(mixprec::gemm::scale_layout{scale_mode::block_1x128, cols, rows}.count())),
-      amax(1);
-  time_bandwidth(state, static_cast<double>(n) * (2 + 1 + 1), [&] {
-    mixprec::cuda::quantize_blockwise(x.data, rows, cols, scale_mode::block_1x128, q.data, scales.data, qt.data,
-                                      scales_t.data, amax.data);
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    const std::int64_t cols = 8192, rows = static_cast<std::int64_t>(n) / cols;
+    device_array<mixprec::bfloat16> x(n, true);
+    device_array<mixprec::float8_e4m3> q(n), qt(n);
+    device_array<float> scales(static_cast<std::size_t>(
+        mixprec::gemm::scale_layout{scale_mode::block_1x128, rows, cols}.count())),
+        scales_t(static_cast<std::size_t>(mixprec::gemm::scale_layout{scale_mode::block_1x128, cols, rows}.count())),
+        amax(1);
+    time_bandwidth(state, static_cast<double>(n) * (2 + 1 + 1), [&] {
+      mixprec::cuda::quantize_blockwise(x.data, rows, cols, scale_mode::block_1x128, q.data, scales.data, qt.data,
+                                        scales_t.data, amax.data);
+    });
   });
 }
 
 void dequantize(benchmark::State& state) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  device_array<mixprec::float8_e4m3> q(n, true);
-  device_array<mixprec::bfloat16> y(n);
-  device_array<float> scale(1);
-  const float one = 1.0f;
-  check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
-  time_bandwidth(state, static_cast<double>(n) * (1 + 2),
-                   [&] { mixprec::cuda::dequantize(q.data, n, scale.data, y.data); });
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    device_array<mixprec::float8_e4m3> q(n, true);
+    device_array<mixprec::bfloat16> y(n);
+    device_array<float> scale(1);
+    const float one = 1.0f;
+    check(cudaMemcpy(scale.data, &one, 4, cudaMemcpyHostToDevice), "scale");
+    time_bandwidth(state, static_cast<double>(n) * (1 + 2),
+                     [&] { mixprec::cuda::dequantize(q.data, n, scale.data, y.data); });
+  });
 }
 
 void amax_only(benchmark::State& state) {
   if (!have_device(state)) return;
-  const std::size_t n = elements(state);
-  device_array<float> x(n, true), amax(1);
-  time_bandwidth(state, static_cast<double>(n) * 4, [&] { mixprec::cuda::amax(x.data, n, amax.data); });
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t n = elements(state);
+    device_array<float> x(n, true), amax(1);
+    time_bandwidth(state, static_cast<double>(n) * 4, [&] { mixprec::cuda::amax(x.data, n, amax.data); });
+  });
 }
 
 void sizes(benchmark::internal::Benchmark* b) { b->Arg(26)->Arg(28)->UseManualTime()->Unit(benchmark::kMicrosecond); }

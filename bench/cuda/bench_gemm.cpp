@@ -134,18 +134,20 @@ mixprec::cuda::scaled_gemm_engine& engine_for(bool autotune) {
 
 void gemm_throughput(benchmark::State& state, gemm_variant v) {
   if (!have_device(state)) return;
-  const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
-  gemm_setup setup(m, n, k, v);
-  mixprec::cuda::scaled_gemm_engine& engine = engine_for(v.autotune);
-  engine.run(setup.p);  // the plan (and autotuning) outside the timing
-  const int calls = m * n * k >= (std::int64_t{1} << 36) ? 5 : 20;
-  mixprec_bench::time_with_events(state, calls, [&] { engine.run(setup.p); });
-  state.counters["TFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m) * static_cast<double>(n) *
-                                                     static_cast<double>(k) / 1e12,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
-  const mixprec::cuda::scaled_gemm_plan_info info = engine.plan_info(setup.p);
-  state.counters["algo"] = info.chosen;
-  state.counters["candidates"] = info.candidates;
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+    gemm_setup setup(m, n, k, v);
+    mixprec::cuda::scaled_gemm_engine& engine = engine_for(v.autotune);
+    engine.run(setup.p);  // the plan (and autotuning) outside the timing
+    const int calls = m * n * k >= (std::int64_t{1} << 36) ? 5 : 20;
+    mixprec_bench::time_with_events(state, calls, [&] { engine.run(setup.p); });
+    state.counters["TFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m) * static_cast<double>(n) *
+                                                       static_cast<double>(k) / 1e12,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+    const mixprec::cuda::scaled_gemm_plan_info info = engine.plan_info(setup.p);
+    state.counters["algo"] = info.chosen;
+    state.counters["candidates"] = info.candidates;
+  });
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
@@ -270,14 +272,18 @@ void host_time(benchmark::State& state, Call call) {
 
 void host_overhead_engine(benchmark::State& state) {
   if (!have_device(state)) return;
-  gemm_setup setup(64, 256, 256, gemm_variant{});
-  host_time(state, [&] { engine_for(false).run(setup.p); });
+  mixprec_bench::skip_on_error(state, [&] {
+    gemm_setup setup(64, 256, 256, gemm_variant{});
+    host_time(state, [&] { engine_for(false).run(setup.p); });
+  });
 }
 void host_overhead_bare_cublaslt(benchmark::State& state) {
   if (!have_device(state)) return;
-  gemm_setup setup(64, 256, 256, gemm_variant{});
-  bare_cublaslt bare(setup.p);
-  host_time(state, [&] { bare.run(setup.p); });
+  mixprec_bench::skip_on_error(state, [&] {
+    gemm_setup setup(64, 256, 256, gemm_variant{});
+    bare_cublaslt bare(setup.p);
+    host_time(state, [&] { bare.run(setup.p); });
+  });
 }
 BENCHMARK(host_overhead_engine)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(host_overhead_bare_cublaslt)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -64,11 +64,13 @@ void time_with_events(benchmark::State& state, double bytes_per_call, Body body,
 
 void BM_device_copy(benchmark::State& state) {
   if (!have_device(state)) return;
-  const std::size_t bytes = std::size_t{1} << 30;
-  device_array<unsigned char> a(bytes), b(bytes);
-  check(cudaMemset(a.get(), 1, bytes), "cudaMemset");
-  time_with_events(state, 2.0 * static_cast<double>(bytes), [&] {
-    check(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice), "cudaMemcpyAsync");
+  mixprec_bench::skip_on_error(state, [&] {
+    const std::size_t bytes = std::size_t{1} << 30;
+    device_array<unsigned char> a(bytes), b(bytes);
+    check(cudaMemset(a.get(), 1, bytes), "cudaMemset");
+    time_with_events(state, 2.0 * static_cast<double>(bytes), [&] {
+      check(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice), "cudaMemcpyAsync");
+    });
   });
 }
 
@@ -88,85 +90,91 @@ struct gradients_on_device {
 
 void BM_fused_adamw_step(benchmark::State& state) {
   if (!have_device(state)) return;
-  const bool many_small = state.range(0) != 0;
-  const std::vector<std::size_t> sizes = tensor_sizes(many_small);
-  gradients_on_device gradients(sizes, 1024.0f);
-  std::vector<device_array<mixprec::bfloat16>> copies;
-  mixprec::cuda::fused_adamw optimizer;
-  optimizer.add_group(mixprec::adamw_options{});
-  {
-    std::size_t largest = 0;
-    for (std::size_t n : sizes) largest = n > largest ? n : largest;
-    device_array<float> initial(largest);
-    fill_kernel<<<1024, 256>>>(initial.get(), largest, 99, 1.0f);
-    check(cudaDeviceSynchronize(), "fill");
-    for (std::size_t i = 0; i < sizes.size(); ++i) {
-      copies.emplace_back(sizes[i]);
-      optimizer.add_parameter(0, initial.get(), sizes[i],
-                              mixprec::const_tensor_view(gradients.tensors[i].get(), sizes[i]),
-                              mixprec::model_copy(mixprec::tensor_view(copies.back().get(), sizes[i])));
+  mixprec_bench::skip_on_error(state, [&] {
+    const bool many_small = state.range(0) != 0;
+    const std::vector<std::size_t> sizes = tensor_sizes(many_small);
+    gradients_on_device gradients(sizes, 1024.0f);
+    std::vector<device_array<mixprec::bfloat16>> copies;
+    mixprec::cuda::fused_adamw optimizer;
+    optimizer.add_group(mixprec::adamw_options{});
+    {
+      std::size_t largest = 0;
+      for (std::size_t n : sizes) largest = n > largest ? n : largest;
+      device_array<float> initial(largest);
+      fill_kernel<<<1024, 256>>>(initial.get(), largest, 99, 1.0f);
+      check(cudaDeviceSynchronize(), "fill");
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        copies.emplace_back(sizes[i]);
+        optimizer.add_parameter(0, initial.get(), sizes[i],
+                                mixprec::const_tensor_view(gradients.tensors[i].get(), sizes[i]),
+                                mixprec::model_copy(mixprec::tensor_view(copies.back().get(), sizes[i])));
+      }
     }
-  }
-  mixprec::cuda::device_loss_scaler scaler;
-  optimizer.prepare();
-  const double bytes = 28.0 * static_cast<double>(gradients.total);
-  time_with_events(state, bytes, [&] { optimizer.step(scaler.found_inf(), scaler.scale(), nullptr); });
-  state.counters["params"] = static_cast<double>(gradients.total);
-  state.counters["tensors"] = static_cast<double>(sizes.size());
+    mixprec::cuda::device_loss_scaler scaler;
+    optimizer.prepare();
+    const double bytes = 28.0 * static_cast<double>(gradients.total);
+    time_with_events(state, bytes, [&] { optimizer.step(scaler.found_inf(), scaler.scale(), nullptr); });
+    state.counters["params"] = static_cast<double>(gradients.total);
+    state.counters["tensors"] = static_cast<double>(sizes.size());
+  });
 }
 
 void BM_unscale_check_norm(benchmark::State& state) {
   if (!have_device(state)) return;
-  const bool many_small = state.range(0) != 0;
-  const bool write_back = state.range(1) != 0;
-  const std::vector<std::size_t> sizes = tensor_sizes(many_small);
-  gradients_on_device gradients(sizes, 1.0f);
-  mixprec::cuda::gradient_set set;
-  for (std::size_t i = 0; i < sizes.size(); ++i) {
-    set.add(mixprec::tensor_view(gradients.tensors[i].get(), sizes[i]));
-  }
-  mixprec::dynamic_loss_scaler_options o;
-  o.init_scale = 1.0f;  // write-back with scale 1 keeps the values: every call measures the same work
-  mixprec::cuda::device_loss_scaler scaler(o);
-  set.prepare();
-  const double bytes = (write_back ? 4.0 : 2.0) * static_cast<double>(gradients.total);
-  time_with_events(state, bytes, [&] { mixprec::cuda::unscale_and_check(set, scaler, nullptr, write_back); });
-  state.counters["params"] = static_cast<double>(gradients.total);
-  state.counters["tensors"] = static_cast<double>(sizes.size());
+  mixprec_bench::skip_on_error(state, [&] {
+    const bool many_small = state.range(0) != 0;
+    const bool write_back = state.range(1) != 0;
+    const std::vector<std::size_t> sizes = tensor_sizes(many_small);
+    gradients_on_device gradients(sizes, 1.0f);
+    mixprec::cuda::gradient_set set;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      set.add(mixprec::tensor_view(gradients.tensors[i].get(), sizes[i]));
+    }
+    mixprec::dynamic_loss_scaler_options o;
+    o.init_scale = 1.0f;  // write-back with scale 1 keeps the values: every call measures the same work
+    mixprec::cuda::device_loss_scaler scaler(o);
+    set.prepare();
+    const double bytes = (write_back ? 4.0 : 2.0) * static_cast<double>(gradients.total);
+    time_with_events(state, bytes, [&] { mixprec::cuda::unscale_and_check(set, scaler, nullptr, write_back); });
+    state.counters["params"] = static_cast<double>(gradients.total);
+    state.counters["tensors"] = static_cast<double>(sizes.size());
+  });
 }
 
 void BM_scaler_and_recipe_update(benchmark::State& state) {
   if (!have_device(state)) return;
-  const bool graph = state.range(0) != 0;
-  mixprec::cuda::device_loss_scaler scaler;
-  mixprec::cuda::device_delayed_scaling recipe;
-  for (int i = 0; i < 64; ++i) recipe.add<mixprec::float8_e4m3>();  // e.g. 3 tensors x 21 layers
-  recipe.prepare();
-  cudaStream_t stream = nullptr;
-  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  cudaGraphExec_t exec = nullptr;
-  if (graph) {
-    cudaGraph_t g = nullptr;
-    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
-    scaler.update(stream);
-    recipe.update(stream);
-    check(cudaStreamEndCapture(stream, &g), "capture");
-    check(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
-    cudaGraphDestroy(g);
-  }
-  time_with_events(
-      state, 0.0,
-      [&] {
-        if (graph) {
-          check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
-        } else {
-          scaler.update(stream);
-          recipe.update(stream);
-        }
-      },
-      stream);
-  if (exec != nullptr) cudaGraphExecDestroy(exec);
-  cudaStreamDestroy(stream);
+  mixprec_bench::skip_on_error(state, [&] {
+    const bool graph = state.range(0) != 0;
+    mixprec::cuda::device_loss_scaler scaler;
+    mixprec::cuda::device_delayed_scaling recipe;
+    for (int i = 0; i < 64; ++i) recipe.add<mixprec::float8_e4m3>();  // e.g. 3 tensors x 21 layers
+    recipe.prepare();
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    cudaGraphExec_t exec = nullptr;
+    if (graph) {
+      cudaGraph_t g = nullptr;
+      check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+      scaler.update(stream);
+      recipe.update(stream);
+      check(cudaStreamEndCapture(stream, &g), "capture");
+      check(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
+      cudaGraphDestroy(g);
+    }
+    time_with_events(
+        state, 0.0,
+        [&] {
+          if (graph) {
+            check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+          } else {
+            scaler.update(stream);
+            recipe.update(stream);
+          }
+        },
+        stream);
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+    cudaStreamDestroy(stream);
+  });
 }
 
 }  // namespace

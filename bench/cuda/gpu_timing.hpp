@@ -6,6 +6,8 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
+#include <exception>
+
 #include "mixprec/cuda/runtime.hpp"
 
 namespace mixprec_bench {
@@ -19,6 +21,19 @@ inline bool have_device(benchmark::State& state) {
     return false;
   }
   return true;
+}
+
+// Runs body (a benchmark's set-up and timed loop); an exception it throws
+// (a cuBLASLt status, an allocation that fails, a launch error) marks this
+// benchmark as failed with the message, instead of escaping Google
+// Benchmark, which does not catch and would end the whole run there.
+template <class Body>
+void skip_on_error(benchmark::State& state, Body body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());  // also stops the timer when thrown inside the timed loop
+  }
 }
 
 // Runs body once to warm up, then per benchmark iteration `calls` times

@@ -11,7 +11,10 @@
 // memory); bulk/mixprec is convert_n on the path it picks itself, the others
 // force a path. Inputs: floats ~ N(0, 100^2), so that some overflow E4M3 and a
 // few lie on the FP8 subnormal grid; encode/e4m3/bulk_tiny takes floats on
-// E4M3's subnormal grid, the slowest case of the SIMD paths.
+// E4M3's subnormal grid, the slowest case of the SIMD paths. The microscaling
+// formats (FP4, FP6, E8M0; encode/e2m1x2 is the packed FP4 pair) take floats
+// ~ N(0, 2^2), the range block-scaled elements have, beside a loop over
+// CUDA's __nv_cvt_float_to_fp4 / _fp6 and __nv_cvt_float_to_e8m0 (rounding up).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -29,6 +32,8 @@
 #define MIXPREC_BENCH_CUDA 1
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp4.h>
+#include <cuda_fp6.h>
 #include <cuda_fp8.h>
 #else
 #define MIXPREC_BENCH_CUDA 0
@@ -66,6 +71,18 @@ const std::vector<float>& tiny_floats() {
     std::mt19937 generator(7);
     std::uniform_real_distribution<float> uniform(-0.015f, 0.015f);
     for (float& x : v) x = uniform(generator);
+    return v;
+  }();
+  return values;
+}
+
+// Floats ~ N(0, 2^2): MX/NVFP4 elements after block scaling lie in this range.
+const std::vector<float>& microscaling_floats() {
+  static const std::vector<float> values = [] {
+    std::vector<float> v(in_memory);
+    std::mt19937 generator(2027);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    for (float& x : v) x = normal(generator);
     return v;
   }();
   return values;
@@ -175,6 +192,48 @@ void add_mixprec(const std::string& format) {
   }
 }
 
+// The microscaling formats, from microscaling_floats(): bulk encode on every
+// path (`mode`: nearest_even, or upward for E8M0 as CUDA's constructor),
+// bulk decode.
+template <class T>
+void add_mixprec_microscaling(const std::string& format, mixprec::rounding mode) {
+  static const std::vector<T> codes = [mode] {
+    const std::vector<float>& floats = microscaling_floats();
+    std::vector<T> v(floats.size());
+    mixprec::convert_n(floats.data(), floats.size(), v.data(), mode, T::default_saturation);
+    return v;
+  }();
+  for (simd_path path : mixprec::host::available_simd_paths()) {
+    const std::string suffix = std::string("/bulk/mixprec_") + mixprec::host::to_string(path);
+    add_bulk_encode<T>("encode/" + format + suffix,
+                       [path, mode](const float* in, std::size_t n, T* out) {
+                         mixprec::convert_n(in, n, out, mode, T::default_saturation, path);
+                       },
+                       &microscaling_floats());
+  }
+  add_bulk_decode<T>("decode/" + format + "/bulk/mixprec", codes,
+                     [](const T* in, std::size_t n, float* out) { mixprec::convert_n(in, n, out); });
+}
+
+void add_mixprec_packed_fp4() {
+  using mixprec::float4_e2m1x2;
+  static const std::vector<float4_e2m1x2> pairs = [] {
+    const std::vector<float>& floats = microscaling_floats();
+    std::vector<float4_e2m1x2> v(floats.size() / 2);
+    mixprec::convert_n(floats.data(), floats.size(), v.data());
+    return v;
+  }();
+  for (simd_path path : mixprec::host::available_simd_paths())
+    add_bulk_encode<float4_e2m1x2>(
+        std::string("encode/e2m1x2/bulk/mixprec_") + mixprec::host::to_string(path),
+        [path](const float* in, std::size_t n, float4_e2m1x2* out) {
+          mixprec::convert_n(in, n, out, mixprec::rounding::nearest_even, mixprec::saturation::finite, path);
+        },
+        &microscaling_floats());
+  add_bulk_decode<float4_e2m1x2>("decode/e2m1x2/bulk/mixprec", pairs,
+                                 [](const float4_e2m1x2* in, std::size_t n, float* out) { mixprec::convert_n(in, n, out); });
+}
+
 // ---- Baselines ------------------------------------------------------------------
 
 #if MIXPREC_BENCH_CUDA
@@ -199,6 +258,16 @@ void add_cuda_fp8(const std::string& format, __nv_fp8_interpretation_t interpret
                                 [interpretation](const std::uint8_t* in, std::size_t n, float* out) {
                                   for (std::size_t i = 0; i < n; ++i) out[i] = cuda_from_fp8(in[i], interpretation);
                                 });
+}
+
+// A loop over one of CUDA's microscaling conversions (float -> code).
+template <class ToCode>
+void add_cuda_microscaling(const std::string& format, ToCode to_code) {
+  add_bulk_encode<std::uint8_t>("encode/" + format + "/bulk/cuda_loop",
+                                [to_code](const float* in, std::size_t n, std::uint8_t* out) {
+                                  for (std::size_t i = 0; i < n; ++i) out[i] = to_code(in[i]);
+                                },
+                                &microscaling_floats());
 }
 
 template <class Cuda, class ToCuda, class FromCuda>
@@ -240,6 +309,11 @@ __attribute__((target("avx2,f16c"))) void f16c_decode(const std::uint16_t* in, s
   add_mixprec<mixprec::bfloat16>("bf16");
   add_mixprec<mixprec::float8_e4m3fnuz>("e4m3fnuz");
   add_mixprec<mixprec::float8_e5m2fnuz>("e5m2fnuz");
+  add_mixprec_microscaling<mixprec::float4_e2m1>("e2m1", mixprec::rounding::nearest_even);
+  add_mixprec_microscaling<mixprec::float6_e2m3>("e2m3", mixprec::rounding::nearest_even);
+  add_mixprec_microscaling<mixprec::float6_e3m2>("e3m2", mixprec::rounding::nearest_even);
+  add_mixprec_microscaling<mixprec::float8_e8m0>("e8m0_up", mixprec::rounding::upward);
+  add_mixprec_packed_fp4();
   for (simd_path path : mixprec::host::available_simd_paths())
     add_bulk_encode<mixprec::float8_e4m3>(
         std::string("encode/e4m3/bulk_tiny/mixprec_") + mixprec::host::to_string(path),
@@ -255,6 +329,10 @@ __attribute__((target("avx2,f16c"))) void f16c_decode(const std::uint16_t* in, s
   static const auto bhalves = same_bits<__nv_bfloat16>(typical_codes<mixprec::bfloat16>());
   add_cuda_fp8("e4m3", __NV_E4M3, e4m3);
   add_cuda_fp8("e5m2", __NV_E5M2, e5m2);
+  add_cuda_microscaling("e2m1", [](float x) { return __nv_cvt_float_to_fp4(x, __NV_E2M1, cudaRoundNearest); });
+  add_cuda_microscaling("e2m3", [](float x) { return __nv_cvt_float_to_fp6(x, __NV_E2M3, cudaRoundNearest); });
+  add_cuda_microscaling("e3m2", [](float x) { return __nv_cvt_float_to_fp6(x, __NV_E3M2, cudaRoundNearest); });
+  add_cuda_microscaling("e8m0_up", [](float x) { return __nv_cvt_float_to_e8m0(x, __NV_SATFINITE, cudaRoundPosInf); });
   add_cuda_16("fp16", halves, [](float x) { return __float2half_rn(x); }, [](__half x) { return __half2float(x); });
   add_cuda_16("bf16", bhalves, [](float x) { return __float2bfloat16_rn(x); },
               [](__nv_bfloat16 x) { return __bfloat162float(x); });

@@ -750,8 +750,15 @@ class trainer {
     }
   }
 
-  // D = A · Bᵀ (gemm/problem.hpp's shape), FP32 accumulation, D in d_type.
-  void gemm(const operand& a, const operand& b, element_type d_type, void* d) {
+  // D = A · Bᵀ (gemm/problem.hpp's shape), FP32 accumulation, D in d_type;
+  // `which` and `layer` name the GEMM in errors. A shape or scale-mode
+  // combination this device's cuBLASLt does not run (it answers
+  // CUBLAS_STATUS_NOT_SUPPORTED or CUBLAS_STATUS_INVALID_VALUE, which it may do
+  // for block scales with small K or N, such as the quick mode's K = 64
+  // weight-gradient GEMM or the output layer's N = K = 16) fails the recipe on
+  // its first step with a mixprec::error that names the GEMM, its shape and
+  // scale modes, and what to try; nothing is trained on a partial plan.
+  void gemm(const operand& a, const operand& b, element_type d_type, void* d, const char* which, std::size_t layer) {
     mixprec::require(a.cols == b.cols, "fashion_mnist::device::gemm: A is [", a.rows, ", ", a.cols, "] but B is [",
                      b.rows, ", ", b.cols, "]; both must be K-contiguous with the same K");
     mixprec::gemm::problem p = mixprec::gemm::make_problem(a.rows, b.rows, a.cols, a.type, b.type, d_type);
@@ -764,7 +771,18 @@ class trainer {
       p.b.scale = b.scale_inv;
     }
     p.d.data = d;
-    engine_.run(p, stream_.get());  // validates with gemm::validate_for_cublaslt first
+    try {
+      engine_.run(p, stream_.get());  // validates with gemm::validate_for_cublaslt first
+    } catch (const mixprec::cuda::cublas_error& e) {
+      if (e.status() != CUBLAS_STATUS_NOT_SUPPORTED && e.status() != CUBLAS_STATUS_INVALID_VALUE) throw;
+      throw mixprec::error(mixprec::detail::make_message(
+          "fashion_mnist --device cuda: recipe ", recipe_.name, ": cuBLASLt on this device does not run the ", which,
+          " GEMM of layer ", layer + 1, " (M=", p.m, " N=", p.n, " K=", p.k, ", A ", p.a.type, " ", p.a.scaling,
+          ", B ", p.b.type, " ", p.b.scaling, "): ", cublasLtGetStatusName(e.status()),
+          ". Block-scaled FP8 kernels may need K and N of at least one 128-element block: try --batch 128 (K of the "
+          "weight-gradient GEMMs) and hidden widths that are multiples of 128, or a recipe with per-tensor scales. "
+          "cuBLASLt said: ", e.what()));
+    }
   }
 
   // Logits [rows, out_stored] of a batch (device images); keeps what the
@@ -777,7 +795,7 @@ class trainer {
       device_layer& layer = layers_[l];
       layer.input_values = input;
       cast(input, rows, layer.in, recipe_.forward_type, layer.input_slot, training, training, *layer.input);
-      gemm(layer.input->plain, layer.weight->plain, element_type::float32, layer.output.get());
+      gemm(layer.input->plain, layer.weight->plain, element_type::float32, layer.output.get(), "forward", l);
       const bool hidden = l + 1 < layers_.size();
       kernels::add_bias_relu<<<blocks_for(rows * layer.out_stored), threads, 0, stream_.get()>>>(
           layer.output.get(), optimizer_.master(layer.bias_parameter), rows, layer.out_stored,
@@ -813,7 +831,8 @@ class trainer {
       }
       cast(grad_.get(), rows, width, recipe_.gradient_type, layer.grad_slot, true, true, *grad_cast_);
       // wgrad: dW[out, in] = dYᵀ · X: A = dYᵀ [out, rows], B = Xᵀ [in, rows].
-      gemm(grad_cast_->transposed, layer.input->transposed, recipe_.weight_gradient_type, layer.weight_grad.get());
+      gemm(grad_cast_->transposed, layer.input->transposed, recipe_.weight_gradient_type, layer.weight_grad.get(),
+           "weight-gradient", l);
       // The bias gradient: dY's column sums in FP32, stored in the weight-gradient format.
       const bool fp32_gradient = recipe_.weight_gradient_type == element_type::float32;
       float* sums = fp32_gradient ? reinterpret_cast<float*>(layer.bias_grad.get()) : bias_sums_.get();
@@ -829,7 +848,7 @@ class trainer {
       }
       if (l == 0) break;
       // dgrad: dX[rows, in] = dY · W: A = dY [rows, out], B = Wᵀ [in, out]; then ReLU'.
-      gemm(grad_cast_->plain, layer.weight->transposed, element_type::float32, next_grad_.get());
+      gemm(grad_cast_->plain, layer.weight->transposed, element_type::float32, next_grad_.get(), "input-gradient", l);
       kernels::relu_backward<<<blocks_for(rows * layer.in), threads, 0, s>>>(next_grad_.get(),
                                                                               layers_[l - 1].output.get(),
                                                                               rows * layer.in);

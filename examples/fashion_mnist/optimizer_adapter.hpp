@@ -35,6 +35,12 @@ class optimizer_adapter {
   virtual bool step(const std::vector<mixprec::const_tensor_view>& gradients, mixprec::dynamic_loss_scaler* dynamic,
                     mixprec::static_loss_scaler& fixed) = 0;
   virtual const float* master(std::size_t parameter) const = 0;
+  /// The optimizer's complete state as mixprec's versioned checkpoint bytes
+  /// (masters, states, progress, model-copy bytes; mixprec/training/checkpoint.hpp).
+  virtual std::vector<unsigned char> save_state() const = 0;
+  /// Restores save_state()'s bytes into an optimizer with the same parameters
+  /// registered; throws mixprec::error, changing nothing, when they do not fit.
+  virtual void load_state(const std::vector<unsigned char>& bytes) = 0;
 };
 
 template <class Optimizer>
@@ -56,6 +62,8 @@ class optimizer_over : public optimizer_adapter {
     return dynamic != nullptr ? optimizer_.step(gradients, *dynamic).skipped : optimizer_.step(gradients, fixed).skipped;
   }
   const float* master(std::size_t parameter) const override { return optimizer_.master(parameter); }
+  std::vector<unsigned char> save_state() const override { return optimizer_.save_bytes(); }
+  void load_state(const std::vector<unsigned char>& bytes) override { optimizer_.load_bytes(bytes); }
 
  private:
   Optimizer optimizer_;

@@ -7,11 +7,14 @@
 #include "mixprec/types.hpp"
 // Bulk host conversion (SIMD, chosen at run time).
 #include "mixprec/host/convert_n.hpp"
-// Quantisation rules, the scaled-GEMM description and its CPU reference.
+// Quantisation rules (per-tensor/block FP8 and OCP MX), the scaled-GEMM
+// description and the CPU references.
+#include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/cast/rules.hpp"
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
 #include "mixprec/gemm/validate.hpp"
+#include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/reference/quantize.hpp"
 #include "mixprec/reference/scaled_gemm.hpp"
 // Training utilities.

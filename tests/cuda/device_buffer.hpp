@@ -1,5 +1,8 @@
 // tests/cuda/device_buffer.hpp — device memory for the GPU tests: an owning
-// buffer with host copies in and out, usable from plain C++ (no nvcc).
+// buffer with host copies in and out, usable from plain C++ (no nvcc). Copies
+// and fills complete before they return (mixprec::cuda::copy_and_wait /
+// fill_and_wait), so the tests' kernels on non-blocking streams never race
+// with them; download() waits for `stream` first (the kernels' stream).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -38,18 +41,15 @@ class device_buffer {
   }
 
   void upload(const void* host, std::size_t bytes, std::size_t offset = 0) {
-    mixprec::cuda::check(cudaMemcpy(static_cast<char*>(data_) + offset, host, bytes, cudaMemcpyHostToDevice),
-                         "cudaMemcpy to device");
+    mixprec::cuda::copy_and_wait(static_cast<char*>(data_) + offset, host, bytes);
   }
   template <class T>
-  std::vector<T> download(std::size_t count, std::size_t offset_bytes = 0) const {
+  std::vector<T> download(std::size_t count, std::size_t offset_bytes = 0, cudaStream_t stream = nullptr) const {
     std::vector<T> host(count);
-    mixprec::cuda::check(cudaMemcpy(host.data(), static_cast<const char*>(data_) + offset_bytes, count * sizeof(T),
-                                    cudaMemcpyDeviceToHost),
-                         "cudaMemcpy to host");
+    mixprec::cuda::copy_and_wait(host.data(), static_cast<const char*>(data_) + offset_bytes, count * sizeof(T), stream);
     return host;
   }
-  void fill(unsigned char byte) { mixprec::cuda::check(cudaMemset(data_, byte, bytes_), "cudaMemset"); }
+  void fill(unsigned char byte) { mixprec::cuda::fill_and_wait(data_, byte, bytes_); }
 
   // The buffer's address plus `offset_bytes`, as T* (misaligned on purpose in tests).
   template <class T>

@@ -2,8 +2,10 @@
 // (mixprec/reference/quantize.hpp) — itself checked against hand-worked
 // values in tests/unit/test_reference_quantize.cpp — for every source and
 // target type, rounding mode, length, alignment and block mode, on random and
-// special inputs (NaN, inf, subnormals, ±0); amax included. Plus stream
-// ordering: two streams, and a captured CUDA graph replayed with a new scale.
+// special inputs (NaN, inf, subnormals, ±0); amax included (slots are raised,
+// never zeroed: each check starts from a zeroed slot, and one test checks the
+// rule itself). Plus stream ordering: two streams, and a captured CUDA graph
+// replayed with a new scale.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -46,6 +48,10 @@ std::uint32_t float_bits(float x) {
   std::memcpy(&bits, &x, 4);
   return bits;
 }
+
+// An amax slot holding 0, as the launchers expect before a step's first cast
+// (they raise the slot; mixprec/cuda/cast.hpp).
+void zero_slot(device_buffer& amax) { amax.fill(0); }
 
 // n elements of `type` as bytes: a mix of specials (±0, ±inf, NaNs with
 // payloads, float subnormals, FP8 maxima, midpoints and subnormals), random
@@ -122,6 +128,7 @@ TEST_CASE("quantize equals the reference: every type pair, rounding mode, length
             device_buffer dx(x), dout(n + at.out_bytes + 1);
             dout.fill(0xAB);
             scale.upload(&s, sizeof(float));
+            zero_slot(amax);
             device_quantize(source, target, dx.at<char>(at.x_elements * size), n, scale.at<float>(),
                             dout.at<char>(at.out_bytes), amax.at<float>(), o);
             std::vector<unsigned char> expected(n + at.out_bytes + 1, 0xAB);
@@ -150,6 +157,7 @@ TEST_CASE("the paired cvt fast path equals the engine on every 257th float and e
     device_buffer dx(x), dout(n), amax(sizeof(float));
     for (element_type target : fp8_types) {
       CAPTURE(target);
+      zero_slot(amax);
       device_quantize(element_type::float32, target, dx.get(), n, nullptr, dout.get(), amax.at<float>(), o);
       std::vector<unsigned char> expected(n);
       reference_quantize(element_type::float32, target, x.data(), n, 1.0f, expected.data(), o);
@@ -192,6 +200,7 @@ TEST_CASE("cast-transpose equals the reference, out and outᵀ, any shape", "[cu
             device_buffer dx(x), dout(n), dout_t(n);
             dout.fill(0xAB);
             dout_t.fill(0xAB);
+            zero_slot(amax);
             device_quantize_transpose(source, target, dx.at<char>(x_offset * size), sh.rows, sh.cols,
                                       scale.at<float>(), dout.get(), dout_t.get(), amax.at<float>(), o);
             std::vector<unsigned char> expected(n), expected_t(n);
@@ -253,6 +262,7 @@ TEST_CASE("row-wise and block scales equal the reference, in gemm::scale_layout"
                 static_cast<std::size_t>(mixprec::gemm::scale_layout{mode, sh.cols, sh.rows}.count());
             device_buffer dx(x), dout(n), dout_t(n), dscale(scales * 4), dscale_t(scales_t * 4), amax(4);
             for (device_buffer* b : {&dout, &dout_t, &dscale, &dscale_t}) b->fill(0xAB);
+            zero_slot(amax);
             device_quantize_blockwise(source, target, dx.get(), sh.rows, sh.cols, mode, dout.get(), dscale.at<float>(),
                                       transposes ? dout_t.get() : nullptr,
                                       transposes ? dscale_t.at<float>() : nullptr, amax.at<float>(), o);
@@ -338,6 +348,7 @@ TEST_CASE("amax alone: finite, inf and NaN tensors", "[cuda][cast]") {
       CAPTURE(source, n);
       const std::vector<unsigned char> x = make_input(source, n + 1, static_cast<std::uint32_t>(n));
       device_buffer dx(x), amax(sizeof(float));
+      zero_slot(amax);
       const std::size_t size = mixprec::gemm::size_of(source);
       device_amax(source, dx.at<char>(size), n, amax.at<float>());
       float expected = 0;
@@ -351,14 +362,67 @@ TEST_CASE("amax alone: finite, inf and NaN tensors", "[cuda][cast]") {
   // A clean tensor: the largest magnitude, not NaN.
   const std::vector<float> clean = {1.0f, -7.5f, 3.0f, 0.0f};
   device_buffer dx(clean), amax(sizeof(float));
+  zero_slot(amax);
   device_amax(element_type::float32, dx.get(), clean.size(), amax.at<float>());
   CHECK(amax.download<float>(1)[0] == 7.5f);
+}
+
+TEST_CASE("casts raise the amax slot, never zero it; per-tensor current scaling sets its own", "[cuda][cast]") {
+  // TransformerEngine's rule (mixprec/cuda/cast.hpp): every cast that records
+  // into a slot leaves max(slot, max |x|); the recipe's update resets slots.
+  // The expected values are plain host maxima of the inputs.
+  const std::int64_t rows = 64, cols = 256;
+  const std::size_t n = static_cast<std::size_t>(rows * cols);
+  auto tensor_with_max = [&](float largest, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> uniform(-0.5f, 0.5f);
+    std::vector<float> x(n);
+    for (float& v : x) v = uniform(rng);
+    x[seed % n] = -largest;  // the one largest magnitude, negative: amax takes |x|
+    return x;
+  };
+  const std::vector<float> small = tensor_with_max(3.0f, 11), large = tensor_with_max(7.0f, 12),
+                           largest = tensor_with_max(100.0f, 13);
+  device_buffer d_small(small), d_large(large), d_largest(largest), out(n), out_t(n), amax(sizeof(float)),
+      scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{scale_mode::block_1x128, rows, cols}.count()) * 4);
+  const quantize_options o;
+  const auto e4m3 = element_type::float8_e4m3, f32 = element_type::float32;
+  auto slot = [&] { return amax.download<float>(1)[0]; };
+  zero_slot(amax);
+  device_quantize(f32, e4m3, d_small.get(), n, nullptr, out.get(), amax.at<float>(), o);
+  CHECK(slot() == 3.0f);
+  device_quantize(f32, e4m3, d_large.get(), n, nullptr, out.get(), amax.at<float>(), o);
+  CHECK(slot() == 7.0f);  // raised by the second cast into the slot
+  device_quantize(f32, e4m3, d_small.get(), n, nullptr, out.get(), amax.at<float>(), o);
+  CHECK(slot() == 7.0f);  // a smaller tensor leaves it
+  device_quantize_transpose(f32, e4m3, d_small.get(), rows, cols, nullptr, out.get(), out_t.get(), amax.at<float>(), o);
+  CHECK(slot() == 7.0f);
+  device_amax(f32, d_largest.get(), n, amax.at<float>());
+  CHECK(slot() == 100.0f);
+  device_quantize_blockwise(f32, e4m3, d_small.get(), rows, cols, scale_mode::block_1x128, out.get(),
+                            scales.at<float>(), nullptr, nullptr, amax.at<float>(), o);
+  CHECK(slot() == 100.0f);  // block modes raise too
+  // Per-tensor current scaling: the slot is this tensor's amax, the scale's input.
+  device_buffer scale_inv(sizeof(float));
+  device_quantize_blockwise(f32, e4m3, d_small.get(), rows, cols, scale_mode::per_tensor, out.get(),
+                            scale_inv.at<float>(), nullptr, nullptr, amax.at<float>(), o);
+  CHECK(slot() == 3.0f);
+  // NaN orders above every magnitude: once in the slot, it stays.
+  std::vector<float> with_nan = small;
+  with_nan[5] = std::nanf("");
+  device_buffer d_nan(with_nan);
+  device_amax(f32, d_nan.get(), n, amax.at<float>());
+  CHECK(std::isnan(slot()));
+  device_quantize(f32, e4m3, d_largest.get(), n, nullptr, out.get(), amax.at<float>(), o);
+  CHECK(std::isnan(slot()));
 }
 
 TEST_CASE("stream order: two streams at once, a captured graph replayed with a new scale", "[cuda][cast]") {
   const std::size_t n = 1 << 20;
   const std::vector<unsigned char> x1 = make_input(element_type::float32, n, 1), x2 = make_input(element_type::float32, n, 2);
   device_buffer dx1(x1), dx2(x2), out1(n), out2(n), scale1(4), scale2(4), amax1(4), amax2(4), block_scales(64 * 4);
+  zero_slot(amax1);
+  zero_slot(amax2);
   const float s1 = 0.5f, s2 = 2.0f;
   scale1.upload(&s1, 4);
   scale2.upload(&s2, 4);

@@ -9,9 +9,11 @@
 // kernels, so their users are CUDA translation units.
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -59,12 +61,12 @@ struct device_bytes {
   std::size_t offset = 0, size = 0;
   device_bytes() = default;
   device_bytes(std::size_t bytes, std::size_t misalign) : memory(bytes + misalign + 16), offset(misalign), size(bytes) {
-    check(cudaMemset(memory.get(), 0, bytes + misalign + 16), "cudaMemset");
+    mixprec::cuda::fill_and_wait(memory.get(), 0, bytes + misalign + 16);  // complete before any stream uses it
   }
   unsigned char* get() const { return memory.get() + offset; }
   void upload(const std::vector<unsigned char>& host) {
     REQUIRE(host.size() == size);
-    check(cudaMemcpy(get(), host.data(), size, cudaMemcpyHostToDevice), "cudaMemcpy");
+    mixprec::cuda::copy_and_wait(get(), host.data(), size);
   }
   std::vector<unsigned char> read() const {
     std::vector<unsigned char> host(size);
@@ -88,7 +90,7 @@ std::vector<unsigned char> host_bytes(const T* p, std::size_t n) {
 }
 
 void set_device_float(float* device, float value) {
-  check(cudaMemcpy(device, &value, sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+  mixprec::cuda::copy_and_wait(device, &value, sizeof(float));
 }
 
 void require_same_state(const mixprec::dynamic_loss_scaler_state& a, const mixprec::dynamic_loss_scaler_state& b) {
@@ -229,11 +231,21 @@ struct parameter_spec {
   std::size_t misalign;  // elements
 };
 
+// What changes between the steps of a parity run (all optional).
+template <class Rule>
+struct parity_schedule {
+  // The groups' options at step s (a schedule; SGD momentum switched on mid-run).
+  std::function<std::vector<typename Rule::options>(int)> groups;
+  // Whether parameter p has no gradient at step s (host: empty view; device: mask byte 0).
+  std::function<bool(int, std::size_t)> frozen;
+};
+
 // Runs the same steps through the host optimizer and the device optimizer
 // and compares every byte they own or write.
 template <class Rule>
 void run_parity(const std::vector<typename Rule::options>& groups, const std::vector<parameter_spec>& specs,
-                const mixprec::optimizer_options& options, int steps, int skipped_step) {
+                const mixprec::optimizer_options& options, int steps, int skipped_step,
+                const parity_schedule<Rule>& schedule = {}) {
   mixprec::basic_optimizer<Rule> host(options);
   mixprec::cuda::fused_optimizer<Rule> device(options);
   for (const auto& g : groups) {
@@ -290,7 +302,9 @@ void run_parity(const std::vector<typename Rule::options>& groups, const std::ve
     auto append = [&](const std::vector<unsigned char>& b) { all.insert(all.end(), b.begin(), b.end()); };
     for (std::size_t p = 0; p < n; ++p) {
       if (device.master(p) != nullptr) append(read_floats(device.master(p), specs[p].size));
-      for (int k = 0; k < Rule::state_count; ++k) append(read_floats(device.state(p, k), specs[p].size));
+      for (std::size_t k = 0; k < device.state_arrays(p); ++k) {
+        append(read_floats(device.state(p, static_cast<int>(k)), specs[p].size));
+      }
       if (device_copy[p].size > 0) append(device_copy[p].read());
     }
     append(read_floats(device_amax.get(), n));
@@ -301,22 +315,38 @@ void run_parity(const std::vector<typename Rule::options>& groups, const std::ve
     auto append = [&](const std::vector<unsigned char>& b) { all.insert(all.end(), b.begin(), b.end()); };
     for (std::size_t p = 0; p < n; ++p) {
       if (host.master(p) != nullptr) append(host_bytes(host.master(p), specs[p].size));
-      for (int k = 0; k < Rule::state_count; ++k) append(host_bytes(host.state(p, k), specs[p].size));
+      for (std::size_t k = 0; k < host.state_arrays(p); ++k) {
+        append(host_bytes(host.state(p, static_cast<int>(k)), specs[p].size));
+      }
       append(host_copy[p]);
     }
     append(host_bytes(host_amax.data(), n));
     return all;
   };
 
+  device.prepare();
   for (int step = 0; step < steps; ++step) {
+    if (schedule.groups) {
+      const std::vector<typename Rule::options> now = schedule.groups(step);
+      for (std::size_t g = 0; g < now.size(); ++g) {
+        host.set_group(g, now[g]);
+        device.set_group(g, now[g]);
+      }
+    }
     std::vector<mixprec::const_tensor_view> views;
+    std::vector<unsigned char> mask(n, 1);
     for (std::size_t p = 0; p < n; ++p) {
       std::vector<float> g = random_vector(specs[p].size, 50000 + 100 * step + p, host_scaler.scale());
       if (step == skipped_step && p == n / 2) g[specs[p].size / 3] = std::numeric_limits<float>::infinity();
+      const bool frozen = schedule.frozen && schedule.frozen(step, p);
+      // A frozen parameter's buffer holds zeros, so the device norm sees what the host's empty view gives.
+      if (frozen) std::fill(g.begin(), g.end(), 0.0f);
       host_gradient[p] = encode(g, specs[p].gradient);
       device_gradient[p].upload(host_gradient[p]);
-      views.emplace_back(host_gradient[p].data(), specs[p].size, specs[p].gradient);
+      mask[p] = frozen ? 0 : 1;
+      views.emplace_back(frozen ? nullptr : host_gradient[p].data(), frozen ? 0 : specs[p].size, specs[p].gradient);
     }
+    mixprec::cuda::copy_and_wait(device.gradient_mask(), mask.data(), n);
     const std::vector<unsigned char> before = device_snapshot();
     mixprec::cuda::unscale_and_check(gradient_set, device_scaler);
     const bool device_found_inf = device_scaler.read_found_inf();
@@ -344,6 +374,11 @@ void run_parity(const std::vector<typename Rule::options>& groups, const std::ve
   }
   CHECK(device.read_steps() == host.steps());
   CHECK(host.steps() == steps - 1);
+  // The device state saved as bytes is the host's, byte for byte, and loads into the host.
+  const std::vector<unsigned char> device_checkpoint = device.save_bytes();
+  CHECK(device_checkpoint == host.save_bytes());
+  host.load_bytes(device_checkpoint);
+  CHECK(host.save_bytes() == device_checkpoint);
 }
 
 std::vector<parameter_spec> mixed_parameters() {
@@ -391,6 +426,194 @@ TEST_CASE("fused SGD on the device equals the host optimizer bit for bit", "[cud
   o.max_grad_norm = 50.0f;
   run_parity<mixprec::sgd_rule>({plain, nesterov}, mixed_parameters(), o, 6, 0);
 }
+
+TEST_CASE("device progress equals the host's: momentum started mid-run, amsgrad, maximize, frozen parameters",
+          "[cuda][optimizer][issue12]") {
+  // Parameter 2 (and 6, BF16-only) has no gradient on every third step.
+  auto frozen = [](int step, std::size_t p) { return (p == 2 || p == 6) && step % 3 == 1; };
+  SECTION("SGD: momentum and dampening switched on at step 3, maximize in group 1") {
+    parity_schedule<mixprec::sgd_rule> schedule;
+    schedule.groups = [](int step) {
+      mixprec::sgd_options a, b;
+      a.lr = 0.02f;
+      b.lr = 0.01f;
+      b.maximize = true;
+      if (step >= 3) {
+        a.momentum = b.momentum = 0.9f;
+        a.dampening = 0.5f;
+      }
+      return std::vector<mixprec::sgd_options>{a, b};
+    };
+    schedule.frozen = frozen;
+    run_parity<mixprec::sgd_rule>(schedule.groups(0), mixed_parameters(), {}, 9, 5, schedule);
+  }
+  SECTION("AdamW: amsgrad in group 0, maximize in group 1, clipping and stochastic copies") {
+    mixprec::adamw_options a, b;
+    a.amsgrad = true;
+    a.weight_decay = 0.05f;
+    b.maximize = true;
+    b.lr = 3e-4f;
+    mixprec::optimizer_options o;
+    o.model_rounding = mixprec::rounding::stochastic;
+    o.max_grad_norm = 10.0f;
+    o.seed = 99;
+    parity_schedule<mixprec::adamw_rule> schedule;
+    schedule.frozen = frozen;
+    run_parity<mixprec::adamw_rule>({a, b}, mixed_parameters(), o, 9, 4, schedule);
+  }
+}
+
+TEST_CASE("a device run resumed from save_bytes into a fresh optimizer continues bit for bit", "[cuda][optimizer][checkpoint]") {
+  // 20 steps == 10 + save_bytes + load_bytes into a fresh optimizer (fresh
+  // master, zero states, zero copies) + 10, comparing every byte.
+  const std::size_t n = 3, size = 5000;
+  struct run {
+    mixprec::cuda::fused_adamw optimizer;
+    device_array<mixprec::bfloat16> gradient[3], copy[3];
+    explicit run(const mixprec::optimizer_options& o) : optimizer(o) {
+      mixprec::adamw_options g;
+      g.amsgrad = true;
+      optimizer.add_group(g);
+      for (std::size_t p = 0; p < 3; ++p) {
+        gradient[p] = device_array<mixprec::bfloat16>(size);
+        copy[p] = device_array<mixprec::bfloat16>(size);
+        check(cudaMemset(copy[p].get(), 0, size * 2), "cudaMemset");
+        const std::vector<float> initial = random_vector(size, 70 + p);
+        optimizer.add_parameter(0, initial.data(), size, mixprec::const_tensor_view(gradient[p].get(), size),
+                                mixprec::model_copy(mixprec::tensor_view(copy[p].get(), size)));
+      }
+      optimizer.prepare();
+    }
+    void step(int s) {
+      for (std::size_t p = 0; p < 3; ++p) {
+        const std::vector<unsigned char> g = encode(random_vector(size, 900 + 10 * s + p), scalar_type::bfloat16);
+        check(cudaMemcpy(gradient[p].get(), g.data(), g.size(), cudaMemcpyHostToDevice), "cudaMemcpy");
+      }
+      const unsigned char mask[3] = {1, static_cast<unsigned char>(s % 2), 1};  // parameter 1: every other step
+      mixprec::cuda::copy_and_wait(optimizer.gradient_mask(), mask, 3);
+      optimizer.step(nullptr, nullptr, nullptr);
+    }
+    std::vector<unsigned char> everything() {
+      std::vector<unsigned char> all = optimizer.save_bytes();
+      for (std::size_t p = 0; p < 3; ++p) {
+        std::vector<unsigned char> c(size * 2);
+        check(cudaMemcpy(c.data(), copy[p].get(), c.size(), cudaMemcpyDeviceToHost), "cudaMemcpy");
+        all.insert(all.end(), c.begin(), c.end());
+      }
+      return all;
+    }
+  };
+  mixprec::optimizer_options o;
+  o.model_rounding = mixprec::rounding::stochastic;
+  o.seed = 5;
+  run uninterrupted(o);
+  for (int s = 0; s < 20; ++s) uninterrupted.step(s);
+  std::vector<unsigned char> checkpoint;
+  {
+    run first(o);
+    for (int s = 0; s < 10; ++s) first.step(s);
+    checkpoint = first.optimizer.save_bytes();
+  }
+  run resumed(o);
+  const std::vector<unsigned char> fresh = resumed.everything();
+  std::vector<unsigned char> corrupt = checkpoint;
+  corrupt[corrupt.size() / 2] ^= 1;
+  MIXPREC_REQUIRE_ERROR(resumed.optimizer.load_bytes(corrupt), "checksum mismatch");
+  CHECK(resumed.everything() == fresh);  // a rejected load changes nothing on the device
+  resumed.optimizer.load_bytes(checkpoint);
+  for (int s = 10; s < 20; ++s) resumed.step(s);
+  CHECK(resumed.everything() == uninterrupted.everything());
+  CHECK(resumed.optimizer.read_steps() == 20);
+  (void)n;
+}
+
+TEST_CASE("device buffers that alias across parameters are rejected", "[cuda][optimizer][issue12]") {
+  mixprec::cuda::fused_sgd optimizer;
+  optimizer.add_group({});
+  device_array<float> storage(16);
+  device_array<mixprec::bfloat16> shared(8);
+  const std::vector<float> initial(8, 1.0f);
+  optimizer.add_parameter(0, initial.data(), 8, mixprec::const_tensor_view(storage.get(), 8));
+  MIXPREC_REQUIRE_ERROR(optimizer.add_parameter(0, initial.data(), 8, mixprec::const_tensor_view(shared.get(), 8),
+                                                mixprec::model_copy(mixprec::tensor_view(storage.get() + 4, 8))),
+                        "overlaps the gradient of parameter 0");
+  optimizer.add_bf16_parameter(0, shared.get(), 8, mixprec::const_tensor_view(storage.get() + 8, 8));
+  MIXPREC_REQUIRE_ERROR(optimizer.add_bf16_parameter(0, shared.get(), 8, mixprec::const_tensor_view(storage.get() + 8, 8)),
+                        "overlaps the BF16 weights of parameter 1");
+  device_array<unsigned char> bytes(64);
+  MIXPREC_REQUIRE_ERROR(
+      optimizer.add_parameter(0, initial.data(), 8, mixprec::const_tensor_view(storage.get(), 8),
+                              mixprec::model_copy(mixprec::tensor_view(bytes.get(), 8, static_cast<scalar_type>(42)))),
+      "is not a scalar_type");
+  CHECK(optimizer.parameter_count() == 2);
+  mixprec::cuda::fused_adamw adamw;
+  adamw.add_group({});
+  adamw.add_parameter(0, initial.data(), 8, mixprec::const_tensor_view(storage.get(), 8));
+  adamw.prepare();
+  mixprec::adamw_options amsgrad;
+  amsgrad.amsgrad = true;
+  MIXPREC_REQUIRE_ERROR(adamw.set_group(0, amsgrad), "choose amsgrad before prepare()");
+  mixprec::adamw_options zero_eps;
+  zero_eps.eps = 0.0f;
+  MIXPREC_REQUIRE_ERROR(adamw.set_group(0, zero_eps), "eps = 0");
+}
+
+TEST_CASE("the unscale kernel raises found_inf when the squared norm overflows float", "[cuda][unscale][issue12]") {
+  // 4096 finite values of 1e20: each square (1e40) is finite in double, the
+  // sum is not a float. The host step(gradients, scaler) skips such a step.
+  const std::size_t size = 4096;
+  device_array<float> gradient(size);
+  const std::vector<float> huge(size, 1e20f);
+  gradient.upload(huge);
+  mixprec::cuda::gradient_set set;
+  set.add(mixprec::const_tensor_view(gradient.get(), size));
+  mixprec::cuda::device_loss_scaler scaler([] {
+    mixprec::dynamic_loss_scaler_options o;
+    o.init_scale = 1.0f;
+    return o;
+  }());
+  mixprec::cuda::unscale_and_check(set, scaler);
+  CHECK(scaler.read_found_inf());
+  CHECK(std::isinf(scaler.read_squared_norm()));
+}
+
+TEST_CASE("device loss scaler and recipe follow the host's new rules (double factors, FLT_MIN clamp, margins)",
+          "[cuda][loss_scaler][fp8_scaling][issue12]") {
+  mixprec::dynamic_loss_scaler::options o;
+  o.growth_factor = 1.001;
+  o.backoff_factor = 0.9;
+  o.growth_interval = 1;
+  mixprec::dynamic_loss_scaler host(o);
+  mixprec::cuda::device_loss_scaler device(o);
+  for (int i = 0; i < 50; ++i) {
+    const bool found_inf = i % 4 == 3;
+    if (found_inf) set_device_float(device.found_inf(), 1.0f);
+    device.update();
+    host.update(found_inf);
+    INFO("step " << i + 1);
+    require_same_state(device.save(), host.save());
+  }
+  // E4M3, margin 14, amax 3e38: 448 · 2^-14 / 3e38 is subnormal; host and device clamp to FLT_MIN.
+  mixprec::delayed_scaling_options r;
+  r.margin = 14;
+  mixprec::cuda::device_delayed_scaling recipe(r);
+  recipe.add<mixprec::float8_e4m3>();
+  recipe.prepare();
+  const float amax = 3e38f;
+  check(cudaMemcpy(recipe.amaxes(), &amax, sizeof amax, cudaMemcpyHostToDevice), "cudaMemcpy");
+  recipe.update();
+  mixprec::delayed_scaling<mixprec::float8_e4m3> host_recipe(r);
+  host_recipe.record(amax);
+  host_recipe.update();
+  CHECK(host_recipe.scale() == FLT_MIN);
+  CHECK(recipe.read_scales()[0] == host_recipe.scale());
+  CHECK(recipe.read_scale_invs()[0] == host_recipe.scale_inv());
+  r.margin = 15;
+  mixprec::cuda::device_delayed_scaling too_wide(r);  // E5M2 could take it; E4M3 cannot
+  MIXPREC_REQUIRE_ERROR(too_wide.add<mixprec::float8_e4m3>(), "margin = 15 must lie in [0, 14]");
+  CHECK_NOTHROW(too_wide.add<mixprec::float8_e5m2>());
+}
+
 
 TEST_CASE("device delayed scaling equals the host recipe for every tensor in one launch", "[cuda][fp8_scaling]") {
   const mixprec::amax_algo algos[] = {mixprec::amax_algo::max, mixprec::amax_algo::most_recent};

@@ -6,7 +6,8 @@
 //   1. decode every code of a format from its fields (sign, exponent,
 //      mantissa) into a double, using only the format's published numbers
 //      (OCP OFP8 v1.0 for E4M3/E5M2, IEEE 754 for binary16, Google's bfloat16,
-//      AMD's MI300 ISA for the fnuz pair);
+//      AMD's MI300 ISA for the fnuz pair, OCP Microscaling Formats (MX) v1.0
+//      §5.3.3 for FP6 E2M3/E3M2 and FP4 E2M1 and §5.4.1 for E8M0);
 //   2. sort the finite non-negative values into a grid and append the first
 //      point of the grid beyond max as if the exponent range were unbounded
 //      above ("beyond_max", e.g. 480 for E4M3);
@@ -23,6 +24,15 @@
 // (and the directed mode pointing towards zero) never passes max for a finite
 // input. NaN gives the format's canonical positive NaN. Zero and underflow
 // keep their sign, except in fnuz formats, which have no -0.
+//
+// The microscaling formats (issue 13 §1): FP6 and FP4 have neither inf nor
+// NaN, so overflow and ±inf give ±max under both policies and in every mode,
+// and NaN gives +max (CUDA's __nv_cvt_float_to_fp4/fp6). E8M0 has no sign:
+// the input's sign is dropped first (CUDA's __nv_cvt_float_to_e8m0 converts
+// |x|); it has no zero: zero and every magnitude below 2^-127 give 2^-127
+// (code 0) in every mode; nearest_even ties (1.5 * 2^e) go to the even code,
+// i.e. the even biased exponent (ml_dtypes' rule); overflow and inf follow the
+// E4M3 rule (NaN under none, max under finite), NaN gives 0xFF.
 //
 // Deliberately no mixprec header is included here.
 #pragma once
@@ -43,6 +53,8 @@ enum class specials_kind {
   ieee,       // all-ones exponent: mantissa 0 is ±inf, anything else NaN
   e4m3fn,     // no infinity; only S.1111.111 is NaN; the top binade is otherwise finite
   fnuz,       // no infinity, no -0; the code 1000...0 is the only NaN
+  finite,     // OCP MX FP6/FP4: no infinity, no NaN; every code is a number
+  e8m0,       // OCP MX E8M0: no sign, no mantissa; code c is 2^(c - bias) except all-ones, the NaN
 };
 
 struct format_spec {
@@ -52,11 +64,17 @@ struct format_spec {
   int bias;
   specials_kind specials;
 
-  int total_bits() const { return 1 + exponent_bits + mantissa_bits; }
+  bool is_signed() const { return specials != specials_kind::e8m0; }
+  int total_bits() const { return (is_signed() ? 1 : 0) + exponent_bits + mantissa_bits; }
   std::uint32_t code_count() const { return std::uint32_t{1} << total_bits(); }
-  std::uint32_t sign_bit() const { return std::uint32_t{1} << (total_bits() - 1); }
+  // Codes without the sign bit: 0 .. magnitude_codes() - 1.
+  std::uint32_t magnitude_codes() const { return std::uint32_t{1} << (exponent_bits + mantissa_bits); }
+  // The sign bit; 0 in an unsigned format.
+  std::uint32_t sign_bit() const { return is_signed() ? std::uint32_t{1} << (total_bits() - 1) : 0u; }
   bool has_infinity() const { return specials == specials_kind::ieee; }
-  bool has_negative_zero() const { return specials != specials_kind::fnuz; }
+  bool has_nan() const { return specials != specials_kind::finite; }
+  bool has_zero() const { return specials != specials_kind::e8m0; }
+  bool has_negative_zero() const { return is_signed() && has_zero() && specials != specials_kind::fnuz; }
 };
 
 // The published parameters, written out here independently of mixprec's format.hpp.
@@ -66,6 +84,10 @@ inline const format_spec e4m3_spec{"float8_e4m3", 4, 3, 7, specials_kind::e4m3fn
 inline const format_spec e5m2_spec{"float8_e5m2", 5, 2, 15, specials_kind::ieee};
 inline const format_spec e4m3fnuz_spec{"float8_e4m3fnuz", 4, 3, 8, specials_kind::fnuz};
 inline const format_spec e5m2fnuz_spec{"float8_e5m2fnuz", 5, 2, 16, specials_kind::fnuz};
+inline const format_spec e2m1_spec{"float4_e2m1", 2, 1, 1, specials_kind::finite};
+inline const format_spec e2m3_spec{"float6_e2m3", 2, 3, 1, specials_kind::finite};
+inline const format_spec e3m2_spec{"float6_e3m2", 3, 2, 3, specials_kind::finite};
+inline const format_spec e8m0_spec{"float8_e8m0", 8, 0, 127, specials_kind::e8m0};
 
 enum class value_kind { finite, infinite, nan };
 
@@ -84,6 +106,11 @@ inline decoded decode(const format_spec& f, std::uint32_t code) {
   const std::uint32_t mantissa = code & mantissa_max;
 
   switch (f.specials) {
+    case specials_kind::e8m0:
+      // Every code is a power of two, 2^(code - bias), except 0xFF.
+      if (code == exponent_max) return {value_kind::nan, false, std::nan("")};
+      return {value_kind::finite, false, std::ldexp(1.0, static_cast<int>(code) - f.bias)};
+    case specials_kind::finite: break;
     case specials_kind::ieee:
       if (exponent == exponent_max) {
         if (mantissa == 0)
@@ -109,11 +136,12 @@ inline decoded decode(const format_spec& f, std::uint32_t code) {
 // The float bits a code should decode to. Finite values and infinities are
 // exact. NaN follows the rule documented in mixprec's engine.hpp (IEEE 754
 // §6.2.3 for widening): sign and payload kept, payload left-aligned in the
-// float mantissa, quiet bit set; fnuz's NaN (which has no sign) gives +qNaN.
+// float mantissa, quiet bit set; fnuz's and E8M0's NaN (which have no sign
+// and no payload) give +qNaN.
 inline std::uint32_t expected_float_bits(const format_spec& f, std::uint32_t code) {
   const decoded d = decode(f, code);
   if (d.kind == value_kind::nan) {
-    if (f.specials == specials_kind::fnuz) return 0x7FC00000u;
+    if (f.specials == specials_kind::fnuz || f.specials == specials_kind::e8m0) return 0x7FC00000u;
     const std::uint32_t payload = (code & ((std::uint32_t{1} << f.mantissa_bits) - 1)) << (23 - f.mantissa_bits);
     return (d.negative ? 0x80000000u : 0u) | 0x7F800000u | 0x00400000u | payload;
   }
@@ -172,7 +200,7 @@ struct location {
 class rounder {
  public:
   explicit rounder(const format_spec& f) : spec_(f) {
-    for (std::uint32_t code = 0; code < f.sign_bit(); ++code) {
+    for (std::uint32_t code = 0; code < f.magnitude_codes(); ++code) {
       const decoded d = decode(f, code);
       if (d.kind != value_kind::finite) continue;
       grid_.push_back({d.value, code});
@@ -180,7 +208,8 @@ class rounder {
     std::sort(grid_.begin(), grid_.end(), [](const point& a, const point& b) { return a.value < b.value; });
     for (std::size_t i = 1; i < grid_.size(); ++i)
       if (!(grid_[i - 1].value < grid_[i].value)) throw std::logic_error("reference grid is not strictly increasing");
-    if (grid_.empty() || grid_.front().value != 0.0) throw std::logic_error("reference grid does not start at 0");
+    if (grid_.empty() || (grid_.front().value == 0.0) != f.has_zero())
+      throw std::logic_error("reference grid starts at 0 exactly when the format has a zero");
 
     max_ = grid_.back().value;
     max_code_ = grid_.back().code;
@@ -198,10 +227,14 @@ class rounder {
         break;
       case specials_kind::e4m3fn: nan_code_ = (exponent_max << f.mantissa_bits) | mantissa_max; break;
       case specials_kind::fnuz: nan_code_ = f.sign_bit(); break;
+      case specials_kind::finite: nan_code_ = max_code_; break;  // no NaN: +max
+      case specials_kind::e8m0: nan_code_ = exponent_max; break;
     }
     // Parity of the significand of each grid point, read from its value:
     // v = n * 2^q with q the spacing exponent at v's binade (the subnormal
-    // spacing below the normal range). Ties go to the even n.
+    // spacing below the normal range). Ties go to the even n. E8M0's
+    // significand is always 1; its ties go to the even code, i.e. the even
+    // biased exponent log2(v) + bias (ml_dtypes' rule).
     for (point& p : grid_) p.even = is_even_significand(p.value);
     beyond_max_even_ = is_even_significand(beyond_max_);
   }
@@ -211,6 +244,9 @@ class rounder {
   double beyond_max() const { return beyond_max_; }
   std::uint32_t max_code() const { return max_code_; }
   std::uint32_t nan_code() const { return nan_code_; }
+  // What every magnitude below the smallest grid value gives (only E8M0,
+  // which has no zero, has such magnitudes): the smallest value, in every mode.
+  std::uint32_t below_grid_code() const { return grid_.front().code; }
   std::size_t grid_size() const { return grid_.size(); }
   double grid_value(std::size_t i) const { return grid_[i].value; }
   std::uint32_t grid_code(std::size_t i) const { return grid_[i].code; }
@@ -246,6 +282,7 @@ class rounder {
   // between max and beyond_max overflows under nearest_even, and any
   // magnitude above max overflows when rounding away from zero.
   std::size_t rounded_index(const location& at, mode m, bool negative) const {
+    negative = negative && spec_.is_signed();  // E8M0 rounds |x|
     if (at.where == position::exact) return at.index;
     bool up = false;  // towards the larger magnitude
     switch (m) {
@@ -263,6 +300,7 @@ class rounder {
 
   // The code for a rounded grid index (grid_size() = overflowed).
   std::uint32_t encode_index(std::size_t index, bool negative, mode m, overflow s) const {
+    negative = negative && spec_.is_signed();
     const std::uint32_t sign = negative ? spec_.sign_bit() : 0u;
     if (index >= grid_.size()) {
       // IEEE 754 §7.4: a mode that points towards zero gives max for any
@@ -278,7 +316,7 @@ class rounder {
 
   // ±inf input: ±max under finite, ±inf (or NaN) under none, in every mode.
   std::uint32_t infinity_result(bool negative, overflow s) const {
-    return special_or_max(negative, s == overflow::none);
+    return special_or_max(negative && spec_.is_signed(), s == overflow::none);
   }
 
   // The full reference for a float, double or long double input.
@@ -288,6 +326,7 @@ class rounder {
     const bool negative = std::signbit(x);
     if (std::isinf(x)) return infinity_result(negative, s);
     const Real magnitude = negative ? -x : x;
+    if (magnitude < static_cast<Real>(grid_.front().value)) return below_grid_code();
     return encode_index(rounded_index(locate(magnitude), m, negative), negative, m, s);
   }
 
@@ -300,12 +339,16 @@ class rounder {
       toward = away = nan_code_;
       return;
     }
-    const bool negative = std::signbit(x);
+    const bool negative = std::signbit(x) && spec_.is_signed();
     if (std::isinf(x)) {
       toward = away = infinity_result(negative, s);
       return;
     }
-    const Real magnitude = negative ? -x : x;
+    const Real magnitude = std::signbit(x) ? -x : x;
+    if (magnitude < static_cast<Real>(grid_.front().value)) {
+      toward = away = below_grid_code();
+      return;
+    }
     const location at = locate(magnitude);
     toward = encode_index(at.index, negative, mode::toward_zero, s);
     if (at.where == position::exact) {
@@ -327,6 +370,11 @@ class rounder {
   };
 
   bool is_even_significand(double v) const {
+    if (spec_.specials == specials_kind::e8m0) {
+      int exponent = 0;
+      (void)std::frexp(v, &exponent);  // v = 2^(exponent - 1)
+      return (exponent - 1 + spec_.bias) % 2 == 0;
+    }
     if (v == 0.0) return true;
     int exponent = 0;
     (void)std::frexp(v, &exponent);  // v in [2^(exponent-1), 2^exponent)
@@ -343,6 +391,8 @@ class rounder {
       case specials_kind::ieee: return sign | infinity_code_;
       case specials_kind::e4m3fn: return sign | nan_code_;  // the overflowing value's sign is kept
       case specials_kind::fnuz: return nan_code_;           // the one NaN
+      case specials_kind::finite: return sign | max_code_;  // nothing else to give
+      case specials_kind::e8m0: return nan_code_;           // unsigned: 0xFF
     }
     return nan_code_;
   }
@@ -357,7 +407,8 @@ class rounder {
 // One shared, lazily built rounder per format.
 inline const rounder& rounder_for(const format_spec& f) {
   static const rounder float16_r(float16_spec), bfloat16_r(bfloat16_spec), e4m3_r(e4m3_spec), e5m2_r(e5m2_spec),
-      e4m3fnuz_r(e4m3fnuz_spec), e5m2fnuz_r(e5m2fnuz_spec);
+      e4m3fnuz_r(e4m3fnuz_spec), e5m2fnuz_r(e5m2fnuz_spec), e2m1_r(e2m1_spec), e2m3_r(e2m3_spec), e3m2_r(e3m2_spec),
+      e8m0_r(e8m0_spec);
   const std::string n = f.name;
   if (n == float16_spec.name) return float16_r;
   if (n == bfloat16_spec.name) return bfloat16_r;
@@ -365,6 +416,10 @@ inline const rounder& rounder_for(const format_spec& f) {
   if (n == e5m2_spec.name) return e5m2_r;
   if (n == e4m3fnuz_spec.name) return e4m3fnuz_r;
   if (n == e5m2fnuz_spec.name) return e5m2fnuz_r;
+  if (n == e2m1_spec.name) return e2m1_r;
+  if (n == e2m3_spec.name) return e2m3_r;
+  if (n == e3m2_spec.name) return e3m2_r;
+  if (n == e8m0_spec.name) return e8m0_r;
   throw std::logic_error("reference::rounder_for: unknown format " + n);
 }
 

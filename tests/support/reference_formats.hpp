@@ -34,6 +34,23 @@ struct spec_for<mixprec::float8_e5m2fnuz> {
   static const format_spec& get() { return e5m2fnuz_spec; }
 };
 
+template <>
+struct spec_for<mixprec::float4_e2m1> {
+  static const format_spec& get() { return e2m1_spec; }
+};
+template <>
+struct spec_for<mixprec::float6_e2m3> {
+  static const format_spec& get() { return e2m3_spec; }
+};
+template <>
+struct spec_for<mixprec::float6_e3m2> {
+  static const format_spec& get() { return e3m2_spec; }
+};
+template <>
+struct spec_for<mixprec::float8_e8m0> {
+  static const format_spec& get() { return e8m0_spec; }
+};
+
 template <class T>
 const format_spec& spec_of() {
   return spec_for<T>::get();
@@ -62,6 +79,15 @@ inline constexpr mixprec::rounding deterministic_modes[] = {mixprec::rounding::n
                                                            mixprec::rounding::upward, mixprec::rounding::downward};
 inline constexpr mixprec::saturation saturations[] = {mixprec::saturation::finite, mixprec::saturation::none};
 
+// Calls f(T{}) for every microscaling (OCP MX) element and scale format T.
+template <class F>
+void for_each_microscaling_format(F&& f) {
+  f(mixprec::float4_e2m1{});
+  f(mixprec::float6_e2m3{});
+  f(mixprec::float6_e3m2{});
+  f(mixprec::float8_e8m0{});
+}
+
 // Calls f(T{}) for every mixprec format T.
 template <class F>
 void for_each_format(F&& f) {
@@ -71,6 +97,7 @@ void for_each_format(F&& f) {
   f(mixprec::float8_e5m2{});
   f(mixprec::float8_e4m3fnuz{});
   f(mixprec::float8_e5m2fnuz{});
+  for_each_microscaling_format(f);
 }
 
 }  // namespace reference

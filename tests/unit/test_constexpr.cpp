@@ -20,6 +20,10 @@ using mixprec::float8_e4m3;
 using mixprec::float8_e4m3fnuz;
 using mixprec::float8_e5m2;
 using mixprec::float8_e5m2fnuz;
+using mixprec::float4_e2m1;
+using mixprec::float6_e2m3;
+using mixprec::float6_e3m2;
+using mixprec::float8_e8m0;
 
 // Float bits at compile time.
 constexpr std::uint32_t bits_of(float x) { return mixprec::detail::bit_cast<std::uint32_t>(x); }
@@ -127,6 +131,24 @@ static_assert((float16(65504.0f) + float16(65504.0f)).bits() == 0x7C00, "65504 +
 static_assert(float8_e4m3::from_bits(0x00) == float8_e4m3::from_bits(0x80), "+0 == -0");
 static_assert(!(float8_e4m3::from_bits(0x7F) == float8_e4m3::from_bits(0x7F)), "NaN != NaN");
 
+// ---- The microscaling formats (issue 13 §1) ---------------------------------
+static_assert(code<float4_e2m1>(6.0f) == 0x7 && code<float4_e2m1>(-0.5f) == 0x9, "FP4 max, subnormal");
+static_assert(code<float4_e2m1>(5.0f) == 0x6, "FP4 tie between 4 and 6: even 4");
+static_assert(code<float4_e2m1>(1e30f, rounding::nearest_even, saturation::none) == 0x7, "FP4 saturates under none");
+static_assert(code<float4_e2m1>(nan_float(), rounding::toward_zero, saturation::none) == 0x7, "FP4 NaN is +max");
+static_assert(code<float6_e2m3>(7.25f) == 0x1E && code<float6_e2m3>(0.125) == 0x01, "E2M3 tie, subnormal");
+static_assert(code<float6_e3m2>(26.0f) == 0x1E && code<float6_e3m2>(-28.0) == 0x3F, "E3M2 tie, -max");
+static_assert(code<float8_e8m0>(0.0f) == 0x00 && code<float8_e8m0>(-1.0f) == 0x7F, "E8M0: no zero, |x|");
+static_assert(code<float8_e8m0>(3.0f) == 0x80 && code<float8_e8m0>(1.5) == 0x80, "E8M0 ties to the even code");
+static_assert(code<float8_e8m0>(3.0f, rounding::upward) == 0x81, "E8M0 upward (cudaRoundPosInf)");
+static_assert(code<float8_e8m0>(0x1.fffffep127f, rounding::upward, saturation::none) == 0xFF, "E8M0 overflow: NaN");
+static_assert(code<float8_e8m0>(nan_float()) == 0xFF, "E8M0 NaN");
+static_assert(bits_of(static_cast<float>(float8_e8m0::from_bits(0x00))) == 0x00400000u, "0x00 is 2^-127");
+static_assert(bits_of(static_cast<float>(float4_e2m1::from_bits(0xF))) == bits_of(-6.0f), "FP4 decode");
+static_assert(mixprec::convert_stochastic<float8_e8m0>(3.0f, 0x80000000u).bits() == 0x81, "E8M0 stochastic");
+static_assert(mixprec::convert_stochastic<float4_e2m1>(5.0f, 0x7FFFFFFFu).bits() == 0x6, "FP4 stochastic");
+static_assert(mixprec::float4_e2m1x2(float4_e2m1(1.0f), float4_e2m1(-6.0f)).bits() == 0xF2, "element 0 low");
+
 #endif  // MIXPREC_HAS_BUILTIN_BIT_CAST
 
 // Integer paths need no bit cast: constexpr with every compiler.
@@ -137,6 +159,12 @@ static_assert(float16(70000).bits() == 0x7C00, "overflows to inf");
 static_assert(float16::from_bits(0x3C00).bits() == 0x3C00, "from_bits");
 static_assert(std::numeric_limits<float8_e4m3>::max().bits() == 0x7E, "numeric_limits is constexpr");
 static_assert(std::numeric_limits<float16>::infinity().bits() == 0x7C00, "infinity() where it exists");
+static_assert(float4_e2m1(-7).bits() == 0xF && float8_e8m0(-1024).bits() == 0x89, "integer paths of FP4 and E8M0");
+static_assert(std::numeric_limits<float8_e8m0>::min().bits() == 0x00 && std::numeric_limits<float8_e8m0>::max().bits() == 0xFE,
+              "E8M0 limits");
+static_assert(std::numeric_limits<float4_e2m1>::epsilon().bits() == 0x1 && !std::numeric_limits<float8_e8m0>::is_signed,
+              "FP4 epsilon 0.5; E8M0 unsigned");
+static_assert(float6_e3m2::from_bits(0xFF).bits() == 0x3F, "from_bits keeps the 6 code bits");
 static_assert(mixprec::stochastic_rounding_bits(0, 0, 0) == mixprec::stochastic_rounding_bits(0, 0, 0), "constexpr random bits");
 
 }  // namespace
@@ -151,6 +179,14 @@ TEST_CASE("constexpr conversions: the static_asserts above compiled, and agree a
   CHECK(once == code<float8_e4m3>(runtime_once));
   CHECK(tie == 0x7E);
   CHECK(once == 0xFD);
+  constexpr unsigned e8m0_tie = code<float8_e8m0>(6.0f);
+  volatile float runtime_six = 6.0f;
+  CHECK(e8m0_tie == code<float8_e8m0>(static_cast<float>(runtime_six)));
+  CHECK(e8m0_tie == 0x82);
+  constexpr unsigned fp4_saturated = code<float4_e2m1>(-100.0, rounding::upward, saturation::none);
+  volatile double runtime_hundred = -100.0;
+  CHECK(fp4_saturated == code<float4_e2m1>(static_cast<double>(runtime_hundred), rounding::upward, saturation::none));
+  CHECK(fp4_saturated == 0xF);
 #else
   WARN("this compiler has no constexpr bit cast: only the integer-path static_asserts were evaluated");
 #endif

@@ -24,6 +24,8 @@
 #if MIXPREC_HAVE_CUDA_HOST_HEADERS
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp4.h>
+#include <cuda_fp6.h>
 #include <cuda_fp8.h>
 #endif
 
@@ -127,6 +129,62 @@ std::vector<std::pair<std::pair<rounding, saturation>, cuda_double_reference>> c
             {{rounding::nearest_even, saturation::none},
              {"__nv_cvt_double_to_fp8(__NV_NOSAT, __NV_E5M2)", not_nan,
               [](double x) -> std::uint32_t { return __nv_cvt_double_to_fp8(x, __NV_NOSAT, __NV_E5M2); }}}};
+  } else if constexpr (std::is_same<T, mixprec::float4_e2m1>::value) {
+    // FP4 and FP6 have no inf or NaN: CUDA saturates, as mixprec does under
+    // both policies; NaN gives +max in both.
+    const cuda_double_reference rn{"__nv_cvt_double_to_fp4(__NV_E2M1, cudaRoundNearest)", everything,
+                                   [](double x) -> std::uint32_t {
+                                     return __nv_cvt_double_to_fp4(x, __NV_E2M1, cudaRoundNearest);
+                                   }};
+    const cuda_double_reference rz{"__nv_cvt_double_to_fp4(__NV_E2M1, cudaRoundZero)", everything,
+                                   [](double x) -> std::uint32_t {
+                                     return __nv_cvt_double_to_fp4(x, __NV_E2M1, cudaRoundZero);
+                                   }};
+    return {{{rounding::nearest_even, saturation::finite}, rn},
+            {{rounding::nearest_even, saturation::none}, rn},
+            {{rounding::toward_zero, saturation::finite}, rz},
+            {{rounding::toward_zero, saturation::none}, rz}};
+  } else if constexpr (std::is_same<T, mixprec::float6_e2m3>::value) {
+    const cuda_double_reference rn{"__nv_cvt_double_to_fp6(__NV_E2M3, cudaRoundNearest)", everything,
+                                   [](double x) -> std::uint32_t {
+                                     return __nv_cvt_double_to_fp6(x, __NV_E2M3, cudaRoundNearest);
+                                   }};
+    const cuda_double_reference rz{"__nv_cvt_double_to_fp6(__NV_E2M3, cudaRoundZero)", everything,
+                                   [](double x) -> std::uint32_t {
+                                     return __nv_cvt_double_to_fp6(x, __NV_E2M3, cudaRoundZero);
+                                   }};
+    return {{{rounding::nearest_even, saturation::finite}, rn},
+            {{rounding::nearest_even, saturation::none}, rn},
+            {{rounding::toward_zero, saturation::finite}, rz},
+            {{rounding::toward_zero, saturation::none}, rz}};
+  } else if constexpr (std::is_same<T, mixprec::float6_e3m2>::value) {
+    const cuda_double_reference rn{"__nv_cvt_double_to_fp6(__NV_E3M2, cudaRoundNearest)", everything,
+                                   [](double x) -> std::uint32_t {
+                                     return __nv_cvt_double_to_fp6(x, __NV_E3M2, cudaRoundNearest);
+                                   }};
+    const cuda_double_reference rz{"__nv_cvt_double_to_fp6(__NV_E3M2, cudaRoundZero)", everything,
+                                   [](double x) -> std::uint32_t {
+                                     return __nv_cvt_double_to_fp6(x, __NV_E3M2, cudaRoundZero);
+                                   }};
+    return {{{rounding::nearest_even, saturation::finite}, rn},
+            {{rounding::nearest_even, saturation::none}, rn},
+            {{rounding::toward_zero, saturation::finite}, rz},
+            {{rounding::toward_zero, saturation::none}, rz}};
+  } else if constexpr (std::is_same<T, mixprec::float8_e8m0>::value) {
+    // |x| toward zero (cudaRoundZero) or up (cudaRoundPosInf); CUDA rounds
+    // the double to float with a sticky bit first, which keeps both exact.
+    return {{{rounding::toward_zero, saturation::finite},
+             {"__nv_cvt_double_to_e8m0(__NV_SATFINITE, cudaRoundZero)", everything,
+              [](double x) -> std::uint32_t { return __nv_cvt_double_to_e8m0(x, __NV_SATFINITE, cudaRoundZero); }}},
+            {{rounding::toward_zero, saturation::none},
+             {"__nv_cvt_double_to_e8m0(__NV_NOSAT, cudaRoundZero)", everything,
+              [](double x) -> std::uint32_t { return __nv_cvt_double_to_e8m0(x, __NV_NOSAT, cudaRoundZero); }}},
+            {{rounding::upward, saturation::finite},
+             {"__nv_cvt_double_to_e8m0(__NV_SATFINITE, cudaRoundPosInf)", everything,
+              [](double x) -> std::uint32_t { return __nv_cvt_double_to_e8m0(x, __NV_SATFINITE, cudaRoundPosInf); }}},
+            {{rounding::upward, saturation::none},
+             {"__nv_cvt_double_to_e8m0(__NV_NOSAT, cudaRoundPosInf)", everything,
+              [](double x) -> std::uint32_t { return __nv_cvt_double_to_e8m0(x, __NV_NOSAT, cudaRoundPosInf); }}}};
   } else if constexpr (std::is_same<T, mixprec::float16>::value) {
     return {{{rounding::nearest_even, saturation::none},
              {"__double2half", everything,
@@ -243,6 +301,23 @@ TEST_CASE("double to float8_e4m3fnuz rounds once: midpoints +- one ulp and rando
 TEST_CASE("double to float8_e5m2fnuz rounds once: midpoints +- one ulp and random doubles match the reference",
           "[conversion][double]") {
   require_double_conversions_correct<mixprec::float8_e5m2fnuz>();
+}
+
+TEST_CASE("double to float4_e2m1 rounds once: midpoints +- one ulp and random doubles match the reference and CUDA",
+          "[conversion][double][microscaling]") {
+  require_double_conversions_correct<mixprec::float4_e2m1>();
+}
+TEST_CASE("double to float6_e2m3 rounds once: midpoints +- one ulp and random doubles match the reference and CUDA",
+          "[conversion][double][microscaling]") {
+  require_double_conversions_correct<mixprec::float6_e2m3>();
+}
+TEST_CASE("double to float6_e3m2 rounds once: midpoints +- one ulp and random doubles match the reference and CUDA",
+          "[conversion][double][microscaling]") {
+  require_double_conversions_correct<mixprec::float6_e3m2>();
+}
+TEST_CASE("double to float8_e8m0 rounds once: midpoints +- one ulp and random doubles match the reference and CUDA",
+          "[conversion][double][microscaling]") {
+  require_double_conversions_correct<mixprec::float8_e8m0>();
 }
 
 TEST_CASE("double -431.99999999999994 to float8_e4m3 is 0xFD in nearest_even: rounding through float would give 0xFE",

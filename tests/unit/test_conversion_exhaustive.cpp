@@ -22,6 +22,8 @@
 #if MIXPREC_HAVE_CUDA_HOST_HEADERS
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp4.h>
+#include <cuda_fp6.h>
 #include <cuda_fp8.h>
 #endif
 
@@ -67,6 +69,9 @@ class mismatch_log {
 template <class T, rounding R, saturation S>
 struct cuda_reference {
   static constexpr bool available = false;
+  // True where CUDA's function takes no saturation argument, so the
+  // saturation::none entry is the same call as the ::finite one (FP4, FP6).
+  static constexpr bool same_call_as_finite = false;
   static constexpr const char* name = "";
   static bool covers(std::uint32_t) { return false; }
   static std::uint32_t convert(float) { return 0; }
@@ -81,10 +86,11 @@ inline bool is_infinite(std::uint32_t bits) { return (bits & 0x7FFFFFFFu) == 0x7
 // __float2*_rz never pass max for finite input and keep ±inf: toward_zero
 // with saturation::none everywhere, and with saturation::finite except ±inf.
 // __float2*_ru / _rd are IEEE directed rounding with infinities: saturation::none.
-#define MIXPREC_CUDA_REFERENCE(T, R, S, function, covered)     \
+#define MIXPREC_CUDA_REFERENCE_CALL(T, R, S, function, covered, same_call) \
   template <>                                                   \
   struct cuda_reference<T, R, S> {                              \
     static constexpr bool available = true;                     \
+    static constexpr bool same_call_as_finite = same_call;      \
     static constexpr const char* name = #function;              \
     static bool covers(std::uint32_t bits) {                    \
       (void)bits;                                               \
@@ -92,6 +98,8 @@ inline bool is_infinite(std::uint32_t bits) { return (bits & 0x7FFFFFFFu) == 0x7
     }                                                           \
     static std::uint32_t convert(float x) { return function; }  \
   };
+#define MIXPREC_CUDA_REFERENCE(T, R, S, function, covered) \
+  MIXPREC_CUDA_REFERENCE_CALL(T, R, S, function, covered, false)
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::nearest_even, saturation::none, raw(__float2half_rn(x)), true)
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::toward_zero, saturation::none, raw(__float2half_rz(x)), true)
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::toward_zero, saturation::finite, raw(__float2half_rz(x)),
@@ -112,7 +120,37 @@ MIXPREC_CUDA_REFERENCE(mixprec::float8_e5m2, rounding::nearest_even, saturation:
                        __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E5M2), true)
 MIXPREC_CUDA_REFERENCE(mixprec::float8_e5m2, rounding::nearest_even, saturation::none,
                        __nv_cvt_float_to_fp8(x, __NV_NOSAT, __NV_E5M2), true)
+// FP4 and FP6 (CUDA 12.8): round to nearest even or toward zero, always
+// saturating (the formats have no inf or NaN), NaN to +max; mixprec gives the
+// same under both of its saturation policies (one CUDA call serves both).
+#define MIXPREC_CUDA_MICROSCALING_REFERENCE(T, R, function)                       \
+  MIXPREC_CUDA_REFERENCE(T, R, saturation::finite, function, true)                \
+  MIXPREC_CUDA_REFERENCE_CALL(T, R, saturation::none, function, true, true)
+MIXPREC_CUDA_MICROSCALING_REFERENCE(mixprec::float4_e2m1, rounding::nearest_even,
+                                    __nv_cvt_float_to_fp4(x, __NV_E2M1, cudaRoundNearest))
+MIXPREC_CUDA_MICROSCALING_REFERENCE(mixprec::float4_e2m1, rounding::toward_zero,
+                                    __nv_cvt_float_to_fp4(x, __NV_E2M1, cudaRoundZero))
+MIXPREC_CUDA_MICROSCALING_REFERENCE(mixprec::float6_e2m3, rounding::nearest_even,
+                                    __nv_cvt_float_to_fp6(x, __NV_E2M3, cudaRoundNearest))
+MIXPREC_CUDA_MICROSCALING_REFERENCE(mixprec::float6_e2m3, rounding::toward_zero,
+                                    __nv_cvt_float_to_fp6(x, __NV_E2M3, cudaRoundZero))
+MIXPREC_CUDA_MICROSCALING_REFERENCE(mixprec::float6_e3m2, rounding::nearest_even,
+                                    __nv_cvt_float_to_fp6(x, __NV_E3M2, cudaRoundNearest))
+MIXPREC_CUDA_MICROSCALING_REFERENCE(mixprec::float6_e3m2, rounding::toward_zero,
+                                    __nv_cvt_float_to_fp6(x, __NV_E3M2, cudaRoundZero))
+#undef MIXPREC_CUDA_MICROSCALING_REFERENCE
+// E8M0 (CUDA 12.8): |x| rounded toward zero (cudaRoundZero) or up
+// (cudaRoundPosInf), with __NV_SATFINITE or __NV_NOSAT.
+MIXPREC_CUDA_REFERENCE(mixprec::float8_e8m0, rounding::toward_zero, saturation::finite,
+                       __nv_cvt_float_to_e8m0(x, __NV_SATFINITE, cudaRoundZero), true)
+MIXPREC_CUDA_REFERENCE(mixprec::float8_e8m0, rounding::toward_zero, saturation::none,
+                       __nv_cvt_float_to_e8m0(x, __NV_NOSAT, cudaRoundZero), true)
+MIXPREC_CUDA_REFERENCE(mixprec::float8_e8m0, rounding::upward, saturation::finite,
+                       __nv_cvt_float_to_e8m0(x, __NV_SATFINITE, cudaRoundPosInf), true)
+MIXPREC_CUDA_REFERENCE(mixprec::float8_e8m0, rounding::upward, saturation::none,
+                       __nv_cvt_float_to_e8m0(x, __NV_NOSAT, cudaRoundPosInf), true)
 #undef MIXPREC_CUDA_REFERENCE
+#undef MIXPREC_CUDA_REFERENCE_CALL
 #endif
 
 // What one sweep found.
@@ -133,6 +171,7 @@ void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride, con
                sweep_result& result) {
   using finite_cuda = cuda_reference<T, R, saturation::finite>;
   using none_cuda = cuda_reference<T, R, saturation::none>;
+  static_assert(!finite_cuda::same_call_as_finite, "the saturation::finite entry is its own call");
   const std::uint32_t expected_finite[2] = {expected[0][0], expected[1][0]};
   const std::uint32_t expected_none[2] = {expected[0][1], expected[1][1]};
   std::uint64_t inputs = 0, cuda_inputs = 0;
@@ -146,16 +185,20 @@ void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride, con
         result.against_reference.add("reference, saturation::finite", bits, expected_finite[negative], finite);
       if (none != expected_none[negative])
         result.against_reference.add("reference, saturation::none", bits, expected_none[negative], none);
+      std::uint32_t finite_cuda_code = 0;
+      bool finite_cuda_called = false;
       if constexpr (finite_cuda::available) {
         if (finite_cuda::covers(bits)) {
-          const std::uint32_t cuda = finite_cuda::convert(x);
-          if (finite != cuda) result.against_cuda.add(finite_cuda::name, bits, cuda, finite);
+          finite_cuda_code = finite_cuda::convert(x);
+          finite_cuda_called = true;
+          if (finite != finite_cuda_code) result.against_cuda.add(finite_cuda::name, bits, finite_cuda_code, finite);
           ++cuda_inputs;
         }
       }
       if constexpr (none_cuda::available) {
         if (none_cuda::covers(bits)) {
-          const std::uint32_t cuda = none_cuda::convert(x);
+          const std::uint32_t cuda =
+              none_cuda::same_call_as_finite && finite_cuda_called ? finite_cuda_code : none_cuda::convert(x);
           if (none != cuda) result.against_cuda.add(none_cuda::name, bits, cuda, none);
           ++cuda_inputs;
         }
@@ -228,6 +271,11 @@ sweep_result sweep(const sweep_plan& plan) {
     check_planned(begin, end);
   };
 
+  if (ref.grid_value(0) > 0) {
+    // E8M0 has no zero: every magnitude below its smallest value gives that value.
+    for (auto& row : expected) row[0] = row[1] = ref.below_grid_code();
+    check_planned(0, sort_key(ref.grid_value(0)));
+  }
   for (std::size_t i = 0; i < ref.grid_size(); ++i) {
     const double lower = ref.grid_value(i);
     const double upper = ref.upper_of(i);
@@ -396,3 +444,33 @@ TEST_CASE("exhaustive float to float8_e5m2fnuz upward: every float in the format
 TEST_CASE("exhaustive float to float8_e5m2fnuz downward: every float in the format range matches the reference", "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e5m2fnuz, rounding::downward>();
 }
+
+// ---- The microscaling formats (issue 13 §1): every float, every mode --------
+// FP4 and FP6 against CUDA's __nv_cvt_float_to_fp4 / _fp6 (nearest_even and
+// toward_zero, the modes CUDA has) and the reference; E8M0 against CUDA's
+// __nv_cvt_float_to_e8m0 (toward_zero and upward = cudaRoundZero and
+// cudaRoundPosInf, with __NV_SATFINITE and __NV_NOSAT) and the reference.
+// The modes CUDA lacks are held to the reference alone.
+
+#define MIXPREC_MICROSCALING_SWEEP(T, R, against)                                                               \
+  TEST_CASE("exhaustive float to " #T " " #R ": every input matches the reference" against,                   \
+            "[exhaustive][conversion][microscaling]") {                                                        \
+    require_every_input_correct<mixprec::T, rounding::R>();                                                     \
+  }
+MIXPREC_MICROSCALING_SWEEP(float4_e2m1, nearest_even, " and __nv_cvt_float_to_fp4")
+MIXPREC_MICROSCALING_SWEEP(float4_e2m1, toward_zero, " and __nv_cvt_float_to_fp4")
+MIXPREC_MICROSCALING_SWEEP(float4_e2m1, upward, "")
+MIXPREC_MICROSCALING_SWEEP(float4_e2m1, downward, "")
+MIXPREC_MICROSCALING_SWEEP(float6_e2m3, nearest_even, " and __nv_cvt_float_to_fp6")
+MIXPREC_MICROSCALING_SWEEP(float6_e2m3, toward_zero, " and __nv_cvt_float_to_fp6")
+MIXPREC_MICROSCALING_SWEEP(float6_e2m3, upward, "")
+MIXPREC_MICROSCALING_SWEEP(float6_e2m3, downward, "")
+MIXPREC_MICROSCALING_SWEEP(float6_e3m2, nearest_even, " and __nv_cvt_float_to_fp6")
+MIXPREC_MICROSCALING_SWEEP(float6_e3m2, toward_zero, " and __nv_cvt_float_to_fp6")
+MIXPREC_MICROSCALING_SWEEP(float6_e3m2, upward, "")
+MIXPREC_MICROSCALING_SWEEP(float6_e3m2, downward, "")
+MIXPREC_MICROSCALING_SWEEP(float8_e8m0, nearest_even, "")
+MIXPREC_MICROSCALING_SWEEP(float8_e8m0, toward_zero, " and __nv_cvt_float_to_e8m0")
+MIXPREC_MICROSCALING_SWEEP(float8_e8m0, upward, " and __nv_cvt_float_to_e8m0")
+MIXPREC_MICROSCALING_SWEEP(float8_e8m0, downward, "")
+#undef MIXPREC_MICROSCALING_SWEEP

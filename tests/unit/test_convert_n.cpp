@@ -445,3 +445,49 @@ TEMPLATE_TEST_CASE("convert_n: MXCSR rounding and DAZ and FTZ change nothing and
 #endif
 
 }  // namespace
+
+// ---- Issue 12: a wrapped size and invalid enum values are refused ---------
+
+TEST_CASE("convert_n: the overlap check cannot be defeated by n * sizeof wrapping", "[convert_n]") {
+  // Before: n · sizeof(float) = 2^64 wrapped to 0 bytes, the arrays looked
+  // disjoint, and the conversion ran off the end of the buffer.
+  alignas(16) unsigned char buffer[64] = {};
+  auto* as_floats = reinterpret_cast<float*>(buffer);
+  auto* as_bf16 = reinterpret_cast<mixprec::bfloat16*>(buffer);
+  // (Read through a volatile: a constant n this large over a 64-byte buffer
+  // is, to the optimiser, undefined behaviour to warn about.)
+  volatile std::size_t opaque = std::size_t{1} << 62;
+  const std::size_t wraps = opaque;
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(as_floats, wraps, as_bf16), "beyond the address space");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(static_cast<const mixprec::bfloat16*>(as_bf16), wraps, as_floats),
+                        "beyond the address space");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n_stochastic(as_floats, wraps, as_bf16, 1, 0), "beyond the address space");
+  // Separate arrays with an impossible n: refused too, whatever the path.
+  float floats[4] = {};
+  mixprec::float8_e4m3 codes[4] = {};
+  for (simd_path path : mixprec::host::available_simd_paths()) {
+    CAPTURE(mixprec::host::to_string(path));
+    MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, wraps * 2, codes, rounding::nearest_even, saturation::finite,
+                                             path),
+                          "n must be the number of elements in the arrays");
+  }
+  for (unsigned char byte : buffer) CHECK(byte == 0);
+}
+
+TEST_CASE("convert_n refuses rounding and saturation values that are no enumerator", "[convert_n]") {
+  // Before: rounding(42) fell through to the engine, which truncated.
+  const float floats[3] = {1.7f, -2.3f, 1e30f};
+  mixprec::float8_e4m3 codes[3] = {mixprec::float8_e4m3::from_bits(0x11), mixprec::float8_e4m3::from_bits(0x11),
+                                   mixprec::float8_e4m3::from_bits(0x11)};
+  for (simd_path path : mixprec::host::available_simd_paths()) {
+    CAPTURE(mixprec::host::to_string(path));
+    MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, 3, codes, static_cast<rounding>(42), saturation::finite, path),
+                          "rounding value 42 is not a mixprec::rounding enumerator");
+    MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, 3, codes, rounding::nearest_even, static_cast<saturation>(7), path),
+                          "saturation value 7 is not a mixprec::saturation enumerator");
+  }
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n(floats, 3, codes, static_cast<rounding>(42)), "rounding value 42");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_n_stochastic(floats, 3, codes, 1, 0, static_cast<saturation>(7)),
+                        "saturation value 7");
+  for (mixprec::float8_e4m3 code : codes) CHECK(code.bits() == 0x11);
+}

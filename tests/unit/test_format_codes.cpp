@@ -34,9 +34,10 @@ struct code_failures {
   }
 };
 
+// Every code of T: 2^total_bits (16 for FP4, 64 for FP6, 256 for 8 bits).
 template <class T>
 std::uint32_t code_count() {
-  return std::uint32_t{1} << (8 * sizeof(typename T::storage_type));
+  return std::uint32_t{1} << T::format::total_bits;
 }
 
 }  // namespace
@@ -75,6 +76,14 @@ TEST_CASE("NaN decodes keeping sign and payload with the quiet bit set; fnuz's N
   CHECK(reference::float_bits(static_cast<float>(mixprec::bfloat16::from_bits(0x7F81))) == 0x7FC10000u);
   CHECK(reference::float_bits(static_cast<float>(mixprec::float8_e4m3fnuz::from_bits(0x80))) == 0x7FC00000u);
   CHECK(reference::float_bits(static_cast<float>(mixprec::float8_e5m2fnuz::from_bits(0x80))) == 0x7FC00000u);
+  CHECK(reference::float_bits(static_cast<float>(mixprec::float8_e8m0::from_bits(0xFF))) == 0x7FC00000u);
+}
+
+TEST_CASE("from_bits clears the bits above a 4- or 6-bit code", "[format][codes]") {
+  CHECK(mixprec::float4_e2m1::from_bits(0xF7).bits() == 0x07);
+  CHECK(mixprec::float6_e2m3::from_bits(0xFF).bits() == 0x3F);
+  CHECK(mixprec::float6_e3m2::from_bits(0x41).bits() == 0x01);
+  CHECK(mixprec::float8_e8m0::from_bits(0xFF).bits() == 0xFF);
 }
 
 TEST_CASE("every non-NaN code round-trips through float and double in every mode and saturation", "[format][codes]") {
@@ -176,6 +185,7 @@ struct published_limits {
   double max, min_normal, denorm_min, epsilon;
   int digits, min_exponent, max_exponent, min_exponent10, max_exponent10, digits10, max_digits10;
   bool has_infinity;
+  bool is_signed = true, has_nan = true, has_denorm = true;
 };
 
 template <class T>
@@ -204,6 +214,29 @@ template <>
 published_limits published<mixprec::float8_e5m2fnuz>() {
   return {57344.0, 0x1p-15, 0x1p-17, 0.25, 3, -14, 16, -4, 4, 0, 2, false};
 }
+// OCP MX v1.0 Table 2 (FP6 E2M3, E3M2; FP4 E2M1) and §5.4.1 (E8M0).
+template <>
+published_limits published<mixprec::float4_e2m1>() {
+  return {6.0, 1.0, 0.5, 0.5, 2, 1, 3, 0, 0, 0, 2, false, true, false, true};
+}
+template <>
+published_limits published<mixprec::float6_e2m3>() {
+  return {7.5, 1.0, 0.125, 0.125, 4, 1, 3, 0, 0, 0, 3, false, true, false, true};
+}
+template <>
+published_limits published<mixprec::float6_e3m2>() {
+  return {28.0, 0.25, 0.0625, 0.25, 3, -1, 5, 0, 1, 0, 2, false, true, false, true};
+}
+template <>
+published_limits published<mixprec::float8_e8m0>() {
+  return {0x1p127, 0x1p-127, 0x1p-127, 1.0, 1, -126, 128, -38, 38, 0, 2, false, false, true, false};
+}
+
+// Detects whether std::numeric_limits<T>::quiet_NaN() can be called.
+template <class T, class = void>
+struct has_quiet_nan_function : std::false_type {};
+template <class T>
+struct has_quiet_nan_function<T, std::void_t<decltype(std::numeric_limits<T>::quiet_NaN())>> : std::true_type {};
 
 template <class T>
 double as_double(T x) {
@@ -219,16 +252,18 @@ TEST_CASE("numeric_limits follow the standard's definitions and the published va
     const published_limits p = published<T>();
     INFO(reference::spec_of<T>().name);
     CHECK(limits::is_specialized);
-    CHECK(limits::is_signed);
+    CHECK(limits::is_signed == p.is_signed);
     CHECK_FALSE(limits::is_integer);
     CHECK_FALSE(limits::is_exact);
     CHECK(limits::is_bounded);
     CHECK(limits::radix == 2);
-    CHECK(limits::has_quiet_NaN);
-    CHECK(limits::has_denorm == std::denorm_present);
+    CHECK(limits::has_quiet_NaN == p.has_nan);
+    CHECK(has_quiet_nan_function<T>::value == p.has_nan);
+    CHECK(limits::has_denorm == (p.has_denorm ? std::denorm_present : std::denorm_absent));
     CHECK(limits::round_style == std::round_to_nearest);
     CHECK(as_double(limits::max()) == p.max);
-    CHECK(as_double(limits::lowest()) == -p.max);
+    // lowest() is -max; in an unsigned format the smallest value.
+    CHECK(as_double(limits::lowest()) == (p.is_signed ? -p.max : p.min_normal));
     CHECK(as_double(limits::min()) == p.min_normal);
     CHECK(as_double(limits::denorm_min()) == p.denorm_min);
     CHECK(as_double(limits::epsilon()) == p.epsilon);
@@ -242,7 +277,7 @@ TEST_CASE("numeric_limits follow the standard's definitions and the published va
     CHECK(limits::max_exponent10 == p.max_exponent10);
     CHECK(limits::has_infinity == p.has_infinity);
     CHECK(has_infinity_function<T>::value == p.has_infinity);
-    CHECK(isnan(limits::quiet_NaN()));
+    if constexpr (has_quiet_nan_function<T>::value) CHECK(isnan(limits::quiet_NaN()));
     // The definitions, checked on the values: min() is 2^(min_exponent - 1),
     // max() < 2^max_exponent, epsilon is the gap above 1, denorm_min is
     // min() * epsilon.
@@ -250,7 +285,10 @@ TEST_CASE("numeric_limits follow the standard's definitions and the published va
     CHECK(as_double(limits::max()) < std::ldexp(1.0, limits::max_exponent));
     CHECK(as_double(limits::max()) >= std::ldexp(1.0, limits::max_exponent - 1));
     CHECK(as_double(limits::epsilon()) == std::ldexp(1.0, 1 - limits::digits));
-    CHECK(as_double(limits::denorm_min()) == as_double(limits::min()) * as_double(limits::epsilon()));
+    // denorm_min is min() * epsilon with subnormals, min() without (the
+    // standard's value when has_denorm is denorm_absent).
+    CHECK(as_double(limits::denorm_min()) ==
+          as_double(limits::min()) * (p.has_denorm ? as_double(limits::epsilon()) : 1.0));
     CHECK(std::pow(10.0, limits::min_exponent10) >= as_double(limits::min()));
     CHECK(std::pow(10.0, limits::min_exponent10 - 1) < as_double(limits::min()));
     CHECK(std::pow(10.0, limits::max_exponent10) <= as_double(limits::max()));
@@ -275,6 +313,19 @@ TEST_CASE("numeric_limits follow the standard's definitions and the published va
   CHECK(std::numeric_limits<mixprec::bfloat16>::max().bits() == 0x7F7F);
   CHECK(std::numeric_limits<mixprec::float8_e4m3fnuz>::max().bits() == 0x7F);
   CHECK(std::numeric_limits<mixprec::float8_e5m2fnuz>::max().bits() == 0x7F);
+  CHECK(std::numeric_limits<mixprec::float4_e2m1>::max().bits() == 0x7);
+  CHECK(std::numeric_limits<mixprec::float4_e2m1>::lowest().bits() == 0xF);
+  CHECK(std::numeric_limits<mixprec::float6_e2m3>::max().bits() == 0x1F);
+  CHECK(std::numeric_limits<mixprec::float6_e3m2>::max().bits() == 0x1F);
+  CHECK(std::numeric_limits<mixprec::float8_e8m0>::max().bits() == 0xFE);
+  CHECK(std::numeric_limits<mixprec::float8_e8m0>::min().bits() == 0x00);
+  CHECK(std::numeric_limits<mixprec::float8_e8m0>::lowest().bits() == 0x00);
+  CHECK(std::numeric_limits<mixprec::float8_e8m0>::quiet_NaN().bits() == 0xFF);
+  CHECK(std::numeric_limits<mixprec::float4_e2m1>::epsilon().bits() == 0x1);  // 0.5, a subnormal
+  STATIC_REQUIRE_FALSE(has_quiet_nan_function<mixprec::float4_e2m1>::value);
+  STATIC_REQUIRE_FALSE(has_quiet_nan_function<mixprec::float6_e2m3>::value);
+  STATIC_REQUIRE_FALSE(has_quiet_nan_function<mixprec::float6_e3m2>::value);
+  STATIC_REQUIRE_FALSE(has_infinity_function<mixprec::float8_e8m0>::value);
 }
 
 TEST_CASE("the independent decoder agrees with the published key values", "[format][reference]") {
@@ -301,6 +352,25 @@ TEST_CASE("the independent decoder agrees with the published key values", "[form
   CHECK(reference::rounder_for(reference::float16_spec).beyond_max() == 65536.0);
   CHECK(reference::rounder_for(reference::e4m3fnuz_spec).beyond_max() == 256.0);
   CHECK(reference::rounder_for(reference::bfloat16_spec).grid_size() == 0x7F7F + 1);
+  // The microscaling formats (OCP MX v1.0 Table 2 and §5.4.1).
+  CHECK(reference::decode(reference::e2m1_spec, 0x7).value == 6.0);
+  CHECK(reference::decode(reference::e2m1_spec, 0x1).value == 0.5);
+  CHECK(reference::decode(reference::e2m1_spec, 0x2).value == 1.0);
+  CHECK(reference::decode(reference::e2m1_spec, 0xD).value == -3.0);
+  CHECK(reference::decode(reference::e2m3_spec, 0x1F).value == 7.5);
+  CHECK(reference::decode(reference::e2m3_spec, 0x01).value == 0.125);
+  CHECK(reference::decode(reference::e3m2_spec, 0x1F).value == 28.0);
+  CHECK(reference::decode(reference::e3m2_spec, 0x01).value == 0.0625);
+  CHECK(reference::decode(reference::e3m2_spec, 0x04).value == 0.25);
+  CHECK(reference::decode(reference::e8m0_spec, 0x00).value == 0x1p-127);
+  CHECK(reference::decode(reference::e8m0_spec, 0x7F).value == 1.0);
+  CHECK(reference::decode(reference::e8m0_spec, 0xFE).value == 0x1p127);
+  CHECK(reference::decode(reference::e8m0_spec, 0xFF).kind == reference::value_kind::nan);
+  CHECK(reference::rounder_for(reference::e2m1_spec).beyond_max() == 8.0);
+  CHECK(reference::rounder_for(reference::e2m3_spec).beyond_max() == 8.0);
+  CHECK(reference::rounder_for(reference::e3m2_spec).beyond_max() == 32.0);
+  CHECK(reference::rounder_for(reference::e8m0_spec).beyond_max() == 0x1p128);
+  CHECK(reference::rounder_for(reference::e8m0_spec).grid_size() == 255);
   // The rule on its key cases.
   const reference::rounder& e4m3 = reference::rounder_for(reference::e4m3_spec);
   using reference::mode;
@@ -323,4 +393,28 @@ TEST_CASE("the independent decoder agrees with the published key values", "[form
   CHECK(fnuz.round(-1e-10, mode::nearest_even, overflow::none) == 0x00);
   CHECK(fnuz.round(-1e10, mode::nearest_even, overflow::none) == 0x80);
   CHECK(fnuz.round(248.0, mode::nearest_even, overflow::none) == 0x80);         // 240 is odd: the tie overflows
+  const reference::rounder& fp4 = reference::rounder_for(reference::e2m1_spec);
+  CHECK(fp4.round(7.0, mode::nearest_even, overflow::none) == 0x7);             // no inf/NaN: saturates
+  CHECK(fp4.round(-HUGE_VAL, mode::nearest_even, overflow::none) == 0xF);
+  CHECK(fp4.round(std::nan(""), mode::toward_zero, overflow::none) == 0x7);     // NaN: +max
+  CHECK(fp4.round(2.5, mode::nearest_even, overflow::none) == 0x4);             // tie between 2 and 3: even
+  CHECK(fp4.round(0.25, mode::nearest_even, overflow::none) == 0x0);            // tie with 0: even
+  CHECK(fp4.round(-0.25, mode::nearest_even, overflow::none) == 0x8);           // -0
+  CHECK(fp4.round(0.1, mode::upward, overflow::none) == 0x1);
+  const reference::rounder& e8m0 = reference::rounder_for(reference::e8m0_spec);
+  CHECK(e8m0.round(0.0, mode::nearest_even, overflow::none) == 0x00);           // no zero: 2^-127
+  CHECK(e8m0.round(0.0, mode::upward, overflow::finite) == 0x00);
+  CHECK(e8m0.round(1e-300, mode::toward_zero, overflow::none) == 0x00);
+  CHECK(e8m0.round(-4.0, mode::nearest_even, overflow::none) == 0x81);          // |x|
+  CHECK(e8m0.round(-5.0, mode::upward, overflow::none) == 0x82);                // |x| rounded up
+  CHECK(e8m0.round(1.5, mode::nearest_even, overflow::none) == 0x80);           // tie 1 (0x7F) / 2 (0x80): even code
+  CHECK(e8m0.round(3.0, mode::nearest_even, overflow::none) == 0x80);           // tie 2 (0x80) / 4 (0x81): even code
+  CHECK(e8m0.round(2.9, mode::nearest_even, overflow::none) == 0x80);
+  CHECK(e8m0.round(3.1, mode::nearest_even, overflow::none) == 0x81);
+  CHECK(e8m0.round(0x1.8p127, mode::nearest_even, overflow::none) == 0xFE);     // tie with 2^128: 0xFE is even
+  CHECK(e8m0.round(0x1.8000000000001p127, mode::nearest_even, overflow::none) == 0xFF);  // overflow: NaN
+  CHECK(e8m0.round(0x1.8000000000001p127, mode::nearest_even, overflow::finite) == 0xFE);
+  CHECK(e8m0.round(-HUGE_VAL, mode::toward_zero, overflow::none) == 0xFF);
+  CHECK(e8m0.round(HUGE_VAL, mode::upward, overflow::finite) == 0xFE);
+  CHECK(e8m0.round(std::nan(""), mode::upward, overflow::finite) == 0xFF);
 }

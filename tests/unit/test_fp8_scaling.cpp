@@ -6,6 +6,8 @@
 // Expected values are worked out by hand from that formula.
 #include <cfloat>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <limits>
 
 #include "mixprec/scaling/fp8_scaling.hpp"
@@ -213,4 +215,86 @@ TEST_CASE("recipe options and inputs are rejected with messages", "[fp8_scaling]
   c.margin = 30;
   MIXPREC_REQUIRE_ERROR(mixprec::current_scaling<float8_e4m3>(c), "margin = 30");
   MIXPREC_REQUIRE_ERROR(mixprec::current_scaling<float8_e4m3>().update(-2.0f), "amax = -2");
+}
+
+TEST_CASE("margins are format-aware: max(T) · 2^-margin stays at or above T's smallest normal", "[fp8_scaling][issue12]") {
+  // E4M3: 448 · 2^-14 = 0.0273 >= 2^-6, 448 · 2^-15 = 0.0137 < 2^-6.
+  // E5M2: 57344 · 2^-29 = 1.07e-4 >= 2^-14, 57344 · 2^-30 < 2^-14.
+  // Before: E4M3 with margin 19..24 was accepted and quantised everything to 0.
+  mixprec::delayed_scaling_options o;
+  o.margin = 14;
+  CHECK_NOTHROW(mixprec::delayed_scaling<float8_e4m3>(o));
+  o.margin = 15;
+  MIXPREC_REQUIRE_ERROR(mixprec::delayed_scaling<float8_e4m3>(o), "margin = 15 must lie in [0, 14]");
+  o.margin = 19;
+  MIXPREC_REQUIRE_ERROR(mixprec::delayed_scaling<float8_e4m3>(o), "margin = 19");
+  o.margin = 29;
+  CHECK_NOTHROW(mixprec::delayed_scaling<float8_e5m2>(o));
+  o.margin = 30;
+  MIXPREC_REQUIRE_ERROR(mixprec::delayed_scaling<float8_e5m2>(o), "margin = 30 must lie in [0, 29]");
+  mixprec::current_scaling_options c;
+  c.margin = 15;
+  MIXPREC_REQUIRE_ERROR(mixprec::current_scaling<float8_e4m3>(c), "margin = 15 must lie in [0, 14]");
+  MIXPREC_REQUIRE_ERROR(mixprec::current_scale<float8_e4m3>(1.0f, c), "margin = 15");
+  // fp8_linear_scaling shares one option set: the E5M2 gradient recipe takes margins E4M3 cannot.
+  o.margin = 20;
+  MIXPREC_REQUIRE_ERROR((mixprec::fp8_linear_scaling<mixprec::hybrid_fp8>(o)), "margin = 20");
+}
+
+TEST_CASE("a huge amax gives scale FLT_MIN, never a subnormal with an infinite scale_inv", "[fp8_scaling][issue12]") {
+  // E5M2, margin 29, amax 1e36: 57344 · 2^-29 / 1e36 = 1.07e-40 is subnormal
+  // (its reciprocal overflows float: dequantising gave inf · 0 = NaN).
+  const double exact = std::ldexp(57344.0, -29) / 1e36;
+  REQUIRE(exact < static_cast<double>(FLT_MIN));
+  mixprec::delayed_scaling_options o;
+  o.margin = 29;
+  auto scaling = recorded<float8_e5m2>(o, {1e36f});
+  CHECK(scaling.update() == FLT_MIN);
+  CHECK(scaling.scale_inv() == std::ldexp(1.0f, 126));
+  CHECK(std::isfinite(scaling.scale_inv()));
+  mixprec::current_scaling_options c;
+  c.margin = 29;
+  CHECK(mixprec::current_scale<float8_e5m2>(FLT_MAX, c) == FLT_MIN);
+  c.power_of_two = true;
+  CHECK(mixprec::current_scale<float8_e5m2>(FLT_MAX, c) == FLT_MIN);  // FLT_MIN is a power of two
+}
+
+TEST_CASE("load rejects scale_inv = inf, a negative amax and an amax no update could report", "[fp8_scaling][issue12]") {
+  mixprec::delayed_scaling<float8_e4m3> scaling = recorded<float8_e4m3>({}, {2.0f, 3.0f});
+  scaling.update();
+  const mixprec::delayed_scaling_state good = scaling.save();
+  auto with = [&](auto change) {
+    mixprec::delayed_scaling_state s = good;
+    change(s);
+    return s;
+  };
+  using state = mixprec::delayed_scaling_state;
+  MIXPREC_REQUIRE_ERROR(scaling.load(with([](state& s) { s.scale = 1e-40f; s.scale_inv = 1.0f / s.scale; })),
+                        "must lie in [FLT_MIN, FLT_MAX]");
+  MIXPREC_REQUIRE_ERROR(scaling.load(with([](state& s) { s.amax = -1.0f; })), "amax = -1 is negative");
+  MIXPREC_REQUIRE_ERROR(scaling.load(with([](state& s) { s.amax = infinity; })), "amax = inf is not finite");
+  CHECK(scaling.scale() == good.scale);
+  // An infinite entry makes update() report amax = inf: that state loads.
+  mixprec::delayed_scaling<float8_e4m3> with_inf = recorded<float8_e4m3>({}, {2.0f, infinity});
+  with_inf.update();
+  REQUIRE(with_inf.amax() == infinity);
+  CHECK_NOTHROW(scaling.load(with_inf.save()));
+  CHECK(scaling.amax() == infinity);
+}
+
+TEST_CASE("history_len is bounded before anything is allocated", "[fp8_scaling][issue12]") {
+  // Before: SIZE_MAX gave std::length_error about std::vector; 2^32 in a
+  // loaded state allocated 16 GiB.
+  mixprec::delayed_scaling_options o;
+  o.history_len = SIZE_MAX;
+  MIXPREC_REQUIRE_ERROR(mixprec::delayed_scaling<float8_e4m3>(o), "history_len = 18446744073709551615 must lie in [1, 1048576]");
+  o.history_len = mixprec::max_history_len;
+  CHECK_NOTHROW(mixprec::delayed_scaling<float8_e4m3>(o));
+  mixprec::delayed_scaling<float8_e4m3> scaling;
+  mixprec::delayed_scaling_state s = scaling.save();
+  s.options.history_len = std::size_t{1} << 32;
+  MIXPREC_REQUIRE_ERROR(scaling.load(s), "history_len = 4294967296");
+  s.options.history_len = SIZE_MAX;
+  MIXPREC_REQUIRE_ERROR(scaling.load(s), "history_len = 18446744073709551615");
+  CHECK(scaling.get_options().history_len == 1024);
 }

@@ -4,6 +4,7 @@
 // the matrices here are disjoint, suitably aligned slices of one arena.
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "mixprec/gemm/problem.hpp"
@@ -464,4 +465,134 @@ TEST_CASE("describe names what was asked", "[gemm][validation]") {
   CHECK(describe(p) ==
         "M=64 N=64 K=64 A=float8_e4m3/block_1x128 (lda=64) B=float8_e4m3/per_tensor (ldb=64) D=float8_e4m3 "
         "(ldd=64) epilogue=bias bias=bfloat16");
+}
+
+// ---- Issue 12: enum values, non-finite factors, overflow, D aliasing ------
+
+TEST_CASE("enum fields must hold enumerators: an invalid element type is rejected, not divided by", "[gemm][validation]") {
+  // Before: validate_for_cublaslt built its alignment message eagerly and
+  // divided by size_of(element_type(9)) = 0 (SIGFPE); validate() accepted it.
+  problem all_invalid = fp8_problem();
+  all_invalid.a.type = all_invalid.b.type = all_invalid.c.type = all_invalid.d.type = all_invalid.bias.type =
+      static_cast<element_type>(9);
+  all_invalid.a.scale = all_invalid.b.scale = nullptr;  // as the probe had it: every other rule then passes
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(all_invalid, hopper), "a.type = 9 is not a mixprec::scalar_type");
+  MIXPREC_REQUIRE_ERROR(validate(all_invalid), "a.type = 9");
+
+  struct field_case {
+    const char* text;
+    void (*spoil)(problem&);
+  };
+  const field_case cases[] = {
+      {"a.type = 9", [](problem& p) { p.a.type = static_cast<element_type>(9); }},
+      {"b.type = 200", [](problem& p) { p.b.type = static_cast<element_type>(200); }},
+      {"c.type = 5", [](problem& p) { p.c.type = static_cast<element_type>(5); }},
+      {"d.type = 9", [](problem& p) { p.d.type = static_cast<element_type>(9); }},
+      {"bias.type = 9", [](problem& p) { p.bias.type = static_cast<element_type>(9); }},
+      {"a.scaling = 9 is not a gemm::scale_mode", [](problem& p) { p.a.scaling = static_cast<scale_mode>(9); }},
+      {"b.scaling = 4", [](problem& p) { p.b.scaling = static_cast<scale_mode>(4); }},
+      {"epilogue_op = 6 is not a gemm::epilogue", [](problem& p) { p.epilogue_op = static_cast<epilogue>(6); }},
+  };
+  for (const field_case& c : cases) {
+    CAPTURE(c.text);
+    problem p = fp8_problem();
+    c.spoil(p);
+    MIXPREC_REQUIRE_ERROR(validate(p), c.text);
+    MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper), c.text);
+  }
+}
+
+TEST_CASE("alpha and beta must be finite", "[gemm][validation]") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (float bad : {inf, -inf, nan}) {
+    problem p = fp8_problem();
+    p.alpha = bad;
+    MIXPREC_REQUIRE_ERROR(validate(p), "must be finite");
+    p = fp8_problem();
+    p.beta = bad;
+    p.c.data = slice(3);
+    MIXPREC_REQUIRE_ERROR(validate(p), "must be finite");
+  }
+  problem zero = fp8_problem();
+  zero.alpha = 0.0f;  // D = beta · C: a zero alpha is a computation
+  CHECK_NOTHROW(validate(zero));
+}
+
+TEST_CASE("sizes and extents are computed without overflow", "[gemm][validation]") {
+  const std::int64_t big = std::int64_t{1} << 32;
+  // Before: (M - 1) · ldc + N overflowed a signed product and was accepted.
+  problem p = make_problem(big, big, big, element_type::bfloat16, element_type::bfloat16, element_type::bfloat16);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  p.c.data = slice(3);
+  p.beta = 1.0f;
+  MIXPREC_REQUIRE_ERROR(validate(p), "A (4294967296 x 4294967296 bfloat16, ld=4294967296");
+  MIXPREC_REQUIRE_ERROR(validate(p), "overflows or reaches beyond the address space; check M, K and lda");
+
+  // N = K = 2^32 with M = 1: B's extent overflows.
+  p = make_problem(1, big, big, element_type::float8_e4m3, element_type::float8_e4m3, element_type::float32);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  MIXPREC_REQUIRE_ERROR(validate(p), "check N, K and ldb");
+
+  // lda = INT64_MAX: (M - 1) · lda overflows.
+  p = fp8_problem();
+  p.a.ld = INT64_MAX;
+  MIXPREC_REQUIRE_ERROR(validate(p), "check M, K and lda");
+  // With one row the leading dimension is never stepped over: the extent is K.
+  p.m = 1;
+  CHECK_NOTHROW(validate(p));
+  // ... but cuBLASLt's byte stride would overflow (BF16: 2 bytes an element).
+  problem bf16 = make_problem(1, 8, 8, element_type::bfloat16, element_type::bfloat16, element_type::bfloat16);
+  bf16.a.data = slice(0);
+  bf16.b.data = slice(1);
+  bf16.d.data = slice(2);
+  bf16.a.ld = INT64_MAX;
+  CHECK_NOTHROW(validate(bf16));
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(bf16, hopper), "times the element size overflows");
+
+  // A matrix that would wrap around the end of the address space.
+  problem high = make_problem(1, 16, 64, element_type::float8_e4m3, element_type::float8_e4m3, element_type::float32);
+  high.a.data = reinterpret_cast<const void*>(UINTPTR_MAX - 31);
+  high.b.data = slice(1);
+  high.d.data = slice(2);
+  MIXPREC_REQUIRE_ERROR(validate(high), "check M, K and lda");
+}
+
+TEST_CASE("D must not overlap A, B, their scales, the bias or d.scale and d.amax", "[gemm][validation]") {
+  // Before: only C/D overlap was detected; D = A gave 384 of 512 wrong outputs.
+  problem p = make_problem(16, 32, 16, element_type::float32, element_type::float32, element_type::float32);
+  p.a.data = slice(0);
+  p.b.data = slice(1);
+  p.d.data = slice(2);
+  CHECK_NOTHROW(validate(p));
+  p.d.data = slice(0);
+  MIXPREC_REQUIRE_ERROR(validate(p), "overlaps A");
+  MIXPREC_REQUIRE_ERROR(validate(p), "write D to a buffer of its own");
+  // D's last byte is B's first (D is 16 x 32 floats = 2048 bytes).
+  p.d.data = static_cast<unsigned char*>(slice(1)) - 2047;
+  MIXPREC_REQUIRE_ERROR(validate(p), "overlaps B");
+  // Adjacent is fine.
+  p.d.data = static_cast<unsigned char*>(slice(1)) - 2048;
+  CHECK_NOTHROW(validate(p));
+
+  problem q = fp8_problem(element_type::float8_e4m3);
+  q.a.scale = static_cast<const float*>(q.d.data) + 3;
+  MIXPREC_REQUIRE_ERROR(validate(q), "overlaps a.scale");
+  q = fp8_problem(element_type::float8_e4m3);
+  q.b.scaling = scale_mode::row_wise;
+  q.b.scale = reinterpret_cast<const float*>(static_cast<unsigned char*>(q.d.data) - 8);  // 64 floats reach into D
+  MIXPREC_REQUIRE_ERROR(validate(q), "overlaps b.scale");
+  q = fp8_problem(element_type::float8_e4m3);
+  q.d.amax = static_cast<float*>(q.d.data);
+  MIXPREC_REQUIRE_ERROR(validate(q), "overlaps d.amax");
+  q = fp8_problem(element_type::float8_e4m3);
+  q.d.scale = static_cast<const float*>(q.d.data) + 1;
+  MIXPREC_REQUIRE_ERROR(validate(q), "overlaps d.scale");
+  q = fp8_problem();
+  q.epilogue_op = epilogue::bias;
+  q.bias.data = static_cast<unsigned char*>(q.d.data) + 100;
+  MIXPREC_REQUIRE_ERROR(validate(q), "overlaps bias");
 }

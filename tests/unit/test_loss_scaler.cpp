@@ -7,6 +7,7 @@
 // The expected values below are computed from those formulas by hand, not by
 // the code under test.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -27,8 +28,8 @@ void clean_steps(dynamic_loss_scaler& scaler, int count) {
 TEST_CASE("dynamic_loss_scaler defaults are PyTorch GradScaler's", "[loss_scaler]") {
   const dynamic_loss_scaler::options o;
   CHECK(o.init_scale == 65536.0f);
-  CHECK(o.growth_factor == 2.0f);
-  CHECK(o.backoff_factor == 0.5f);
+  CHECK(o.growth_factor == 2.0);
+  CHECK(o.backoff_factor == 0.5);
   CHECK(o.growth_interval == 2000);
   CHECK(o.hysteresis == 1);
   CHECK(o.min_scale == 1.0f);
@@ -79,8 +80,8 @@ TEST_CASE("GradScaler trajectory: an overflow resets the growth counter", "[loss
 TEST_CASE("GradScaler trajectory: a mixed sequence with custom factors", "[loss_scaler]") {
   dynamic_loss_scaler::options o;
   o.init_scale = 1024.0f;
-  o.growth_factor = 4.0f;
-  o.backoff_factor = 0.25f;
+  o.growth_factor = 4.0;
+  o.backoff_factor = 0.25;
   o.growth_interval = 3;
   dynamic_loss_scaler scaler(o);
   // Hand-computed: c c c -> 4096; i -> 1024; c c i -> 256; c c c -> 1024; i i -> 64.
@@ -271,13 +272,13 @@ TEST_CASE("options are rejected with a message naming the field and the value", 
     return o;
   };
   using options = dynamic_loss_scaler::options;
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 1.0f; })), "growth_factor = 1");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 0.5f; })), "growth_factor = 0.5");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.growth_factor = inf; })), "growth_factor = inf");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 1.0f; })), "backoff_factor = 1");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 0.0f; })), "backoff_factor = 0");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = -0.5f; })), "backoff_factor = -0.5");
-  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.backoff_factor = nan; })), "backoff_factor = nan");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 1.0; })), "growth_factor = 1");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_factor = 0.5; })), "growth_factor = 0.5");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.growth_factor = static_cast<double>(inf); })), "growth_factor = inf");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 1.0; })), "backoff_factor = 1");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = 0.0; })), "backoff_factor = 0");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.backoff_factor = -0.5; })), "backoff_factor = -0.5");
+  MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([&](options& o) { o.backoff_factor = static_cast<double>(nan); })), "backoff_factor = nan");
   MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_interval = 0; })), "growth_interval = 0");
   MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.growth_interval = -3; })), "growth_interval = -3");
   MIXPREC_REQUIRE_ERROR(dynamic_loss_scaler(with([](options& o) { o.hysteresis = 0; })), "hysteresis = 0");
@@ -308,7 +309,62 @@ TEST_CASE("a corrupt checkpoint is rejected and leaves the scaler unchanged", "[
   MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.skipped_steps = 9; })), "skipped_steps = 9");
   MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.overflows_at_min_scale = 2; })),
                         "overflows_at_min_scale = 2");
-  MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.options.backoff_factor = 2.0f; })), "backoff_factor = 2");
+  MIXPREC_REQUIRE_ERROR(scaler.load(corrupt([](state& s) { s.options.backoff_factor = 2.0; })), "backoff_factor = 2");
   CHECK(scaler.scale() == 32768.0f);
   CHECK(scaler.steps() == 1);
+}
+
+TEST_CASE("growth and backoff round as PyTorch's kernels: (float)(scale * (double)factor)", "[loss_scaler][issue12]") {
+  // _amp_update_scale_cpu_/_cuda_kernel take the factors as double (Python
+  // floats): growth 1.001 and backoff 0.9 are not floats, so scale · 1.001f
+  // in float differs from PyTorch from step 2 on. The reference is that rule,
+  // written out here (no clamping is reached: bounds [1, 2^24]).
+  dynamic_loss_scaler::options o;
+  o.growth_factor = 1.001;
+  o.backoff_factor = 0.9;
+  o.growth_interval = 1;
+  dynamic_loss_scaler scaler(o);
+  float reference = o.init_scale;
+  bool differs_from_float_factors = false;
+  float with_float_factors = o.init_scale;
+  for (int step = 0; step < 400; ++step) {
+    const bool overflow = step % 5 == 4;
+    scaler.update(overflow);
+    reference = static_cast<float>(static_cast<double>(reference) * (overflow ? 0.9 : 1.001));
+    with_float_factors *= overflow ? 0.9f : 1.001f;
+    differs_from_float_factors |= with_float_factors != reference;
+    INFO("after step " << step + 1);
+    REQUIRE(scaler.scale() == reference);
+  }
+  CHECK(differs_from_float_factors);  // the test distinguishes the two roundings
+}
+
+TEST_CASE("counters saturate at INT64_MAX: a loaded extreme state never overflows", "[loss_scaler][issue12]") {
+  // Before: load() accepted steps = INT64_MAX or growth_tracker =
+  // growth_interval = INT64_MAX, and the next update() overflowed (UB).
+  constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  dynamic_loss_scaler scaler;
+  dynamic_loss_scaler::state s = scaler.save();
+  s.steps = max;
+  s.skipped_steps = max;
+  s.overflows_at_min_scale = 0;
+  scaler.load(s);
+  scaler.update(true);
+  CHECK(scaler.steps() == max);
+  CHECK(scaler.skipped_steps() == max);
+  CHECK(scaler.scale() == 32768.0f);
+
+  dynamic_loss_scaler growing;
+  s = growing.save();
+  s.options.growth_interval = max;
+  s.growth_tracker = max;
+  growing.load(s);
+  growing.update(false);  // the tracker stays at max, which reaches the interval: the scale grows
+  CHECK(growing.scale() == 131072.0f);
+  CHECK(growing.growth_tracker() == 0);
+  s = growing.save();
+  s.growth_tracker = max - 1;
+  growing.load(s);
+  growing.update(false);
+  CHECK(growing.scale() == 262144.0f);
 }

@@ -3,9 +3,12 @@
 // sums, and the reference must lie within the error bound of FP32 summation
 // plus the output rounding (with FP64 accumulation: the output rounding alone).
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "mixprec/gemm/problem.hpp"
@@ -360,4 +363,172 @@ TEST_CASE("the reference checks the problem first", "[reference][gemm]") {
               scale_mode::per_tensor, scale_mode::per_tensor, 25);
   g.p.d.scale = nullptr;
   MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "d.scale is null");
+}
+
+// ---- Issue 12: what the reference refuses, before writing a byte ----------
+
+namespace {
+
+// D's bytes before a call that must be refused, to check it wrote nothing.
+struct untouched_output {
+  const gemm_case& g;
+  std::vector<unsigned char> before;
+  float amax_before;
+  explicit untouched_output(const gemm_case& c) : g(c), before(c.d.bytes), amax_before(c.d_amax) {}
+  bool holds() const { return g.d.bytes == before && std::memcmp(&g.d_amax, &amax_before, sizeof(float)) == 0; }
+};
+
+bool same_bits_or_both_nan(double x, double y) {
+  return (std::isnan(x) && std::isnan(y)) || std::memcmp(&x, &y, sizeof(double)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("the reference refuses invalid types and options and writes nothing", "[reference][gemm]") {
+  // Before: an invalid A type gave D = 0, an invalid D type wrote nothing and
+  // returned normally, accumulation(7) ran as float32.
+  gemm_case g(4, 16, 16, element_type::float8_e4m3, element_type::float8_e4m3, element_type::float8_e4m3,
+              scale_mode::per_tensor, scale_mode::per_tensor, 31);
+  const untouched_output d(g);
+  g.p.a.type = static_cast<element_type>(9);
+  MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "a.type = 9");
+  g.p.a.type = element_type::float8_e4m3;
+  g.p.d.type = static_cast<element_type>(9);
+  MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "d.type = 9");
+  g.p.d.type = element_type::float8_e4m3;
+  reference::gemm_options bad_options;
+  bad_options.accumulate = static_cast<reference::accumulation>(7);
+  MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p, bad_options), "gemm_options::accumulate = 7");
+  CHECK(d.holds());
+}
+
+TEST_CASE("the reference refuses D aliasing A", "[reference][gemm]") {
+  // The issue's case: FP32, M=16, N=32, K=16, d.data = a.data.
+  gemm_case g(16, 32, 16, element_type::float32, element_type::float32, element_type::float32,
+              scale_mode::per_tensor, scale_mode::per_tensor, 32);
+  const std::vector<unsigned char> a_before = g.a.bytes;
+  g.p.d.data = g.a.data();
+  MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "overlaps A");
+  CHECK(g.a.bytes == a_before);
+}
+
+TEST_CASE("the reference refuses NaN, infinite, zero and negative scales and non-finite alpha and beta",
+          "[reference][gemm]") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (float bad : {nan, inf, -inf, 0.0f, -0.0f, -1.0f}) {
+    CAPTURE(bad);
+    gemm_case g(4, 16, 256, element_type::float8_e4m3, element_type::float8_e4m3, element_type::float8_e4m3,
+                scale_mode::per_tensor, scale_mode::per_tensor, 33);
+    const untouched_output d(g);
+    const float a_scale = g.a_scales[0];
+    g.a_scales[0] = bad;
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "a.scale[0] = ");
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "scales must be finite and positive");
+    g.a_scales[0] = a_scale;
+    g.b_scales[0] = bad;
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "b.scale[0] = ");
+    g.b_scales[0] = 1.0f;
+    g.d_scale = bad;
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "d.scale[0] = ");
+    CHECK(d.holds());
+
+    // A block scale the GEMM reads: 1x128 blocks of A, entry (row 3, K block 1).
+    gemm_case blocks(4, 16, 256, element_type::float8_e4m3, element_type::float8_e4m3, element_type::bfloat16,
+                     scale_mode::block_1x128, scale_mode::block_128x128, 34);
+    const untouched_output block_d(blocks);
+    const std::int64_t read = gemm::scale_layout_of_a(blocks.p).index(3, 128);
+    blocks.a_scales[static_cast<std::size_t>(read)] = bad;
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(blocks.p), "a.scale[" + std::to_string(read) + "] = ");
+    CHECK(block_d.holds());
+  }
+  // Padding entries of a block layout are never read, so anything goes there:
+  // 128x128 scales of B with ceil(256/128) = 2 K blocks per row block, padded to 4.
+  gemm_case padded(4, 16, 256, element_type::float8_e4m3, element_type::float8_e4m3, element_type::bfloat16,
+                   scale_mode::block_1x128, scale_mode::block_128x128, 35);
+  padded.b_scales[2] = padded.b_scales[3] = nan;
+  CHECK_NOTHROW(reference::scaled_gemm(padded.p));
+
+  for (float bad : {nan, inf}) {
+    gemm_case g(4, 16, 16, element_type::float8_e4m3, element_type::float8_e4m3, element_type::bfloat16,
+                scale_mode::per_tensor, scale_mode::per_tensor, 36);
+    const untouched_output d(g);
+    g.p.alpha = bad;
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "must be finite");
+    g.p.alpha = 1.0f;
+    g.add_c(bad, 37);
+    MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(g.p), "must be finite");
+    CHECK(d.holds());
+  }
+}
+
+TEST_CASE("a problem too large for host memory is refused with a message, not std::bad_alloc", "[reference][gemm]") {
+  // N = K = 2^24: every extent fits in the address space, but decoding B
+  // needs 2^48 floats. Before: std::bad_alloc. Nothing is read or written:
+  // the workspace is allocated before the first operand is decoded.
+  const std::int64_t big = std::int64_t{1} << 24;
+  gemm::problem p = gemm::make_problem(1, big, big, element_type::float8_e4m3, element_type::float8_e4m3,
+                                       element_type::bfloat16);
+  // Addresses far apart, never dereferenced (B alone spans 2^48 bytes).
+  p.a.data = reinterpret_cast<const void*>(std::uintptr_t{1} << 44);
+  p.b.data = reinterpret_cast<const void*>(std::uintptr_t{1} << 45);
+  p.d.data = reinterpret_cast<void*>(std::uintptr_t{1} << 50);
+  MIXPREC_REQUIRE_ERROR(reference::scaled_gemm(p), "split the problem");
+}
+
+TEST_CASE("D is the documented float sequence bit for bit, whatever the tiling", "[reference][gemm]") {
+  // A plain loop written from the header's definition: Σ_k a·b in ascending
+  // k from 0 in float (per K block times sA·sB for block scales), times
+  // alpha·sA·sB for the others, + beta·C, converted by the engine. Shapes
+  // cover partial row tiles (M % 4), partial column panels (N % 16) and a
+  // partial K block (K % 128).
+  struct shape {
+    std::int64_t m, n, k;
+    scale_mode sa, sb;
+    element_type d;
+  };
+  const shape shapes[] = {
+      {7, 37, 300, scale_mode::per_tensor, scale_mode::per_tensor, element_type::float32},
+      {5, 21, 200, scale_mode::row_wise, scale_mode::row_wise, element_type::bfloat16},
+      {9, 16, 260, scale_mode::block_1x128, scale_mode::block_128x128, element_type::float32},
+      {3, 50, 129, scale_mode::block_128x128, scale_mode::block_1x128, element_type::float16},
+      {6, 33, 64, scale_mode::per_tensor, scale_mode::per_tensor, element_type::float8_e4m3},
+  };
+  std::uint32_t seed = 40;
+  for (const shape& s : shapes) {
+    CAPTURE(s.m, s.n, s.k, s.sa, s.sb, s.d);
+    gemm_case g(s.m, s.n, s.k, element_type::float8_e4m3, element_type::float8_e4m3, s.d, s.sa, s.sb, seed++);
+    if (!gemm::is_fp8(s.d)) g.add_c(0.5f, seed++);
+    g.p.alpha = 1.5f;
+    reference::scaled_gemm(g.p);
+    const gemm::scale_layout la = gemm::scale_layout_of_a(g.p), lb = gemm::scale_layout_of_b(g.p);
+    const bool blocked = gemm::is_block(s.sa) || gemm::is_block(s.sb);
+    const std::int64_t block = blocked ? 128 : s.k;
+    for (std::int64_t i = 0; i < s.m; ++i) {
+      for (std::int64_t j = 0; j < s.n; ++j) {
+        float total = 0.0f;
+        for (std::int64_t k0 = 0; k0 < s.k; k0 += block) {
+          float partial = 0.0f;
+          for (std::int64_t k = k0; k < std::min(s.k, k0 + block); ++k)
+            partial += static_cast<float>(g.a.get(i, k)) * static_cast<float>(g.b.get(j, k));
+          if (blocked) {
+            total += (g.p.a.scale[la.index(i, k0)] * g.p.b.scale[lb.index(j, k0)]) * partial;
+          } else {
+            total = partial;
+          }
+        }
+        float value = blocked ? g.p.alpha * total
+                              : (g.p.alpha * g.p.a.scale[la.index(i, 0)] * g.p.b.scale[lb.index(j, 0)]) * total;
+        if (g.p.beta != 0.0f) value += g.p.beta * static_cast<float>(g.c.get(i, j));
+        double expected = 0;
+        switch (s.d) {
+          case element_type::float32: expected = value; break;
+          case element_type::bfloat16: expected = static_cast<double>(convert<bfloat16>(value)); break;
+          case element_type::float16: expected = static_cast<double>(convert<float16>(value)); break;
+          default: expected = static_cast<double>(convert<float8_e4m3>(value * g.d_scale)); break;
+        }
+        CAPTURE(i, j);
+        REQUIRE(same_bits_or_both_nan(g.d.get(i, j), expected));
+      }
+    }
+  }
 }

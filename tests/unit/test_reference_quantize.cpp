@@ -328,3 +328,111 @@ TEST_CASE("quantize_blockwise then dequantize_blockwise: within half an E4M3 ste
     }
   }
 }
+
+// ---- Issue 12: pointers, scales, sizes and enum values are checked --------
+// Every refused call must leave its outputs as they were: each case below
+// starts from outputs filled with a marker and checks it afterwards.
+
+namespace {
+
+const std::uint8_t marker = 0x5A;
+
+bool all_marked(const std::vector<float8_e4m3>& q) {
+  for (float8_e4m3 v : q)
+    if (v.bits() != marker) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("quantize, amax and dequantize refuse null arrays with n > 0", "[reference][quantize]") {
+  // Before: each of these dereferenced null.
+  std::vector<float> x(8, 1.0f), y(8, 7.0f);
+  std::vector<float8_e4m3> q(8, float8_e4m3::from_bits(marker));
+  const float* no_x = nullptr;
+  float8_e4m3* no_q = nullptr;
+  MIXPREC_REQUIRE_ERROR(reference::amax(no_x, 8), "x is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(no_x, 8, 1.0f, q.data()), "x is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 8, 1.0f, no_q), "out is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(no_x, 2, 4, 1.0f, q.data(), nullptr), "x is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(no_x, 2, 4, scale_mode::row_wise, q.data(), y.data()),
+                        "x is null but n = 8");
+  const float8_e4m3* no_codes = nullptr;
+  MIXPREC_REQUIRE_ERROR(reference::dequantize(no_codes, 8, 1.0f, y.data()), "q is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(reference::dequantize(q.data(), 8, 1.0f, static_cast<float*>(nullptr)),
+                        "out is null but n = 8");
+  MIXPREC_REQUIRE_ERROR(reference::dequantize_blockwise(q.data(), 2, 4, scale_mode::row_wise,
+                                                        static_cast<const float*>(nullptr), y.data()),
+                        "scale_inv is null: pass the 2 row_wise scales");
+  CHECK(all_marked(q));
+  CHECK(y == std::vector<float>(8, 7.0f));
+  // n == 0 accepts null, as convert_n does.
+  CHECK(reference::amax(no_x, 0) == 0.0f);
+  CHECK_NOTHROW(reference::quantize(no_x, 0, 1.0f, no_q));
+  CHECK_NOTHROW(reference::dequantize(no_codes, 0, 1.0f, static_cast<float*>(nullptr)));
+}
+
+TEST_CASE("quantize and dequantize refuse NaN, infinite, zero and negative scales", "[reference][quantize]") {
+  // Before: NaN gave an all-NaN output, 0 all zeros, inf ±448, -1 flipped signs.
+  std::vector<float> x = {1.0f, -2.0f, 3.0f, 0.5f}, y(4, 7.0f), s(2);
+  std::vector<float8_e4m3> q(4, float8_e4m3::from_bits(marker));
+  for (float bad : {quiet_nan, inf, -inf, 0.0f, -0.0f, -1.0f}) {
+    CAPTURE(bad);
+    MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 4, bad, q.data()), "scales must be finite and positive");
+    MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 2, 2, bad, q.data(), nullptr), "scale[0] = ");
+    MIXPREC_REQUIRE_ERROR(reference::dequantize(q.data(), 4, bad, y.data()), "scale_inv[0] = ");
+    // One of the two row-wise scales.
+    s = {1.0f, bad};
+    MIXPREC_REQUIRE_ERROR(reference::dequantize_blockwise(q.data(), 2, 2, scale_mode::row_wise, s.data(), y.data()),
+                          "scale_inv[1] = ");
+  }
+  CHECK(all_marked(q));
+  CHECK(y == std::vector<float>(4, 7.0f));
+}
+
+TEST_CASE("invalid rounding, saturation and scale-mode values are refused", "[reference][quantize]") {
+  // Before: rounding(42) behaved as truncation; scale mode 9 wrote every
+  // block's scale into s[0].
+  std::vector<float> x(256, 1.5f), s(8, 7.0f), y(256, 7.0f);
+  std::vector<float8_e4m3> q(256, float8_e4m3::from_bits(marker));
+  quantize_options bad_mode;
+  bad_mode.mode = static_cast<rounding>(42);
+  quantize_options bad_policy;
+  bad_policy.policy = static_cast<saturation>(7);
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 256, 1.0f, q.data(), bad_mode), "quantize_options::mode = 42");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 256, 1.0f, q.data(), bad_policy),
+                        "quantize_options::policy = 7");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 2, 128, 1.0f, q.data(), nullptr, bad_mode),
+                        "quantize_options::mode = 42");
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), 2, 128, scale_mode::row_wise, q.data(), s.data(),
+                                                      nullptr, nullptr, bad_policy),
+                        "quantize_options::policy = 7");
+  const auto mode9 = static_cast<scale_mode>(9);
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), 2, 128, mode9, q.data(), s.data()),
+                        "scale mode 9 is not a gemm::scale_mode enumerator");
+  MIXPREC_REQUIRE_ERROR(reference::dequantize_blockwise(q.data(), 2, 128, mode9, s.data(), y.data()),
+                        "scale mode 9");
+  CHECK(all_marked(q));
+  CHECK(s == std::vector<float>(8, 7.0f));
+  CHECK(y == std::vector<float>(256, 7.0f));
+}
+
+TEST_CASE("tensor sizes are checked without overflow", "[reference][quantize]") {
+  std::vector<float> x(4, 1.0f), s(4);
+  std::vector<float8_e4m3> q(4, float8_e4m3::from_bits(marker));
+  // (Read through volatiles: constant sizes this large over 4-element
+  // buffers are, to the optimiser, undefined behaviour to warn about.)
+  volatile std::int64_t opaque_big = std::int64_t{1} << 32, opaque_max = INT64_MAX;
+  const std::int64_t big = opaque_big, largest = opaque_max;
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), big, big, 1.0f, q.data(), nullptr),
+                        "overflows a 64-bit element count");
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), big, big, scale_mode::row_wise, q.data(), s.data()),
+                        "overflows a 64-bit element count");
+  MIXPREC_REQUIRE_ERROR(reference::dequantize_blockwise(q.data(), big, big, scale_mode::row_wise, s.data(), x.data()),
+                        "overflows a 64-bit element count");
+  // The 128x128 scale count of a huge single-column tensor would overflow.
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), largest, 1, scale_mode::block_1x128, q.data(),
+                                                      s.data()),
+                        "would need more than INT64_MAX floats");
+  CHECK(all_marked(q));
+}

@@ -33,9 +33,10 @@ std::string hex(std::uint64_t value) {
   return text;
 }
 
+// Every code of T: 2^total_bits (16 for FP4, 64 for FP6).
 template <class T>
 std::uint32_t code_count() {
-  return std::uint32_t{1} << (8 * sizeof(typename T::storage_type));
+  return std::uint32_t{1} << T::format::total_bits;
 }
 
 template <class T>
@@ -43,14 +44,14 @@ T from_code(std::uint32_t code) {
   return T::from_bits(static_cast<typename T::storage_type>(code));
 }
 
-// Pairs of codes: all of them for the 8-bit formats, a random sample (with
-// the special codes mixed in) for the 16-bit ones.
+// Pairs of codes: all of them for the formats of at most 8 bits, a random
+// sample (with the special codes mixed in) for the 16-bit ones.
 template <class T>
 std::vector<std::pair<std::uint32_t, std::uint32_t>> code_pairs(std::uint64_t seed) {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
-  if (sizeof(typename T::storage_type) == 1) {
-    for (std::uint32_t a = 0; a < 256; ++a)
-      for (std::uint32_t b = 0; b < 256; ++b) pairs.emplace_back(a, b);
+  if (T::format::total_bits <= 8) {
+    for (std::uint32_t a = 0; a < code_count<T>(); ++a)
+      for (std::uint32_t b = 0; b < code_count<T>(); ++b) pairs.emplace_back(a, b);
     return pairs;
   }
   std::mt19937_64 generator(seed);
@@ -92,6 +93,11 @@ TEST_CASE("the value types are trivially copyable standard-layout wrappers of th
   STATIC_REQUIRE(sizeof(mixprec::float8_e4m3fnuz) == 1);
   STATIC_REQUIRE(sizeof(mixprec::float8_e5m2fnuz) == 1);
   STATIC_REQUIRE(sizeof(mixprec::float8_e4m3[64]) == 64);
+  // One microscaling value per byte, as ml_dtypes stores them.
+  STATIC_REQUIRE(sizeof(mixprec::float4_e2m1) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float6_e2m3) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float6_e3m2) == 1);
+  STATIC_REQUIRE(sizeof(mixprec::float8_e8m0) == 1);
 }
 
 TEST_CASE("comparisons follow IEEE 754: NaN is unordered and +0 == -0", "[value_type]") {
@@ -121,6 +127,8 @@ TEST_CASE("comparisons follow IEEE 754: NaN is unordered and +0 == -0", "[value_
 TEST_CASE("unary minus flips the sign; fnuz has no -0 and its NaN stays NaN", "[value_type]") {
   reference::for_each_format([](auto tag) {
     using T = decltype(tag);
+    // float8_e8m0 has no sign: its operator- does not compile (a static_assert).
+    if constexpr (T::format::has_sign) {
     const reference::format_spec& spec = reference::spec_of<T>();
     failures result;
     for (std::uint32_t code = 0; code < code_count<T>(); ++code) {
@@ -143,7 +151,10 @@ TEST_CASE("unary minus flips the sign; fnuz has no -0 and its NaN stays NaN", "[
     }
     INFO(spec.name << "\n" << result.first);
     CHECK(result.count == 0);
+    }
   });
+  CHECK((-mixprec::float4_e2m1::from_bits(0x7)).bits() == 0xF);
+  CHECK((-mixprec::float6_e3m2::from_bits(0x00)).bits() == 0x20);
   CHECK((-mixprec::float8_e4m3fnuz::from_bits(0x00)).bits() == 0x00);
   CHECK((-mixprec::float8_e5m2fnuz::from_bits(0x80)).bits() == 0x80);
   CHECK((-mixprec::float8_e4m3::from_bits(0x00)).bits() == 0x80);
@@ -329,4 +340,33 @@ TEST_CASE("operator<< prints the exact value", "[value_type]") {
   CHECK(text(mixprec::float8_e4m3::from_bits(0x7F)).find("nan") != std::string::npos);
   CHECK(text(mixprec::float8_e4m3fnuz::from_bits(0x80)).find("nan") != std::string::npos);
   CHECK(text(mixprec::float8_e4m3::from_bits(0x01)) == text(0x1p-9f));
+  CHECK(text(mixprec::float4_e2m1(-5.5f)) == "-6");
+  CHECK(text(mixprec::float6_e2m3(0.125f)) == "0.125");
+  CHECK(text(mixprec::float6_e3m2(28.0f)) == "28");
+  CHECK(text(mixprec::float8_e8m0(1024.0f)) == "1024");
+  CHECK(text(mixprec::float8_e8m0::from_bits(0xFF)).find("nan") != std::string::npos);
+}
+
+TEST_CASE("convert refuses rounding and saturation values that are no enumerator", "[value_type][conversion]") {
+  // Before: rounding(42) behaved as toward_zero (1.7 -> 1.625 in E4M3) and
+  // saturation(7) as finite. On the host they are mixprec::error; in a
+  // constant expression they do not compile; on the device they trap.
+  using mixprec::convert;
+  using mixprec::float8_e4m3;
+  CHECK_THROWS_AS(convert<float8_e4m3>(1.7f, static_cast<rounding>(42)), mixprec::error);
+  MIXPREC_REQUIRE_ERROR(convert<float8_e4m3>(1.7f, static_cast<rounding>(42)),
+                        "rounding value 42 is not a mixprec::rounding enumerator");
+  MIXPREC_REQUIRE_ERROR(convert<mixprec::bfloat16>(1.7, rounding::nearest_even, static_cast<saturation>(7)),
+                        "saturation value 7 is not a mixprec::saturation enumerator");
+  MIXPREC_REQUIRE_ERROR(convert<mixprec::float16>(mixprec::bfloat16(1.5f), static_cast<rounding>(5)),
+                        "rounding value 5");
+  MIXPREC_REQUIRE_ERROR(mixprec::convert_stochastic<float8_e4m3>(1.7f, 0x12345678u, static_cast<saturation>(2)),
+                        "saturation value 2");
+  // Every enumerator still converts (stochastic through convert_stochastic).
+  for (rounding mode : {rounding::nearest_even, rounding::toward_zero, rounding::upward, rounding::downward})
+    for (saturation policy : {saturation::finite, saturation::none})
+      CHECK_NOTHROW(convert<float8_e4m3>(1.7f, mode, policy));
+  CHECK_FALSE(mixprec::is_valid(static_cast<rounding>(42)));
+  CHECK_FALSE(mixprec::is_valid(static_cast<saturation>(2)));
+  CHECK(mixprec::is_valid(rounding::stochastic));
 }

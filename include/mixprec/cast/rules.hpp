@@ -22,11 +22,13 @@
 ///    the stored dequantisation factor is 1 / scale, correctly rounded.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
 
 #include "mixprec/core/config.hpp"
+#include "mixprec/core/error.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/scaling/fp8_scaling.hpp"
@@ -36,6 +38,9 @@
 
 namespace mixprec {
 
+/// How the quantize functions (mixprec/reference/quantize.hpp,
+/// mixprec/cuda/cast.hpp) round and saturate; checked by
+/// cast::require_valid before any element is written.
 /// How the quantize functions (reference/quantize.hpp, cuda/cast.hpp) round and
 /// saturate each scaled element. The defaults are FP8's: nearest even, saturating to ±max.
 struct quantize_options {
@@ -55,7 +60,38 @@ struct quantize_options {
 /// (see cast/rules.hpp); building blocks, not an entry point.
 namespace cast {
 
-/// Elements are float or mixprec value types; this widens them exactly.
+/// Checks what every quantize function needs of its options, on the host and
+/// before anything is written: `mode` and `policy` are enumerators (a value
+/// such as rounding(42) would otherwise be treated as another mode). `who`
+/// starts the message ("mixprec::reference::quantize: ").
+/// @throws mixprec::error naming the field and the value.
+/// Checks an array argument: null is accepted only with n == 0 (as
+/// convert_n does). `name` names the argument in the message.
+/// @throws mixprec::error when pointer is null and n > 0.
+inline void require_array(const void* pointer, std::size_t n, const char* who, const char* name) {
+  require(n == 0 || pointer != nullptr, who, name, " is null but n = ", n,
+          "; pass an array of n elements (null is accepted only with n = 0)");
+}
+
+/// rows · cols, the elements of a [rows, cols] tensor, computed without
+/// overflow.
+/// @throws mixprec::error when rows or cols is negative or the product
+///         exceeds INT64_MAX.
+inline std::size_t element_count(std::int64_t rows, std::int64_t cols, const char* who) {
+  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
+  require(cols == 0 || rows <= INT64_MAX / cols, who, "rows = ", rows, " times cols = ", cols,
+          " overflows a 64-bit element count");
+  return static_cast<std::size_t>(rows * cols);
+}
+
+inline void require_valid(const quantize_options& o, const char* who) {
+  require(is_valid(o.mode), who, "quantize_options::mode = ", static_cast<int>(o.mode),
+          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
+  require(is_valid(o.policy), who, "quantize_options::policy = ", static_cast<int>(o.policy),
+          " is not a mixprec::saturation enumerator; pass saturation::finite or saturation::none");
+}
+
+// Elements are float or mixprec value types; this widens them exactly.
 template <class T>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float to_float(T x) noexcept {
   if constexpr (std::is_same<T, float>::value) {

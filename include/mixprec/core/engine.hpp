@@ -1,3 +1,23 @@
+// mixprec/core/engine.hpp — the one conversion engine.
+//
+// Every conversion in mixprec — scalar, bulk SIMD, CUDA kernels, the GEMM
+// reference — is defined by the functions in this file; faster paths elsewhere
+// are optimisations that the tests hold to these bits. The engine is
+// constexpr integer code on bit patterns, so it runs unchanged in
+// static_assert, on the host and on the device.
+//
+// The rule (OCP OFP8 v1.0 §5, extended to every format and rounding mode):
+// round the exact input onto the target's grid as if the exponent range were
+// unbounded above (subnormals kept at the bottom); a result beyond the largest
+// finite magnitude has overflowed, and the saturation policy decides what it
+// becomes.
+//
+// The microscaling formats follow from their traits (core/format.hpp), with
+// no case of their own here: a format with neither infinity nor NaN (FP6,
+// FP4) saturates under every policy and turns NaN into +max; an unsigned
+// format (E8M0) rounds |x|; a format without zero (E8M0) gives its smallest
+// value wherever another would give zero; ties go to the even code, which
+// without mantissa bits is the even exponent.
 /// \file
 /// mixprec/core/engine.hpp — the one conversion engine.
 ///
@@ -46,10 +66,23 @@ MIXPREC_HOST_DEVICE constexpr int highest_set_bit(std::uint64_t x) noexcept {
   return position;
 }
 
+// What a value that rounds to zero becomes: a signed zero; fnuz formats have
+// no -0, so a negative value gives +0; a format without zero (E8M0) gives its
+// smallest value, the only one in reach (CUDA's __nv_cvt_float_to_e8m0 gives
+// 2^-127 for zero and for every input below it, in both of its modes).
 template <class To>
-MIXPREC_HOST_DEVICE constexpr std::uint64_t signed_zero(bool negative) noexcept {
-  // fnuz formats have no -0: a negative value that rounds to zero is +0.
+MIXPREC_HOST_DEVICE constexpr std::uint64_t underflow(bool negative) noexcept {
+  if (!To::has_zero) return To::min_normal_magnitude;
   return (negative && To::has_negative_zero) ? To::sign_mask : 0;
+}
+
+// The code of `integer` quanta at grid binade `binade` (see round_value's
+// encoding trick): where the lowest exponent field is an ordinary binade
+// (no subnormals) the hidden bit is not part of the code.
+template <class To>
+MIXPREC_HOST_DEVICE constexpr std::uint64_t magnitude_code(int binade, std::uint64_t integer) noexcept {
+  constexpr std::uint64_t hidden_bit = To::has_subnormals ? 0 : std::uint64_t{1} << To::mantissa_bits;
+  return (static_cast<std::uint64_t>(binade) << To::mantissa_bits) + integer - hidden_bit;
 }
 
 // What a value beyond ±max becomes. `infinite` marks an infinite input, which
@@ -60,7 +93,9 @@ MIXPREC_HOST_DEVICE constexpr std::uint64_t overflow(bool negative, bool infinit
                                                      saturation policy) noexcept {
   const std::uint64_t sign = negative ? To::sign_mask : 0;
   bool special = false;
-  if (policy == saturation::none) {
+  // A format with neither infinity nor NaN (FP6, FP4) has nothing but max
+  // to give: it saturates in every mode and policy.
+  if (policy == saturation::none && (To::has_infinity || To::has_nan)) {
     if (infinite) {
       special = true;
     } else {
@@ -76,7 +111,8 @@ MIXPREC_HOST_DEVICE constexpr std::uint64_t overflow(bool negative, bool infinit
   if (!special) return sign | To::max_finite_magnitude;
   if (To::has_infinity) return sign | To::infinity_magnitude;
   // No infinity: NaN. E4M3 keeps the sign of the overflowing value (as CUDA's
-  // __nv_cvt_*_to_fp8 with __NV_NOSAT does); fnuz has a single NaN.
+  // __nv_cvt_*_to_fp8 with __NV_NOSAT does); fnuz has a single NaN; an
+  // unsigned format's sign_mask is 0.
   if (To::specials == special_encoding::finite_nan_negative_zero) return To::canonical_nan;
   return sign | To::canonical_nan;
 }
@@ -104,21 +140,47 @@ MIXPREC_HOST_DEVICE constexpr std::uint64_t convert_nan(std::uint64_t source) no
     return sign | To::infinity_magnitude | payload | quiet;
   } else {
     (void)source;
-    // Narrowing: the canonical NaN, as CUDA's conversions and PTX cvt produce.
-    return To::canonical_nan;
+    // Narrowing: the canonical NaN, as CUDA's conversions and PTX cvt produce;
+    // +max in a format without NaN (CUDA's __nv_cvt_float_to_fp4 / _fp6).
+    return To::nan_conversion_code;
   }
 }
 
 // From's normal numbers cover To's normal range with a finer grid: every
 // normal result of To can be rounded from a normal From at one fixed position.
+//
+// The fast path below takes the round-to-even parity from From's bit above
+// the cut; that is the parity of To's code unless To has no mantissa bits and
+// the rebiasing is odd, which it excludes.
 template <class To, class From>
 struct is_normal_narrowing {
   static constexpr bool value = From::mantissa_bits > To::mantissa_bits && From::min_exponent <= To::min_exponent &&
-                                From::max_exponent >= To::max_exponent;
+                                From::max_exponent >= To::max_exponent &&
+                                (To::mantissa_bits > 0 || (From::bias - To::bias) % 2 == 0);
+};
+
+// From's normal numbers are normal numbers of To: widening moves the fields.
+template <class To, class From>
+struct is_normal_widening {
+  static constexpr bool value = is_exact_widening<To, From>::value && To::min_exponent <= From::min_exponent;
 };
 
 }  // namespace detail
 
+// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
+// To. `significand` may be any non-negative integer (0 gives a signed zero;
+// E8M0, without zero, its smallest value).
+// This is the heart of the engine; the functions below only unpack their
+// inputs into this form.
+//
+// Stochastic rounding: the discarded fraction, truncated to 32 bits (f), is
+// added to `random_bits` (r); the result rounds away from zero exactly when
+// f + r >= 2^32, i.e. with probability f / 2^32 for uniform r.
+//
+// An unsigned format (E8M0) encodes the magnitude: `negative` is ignored.
+// Ties of nearest_even go to the even code; in a format without mantissa
+// bits that is the even exponent (ml_dtypes rounds E8M0 so: 1.5 -> 2,
+// 3 -> 2), between neighbours 2^e and 2^(e+1) whose midpoint is 1.5 * 2^e.
 /// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
 /// To. `significand` may be any non-negative integer (0 gives a signed zero).
 /// This is the heart of the engine; the functions below only unpack their
@@ -137,7 +199,8 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negativ
                                                                     int exponent, rounding mode, saturation policy,
                                                                     std::uint32_t random_bits = 0) noexcept {
   using storage = typename To::storage_type;
-  if (significand == 0) return static_cast<storage>(detail::signed_zero<To>(negative));
+  negative = negative && To::has_sign;
+  if (significand == 0) return static_cast<storage>(detail::underflow<To>(negative));
 
   const int leading_exponent = exponent + detail::highest_set_bit(significand);
   // The spacing of To's grid at this magnitude; below the normal range it
@@ -145,6 +208,12 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negativ
   const int quantum_exponent =
       (leading_exponent > To::min_exponent ? leading_exponent : To::min_exponent) - To::mantissa_bits;
   const int discarded_bits = quantum_exponent - exponent;
+  // Encoding trick: with q the quantum exponent and q_min the subnormal one,
+  // ((q - q_min) << mantissa_bits) + integer is the magnitude code, for
+  // subnormals, normals, and the carry out of the mantissa alike
+  // (detail::magnitude_code; formats without subnormals drop the hidden bit).
+  constexpr int min_quantum_exponent = To::min_exponent - To::mantissa_bits;
+  const int binade = quantum_exponent - min_quantum_exponent;
 
   std::uint64_t integer = 0;  // the value in units of the quantum, rounded
   if (discarded_bits <= 0) {
@@ -169,7 +238,9 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negativ
     }
     bool away = false;
     switch (mode) {
-      case rounding::nearest_even: away = above_half || (at_half && (integer & 1u)); break;
+      case rounding::nearest_even:
+        away = above_half || (at_half && (detail::magnitude_code<To>(binade, integer) & 1u));
+        break;
       case rounding::toward_zero: away = false; break;
       case rounding::upward: away = remainder != 0 && !negative; break;
       case rounding::downward: away = remainder != 0 && negative; break;
@@ -178,18 +249,13 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negativ
         break;
     }
     integer += away ? 1u : 0u;
-    if (integer == 0) return static_cast<storage>(detail::signed_zero<To>(negative));
+    if (integer == 0) return static_cast<storage>(detail::underflow<To>(negative));
   }
 
-  // Encoding trick: with q the quantum exponent and q_min the subnormal one,
-  // ((q - q_min) << mantissa_bits) + integer is the magnitude code, for
-  // subnormals, normals, and the carry out of the mantissa alike.
-  constexpr int min_quantum_exponent = To::min_exponent - To::mantissa_bits;
-  const int binade = quantum_exponent - min_quantum_exponent;
   // Beyond any finite code (guards the shift for huge inputs, e.g. 1e300 -> E4M3).
   if (binade > To::max_biased_exponent + 1)
     return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
-  const std::uint64_t magnitude = (static_cast<std::uint64_t>(binade) << To::mantissa_bits) + integer;
+  const std::uint64_t magnitude = detail::magnitude_code<To>(binade, integer);
   if (magnitude > To::max_finite_magnitude)
     return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
   return static_cast<storage>((negative ? To::sign_mask : 0) | magnitude);
@@ -228,10 +294,10 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
       return static_cast<storage>(sign | (((magnitude + increment) >> shift) - rebias));
     }
   }
-  if constexpr (detail::is_exact_widening<To, From>::value) {
+  if constexpr (detail::is_normal_widening<To, From>::value) {
     // Fast path, same bits as round_value: a normal input is a normal number
     // of To; only the fields move.
-    constexpr std::uint64_t lowest = std::uint64_t{1} << From::mantissa_bits;
+    constexpr std::uint64_t lowest = From::min_normal_magnitude;
     constexpr std::uint64_t highest = From::max_finite_magnitude;
     constexpr std::uint64_t rebias = static_cast<std::uint64_t>(To::bias - From::bias) << To::mantissa_bits;
     const std::uint64_t magnitude = source & From::magnitude_mask;
@@ -241,12 +307,13 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
     }
   }
   if (From::is_nan_code(source)) return static_cast<storage>(detail::convert_nan<To, From>(source));
-  const bool negative = (source & From::sign_mask) != 0;
+  // An unsigned target encodes |x| (CUDA's __nv_cvt_float_to_e8m0 ignores the sign).
+  const bool negative = To::has_sign && (source & From::sign_mask) != 0;
   if (From::is_infinity_code(source)) return static_cast<storage>(detail::overflow<To>(negative, true, mode, policy));
   const std::uint64_t magnitude = source & From::magnitude_mask;
   const int biased = static_cast<int>(magnitude >> From::mantissa_bits);
   const std::uint64_t mantissa = magnitude & From::mantissa_mask;
-  if (biased == 0)  // zero or subnormal
+  if (biased == 0 && From::has_subnormals)  // zero or subnormal
     return round_value<To>(negative, mantissa, From::min_exponent - From::mantissa_bits, mode, policy, random_bits);
   // Shortcuts, same bits as round_value, for normal inputs far outside To's
   // range (most floats, for the 8- and 16-bit formats):
@@ -257,7 +324,7 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
     return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
   constexpr int smallest_subnormal_exponent = To::min_exponent - To::mantissa_bits;
   if (exponent < smallest_subnormal_exponent - 1 && (mode == rounding::nearest_even || mode == rounding::toward_zero))
-    return static_cast<storage>(detail::signed_zero<To>(negative));
+    return static_cast<storage>(detail::underflow<To>(negative));
   return round_value<To>(negative, mantissa | (std::uint64_t{1} << From::mantissa_bits),
                          biased - From::bias - From::mantissa_bits, mode, policy, random_bits);
 }

@@ -1,6 +1,8 @@
 // mixprec/core/rounding.hpp — the rounding and saturation vocabulary.
 #pragma once
 
+#include "mixprec/core/config.hpp"
+
 namespace mixprec {
 
 /// How an exact value between two neighbours of the target grid is resolved.
@@ -17,5 +19,24 @@ enum class saturation {
   finite,  ///< overflow and ±inf give ±max (CUDA's __NV_SATFINITE, PTX .satfinite)
   none,    ///< IEEE 754: overflow gives ±inf, or NaN in formats without infinity
 };
+
+/// Whether `mode` is one of rounding's enumerators. A value cast from an
+/// integer (rounding(42)) is not, and every entry point that takes a rounding
+/// rejects it rather than let the engine treat it as some other mode.
+MIXPREC_HOST_DEVICE constexpr bool is_valid(rounding mode) noexcept {
+  switch (mode) {
+    case rounding::nearest_even:
+    case rounding::toward_zero:
+    case rounding::stochastic:
+    case rounding::upward:
+    case rounding::downward: return true;
+  }
+  return false;
+}
+
+/// Whether `policy` is one of saturation's enumerators (see is_valid(rounding)).
+MIXPREC_HOST_DEVICE constexpr bool is_valid(saturation policy) noexcept {
+  return policy == saturation::finite || policy == saturation::none;
+}
 
 }  // namespace mixprec

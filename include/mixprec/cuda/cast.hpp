@@ -1,3 +1,45 @@
+// mixprec/cuda/cast.hpp — fused FP8 cast kernels (nvcc only).
+//
+//   quantize(x, n, scale, out, amax)                 q = convert<T>(x · scale), amax raised to max|x|, one pass
+//   quantize(x, rows, cols, scale, out, outᵀ, amax)  the same, plus the transposed copy (cast-transpose)
+//   quantize_blockwise(x, rows, cols, mode, ...)     per-row / 1x128 / 128x128 (or whole-tensor) scales
+//                                                    computed from each block's own amax, same pass
+//   dequantize(q, n, scale_inv, out)                 y = convert<T>(float(q) · scale_inv)
+//   dequantize_blockwise(q, rows, cols, mode, ...)
+//   amax(x, n, amax)
+//
+// The semantics are those of the CPU reference (mixprec/reference/quantize.hpp)
+// bit for bit: both take their element rules from mixprec/cast/rules.hpp, and
+// the conversion is the engine's (mixprec::convert). The one fast path of our
+// own is cvt.rn.satfinite.{e4m3,e5m2}x2.f32, two FP8 values per instruction,
+// taken only for rounding::nearest_even with saturation::finite — exactly the
+// case in which that instruction computes the engine's bits (NaN -> 0x7F,
+// ±inf and overflow -> ±max, ties to even, signed zeros kept; checked on all
+// inputs by tests/cuda/test_cast_kernels.cpp).
+//
+// Every launcher is stream-ordered: no host synchronisation, no allocation,
+// so calls can be captured in a CUDA graph. A scale pointer is read on the
+// device (it may be written by a previous kernel, e.g. the scaling recipe's
+// update); null means 1.
+//
+// amax slots are RAISED, never zeroed: a launcher that takes an amax pointer
+// makes *amax = max(*amax, max |x|) with one atomicMax on the float bits per
+// block (magnitudes are non-negative, so their bit patterns order like the
+// values, and NaN orders above +inf, as in the reference). This is
+// TransformerEngine's rule: several casts that record into one slot within a
+// step (a tensor cast in pieces, or twice) leave the largest magnitude of all
+// of them, and whoever consumes the slot resets it — device_delayed_scaling::
+// update() records and zeroes every slot (mixprec/cuda/fp8_scaling.hpp).
+// Precondition: the slot holds a non-negative float or NaN (0 to start; a
+// negative value's bit pattern orders above every magnitude). The one
+// exception is quantize_blockwise with per_tensor (current scaling): there
+// *amax is the input of the launch's own second pass, the scale, so it is set
+// to this tensor's max |x| (zeroed, then raised).
+//
+// Any length and alignment: 16-element vectors (16-byte loads and stores)
+// wherever input and output are both 16-byte aligned, scalar head and tail
+// elsewhere, scalar everything when no common alignment exists. Element index i
+// (for stochastic rounding) is always the row-major index in x.
 /// \file
 /// mixprec/cuda/cast.hpp — fused FP8 cast kernels (nvcc only).
 ///
@@ -77,12 +119,66 @@ __device__ inline std::uint32_t block_max(std::uint32_t value) {
   return warp_max(lane < warps ? warp_maxima[lane] : 0u);
 }
 
-// Adds the block's largest magnitude to *amax (which the launcher zeroed).
+// Raises *amax to the block's largest magnitude (the slot rule above).
 __device__ inline void publish_amax(float* amax, std::uint32_t largest) {
   if (amax == nullptr) return;  // uniform over the grid
   largest = block_max(largest);
   if (threadIdx.x == 0 && largest != 0) atomicMax(reinterpret_cast<unsigned int*>(amax), largest);
 }
+
+// The cast-transpose kernels' shared-memory tiles of codes, [rows][Cols]
+// with no padding, hold each row's 16-element groups in an order permuted by
+// the row's 16-row band: column c of row r lives at
+//     swizzled_column<Cols>(r, c) = ((c / 16) ^ ((r / 16) % (Cols / 16))) · 16 + c % 16.
+// Why: a thread writes 16 consecutive codes of one row (one 16-byte store for
+// FP8), and for the transposed copy reads one column down 16 consecutive
+// rows, while the threads of a warp read rows 16 apart. 16 rows are a
+// multiple of 128 bytes (32 banks of 4 bytes) with any 16-byte-multiple
+// pitch, so without the permutation those reads meet in one bank: 8-way
+// conflicts in the 128x128 tiles, 4-way in the 64x64 ones (a padded pitch of
+// 144 / 80 bytes did not help; the byte-wise writes had 4-way conflicts as
+// well). With it, the rows a warp reads fall in distinct 16-byte groups, hence
+// distinct banks, and a row's 16-byte stores still cover every bank once. It
+// is a permutation within each row, so the codes read back are the codes
+// written: the outputs are unchanged bit for bit.
+template <int Cols>
+__host__ __device__ constexpr int swizzled_column(int row, int column) {
+  constexpr int groups = Cols / 16;
+  static_assert(Cols % 16 == 0 && (groups & (groups - 1)) == 0, "tile rows are a power-of-two number of 16-element groups");
+  return ((column / 16) ^ ((row / 16) & (groups - 1))) * 16 + column % 16;
+}
+
+// The layout's two claims, checked when this header compiles: within each
+// row the map is a permutation of the columns (nothing is lost or doubled),
+// and the rows a warp reads together — one per band, 16 apart — hold any one
+// column in distinct 16-element groups. (Distinct groups are distinct banks:
+// a 128-byte FP8 row spans the 32 banks once, and in 64-byte rows the rows
+// 16 apart share their parity, hence their half of the banks.)
+template <int Cols>
+constexpr bool swizzle_keeps_codes_and_spreads_bands() {
+  constexpr int groups = Cols / 16, rows = 128;
+  for (int row = 0; row < rows; ++row) {
+    bool seen[Cols] = {};
+    for (int column = 0; column < Cols; ++column) {
+      const int stored = swizzled_column<Cols>(row, column);
+      if (stored < 0 || stored >= Cols || seen[stored]) return false;
+      seen[stored] = true;
+    }
+  }
+  for (int offset = 0; offset < 16; ++offset) {
+    for (int column = 0; column < Cols; ++column) {
+      bool used[groups] = {};
+      for (int band = 0; band < groups; ++band) {
+        const int group = swizzled_column<Cols>(band * 16 + offset, column) / 16;
+        if (used[group]) return false;
+        used[group] = true;
+      }
+    }
+  }
+  return true;
+}
+static_assert(swizzle_keeps_codes_and_spreads_bands<64>() && swizzle_keeps_codes_and_spreads_bands<128>(),
+              "swizzled_column must permute each row and spread the bands a warp reads over distinct groups");
 
 // Loads / stores N elements (4, 8 or a multiple of 16 bytes) at a pointer
 // aligned to min(N · sizeof(T), 16) bytes, with the widest accesses that allows.
@@ -121,6 +217,25 @@ __device__ inline void store_vector(T* pointer, const T (&values)[N]) {
     std::memcpy(&raw, values, bytes);
     *reinterpret_cast<unsigned*>(pointer) = raw;
   }
+}
+
+// Writes 16 codes to columns [column, column + 16) of a tile row (column a
+// multiple of 16): one 16-byte store per 16 bytes, at the row's swizzled group.
+template <int Cols, class Storage, class Target>
+__device__ inline void store_tile_group(Storage (&row)[Cols], int row_index, int column, const Target (&q)[16]) {
+  Storage codes[16];
+#pragma unroll
+  for (int i = 0; i < 16; ++i) codes[i] = q[i].bits();
+  store_vector(&row[swizzled_column<Cols>(row_index, column)], codes);
+}
+// Reads column `column` of tile rows [band_row, band_row + 16) (band_row a
+// multiple of 16: the 16 rows of one band share the permutation, so the
+// address is computed once).
+template <int Rows, int Cols, class Storage, class Target>
+__device__ inline void load_tile_column(const Storage (&tile)[Rows][Cols], int band_row, int column, Target (&q)[16]) {
+  const int stored = swizzled_column<Cols>(band_row, column);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) q[i] = Target::from_bits(tile[band_row + i][stored]);
 }
 
 // Quantises N scaled values (value[i] = x · scale of element first + i).
@@ -335,7 +450,7 @@ __global__ void __launch_bounds__(block_threads)
     quantize_transpose_kernel(const Source* x, matrix_plan plan, scale_source source, Target* out,
                               Target* out_transposed, float* amax, quantize_options o) {
   using storage = typename Target::storage_type;
-  __shared__ storage tile[transpose_tile][transpose_tile + 16 / sizeof(storage)];
+  __shared__ alignas(16) storage tile[transpose_tile][transpose_tile];  // swizzled_column layout
   const float scale = resolve_scale<Target>(source, o);
   const std::int64_t tiles_across = (plan.cols + transpose_tile - 1) / transpose_tile;
   const std::int64_t tiles = tiles_across * ((plan.rows + transpose_tile - 1) / transpose_tile);
@@ -355,8 +470,7 @@ __global__ void __launch_bounds__(block_threads)
       Target q[16];
       encode_values<Target, NearestFinite>(value, o, static_cast<std::uint64_t>(first), q);
       if (out != nullptr) store_values(out + first, plan.vector_out && count == 16, count, q);
-#pragma unroll
-      for (int i = 0; i < 16; ++i) tile[local_row][local_col + i] = q[i].bits();
+      store_tile_group(tile[local_row], local_row, local_col, q);
     }
     __syncthreads();
     if (out_transposed != nullptr) {
@@ -365,8 +479,7 @@ __global__ void __launch_bounds__(block_threads)
       if (column < plan.cols && row < plan.rows) {
         const int count = clamp_count(plan.rows - row, 16);
         Target q[16];
-#pragma unroll
-        for (int i = 0; i < 16; ++i) q[i] = Target::from_bits(tile[tile_row + i][tile_col]);
+        load_tile_column(tile, tile_row, tile_col, q);
         store_values(out_transposed + column * plan.rows + row, plan.vector_out_transposed && count == 16, count, q);
       }
     }
@@ -453,7 +566,7 @@ __global__ void __launch_bounds__(block_threads)
   publish_amax(amax, tensor_largest);
 }
 
-// Writes a 128x128 tile of codes, held in shared memory in x's orientation,
+// Writes a 128x128 tile of codes, held in shared memory in x's orientation (swizzled_column layout),
 // to out_transposed (the tile kernels' thread layout: thread t writes 16
 // consecutive elements of each of 4 rows of the transpose).
 template <class Target, class Storage, int Width>
@@ -468,8 +581,7 @@ __device__ inline void store_transposed_tile(const Storage (&tile)[128][Width], 
     if (column < plan.cols && row < plan.rows) {
       const int here = clamp_count(plan.rows - row, N);
       Target q[N];
-#pragma unroll
-      for (int i = 0; i < N; ++i) q[i] = Target::from_bits(tile[tile_row + i][tile_col]);
+      load_tile_column(tile, tile_row, tile_col, q);
       store_values(out_transposed + column * plan.rows + row, plan.vector_out_transposed && here == N, here, q);
     }
   }
@@ -486,7 +598,7 @@ __global__ void __launch_bounds__(block_threads)
                             block_outputs scales, float* amax, quantize_options o) {
   constexpr int tile_size = 128, groups = 4, N = 16;
   using storage = typename Target::storage_type;
-  __shared__ storage tile[tile_size][tile_size + 16 / sizeof(storage)];
+  __shared__ alignas(16) storage tile[tile_size][tile_size];  // swizzled_column layout
   const std::int64_t tiles_across = (plan.cols + tile_size - 1) / tile_size;
   const std::int64_t tiles = tiles_across * ((plan.rows + tile_size - 1) / tile_size);
   const int local_col = (static_cast<int>(threadIdx.x) % 8) * N, local_row = static_cast<int>(threadIdx.x) / 8;
@@ -523,8 +635,7 @@ __global__ void __launch_bounds__(block_threads)
       Target q[N];
       encode_values<Target, NearestFinite>(value[g], o, static_cast<std::uint64_t>(r * plan.cols + c), q);
       if (here > 0 && out != nullptr) store_values(out + r * plan.cols + c, plan.vector_out && here == N, here, q);
-#pragma unroll
-      for (int i = 0; i < N; ++i) tile[tile_row][local_col + i] = q[i].bits();
+      store_tile_group(tile[tile_row], tile_row, local_col, q);
     }
     if (out_transposed != nullptr) {
       __syncthreads();
@@ -550,7 +661,7 @@ __global__ void __launch_bounds__(block_threads)
                                     block_outputs scales, float* amax, quantize_options o) {
   constexpr int tile_size = 128, groups = 4, N = 16, warps = block_threads / 32;
   using storage = typename Target::storage_type;
-  __shared__ storage tile[tile_size][tile_size + 16 / sizeof(storage)];
+  __shared__ alignas(16) storage tile[tile_size][tile_size];  // swizzled_column layout
   __shared__ std::uint32_t column_largest[warps][tile_size];
   __shared__ float column_scale[tile_size];
   const std::int64_t tiles_across = (plan.cols + tile_size - 1) / tile_size;
@@ -619,8 +730,7 @@ __global__ void __launch_bounds__(block_threads)
 #pragma unroll
       for (int i = 0; i < N; ++i) scaled[i] = value[g][i] * column_scale[local_col + i];
       encode_values<Target, NearestFinite>(scaled, o, first, q);
-#pragma unroll
-      for (int i = 0; i < N; ++i) tile[tile_row][local_col + i] = q[i].bits();
+      store_tile_group(tile[tile_row], tile_row, local_col, q);
     }
     __syncthreads();
     if (out_transposed != nullptr) {
@@ -724,6 +834,8 @@ void launch_amax(const Source* x, std::size_t n, float* amax, cudaStream_t strea
 
 }  // namespace cast_detail
 
+// q[i] = convert<Target>(x[i] · *scale) for i < n, and *amax raised to max |x[i]|
+// (amax may be null). scale null means 1.
 /// q[i] = convert<Target>(x[i] · *scale) for i < n, and *amax = max |x[i]|
 /// (amax may be null). scale null means 1.
 ///
@@ -736,15 +848,18 @@ void quantize(const Source* x, std::size_t n, const float* scale, Target* out, f
               const quantize_options& o = {}, cudaStream_t stream = nullptr) {
   using namespace cast_detail;
   static_checks<Target, Source>();
+  cast::require_valid(o, "mixprec::cuda::quantize: ");
   require(n == 0 || (x != nullptr && out != nullptr), "mixprec::cuda::quantize: x and out must be device pointers; "
           "got x=", static_cast<const void*>(x), " out=", static_cast<const void*>(out), " for n=", n);
-  zero_amax(amax, stream);
   if (n == 0) return;
   scale_source source;
   source.scale = scale;
   launch_quantize(x, n, source, out, amax, o, stream);
 }
 
+// Cast-transpose: x is [rows, cols] row-major; out (may be null) receives q
+// [rows, cols], out_transposed (may be null) qᵀ [cols, rows], amax (may be
+// null) raised to max |x|.
 /// Cast-transpose: x is [rows, cols] row-major; out (may be null) receives q
 /// [rows, cols], out_transposed (may be null) qᵀ [cols, rows], amax (may be
 /// null) max |x|.
@@ -759,15 +874,17 @@ void quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float
   using namespace cast_detail;
   static_checks<Target, Source>();
   const char* who = "mixprec::cuda::quantize (cast-transpose): ";
-  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
+  cast::require_valid(o, who);
+  cast::element_count(rows, cols, who);  // rows and cols not negative, rows * cols without overflow
   require(rows * cols == 0 || x != nullptr, who, "x is null for a ", rows, " x ", cols, " tensor");
-  zero_amax(amax, stream);
   if (rows * cols == 0) return;
   scale_source source;
   source.scale = scale;
   launch_quantize_transpose(x, rows, cols, source, out, out_transposed, amax, o, stream);
 }
 
+// *amax raised to max |x[i]| over i < n (amax must point to a device float
+// holding 0, or an earlier value to keep if larger).
 /// *amax = max |x[i]| over i < n.
 ///
 /// 0 for n == 0; NaN if any x is NaN (as reference::amax). Device pointers, stream-ordered.
@@ -778,11 +895,21 @@ void amax(const Source* x, std::size_t n, float* amax, cudaStream_t stream = nul
   using namespace cast_detail;
   require(amax != nullptr, "mixprec::cuda::amax: amax must point to a device float");
   require(n == 0 || x != nullptr, "mixprec::cuda::amax: x is null for n=", n);
-  zero_amax(amax, stream);
   if (n == 0) return;
   launch_amax(x, n, amax, stream);
 }
 
+// Scales computed from the data (current scaling), one per block of `mode`,
+// exactly as reference::quantize_blockwise: x [rows, cols] row-major, q to
+// out [rows, cols], 1 / scale of each block to scale_inv in the layout
+// gemm::scale_layout{mode, rows, cols}. With per_tensor, block_1x128 or
+// block_128x128, out_transposed / scale_inv_transposed (may be null) receive
+// qᵀ and its scales in the transposed operand's layout, as
+// reference::quantize_blockwise defines them (1x128 blocks of the transpose
+// run down 128 rows of x and have scales of their own). amax receives max |x|
+// (set with per_tensor, raised with the block modes);
+// per_tensor needs it (the scale is computed from it in a first pass), the
+// block modes take null or a slot to raise.
 /// Scales computed from the data (current scaling), one per block of `mode`,
 /// exactly as reference::quantize_blockwise: x [rows, cols] row-major, q to
 /// out [rows, cols], 1 / scale of each block to scale_inv in the layout
@@ -808,7 +935,11 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
   using gemm::scale_mode;
   static_checks<Target, Source>();
   const char* who = "mixprec::cuda::quantize_blockwise: ";
-  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
+  // The mode is an enumerator and both layouts' counts fit; the options too.
+  gemm::checked_scale_layout(mode, rows, cols, who);
+  gemm::checked_scale_layout(mode, cols, rows, who);
+  cast::require_valid(o, who);
+  cast::element_count(rows, cols, who);
   const std::int64_t n = rows * cols;
   require(n == 0 || (x != nullptr && out != nullptr), who, "x and out must be device pointers");
   require(n == 0 || scale_inv != nullptr, who, "scale_inv is null: pass ",
@@ -819,7 +950,8 @@ void quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, g
           "transpose on its own (per_tensor, block_1x128 and block_128x128 offer a transposed output)");
   require(mode != scale_mode::per_tensor || amax != nullptr, who,
           "per_tensor current scaling needs amax (a device float): the scale is computed from it");
-  zero_amax(amax, stream);
+  // per_tensor: *amax is this tensor's max |x|, the scale's input (see the top of the file).
+  if (mode == scale_mode::per_tensor) zero_amax(amax, stream);
   if (n == 0) return;
   const block_outputs scales{scale_inv, gemm::scale_layout{mode, rows, cols}.stride(), scale_inv_transposed,
                              gemm::scale_layout{mode, cols, rows}.stride()};
@@ -906,8 +1038,8 @@ template <class Target, class Source>
 void dequantize_blockwise(const Source* q, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode,
                           const float* scale_inv, Target* out, cudaStream_t stream = nullptr) {
   using namespace cast_detail;
-  require(rows >= 0 && cols >= 0, "mixprec::cuda::dequantize_blockwise: rows = ", rows, " and cols = ", cols,
-          " must not be negative");
+  gemm::checked_scale_layout(mode, rows, cols, "mixprec::cuda::dequantize_blockwise: ");
+  cast::element_count(rows, cols, "mixprec::cuda::dequantize_blockwise: ");
   if (rows * cols == 0) return;
   require(q != nullptr && out != nullptr && scale_inv != nullptr,
           "mixprec::cuda::dequantize_blockwise: q, scale_inv and out must be device pointers");

@@ -1,23 +1,26 @@
-// mixprec/cuda/loss_scaler.hpp — dynamic loss scaling with its state in
-// device memory, and the fused multi-tensor unscale / inf-check / norm kernel.
-//
-// Nothing here waits for the host: the scale, the counters and found_inf live
-// in device memory; unscale_and_check raises found_inf and writes the squared
-// global norm; the fused optimizer reads both on the device and skips the step
-// itself; update() is one single-thread kernel that applies the same rule as
-// the host scaler (mixprec::detail::advance_loss_scale) and clears found_inf
-// for the next step. The host reads the state only when it asks (save(),
-// read_scale()).
-//
-//   mixprec::cuda::device_loss_scaler scaler;            // GradScaler's defaults
-//   mixprec::cuda::gradient_set gradients;               // registered once
-//   gradients.add(mixprec::tensor_view{grad_w1, n1});     // device pointers (FP32, BF16 or FP16)
-//   ...
-//   // each step, all on `stream`:
-//   //   loss scaled by the value at scaler.scale() (a device pointer) in the backward kernels
-//   mixprec::cuda::unscale_and_check(gradients, scaler, stream);   // found_inf, squared norm
-//   optimizer.step(scaler, stream);                                 // skips on found_inf, on the device
-//   scaler.update(stream);                                          // one tiny kernel
+/// \file
+/// Dynamic loss scaling with its state in device memory (PyTorch's GradScaler
+/// on CUDA), and the fused multi-tensor unscale / inf-check / norm kernel.
+///
+/// Nothing here waits for the host: the scale, the counters and found_inf live
+/// in device memory; unscale_and_check raises found_inf and writes the squared
+/// global norm; the fused optimizer reads both on the device and skips the step
+/// itself; update() is one single-thread kernel that applies the same rule as
+/// the host scaler (mixprec::detail::advance_loss_scale) and clears found_inf
+/// for the next step. The host reads the state only when it asks (save(),
+/// read_scale()).
+///
+/// \code
+///   mixprec::cuda::device_loss_scaler scaler;            // GradScaler's defaults
+///   mixprec::cuda::gradient_set gradients;               // registered once
+///   gradients.add(mixprec::tensor_view{grad_w1, n1});     // device pointers (FP32, BF16 or FP16)
+///   ...
+///   // each step, all on `stream`:
+///   //   loss scaled by the value at scaler.scale() (a device pointer) in the backward kernels
+///   mixprec::cuda::unscale_and_check(gradients, scaler, stream);   // found_inf, squared norm
+///   optimizer.step(scaler, stream);                                 // skips on found_inf, on the device
+///   scaler.update(stream);                                          // one tiny kernel
+/// \endcode
 #pragma once
 
 #include <cuda_runtime.h>
@@ -37,11 +40,11 @@
 namespace mixprec {
 namespace cuda {
 
-// The scaler's device memory: one plain struct.
+/// The scaler's device memory: one plain struct (device_loss_scaler::device_block()).
 struct loss_scaler_block {
-  dynamic_loss_scaler_state state;
-  float found_inf;     // 0 or 1: raised by unscale_and_check (and max-all-reduced), cleared by update()
-  float squared_norm;  // sum of squares of the unscaled gradients, written by unscale_and_check
+  dynamic_loss_scaler_state state;  ///< the host scaler's complete state, options included
+  float found_inf;     ///< 0 or 1: raised by unscale_and_check (and max-all-reduced), cleared by update()
+  float squared_norm;  ///< sum of squares of the unscaled gradients, written by unscale_and_check
 };
 
 namespace training_detail {
@@ -96,7 +99,8 @@ __device__ inline void unscale_chunk(G* p, std::uint32_t length, float inverse_s
   }
 }
 
-// One block per chunk. found_inf is only ever raised (every writer stores 1).
+// One block per chunk. found_inf is only ever raised (every writer stores 1),
+// also when the squared norm overflows float.
 // The squared norm is reduced deterministically: block partials, then the
 // last block sums them in block order.
 template <int = 0>
@@ -129,17 +133,31 @@ __global__ void __launch_bounds__(block_threads) unscale_kernel(const chunk* chu
     double total = 0.0;
     for (unsigned int b = threadIdx.x; b < gridDim.x; b += blockDim.x) total += __ldcg(partials + b);
     total = block_sum(total);
-    if (threadIdx.x == 0) *squared_norm = static_cast<float>(total);
+    if (threadIdx.x == 0) {
+      const float norm = static_cast<float>(total);
+      *squared_norm = norm;
+      // A squared norm beyond float overflows clipping (coefficient 0) as the
+      // host step(gradients, scaler) treats it: found_inf.
+      if (!(norm <= FLT_MAX)) *found_inf = 1.0f;
+    }
   }
 }
 
 }  // namespace training_detail
 
-// Dynamic loss scaling in device memory; the rule and the options are the
-// host dynamic_loss_scaler's.
+/// Dynamic loss scaling in device memory; the rule and the options are the
+/// host dynamic_loss_scaler's (PyTorch's GradScaler on CUDA, whose scale and
+/// growth tracker are device tensors too). Owns one loss_scaler_block on the
+/// current device; the scale is read by kernels, never by the host per step.
 class device_loss_scaler {
  public:
+  /// GradScaler's defaults (see dynamic_loss_scaler_options).
+  /// \throws mixprec::runtime_error when the device allocation or upload fails.
   device_loss_scaler() : device_loss_scaler(dynamic_loss_scaler_options{}) {}
+  /// A scaler starting at o.init_scale, found_inf 0; allocates and uploads
+  /// its block synchronously.
+  /// \throws mixprec::error when `o` is invalid (validate(const dynamic_loss_scaler_options&));
+  /// mixprec::runtime_error when the device allocation or upload fails.
   explicit device_loss_scaler(const dynamic_loss_scaler_options& o) : block_(1) {
     validate(o);
     loss_scaler_block initial{};
@@ -149,26 +167,47 @@ class device_loss_scaler {
     block_.upload(&initial, 1);
   }
 
-  // Device pointers, for kernels and the all-reduce hook.
+  /// Device pointer to found_inf (0 or 1), for kernels and the all-reduce
+  /// hook (a max all-reduce over ranks makes every rank skip together).
   float* found_inf() const noexcept { return &block_.get()->found_inf; }
+  /// Device pointer to the current loss scale: multiply the loss by it.
   const float* scale() const noexcept { return &block_.get()->state.scale; }
+  /// Device pointer to the squared global norm written by unscale_and_check.
   float* squared_norm() const noexcept { return &block_.get()->squared_norm; }
+  /// Device pointer to the whole block.
   loss_scaler_block* device_block() const noexcept { return block_.get(); }
 
-  // Ends a step: advances the scale from found_inf and clears found_inf.
-  // One single-thread kernel on `stream`; no synchronisation.
+  /// Ends a step: advances the scale from found_inf and clears found_inf
+  /// (GradScaler.update()). One single-thread kernel on `stream`; no
+  /// synchronisation, capturable into a CUDA graph.
+  /// \throws mixprec::runtime_error when the launch fails.
   void update(cudaStream_t stream = nullptr) const {
     training_detail::advance_loss_scale_kernel<><<<1, 1, 0, stream>>>(block_.get());
     training_detail::check(cudaGetLastError(), "launching the loss-scale update");
   }
 
-  // Host reads: they wait for `stream`.
-  dynamic_loss_scaler_state save(cudaStream_t stream = nullptr) const { return read(stream).state; }
-  float read_scale(cudaStream_t stream = nullptr) const { return read(stream).state.scale; }
-  bool read_found_inf(cudaStream_t stream = nullptr) const { return read(stream).found_inf != 0.0f; }
-  float read_squared_norm(cudaStream_t stream = nullptr) const { return read(stream).squared_norm; }
+  /// \name Host reads
+  /// Each synchronises `stream` and copies the block to the host, so none may
+  /// run while `stream` is being captured into a CUDA graph.
+  /// \throws mixprec::error while `stream` is being captured;
+  /// mixprec::runtime_error when the synchronisation or copy fails.
+  ///@{
 
-  // Restores a checkpoint (validated as the host scaler does); clears found_inf.
+  /// The complete state, options included (GradScaler.state_dict()); loads
+  /// into a device_loss_scaler or a host dynamic_loss_scaler.
+  dynamic_loss_scaler_state save(cudaStream_t stream = nullptr) const { return read(stream).state; }
+  /// The current loss scale.
+  float read_scale(cudaStream_t stream = nullptr) const { return read(stream).state.scale; }
+  /// Whether found_inf is raised (since the last update()).
+  bool read_found_inf(cudaStream_t stream = nullptr) const { return read(stream).found_inf != 0.0f; }
+  /// The squared norm last written by unscale_and_check.
+  float read_squared_norm(cudaStream_t stream = nullptr) const { return read(stream).squared_norm; }
+  ///@}
+
+  /// Restores a checkpoint (validated as the host scaler does); clears found_inf.
+  /// Synchronises `stream` first, then uploads.
+  /// \throws mixprec::error when `s` is invalid (validate(const dynamic_loss_scaler_state&))
+  /// or `stream` is being captured; mixprec::runtime_error when a CUDA call fails.
   void load(const dynamic_loss_scaler_state& s, cudaStream_t stream = nullptr) {
     validate(s);
     training_detail::require_not_capturing(stream, "mixprec::cuda::device_loss_scaler::load");
@@ -189,21 +228,32 @@ class device_loss_scaler {
   training_detail::device_array<loss_scaler_block> block_;
 };
 
-// A registered list of device gradient tensors (FP32, BF16 or FP16, any
-// count and sizes) for the multi-tensor unscale kernel. Pointers are fixed
-// once added; the table is uploaded by prepare() (or the first use).
+/// A registered list of device gradient tensors (FP32, BF16 or FP16, any
+/// count and sizes) for the multi-tensor unscale kernel. Pointers are fixed
+/// once added; the table is uploaded by prepare() (or the first use).
+/// The gradient buffers must stay allocated while the set is used.
 class gradient_set {
  public:
-  // A gradient the kernel may also write back (unscale in place).
+  /// A gradient the kernel may also write back (unscale in place);
+  /// `gradient.data` is device memory. Returns its index.
+  /// \throws mixprec::error when its type is not float32, bfloat16 or
+  /// float16, its size is 0, or its data is null.
   std::size_t add(const tensor_view& gradient) { return add_entry(gradient.data, gradient.size, gradient.type, true); }
-  // A read-only gradient (check and norm only).
+  /// A read-only gradient (check and norm only); `gradient.data` is device
+  /// memory. Returns its index.
+  /// \throws mixprec::error as add(const tensor_view&) does.
   std::size_t add(const const_tensor_view& gradient) {
     return add_entry(const_cast<void*>(gradient.data), gradient.size, gradient.type, false);
   }
+  /// Registered gradients.
   std::size_t size() const noexcept { return entries_.size(); }
+  /// Chunks of at most 32768 elements over all gradients: the unscale kernel's grid size.
   std::size_t chunk_count() const noexcept { return chunks_.size(); }
 
-  // Uploads the tables; not capturable (the steps after it are).
+  /// Uploads the tables; not capturable (the steps after it are). Does
+  /// nothing when nothing was added since the last prepare().
+  /// \throws mixprec::error when no gradient was added or `stream` is being
+  /// captured; mixprec::runtime_error when an allocation or copy fails.
   void prepare(cudaStream_t stream = nullptr) {
     if (!dirty_) return;
     training_detail::require_not_capturing(stream, "mixprec::cuda::gradient_set::prepare");
@@ -212,7 +262,7 @@ class gradient_set {
     device_chunks_.upload(chunks_);
     partials_ = training_detail::device_array<double>(chunks_.size());
     ticket_ = training_detail::device_array<unsigned int>(1);
-    training_detail::check(cudaMemset(ticket_.get(), 0, sizeof(unsigned int)), "cudaMemset");
+    fill_and_wait(ticket_.get(), 0, sizeof(unsigned int));
     dirty_ = false;
   }
 
@@ -242,13 +292,24 @@ class gradient_set {
   bool dirty_ = true;
 };
 
-// One launch over every gradient: g · (1/scale) (scale == nullptr: 1) is
-// checked for inf/NaN — raising *found_inf to 1, never clearing it — and,
-// when squared_norm is not null, its squared global norm is written there
-// (accumulated in double, reduced in a fixed order, so repeatable). With
-// write_back the unscaled values replace the gradients (rounded to nearest
-// even in their own type), as PyTorch's unscale_ does; without it the
-// gradients are only read, and the fused optimizer unscales on the fly.
+/// One launch over every gradient: g · (1/scale) (scale == nullptr: 1) is
+/// checked for inf/NaN — raising *found_inf to 1, never clearing it — and,
+/// when squared_norm is not null, its squared global norm is written there
+/// (accumulated in double, reduced in a fixed order, so repeatable); a
+/// squared norm beyond FLT_MAX raises found_inf too. With
+/// write_back the unscaled values replace the gradients (rounded to nearest
+/// even in their own type), as PyTorch's unscale_ does; without it the
+/// gradients are only read, and the fused optimizer unscales on the fly.
+/// Asynchronous on `stream`; capturable once `gradients` is prepared.
+/// \param gradients the registered gradients (prepared here if needed)
+/// \param scale device pointer to the loss scale, or nullptr for 1
+/// \param found_inf device pointer, not null
+/// \param squared_norm device pointer, or nullptr: no norm
+/// \param write_back unscale the gradients in place
+/// \param stream the CUDA stream
+/// \throws mixprec::error when found_inf is null, write_back is set but a
+/// gradient was added as a const_tensor_view, or prepare() throws;
+/// mixprec::runtime_error when the launch fails.
 inline void unscale_and_check(gradient_set& gradients, const float* scale, float* found_inf, float* squared_norm,
                               bool write_back, cudaStream_t stream) {
   require(found_inf != nullptr, "mixprec::cuda::unscale_and_check: found_inf must point to device memory");
@@ -266,7 +327,9 @@ inline void unscale_and_check(gradient_set& gradients, const float* scale, float
   training_detail::check(cudaGetLastError(), "launching the unscale kernel");
 }
 
-// The usual call: the scaler's scale, found_inf and squared-norm slots.
+/// The usual call: the scaler's scale, found_inf and squared-norm slots
+/// (GradScaler.unscale_ when write_back, else the check the fused optimizer
+/// needs). Throws as the pointer overload does.
 inline void unscale_and_check(gradient_set& gradients, const device_loss_scaler& scaler, cudaStream_t stream = nullptr,
                               bool write_back = false) {
   unscale_and_check(gradients, scaler.scale(), scaler.found_inf(), scaler.squared_norm(), write_back, stream);

@@ -59,6 +59,39 @@ inline int multiprocessor_count() {
   return count;
 }
 
+/// Copies `bytes` between host and device memory (cudaMemcpyDefault: unified
+/// addressing, either direction, pageable or pinned) and returns once the copy
+/// is complete: cudaMemcpyAsync on `stream`, then cudaStreamSynchronize. A
+/// plain cudaMemcpy is not enough for buffers that kernels on other streams
+/// use: by CUDA's API synchronisation rules (CUDA Runtime API, "API
+/// synchronization behavior") a pageable host-to-device cudaMemcpy may return
+/// once the source is staged, before the DMA lands, and it is ordered only
+/// against the legacy default stream, not against cudaStreamNonBlocking
+/// streams. After this call the data is in place for work on any stream, and
+/// the source may be freed. Reading memory that a kernel writes: pass that
+/// kernel's stream (or synchronise it first). Not capturable (it synchronises).
+/// Throws mixprec::runtime_error naming the call when CUDA fails.
+inline void copy_and_wait(void* destination, const void* source, std::size_t bytes, cudaStream_t stream = nullptr) {
+  if (bytes == 0) return;
+  check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, stream), "cudaMemcpyAsync");
+  check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (after a copy)");
+}
+
+/// Sets `bytes` of device memory to `byte` and returns once done (the memset
+/// counterpart of copy_and_wait, for the same reason: cudaMemset is
+/// asynchronous for device memory and ordered only against the legacy stream).
+/// Throws mixprec::runtime_error naming the call when CUDA fails.
+inline void fill_and_wait(void* destination, int byte, std::size_t bytes, cudaStream_t stream = nullptr) {
+  if (bytes == 0) return;
+  check(cudaMemsetAsync(destination, byte, bytes, stream), "cudaMemsetAsync");
+  check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (after a memset)");
+}
+
+// Owns n elements of device memory (cudaMalloc / cudaFree), move-only: the
+// buffers of the training utilities, and a ready one for programs that use
+// them. upload() and download() are synchronised (copy_and_wait: complete when
+// they return, so safe with kernels on any stream; set-up and reads, never
+// inside a captured step); zero() is stream-ordered.
 /// Owns n elements of device memory (cudaMalloc / cudaFree), move-only: the
 /// buffers of the training utilities, and a ready one for programs that use
 /// them. Copies are synchronous (set-up and reads, never inside a captured
@@ -96,33 +129,28 @@ class device_array {
   /// Number of elements.
   std::size_t size() const noexcept { return size_; }
 
-  /// n elements from host or device memory (cudaMemcpyDefault: unified addressing).
-  ///
-  /// Copies into the first n elements, synchronously.
-  /// \throws mixprec::error when n > size(); mixprec::runtime_error when the copy fails.
-  void upload(const T* source, std::size_t n) {
+  /// n elements from host or device memory (cudaMemcpyDefault: unified
+  /// addressing), complete on return (copy_and_wait on `stream`). Throws
+  /// mixprec::error when n exceeds size(), mixprec::runtime_error when CUDA fails.
+  void upload(const T* source, std::size_t n, cudaStream_t stream = nullptr) {
     require(n <= size_, "mixprec::cuda::device_array: uploading ", n, " elements into ", size_);
-    if (n > 0) check(cudaMemcpy(data_, source, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy to the device");
+    copy_and_wait(data_, source, n * sizeof(T), stream);
   }
   /// The whole vector, growing the array if it is too small.
-  ///
-  /// Growing allocates a new array of host.size() elements (get() changes, the old
-  /// contents are freed). \throws mixprec::runtime_error when allocation or the copy fails.
-  void upload(const std::vector<T>& host) {
+  void upload(const std::vector<T>& host, cudaStream_t stream = nullptr) {
     if (host.size() > size_) *this = device_array(host.size());
-    upload(host.data(), host.size());
+    upload(host.data(), host.size(), stream);
   }
-  /// Copies the first n elements to `host` (host or device memory), synchronously.
-  /// \throws mixprec::error when n > size(); mixprec::runtime_error when the copy fails.
-  void download(T* host, std::size_t n) const {
+  /// The first n elements, after the work already enqueued on `stream` (pass
+  /// the stream of the kernels that wrote them). Throws mixprec::error when n
+  /// exceeds size(), mixprec::runtime_error when CUDA fails.
+  void download(T* host, std::size_t n, cudaStream_t stream = nullptr) const {
     require(n <= size_, "mixprec::cuda::device_array: reading ", n, " elements of ", size_);
-    if (n > 0) check(cudaMemcpy(host, data_, n * sizeof(T), cudaMemcpyDefault), "cudaMemcpy from the device");
+    copy_and_wait(host, data_, n * sizeof(T), stream);
   }
-  /// The first n elements, copied into a new vector, synchronously.
-  /// \throws mixprec::error when n > size(); mixprec::runtime_error when the copy fails.
-  std::vector<T> download(std::size_t n) const {
+  std::vector<T> download(std::size_t n, cudaStream_t stream = nullptr) const {
     std::vector<T> host(n);
-    download(host.data(), n);
+    download(host.data(), n, stream);
     return host;
   }
   /// Sets every byte to zero, stream-ordered on `stream` (cudaMemsetAsync).

@@ -1,3 +1,64 @@
+// mixprec/cuda/scaled_gemm.hpp — the scaled GEMM of mixprec/gemm/problem.hpp
+// on the GPU, through cuBLASLt (13.x; FP8 on Ada and Hopper).
+//
+//   mixprec::cuda::scaled_gemm_engine engine;          // this device; options below
+//   engine.run(problem, stream);                        // device pointers in the problem
+//   mixprec::cuda::scaled_gemm(problem, stream);        // the same with a per-thread default engine
+//
+// Host code only (cuda_runtime.h, cublasLt.h): compiles with nvcc and with
+// g++/clang++; link CUDA::cudart and CUDA::cublasLt (the mixprec::cuda target).
+//
+// Row-major onto column-major. cuBLASLt is column-major; a row-major [R, C]
+// matrix with leading dimension ld is the column-major [C, R] matrix with the
+// same ld. So D[M,N] = A[M,K] · B[N,K]ᵀ (all row-major) is computed as the
+// column-major product
+//     Dᶜ[N,M] = op(Aᶜ) · Bᶜ,   Aᶜ := our B (K x N, ld = ldb, op = T),
+//                              Bᶜ := our A (K x M, ld = lda, op = N),
+//     cuBLAS (m, n, k) = (N, M, K),  Cᶜ, Dᶜ: N x M with ldc, ldd,
+// which is cuBLASLt's "TN" FP8 layout. Scales swap with their operands (the
+// A scale pointer of the descriptor carries our B's scales); per-row ("outer
+// vector") scales of our B are cuBLAS's m-vector, those of our A its
+// n-vector; the bias runs along cuBLAS's m = our N, one value per column of D.
+// The 1x128 / 128x128 scale layouts of gemm/scale_layout.hpp are the ones
+// cuBLASLt reads for these column-major operands. How the forward, dgrad and
+// wgrad GEMMs of a linear layer map onto A[M,K] · B[N,K]ᵀ with the cast-
+// transpose outputs is in gemm/problem.hpp.
+//
+// Plans. The descriptors (RAII), the layouts and the chosen algorithm are
+// built once per key: shape, leading dimensions, types, scale modes,
+// epilogue, fast accumulation, which optional pointers are present, and the
+// alignment (up to 256 bytes) of every pointer the call passes — A, B, C, D,
+// and the scale, amax and bias pointers too: the heuristic sees those in the
+// descriptor and may pick a kernel that needs their alignment, so a plan made
+// with a 16-byte-aligned bias is never reused with a 2-byte-aligned one
+// (which could fault, a sticky error that ends the process). A call with a known key validates
+// the problem (gemm::validate_for_cublaslt, a pure host check), updates the
+// pointer attributes that changed, and calls cublasLtMatmul. With
+// options.autotune, the first call of a key times the top heuristic
+// candidates on the caller's stream (into scratch outputs, never the
+// caller's D) and keeps the fastest.
+//
+// Workspace. Each stream gets its own workspace (32 MiB by default,
+// cudaMalloc'd, so 256-byte aligned) on its first call; kernels on different
+// streams never share one. release_stream() frees a stream's workspace
+// (call it before destroying the stream if the engine lives on).
+//
+// CUDA graphs. A call is capturable once its plan and its stream's workspace
+// exist and its kernel has run once: call run() or prepare() for that problem
+// and stream before cudaStreamBeginCapture. prepare() launches the plan once
+// into scratch outputs (so cuBLASLt's first launch of the kernel, and CUDA's
+// lazy loading of its module, happen outside the capture) and synchronises
+// the stream. During capture, a call that would have to create a plan or a
+// workspace throws instead of allocating.
+//
+// Errors. A cuBLASLt status other than success throws cuda::cublas_error
+// (a mixprec::runtime_error) carrying the status: CUBLAS_STATUS_NOT_SUPPORTED
+// or CUBLAS_STATUS_INVALID_VALUE when this cuBLASLt or device does not offer
+// a combination (both are documented for unsupported attribute combinations).
+//
+// Threads. An engine serialises its calls on a mutex, so it may be shared;
+// for concurrent host threads use one engine each (the default engine of
+// scaled_gemm() is per thread and device).
 /// \file
 /// mixprec/cuda/scaled_gemm.hpp — the scaled GEMM of mixprec/gemm/problem.hpp
 /// on the GPU, through cuBLASLt (13.x; FP8 on Ada and Hopper).
@@ -67,6 +128,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -97,11 +159,28 @@ struct scaled_gemm_options {
 
 /// What a plan holds, for reports and tests.
 struct scaled_gemm_plan_info {
-  int candidates = 0;             ///< heuristic results returned
-  int chosen = 0;                 ///< index of the algorithm in use among them (0: the heuristic's first pick)
-  float heuristic_first_ms = 0;   ///< autotune only: median time of candidate 0, in milliseconds
-  float chosen_ms = 0;            ///< autotune only: median time of the chosen candidate, in milliseconds
-  std::size_t workspace_bytes = 0;  ///< what the chosen algorithm needs, in bytes
+  int candidates = 0;             // heuristic results returned
+  int chosen = 0;                 // index of the algorithm in use among them (0: the heuristic's first pick)
+  int candidates_timed = 0;       // autotune only: candidates that ran (the others failed or needed more workspace)
+  bool heuristic_first_timed = false;  // autotune only: whether candidate 0 ran (heuristic_first_ms is its time)
+  float heuristic_first_ms = 0;   // autotune only: median time of candidate 0 (0 when it did not run)
+  float chosen_ms = 0;            // autotune only: median time of the chosen candidate
+  std::size_t workspace_bytes = 0;  // what the chosen algorithm needs
+};
+
+/// A cuBLASLt call that returned a status other than CUBLAS_STATUS_SUCCESS.
+/// what() names the call, the status and the problem; status() is the status
+/// itself, so callers can tell "not offered here" (CUBLAS_STATUS_NOT_SUPPORTED,
+/// or CUBLAS_STATUS_INVALID_VALUE, which cuBLASLt also returns for attribute
+/// combinations it does not support) from other failures.
+class cublas_error : public mixprec::runtime_error {
+ public:
+  cublas_error(cublasStatus_t status, const std::string& message) : mixprec::runtime_error(message), status_(status) {}
+  /// The cuBLASLt status that was returned.
+  cublasStatus_t status() const noexcept { return status_; }
+
+ private:
+  cublasStatus_t status_;
 };
 
 namespace gemm_detail {
@@ -148,7 +227,8 @@ inline std::uint32_t alignment_of(const void* pointer) {
 }
 
 // Everything a plan depends on. Pointers enter only through their presence
-// and alignment.
+// and alignment: of the operands, and of the pointer attributes (scales,
+// amax, bias), which the heuristic also sees.
 struct plan_key {
   std::int64_t m, n, k, lda, ldb, ldc, ldd;
   gemm::element_type a_type, b_type, c_type, d_type, bias_type;
@@ -156,6 +236,7 @@ struct plan_key {
   gemm::epilogue epilogue_op;
   bool fast_accumulation, reads_c, has_a_scale, has_b_scale, has_amax;
   std::uint32_t align_a, align_b, align_c, align_d;
+  std::uint32_t align_a_scale, align_b_scale, align_d_scale, align_amax, align_bias;
 
   static plan_key of(const gemm::problem& p) {
     const bool reads_c = p.beta != 0.0f;
@@ -184,6 +265,11 @@ struct plan_key {
     key.align_b = alignment_of(p.b.data);
     key.align_c = alignment_of(reads_c ? p.c.data : nullptr);
     key.align_d = alignment_of(p.d.data);
+    key.align_a_scale = alignment_of(p.a.scale);
+    key.align_b_scale = alignment_of(p.b.scale);
+    key.align_d_scale = alignment_of(gemm::is_fp8(p.d.type) ? p.d.scale : nullptr);
+    key.align_amax = alignment_of(p.d.amax);
+    key.align_bias = alignment_of(gemm::has_bias(p.epilogue_op) ? p.bias.data : nullptr);
     return key;
   }
   bool operator==(const plan_key& o) const {
@@ -192,7 +278,9 @@ struct plan_key {
            bias_type == o.bias_type && a_scaling == o.a_scaling && b_scaling == o.b_scaling &&
            epilogue_op == o.epilogue_op && fast_accumulation == o.fast_accumulation && reads_c == o.reads_c &&
            has_a_scale == o.has_a_scale && has_b_scale == o.has_b_scale && has_amax == o.has_amax &&
-           align_a == o.align_a && align_b == o.align_b && align_c == o.align_c && align_d == o.align_d;
+           align_a == o.align_a && align_b == o.align_b && align_c == o.align_c && align_d == o.align_d &&
+           align_a_scale == o.align_a_scale && align_b_scale == o.align_b_scale &&
+           align_d_scale == o.align_d_scale && align_amax == o.align_amax && align_bias == o.align_bias;
   }
 };
 
@@ -210,6 +298,9 @@ struct plan_key_hash {
         static_cast<std::uint64_t>(key.has_amax) << 4);
     mix(static_cast<std::uint64_t>(key.align_a) | static_cast<std::uint64_t>(key.align_b) << 16 |
         static_cast<std::uint64_t>(key.align_c) << 32 | static_cast<std::uint64_t>(key.align_d) << 48);
+    mix(static_cast<std::uint64_t>(key.align_a_scale) | static_cast<std::uint64_t>(key.align_b_scale) << 12 |
+        static_cast<std::uint64_t>(key.align_d_scale) << 24 | static_cast<std::uint64_t>(key.align_amax) << 36 |
+        static_cast<std::uint64_t>(key.align_bias) << 48);
     return h;
   }
 };
@@ -231,9 +322,10 @@ using matmul_preference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, pref
 // A cuBLAS status other than success becomes a message saying what was asked.
 inline void check_cublas(cublasStatus_t status, const char* call, const gemm::problem& p) {
   if (status != CUBLAS_STATUS_SUCCESS) {
-    throw mixprec::runtime_error(mixprec::detail::make_message(
-        "mixprec::cuda::scaled_gemm: ", call, " returned ", cublasLtGetStatusName(status), " (",
-        cublasLtGetStatusString(status), ") for ", gemm::describe(p)));
+    throw cublas_error(status, mixprec::detail::make_message("mixprec::cuda::scaled_gemm: ", call, " returned ",
+                                                             cublasLtGetStatusName(status), " (",
+                                                             cublasLtGetStatusString(status), ") for ",
+                                                             gemm::describe(p)));
   }
 }
 
@@ -252,6 +344,7 @@ struct plan {
   cublasLtMatmulAlgo_t algo{};
   scaled_gemm_plan_info info;
   const void* pointers[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};  // A scale, B scale, D scale, amax, bias
+  bool launched = false;  // the kernel has run once (outside any capture): run(), prepare() or autotuning
 };
 
 // The attributes whose values are pointers, in plan::pointers order.
@@ -299,6 +392,16 @@ inline device_memory allocate(std::size_t bytes) {
   check(cudaMalloc(&pointer, bytes), "cudaMalloc (scaled_gemm workspace)");
   return device_memory(pointer);
 }
+
+// Outputs for runs whose results nobody reads (autotuning, prepare()'s
+// warm-up): a D of p's extent and, when p has one, an amax.
+struct scratch_outputs {
+  device_memory d, amax;
+  explicit scratch_outputs(const gemm::problem& p)
+      : d(allocate(static_cast<std::size_t>((p.m - 1) * p.d.ld + p.n) * gemm::size_of(p.d.type))),
+        amax(p.d.amax != nullptr ? allocate(sizeof(float)) : device_memory()) {}
+  float* amax_pointer() const { return static_cast<float*>(amax.get()); }
+};
 
 inline bool is_capturing(cudaStream_t stream) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
@@ -362,15 +465,30 @@ class scaled_gemm_engine {
     gemm_detail::plan& pl = plan_for(p, stream);
     void* workspace = workspace_for(stream, p);
     launch(pl, p, p.d.data, p.d.amax, workspace, stream);
+    if (!pl.launched && !gemm_detail::is_capturing(stream)) pl.launched = true;
   }
 
+  // Makes later calls of p on `stream` capturable in a CUDA graph: builds the
+  // plan (autotuning it if enabled) and the stream's workspace, and — unless
+  // the plan has run before — launches it once into scratch outputs (reading
+  // p's A, B, C, scales and bias, writing neither D nor amax), so that the
+  // kernel's first launch and its module's lazy loading happen here, not
+  // inside the capture. Synchronises `stream`; not capturable itself.
   /// Builds the plan of p (autotuning it if enabled, which runs it) and the
   /// stream's workspace, so that later calls can be captured in a graph.
   /// \throws mixprec::error and mixprec::runtime_error as run() does.
   void prepare(const gemm::problem& p, cudaStream_t stream = nullptr) {
     std::lock_guard<std::mutex> lock(mutex_);
-    plan_for(p, stream);
-    workspace_for(stream, p);
+    require(!gemm_detail::is_capturing(stream), "mixprec::cuda::scaled_gemm_engine::prepare: the stream is being "
+            "captured; call prepare() before cudaStreamBeginCapture");
+    gemm_detail::plan& pl = plan_for(p, stream);
+    void* workspace = workspace_for(stream, p);
+    if (pl.launched) return;
+    const gemm_detail::scratch_outputs scratch(p);
+    launch(pl, p, scratch.d.get(), scratch.amax_pointer(), workspace, stream);
+    restore_amax_pointer(pl, p);
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (scaled_gemm_engine::prepare)");
+    pl.launched = true;
   }
 
   /// Frees the workspace of a stream (synchronising with it first).
@@ -517,16 +635,14 @@ class scaled_gemm_engine {
   void autotune(gemm_detail::plan& pl, const gemm::problem& p,
                 const std::vector<cublasLtMatmulHeuristicResult_t>& results, cudaStream_t stream) {
     using namespace gemm_detail;
-    const std::size_t d_bytes =
-        static_cast<std::size_t>((p.m - 1) * p.d.ld + p.n) * gemm::size_of(p.d.type);
-    const device_memory scratch_d = allocate(d_bytes), scratch_amax = allocate(sizeof(float));
+    const scratch_outputs scratch(p);
     void* workspace = workspace_for(stream, p);
     cudaEvent_t start = nullptr, stop = nullptr;
     check(cudaEventCreate(&start), "cudaEventCreate");
     check(cudaEventCreate(&stop), "cudaEventCreate");
     const std::unique_ptr<CUevent_st, decltype(&cudaEventDestroy)> start_owner(start, cudaEventDestroy),
         stop_owner(stop, cudaEventDestroy);
-    float* amax = p.d.amax != nullptr ? static_cast<float*>(scratch_amax.get()) : nullptr;
+    float* amax = scratch.amax_pointer();
     float best = -1;
     for (std::size_t candidate = 0; candidate < results.size(); ++candidate) {
       if (results[candidate].workspaceSize > options_.workspace_bytes) continue;
@@ -536,7 +652,7 @@ class scaled_gemm_engine {
       for (int run = 0; run <= options_.autotune_repetitions && !failed; ++run) {
         check(cudaEventRecord(start, stream), "cudaEventRecord");
         try {
-          launch(pl, p, scratch_d.get(), amax, workspace, stream);
+          launch(pl, p, scratch.d.get(), amax, workspace, stream);
         } catch (const mixprec::runtime_error&) {
           failed = true;  // a candidate that cannot run this problem is skipped
           break;
@@ -550,7 +666,11 @@ class scaled_gemm_engine {
       if (failed || times.empty()) continue;
       std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
       const float median = times[times.size() / 2];
-      if (candidate == 0) pl.info.heuristic_first_ms = median;
+      ++pl.info.candidates_timed;
+      if (candidate == 0) {
+        pl.info.heuristic_first_ms = median;
+        pl.info.heuristic_first_timed = true;
+      }
       if (best < 0 || median < best) {
         best = median;
         pl.info.chosen = static_cast<int>(candidate);
@@ -560,8 +680,13 @@ class scaled_gemm_engine {
     pl.info.chosen_ms = best;
     pl.algo = results[static_cast<std::size_t>(pl.info.chosen)].algo;
     pl.info.workspace_bytes = results[static_cast<std::size_t>(pl.info.chosen)].workspaceSize;
-    // The next call restores the caller's amax pointer in the descriptor.
-    set_attribute(pl.desc.get(), CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, p.d.amax, p);
+    restore_amax_pointer(pl, p);
+    pl.launched = true;  // the chosen candidate ran
+  }
+
+  // After runs into a scratch amax: the descriptor points at the caller's again.
+  static void restore_amax_pointer(gemm_detail::plan& pl, const gemm::problem& p) {
+    gemm_detail::set_attribute(pl.desc.get(), CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, p.d.amax, p);
     pl.pointers[3] = p.d.amax;
   }
 

@@ -81,6 +81,18 @@ constexpr const char* to_string(scale_mode mode) noexcept {
 /// Writes to_string(mode).
 inline std::ostream& operator<<(std::ostream& out, scale_mode mode) { return out << to_string(mode); }
 
+/// Whether `mode` is one of scale_mode's enumerators (scale_mode(9) is not;
+/// validate() and the quantize functions reject it).
+constexpr bool is_valid(scale_mode mode) noexcept {
+  switch (mode) {
+    case scale_mode::per_tensor:
+    case scale_mode::row_wise:
+    case scale_mode::block_1x128:
+    case scale_mode::block_128x128: return true;
+  }
+  return false;
+}
+
 /// True for block_1x128 and block_128x128.
 constexpr bool is_block(scale_mode mode) noexcept {
   return mode == scale_mode::block_1x128 || mode == scale_mode::block_128x128;
@@ -103,6 +115,23 @@ enum class epilogue : std::uint8_t {
 constexpr bool has_bias(epilogue op) noexcept {
   return op == epilogue::bias || op == epilogue::bias_relu || op == epilogue::bias_gelu;
 }
+
+/// Whether `op` is one of epilogue's enumerators.
+constexpr bool is_valid(epilogue op) noexcept {
+  switch (op) {
+    case epilogue::none:
+    case epilogue::bias:
+    case epilogue::relu:
+    case epilogue::bias_relu:
+    case epilogue::gelu:
+    case epilogue::bias_gelu: return true;
+  }
+  return false;
+}
+
+/// Whether `type` is one of scalar_type's enumerators (those have a size;
+/// element_type(9) has none).
+constexpr bool is_valid(element_type type) noexcept { return size_of(type) != 0; }
 
 /// The enumerator's name ("none", "bias_relu", ...).
 constexpr const char* to_string(epilogue op) noexcept {

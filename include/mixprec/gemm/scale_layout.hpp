@@ -68,21 +68,43 @@
 
 #include <cstdint>
 
+#include <cmath>
+
 #include "mixprec/core/config.hpp"
+#include "mixprec/core/error.hpp"
 #include "mixprec/gemm/problem.hpp"
 
 namespace mixprec {
 namespace gemm {
 
-/// ceil(a / b) for a >= 0, b > 0.
-MIXPREC_HOST_DEVICE constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }
-/// The smallest multiple of `multiple` that is >= a (a >= 0, multiple > 0).
+/// ceil(a / b) for a >= 0 and b > 0, without forming a + b - 1 (which could
+/// overflow).
+MIXPREC_HOST_DEVICE constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept {
+  return a / b + (a % b != 0 ? 1 : 0);
+}
+/// a rounded up to a multiple of `multiple` (a >= 0, multiple > 0); the caller
+/// keeps the result below INT64_MAX (checked_round_up tells).
 MIXPREC_HOST_DEVICE constexpr std::int64_t round_up(std::int64_t a, std::int64_t multiple) noexcept {
   return ceil_div(a, multiple) * multiple;
 }
 
-/// Elements per block side of the block modes. (The functions here are
-/// host/device: the cast kernels and the reference share them.)
+/// Overflow-safe size arithmetic on non-negative counts: the exact result, or
+/// -1 when an operand is negative (an earlier overflow) or the result exceeds
+/// INT64_MAX. Chains propagate the -1.
+constexpr std::int64_t checked_multiply(std::int64_t a, std::int64_t b) noexcept {
+  if (a < 0 || b < 0) return -1;
+  return b != 0 && a > INT64_MAX / b ? -1 : a * b;
+}
+constexpr std::int64_t checked_add(std::int64_t a, std::int64_t b) noexcept {
+  if (a < 0 || b < 0) return -1;
+  return a > INT64_MAX - b ? -1 : a + b;
+}
+constexpr std::int64_t checked_round_up(std::int64_t a, std::int64_t multiple) noexcept {
+  return a < 0 ? -1 : checked_multiply(ceil_div(a, multiple), multiple);
+}
+
+// Elements per block side of the block modes. (The functions here are
+// host/device: the cast kernels and the reference share them.)
 constexpr std::int64_t scale_block_size = 128;
 
 /// The scale layout of one [rows, cols] operand in one scale_mode (table in this
@@ -102,6 +124,24 @@ struct scale_layout {
     }
   }
 
+  /// Floats to allocate, or -1 when that exceeds INT64_MAX (or rows or cols
+  /// is negative, or mode is no enumerator): what validation checks before
+  /// count() is used.
+  constexpr std::int64_t checked_count() const noexcept {
+    if (rows < 0 || cols < 0) return -1;
+    switch (mode) {
+      case scale_mode::per_tensor: return 1;
+      case scale_mode::row_wise: return rows;
+      case scale_mode::block_1x128:
+        return checked_multiply(ceil_div(cols, scale_block_size), checked_round_up(rows, 4));
+      case scale_mode::block_128x128:
+        return checked_multiply(ceil_div(rows, scale_block_size),
+                                checked_round_up(ceil_div(cols, scale_block_size), 4));
+    }
+    return -1;
+  }
+
+  // Floats to allocate (checked_count() when that may overflow).
   /// Floats to allocate (padding included).
   MIXPREC_HOST_DEVICE constexpr std::int64_t count() const noexcept {
     switch (mode) {
@@ -125,6 +165,65 @@ struct scale_layout {
   }
 };
 
+/// The layout of a [rows, cols] operand's scales, after checking what its
+/// arithmetic needs: mode is an enumerator (scale_mode(9) would put every
+/// block's scale at index 0), rows and cols are not negative, and count()
+/// fits in 64 bits. `who` starts the message.
+/// @throws mixprec::error naming the value that breaks a rule.
+inline scale_layout checked_scale_layout(scale_mode mode, std::int64_t rows, std::int64_t cols, const char* who) {
+  require(is_valid(mode), who, "scale mode ", static_cast<int>(mode),
+          " is not a gemm::scale_mode enumerator (per_tensor, row_wise, block_1x128, block_128x128)");
+  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
+  const scale_layout layout{mode, rows, cols};
+  require(layout.checked_count() >= 0, who, "the ", mode, " scales of a ", rows, " x ", cols,
+          " tensor would need more than INT64_MAX floats");
+  return layout;
+}
+
+/// Checks one scale (dequantisation factor scale_inv, or the quantisation
+/// factor of an FP8 output) before use: a NaN, infinite, zero or negative
+/// scale gives NaN, infinite, all-zero or sign-flipped results that no
+/// scaling recipe produces, so it must be finite and positive. `who` starts
+/// the message, `name`[index] names the scale.
+/// @throws mixprec::error naming the scale and its value.
+inline void require_usable_scale(float value, const char* who, const char* name, std::int64_t index) {
+  require(std::isfinite(value) && value > 0.0f, who, name, "[", index, "] = ", value,
+          ": scales must be finite and positive");
+}
+
+/// Checks every scale of `layout` that a computation reads (the padding of
+/// the block layouts is neither read nor checked), as require_usable_scale.
+/// scales points to layout.count() floats; layout.mode must be an enumerator
+/// and the count must fit (validation checks both first).
+/// @throws mixprec::error naming the first bad scale, its index and value.
+inline void require_usable_scales(const float* scales, const scale_layout& layout, const char* who,
+                                  const char* name) {
+  const std::int64_t k_blocks = ceil_div(layout.cols, scale_block_size);
+  switch (layout.mode) {
+    case scale_mode::per_tensor: require_usable_scale(scales[0], who, name, 0); return;
+    case scale_mode::row_wise:
+      for (std::int64_t r = 0; r < layout.rows; ++r) require_usable_scale(scales[r], who, name, r);
+      return;
+    case scale_mode::block_1x128:
+      for (std::int64_t kb = 0; kb < k_blocks; ++kb) {
+        for (std::int64_t r = 0; r < layout.rows; ++r) {
+          const std::int64_t i = layout.index(r, kb * scale_block_size);
+          require_usable_scale(scales[i], who, name, i);
+        }
+      }
+      return;
+    case scale_mode::block_128x128:
+      for (std::int64_t rb = 0; rb < ceil_div(layout.rows, scale_block_size); ++rb) {
+        for (std::int64_t kb = 0; kb < k_blocks; ++kb) {
+          const std::int64_t i = layout.index(rb * scale_block_size, kb * scale_block_size);
+          require_usable_scale(scales[i], who, name, i);
+        }
+      }
+      return;
+  }
+}
+
+// The layouts of a problem's A and B scales.
 /// The layout of a problem's A scales: {a.scaling, M, K}.
 inline scale_layout scale_layout_of_a(const problem& p) noexcept { return {p.a.scaling, p.m, p.k}; }
 /// The layout of a problem's B scales: {b.scaling, N, K}.

@@ -36,6 +36,7 @@
 /// anything these rules miss.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -65,33 +66,110 @@ namespace detail {
 
 constexpr const char* validation_prefix = "mixprec::gemm: ";
 
-// Byte range [first, last) that an [rows, cols] matrix with leading dimension
-// ld occupies.
+// Byte range [first, last) of an array.
 struct byte_range {
   std::uintptr_t first, last;
 };
-inline byte_range matrix_bytes(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t ld,
-                               element_type type) {
-  const auto first = reinterpret_cast<std::uintptr_t>(data);
-  const auto bytes = static_cast<std::uintptr_t>(((rows - 1) * ld + cols) * static_cast<std::int64_t>(size_of(type)));
-  return {first, first + bytes};
-}
 inline bool overlap(byte_range x, byte_range y) { return x.first < y.last && y.first < x.last; }
+
+// The range of `bytes` (>= 0) bytes from `data`, after checking that it ends
+// inside the address space.
+inline byte_range array_bytes(const char* name, const void* data, std::int64_t bytes) {
+  const auto first = reinterpret_cast<std::uintptr_t>(data);
+  require(bytes >= 0 && static_cast<std::uint64_t>(bytes) <= UINTPTR_MAX - first, validation_prefix, name, " at ",
+          data, " would reach beyond the address space (", bytes, " bytes)");
+  return {first, first + static_cast<std::uintptr_t>(bytes)};
+}
+
+// The byte range of an [rows, cols] matrix with leading dimension ld (rows,
+// cols >= 1, ld >= cols): (rows - 1) · ld + cols elements, computed without
+// overflow. `shape` names the operands in the message ("M, K and lda").
+inline byte_range matrix_bytes(const char* name, const char* shape, const void* data, std::int64_t rows,
+                               std::int64_t cols, std::int64_t ld, element_type type) {
+  const std::int64_t elements = checked_add(checked_multiply(rows - 1, ld), cols);
+  const std::int64_t bytes = checked_multiply(elements, static_cast<std::int64_t>(size_of(type)));
+  const auto first = reinterpret_cast<std::uintptr_t>(data);
+  require(bytes >= 0 && static_cast<std::uint64_t>(bytes) <= UINTPTR_MAX - first, validation_prefix, name, " (",
+          rows, " x ", cols, " ", type, ", ld=", ld, ", at ", data,
+          ") spans (rows - 1) * ld + cols elements, which overflows or reaches beyond the address space; check ",
+          shape);
+  return {first, first + static_cast<std::uintptr_t>(bytes)};
+}
 
 inline bool aligned(const void* pointer, std::size_t bytes) {
   return reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0;
 }
 
+// The floats an operand's scales occupy (1 for per_tensor), checked.
+inline std::int64_t scale_count(const input_operand& x, const char* name, std::int64_t rows, std::int64_t k) {
+  const std::int64_t count = scale_layout{x.scaling, rows, k}.checked_count();
+  require(count >= 0, validation_prefix, "the ", x.scaling, " scales of ", name, " (", rows, " x ", k,
+          ") would need more than INT64_MAX floats");
+  return count;
+}
+
 inline void validate_scales(const input_operand& x, const char* name, std::int64_t rows, std::int64_t k) {
+  const std::int64_t count = scale_count(x, name, rows, k);
   if (x.scaling == scale_mode::per_tensor) return;
-  const scale_layout layout{x.scaling, rows, k};
   require(x.scale != nullptr, validation_prefix, name, " uses ", x.scaling, " scales but ", name,
-          ".scale is null: pass ", layout.count(), " floats laid out as mixprec/gemm/scale_layout.hpp describes");
+          ".scale is null: pass ", count, " floats laid out as mixprec/gemm/scale_layout.hpp describes");
+}
+
+inline void require_element_type(element_type type, const char* field) {
+  require(is_valid(type), validation_prefix, field, " = ", static_cast<int>(type),
+          " is not a mixprec::scalar_type enumerator (float32, bfloat16, float16, float8_e4m3, float8_e5m2, ...)");
+}
+inline void require_scale_mode(scale_mode mode, const char* field) {
+  require(is_valid(mode), validation_prefix, field, " = ", static_cast<int>(mode),
+          " is not a gemm::scale_mode enumerator (per_tensor, row_wise, block_1x128, block_128x128)");
+}
+
+// The inputs D must not share a byte with: D is written while they are still
+// being read (by the reference row by row; by cuBLASLt in any order), so any
+// overlap gives wrong results. C has its own rule (exact in-place use).
+inline void require_output_apart_from_inputs(const problem& p, byte_range a_bytes, byte_range b_bytes,
+                                             byte_range d_bytes) {
+  struct input_array {
+    const char* name;
+    const void* data;
+    std::int64_t bytes;  // for the arrays other than A and B
+  };
+  const std::int64_t float_bytes = static_cast<std::int64_t>(sizeof(float));
+  const input_array others[] = {
+      {"a.scale", p.a.scale, checked_multiply(scale_count(p.a, "A", p.m, p.k), float_bytes)},
+      {"b.scale", p.b.scale, checked_multiply(scale_count(p.b, "B", p.n, p.k), float_bytes)},
+      {"bias", has_bias(p.epilogue_op) ? p.bias.data : nullptr,
+       checked_multiply(p.n, static_cast<std::int64_t>(size_of(p.bias.type)))},
+      {"d.scale", p.d.scale, float_bytes},
+      {"d.amax", p.d.amax, float_bytes},
+  };
+  auto require_apart = [&](const char* name, const void* data, byte_range range) {
+    require(!overlap(range, d_bytes), validation_prefix, "D [", p.d.data, ", +", d_bytes.last - d_bytes.first,
+            " bytes) overlaps ", name, " [", data, ", +", range.last - range.first, " bytes): D is written while ",
+            name, " is still read, so the result would be wrong; write D to a buffer of its own");
+  };
+  require_apart("A", p.a.data, a_bytes);
+  require_apart("B", p.b.data, b_bytes);
+  for (const input_array& input : others) {
+    if (input.data != nullptr) require_apart(input.name, input.data, array_bytes(input.name, input.data, input.bytes));
+  }
 }
 
 }  // namespace detail
 
 /// The rules every implementation enforces: the problem must describe a
+/// computation. In order: every enum field is an enumerator (element types of
+/// all five operands, scale modes, epilogue); alpha and beta are finite;
+/// shapes are positive and leading dimensions cover a row; A, B and D have
+/// data; each matrix's extent ((rows - 1) · ld + cols elements) and each scale
+/// array fits in the address space, computed without overflow; C and D do not
+/// overlap (except exact in-place use) and D overlaps no other input (A, B,
+/// their scales, the bias, d.scale, d.amax); vector and block modes have scale
+/// pointers; the FP8 output has its scale, amax only an FP8 output; a bias
+/// exactly with the bias epilogues. Pointers are never dereferenced (they may
+/// be device pointers): scale values are checked by the CPU reference, which
+/// reads them.
+/// @throws mixprec::error naming the first broken rule and the values seen.
 /// computation. Shapes, leading dimensions, required pointers, scale pointers
 /// of the vector and block modes, the FP8 output's scale, amax only of an FP8
 /// output, no overlap of C and D (except exact in-place use), bias iff a bias
@@ -101,6 +179,19 @@ inline void validate_scales(const input_operand& x, const char* name, std::int64
 /// \throws mixprec::error naming the first rule `p` breaks, the values seen and what to do.
 inline void validate(const problem& p) {
   using detail::validation_prefix;
+  detail::require_element_type(p.a.type, "a.type");
+  detail::require_element_type(p.b.type, "b.type");
+  detail::require_element_type(p.c.type, "c.type");
+  detail::require_element_type(p.d.type, "d.type");
+  detail::require_element_type(p.bias.type, "bias.type");
+  detail::require_scale_mode(p.a.scaling, "a.scaling");
+  detail::require_scale_mode(p.b.scaling, "b.scaling");
+  require(is_valid(p.epilogue_op), validation_prefix, "epilogue_op = ", static_cast<int>(p.epilogue_op),
+          " is not a gemm::epilogue enumerator (none, bias, relu, bias_relu, gelu, bias_gelu)");
+  // A NaN or infinite factor makes every output NaN or infinite (inf · 0 is
+  // NaN), which no caller wants from a GEMM.
+  require(std::isfinite(p.alpha) && std::isfinite(p.beta), validation_prefix, "alpha = ", p.alpha,
+          " and beta = ", p.beta, " must be finite");
   require(p.m > 0 && p.n > 0 && p.k > 0, validation_prefix, "M, N and K must be positive; got M=", p.m, " N=", p.n,
           " K=", p.k);
   require(p.a.ld >= p.k, validation_prefix, "lda=", p.a.ld, " is shorter than a row of A (K=", p.k,
@@ -111,6 +202,9 @@ inline void validate(const problem& p) {
           "); set d.ld to N for a dense D");
   require(p.a.data != nullptr && p.b.data != nullptr && p.d.data != nullptr, validation_prefix,
           "A, B and D need data pointers; got A=", p.a.data, " B=", p.b.data, " D=", p.d.data);
+  const auto a_bytes = detail::matrix_bytes("A", "M, K and lda", p.a.data, p.m, p.k, p.a.ld, p.a.type);
+  const auto b_bytes = detail::matrix_bytes("B", "N, K and ldb", p.b.data, p.n, p.k, p.b.ld, p.b.type);
+  const auto d_bytes = detail::matrix_bytes("D", "M, N and ldd", p.d.data, p.m, p.n, p.d.ld, p.d.type);
 
   const bool reads_c = p.beta != 0.0f;
   if (reads_c) {
@@ -118,8 +212,7 @@ inline void validate(const problem& p) {
             " reads C, but c.data is null: pass C, or set beta to 0");
     require(p.c.ld >= p.n, validation_prefix, "ldc=", p.c.ld, " is shorter than a row of C (N=", p.n,
             "); set c.ld to N for a dense C");
-    const auto c_bytes = detail::matrix_bytes(p.c.data, p.m, p.n, p.c.ld, p.c.type);
-    const auto d_bytes = detail::matrix_bytes(p.d.data, p.m, p.n, p.d.ld, p.d.type);
+    const auto c_bytes = detail::matrix_bytes("C", "M, N and ldc", p.c.data, p.m, p.n, p.c.ld, p.c.type);
     if (detail::overlap(c_bytes, d_bytes)) {
       require(!is_fp8(p.d.type), validation_prefix, "C (", p.c.type, ") overlaps the ", p.d.type,
               " output D: an FP8 D cannot be updated in place; write D to its own buffer and pass the previous "
@@ -133,6 +226,7 @@ inline void validate(const problem& p) {
 
   detail::validate_scales(p.a, "A", p.m, p.k);
   detail::validate_scales(p.b, "B", p.n, p.k);
+  detail::require_output_apart_from_inputs(p, a_bytes, b_bytes, d_bytes);
 
   if (is_fp8(p.d.type)) {
     require(p.d.scale != nullptr, validation_prefix, "the output D is ", p.d.type,
@@ -156,6 +250,11 @@ inline void validate(const problem& p) {
   }
 }
 
+/// validate(p) plus what cuBLASLt (13.x) needs on the given device: operand,
+/// output, C and bias types; scale-mode pairs; K and N multiples of 16 for
+/// FP8; alignment; compute capability and library version.
+/// @throws mixprec::error naming the first broken rule, the values seen and
+///         what to do.
 /// validate(p) plus what cuBLASLt (13.x) needs on the given device.
 ///
 /// On top of validate(): operand/C/D/bias type combinations cuBLASLt offers (no E5M2 x E5M2;
@@ -267,17 +366,17 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
   if (fp8_operands) {
     require(p.k % 16 == 0, validation_prefix, "K=", p.k,
             " must be a multiple of 16 for FP8 operands; pad K with zeros (both operands) to ",
-            round_up(p.k, 16));
+            checked_round_up(p.k, 16));
     require(p.n % 16 == 0, validation_prefix, "N=", p.n,
             " must be a multiple of 16 for FP8 operands; pad B and D with zero rows / columns to N=",
-            round_up(p.n, 16));
+            checked_round_up(p.n, 16));
     // [cuBLAS scaling], "Scaling factors layouts" of the 1x128 / 128x128
     // modes: M and N must be multiples of 4 (N already is, above). vLLM pads M
     // to 4 before block-scaled torch._scaled_mm for this reason
     // (vllm-project/vllm PR #49932). The outer-vector mode states no such rule.
     if (is_block(p.a.scaling) || is_block(p.b.scaling)) {
       require(p.m % 4 == 0, validation_prefix, "M=", p.m, " must be a multiple of 4 with block scales (A=",
-              p.a.scaling, " B=", p.b.scaling, "); pad A and D with zero rows to M=", round_up(p.m, 4),
+              p.a.scaling, " B=", p.b.scaling, "); pad A and D with zero rows to M=", checked_round_up(p.m, 4),
               ", or use row_wise or per_tensor scales");
     }
   }
@@ -295,10 +394,16 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
     if (m.data == nullptr) continue;
     require(detail::aligned(m.data, 16), validation_prefix, m.name, "=", m.data,
             " is not 16-byte aligned; cuBLASLt's tensor-core kernels need 16-byte aligned matrices");
-    const std::int64_t ld_bytes = m.ld * static_cast<std::int64_t>(size_of(m.type));
+    // (validate() has checked the types, so the size is not 0.) The message's
+    // arguments are evaluated even when the check passes: they must be safe
+    // to compute for every valid problem.
+    const auto element_bytes = static_cast<std::int64_t>(size_of(m.type));
+    const std::int64_t ld_bytes = checked_multiply(m.ld, element_bytes);
+    require(ld_bytes >= 0, validation_prefix, "the leading dimension of ", m.name, " (", m.ld, " ", m.type,
+            ") times the element size overflows a 64-bit byte count; cuBLASLt cannot address it");
     require(ld_bytes % 16 == 0, validation_prefix, "the leading dimension of ", m.name, " (", m.ld, " ", m.type,
             " = ", ld_bytes, " bytes) must be a multiple of 16 bytes; round it up to ",
-            round_up(ld_bytes, 16) / static_cast<std::int64_t>(size_of(m.type)));
+            checked_round_up(ld_bytes, 16) / element_bytes);
   }
   const float* const float_pointers[] = {p.a.scale, p.b.scale, p.d.scale, p.d.amax};
   for (const float* pointer : float_pointers) {

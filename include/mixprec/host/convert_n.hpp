@@ -1,3 +1,36 @@
+// mixprec/host/convert_n.hpp — bulk conversion between float arrays and
+// arrays of a mixprec type.
+//
+//   convert_n(src, n, dst, rounding, saturation)   float[n] -> T[n]
+//   convert_n(src, n, dst)                         T[n] -> float[n], exact
+//   convert_n_stochastic(src, n, dst, seed, offset, saturation)
+//   convert_n(src, n, float4_e2m1x2* dst, ...)     float[n] -> n FP4 codes, two per byte
+//   convert_n(const float4_e2m1x2* src, n, dst)    n packed FP4 codes -> float[n]
+//
+// Every element gets exactly the bits of the scalar conversion
+// (mixprec::convert<T>, static_cast<float>, convert_stochastic), on every
+// input. nearest_even and toward_zero run as AVX-512 or AVX2 code where the
+// CPU has it, chosen at run time (mixprec/host/cpu_features.hpp), so no
+// -march flag is needed; the other modes, the microscaling formats (FP6, FP4,
+// E8M0: the vector engine covers the IEEE-like, E4M3FN and fnuz encodings),
+// and every machine without those instruction sets, use the scalar engine
+// element by element. The overloads
+// taking a host::simd_path run a given path (tests and benchmarks use them).
+//
+// Arguments: n == 0 accepts null pointers; otherwise both must point to n
+// elements. src and dst must not overlap — not even exactly, e.g. narrowing a
+// float buffer in place through a reinterpret_cast — since the elements differ
+// in size; an overlap is reported as mixprec::error rather than left undefined.
+//
+// The kernels do integer arithmetic on bit patterns: the caller's MXCSR
+// (rounding mode, DAZ, FTZ) changes nothing, and no floating-point exception
+// flag is raised or trapped. The conversion instructions are not used for
+// that reason: F16C's vcvtps2ph gives the engine's FP16 bits after a NaN
+// fix-up (it keeps the payload; the engine gives 0x7FFF) but raises
+// overflow, underflow, precision and invalid flags (GCC emits no {sae} for
+// the AVX-512 form either); AVX512-BF16's vcvtneps2bf16 raises none but
+// flushes float subnormals to zero and keeps NaN payloads, so it would need
+// fix-ups that cost what the integer path does.
 /// \file
 /// mixprec/host/convert_n.hpp — bulk conversion between float arrays and
 /// arrays of a mixprec type.
@@ -44,6 +77,7 @@
 #include "mixprec/host/cpu_features.hpp"
 #include "mixprec/host/detail/vector_engine.hpp"
 #include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/float4_e2m1x2.hpp"
 
 #if MIXPREC_HOST_SIMD
 #include <immintrin.h>
@@ -53,6 +87,26 @@ namespace mixprec {
 namespace host {
 namespace detail {
 
+// Whether the vector engine (host/detail/vector_engine.hpp) encodes, and
+// decodes, the format; the others run the scalar engine on every path. The
+// encoder covers FP6 and FP4 too (their overflow and NaN results come from
+// the engine's traits); E8M0 is outside its static_asserts (float's normal
+// range does not cover E8M0's), and the AVX-512 decoder's table assumes the
+// sign in bit 7, so FP6/FP4 decode through a table of their codes instead.
+template <class Format>
+struct has_vector_encoder {
+  static constexpr bool value = Format::specials == special_encoding::ieee ||
+                                Format::specials == special_encoding::finite_nan_all_ones ||
+                                Format::specials == special_encoding::finite_nan_negative_zero ||
+                                Format::specials == special_encoding::finite;
+};
+template <class Format>
+struct has_vector_decoder {
+  static constexpr bool value = Format::specials == special_encoding::ieee ||
+                                Format::specials == special_encoding::finite_nan_all_ones ||
+                                Format::specials == special_encoding::finite_nan_negative_zero;
+};
+
 // ---- The portable path: the scalar engine --------------------------------
 
 template <class T>
@@ -60,10 +114,37 @@ void encode_portable(const float* src, std::size_t n, T* dst, rounding mode, sat
   for (std::size_t i = 0; i < n; ++i) dst[i] = T::from_bits(engine::encode<typename T::format>(src[i], mode, policy));
 }
 
+// Every code of a format of at most 8 bits, decoded once at compile time by
+// the engine, so that the portable decode is one table look-up per element
+// (FP4 and E8M0 decode through the engine's general path otherwise: about
+// 10x slower).
+template <class Format>
+struct decoded_codes {
+  std::uint32_t float_bits[std::size_t{1} << Format::total_bits];
+};
+template <class Format>
+constexpr decoded_codes<Format> decode_every_code() {
+  decoded_codes<Format> table{};
+  for (std::uint32_t code = 0; code < (std::uint32_t{1} << Format::total_bits); ++code)
+    table.float_bits[code] = engine::decode_to_binary32<Format>(code);
+  return table;
+}
+template <class Format>
+inline constexpr decoded_codes<Format> every_code_decoded = decode_every_code<Format>();
+
+// The float of one code, exactly as engine::decode_to_binary32 gives it.
+template <class Format>
+inline float decode_code(std::uint64_t code) {
+  if constexpr (Format::total_bits <= 8) {
+    return mixprec::detail::bit_cast<float>(every_code_decoded<Format>.float_bits[code & Format::code_mask]);
+  } else {
+    return mixprec::detail::bit_cast<float>(engine::decode_to_binary32<Format>(code));
+  }
+}
+
 template <class T>
 void decode_portable(const T* src, std::size_t n, float* dst) {
-  for (std::size_t i = 0; i < n; ++i)
-    dst[i] = mixprec::detail::bit_cast<float>(engine::decode_to_binary32<typename T::format>(src[i].bits()));
+  for (std::size_t i = 0; i < n; ++i) dst[i] = decode_code<typename T::format>(src[i].bits());
 }
 
 #if MIXPREC_HOST_SIMD
@@ -370,6 +451,16 @@ void encode_simd(simd_path path, const float* src, std::size_t n, void* dst) {
 
 // ---- Checks shared by every entry point ------------------------------------
 
+// The bytes of n elements of `size` bytes, or SIZE_MAX when n · size does
+// not fit: require_arrays then rejects it (no array ends at SIZE_MAX), so a
+// wrapped product cannot pass the overlap check.
+constexpr std::size_t array_bytes(std::size_t n, std::size_t size) noexcept {
+  return size != 0 && n > SIZE_MAX / size ? SIZE_MAX : n * size;
+}
+
+// src_bytes and dst_bytes come from array_bytes (or an exact count such as
+// packed_fp4_bytes): each array must end inside the address space, and the
+// two must not overlap.
 inline void require_arrays(const char* caller, const void* src, std::size_t src_bytes, const void* dst,
                            std::size_t dst_bytes, std::size_t n) {
   if (n == 0) return;
@@ -377,10 +468,23 @@ inline void require_arrays(const char* caller, const void* src, std::size_t src_
           "; pass arrays of n elements (null is accepted only with n = 0)");
   const auto src_begin = reinterpret_cast<std::uintptr_t>(src);
   const auto dst_begin = reinterpret_cast<std::uintptr_t>(dst);
+  const std::uintptr_t last_address = UINTPTR_MAX;
+  // Pointer differences within one array must be representable.
+  const auto largest_object = static_cast<std::size_t>(PTRDIFF_MAX);
+  require(src_bytes <= largest_object && dst_bytes <= largest_object && src_bytes <= last_address - src_begin &&
+              dst_bytes <= last_address - dst_begin,
+          caller, ": n = ", n, " elements reach beyond the address space (src: ", src_bytes, " bytes from ", src,
+          ", dst: ", dst_bytes, " bytes from ", dst, "; ", SIZE_MAX,
+          " means n times the element size overflows); n must be the number of elements in the arrays");
   require(src_begin + src_bytes <= dst_begin || dst_begin + dst_bytes <= src_begin, caller, ": src [", src, ", +",
           src_bytes, " bytes) and dst [", dst, ", +", dst_bytes,
           " bytes) overlap; convert into a separate buffer (elements differ in size, so not even exact aliasing "
           "works)");
+}
+
+inline void require_saturation(const char* caller, saturation policy) {
+  require(is_valid(policy), caller, ": saturation value ", static_cast<int>(policy),
+          " is not a mixprec::saturation enumerator; pass saturation::finite or saturation::none");
 }
 
 inline void reject_stochastic(rounding mode) {
@@ -389,14 +493,21 @@ inline void reject_stochastic(rounding mode) {
           "dst, seed, offset) instead");
 }
 
-template <class T>
-void encode_dispatch(const float* src, std::size_t n, T* dst, rounding mode, saturation policy, simd_path path) {
-  require_arrays("mixprec::convert_n", src, n * sizeof(float), dst, n * sizeof(T), n);
+// The rounding of convert_n (not stochastic: it has no random bits) and its
+// saturation must be enumerators.
+inline void require_rounding_and_saturation(rounding mode, saturation policy) {
   reject_stochastic(mode);
-  if (n == 0) return;
+  require(is_valid(mode), "mixprec::convert_n: rounding value ", static_cast<int>(mode),
+          " is not a mixprec::rounding enumerator; pass rounding::nearest_even, toward_zero, upward or downward");
+  require_saturation("mixprec::convert_n", policy);
+}
+
+// The conversion on `path`, for arguments already checked.
+template <class T>
+void encode_on_path(const float* src, std::size_t n, T* dst, rounding mode, saturation policy, simd_path path) {
 #if MIXPREC_HOST_SIMD
   using F = typename T::format;
-  if (path != simd_path::portable) {
+  if constexpr (has_vector_encoder<F>::value) if (path != simd_path::portable) {
     const bool finite = policy == saturation::finite;
     switch (mode) {
       case rounding::nearest_even:
@@ -415,12 +526,22 @@ void encode_dispatch(const float* src, std::size_t n, T* dst, rounding mode, sat
 }
 
 template <class T>
+void encode_dispatch(const float* src, std::size_t n, T* dst, rounding mode, saturation policy, simd_path path) {
+  require_arrays("mixprec::convert_n", src, array_bytes(n, sizeof(float)), dst, array_bytes(n, sizeof(T)), n);
+  require_rounding_and_saturation(mode, policy);
+  if (n == 0) return;
+  encode_on_path(src, n, dst, mode, policy, path);
+}
+
+template <class T>
 void decode_dispatch(const T* src, std::size_t n, float* dst, simd_path path) {
-  require_arrays("mixprec::convert_n", src, n * sizeof(T), dst, n * sizeof(float), n);
+  require_arrays("mixprec::convert_n", src, array_bytes(n, sizeof(T)), dst, array_bytes(n, sizeof(float)), n);
   if (n == 0) return;
 #if MIXPREC_HOST_SIMD
-  if (path == simd_path::avx512) return decode_avx512<typename T::format>(src, n, dst);
-  if (path == simd_path::avx2) return decode_avx2<typename T::format>(src, n, dst);
+  if constexpr (has_vector_decoder<typename T::format>::value) {
+    if (path == simd_path::avx512) return decode_avx512<typename T::format>(src, n, dst);
+    if (path == simd_path::avx2) return decode_avx2<typename T::format>(src, n, dst);
+  }
 #else
   (void)path;
 #endif
@@ -430,6 +551,12 @@ void decode_dispatch(const T* src, std::size_t n, float* dst, simd_path path) {
 }  // namespace detail
 }  // namespace host
 
+/// float[n] -> T[n], each element as convert<T>(src[i], mode, policy), on the
+/// fastest path this CPU supports.
+/// @throws mixprec::error, before writing anything, for a null array with
+///         n > 0, arrays that overlap or do not fit in the address space with
+///         n elements, rounding::stochastic (use convert_n_stochastic), and a
+///         mode or policy that is no enumerator.
 /// float[n] -> T[n], each element as convert<T>(src[i], mode, policy). The
 /// fastest path this CPU supports; rounding::stochastic is rejected (use
 /// convert_n_stochastic).
@@ -442,6 +569,9 @@ void convert_n(const float* src, std::size_t n, T* dst, rounding mode = rounding
   host::detail::encode_dispatch(src, n, dst, mode, policy, host::best_simd_path());
 }
 
+/// The same on a given path. Modes other than nearest_even and toward_zero use
+/// the engine on every path.
+/// @throws mixprec::error as above, and if this CPU cannot run `path`.
 /// The same on a given path; mixprec::error if this CPU cannot run it. Modes
 /// other than nearest_even and toward_zero use the engine on every path.
 /// \throws mixprec::error when `path` is not supported here, and as convert_n above.
@@ -452,12 +582,16 @@ void convert_n(const float* src, std::size_t n, T* dst, rounding mode, saturatio
 }
 
 /// T[n] -> float[n], exactly, each element as static_cast<float>(src[i]).
+/// @throws mixprec::error, before writing anything, for a null array with
+///         n > 0 or arrays that overlap or do not fit in the address space.
 /// \throws mixprec::error when n > 0 and src or dst is null, or when src and dst overlap.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n(const T* src, std::size_t n, float* dst) {
   host::detail::decode_dispatch(src, n, dst, host::best_simd_path());
 }
 
+/// The same on a given path.
+/// @throws mixprec::error as above, and if this CPU cannot run `path`.
 /// T[n] -> float[n] on a given path (same bits on every path).
 /// \throws mixprec::error when `path` is not supported here, and as convert_n above.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
@@ -471,16 +605,115 @@ void convert_n(const T* src, std::size_t n, float* dst, host::simd_path path) {
 /// so a call gives the same bits as the scalar loop, on the host and on the
 /// device, whatever the chunking: advance `offset` by n between calls to
 /// continue one stream.
+/// @throws mixprec::error, before writing anything, for a null array with
+///         n > 0, overlapping arrays or arrays beyond the address space, and
+///         a policy that is no enumerator.
 ///
 /// Scalar engine only (no SIMD path). \throws mixprec::error when n > 0 and src or dst
 /// is null, or when src and dst overlap.
 template <class T, std::enable_if_t<is_basic_float<T>::value, int> = 0>
 void convert_n_stochastic(const float* src, std::size_t n, T* dst, std::uint64_t seed, std::uint64_t offset,
                           saturation policy = T::default_saturation) {
-  host::detail::require_arrays("mixprec::convert_n_stochastic", src, n * sizeof(float), dst, n * sizeof(T), n);
+  host::detail::require_arrays("mixprec::convert_n_stochastic", src, host::detail::array_bytes(n, sizeof(float)), dst,
+                               host::detail::array_bytes(n, sizeof(T)), n);
+  host::detail::require_saturation("mixprec::convert_n_stochastic", policy);
   for (std::size_t i = 0; i < n; ++i)
     dst[i] = T::from_bits(engine::encode<typename T::format>(src[i], rounding::stochastic, policy,
                                                              stochastic_rounding_bits(seed, offset, i)));
+}
+
+// ---- Packed FP4: two float4_e2m1 codes per byte ---------------------------
+// Element i of the n goes to byte i / 2, the low nibble for even i (CUDA's
+// __nv_fp4x2_e2m1 and PyTorch's float4_e2m1fn_x2 order). An odd n leaves the
+// last byte's high nibble 0 (+0). Encoding runs on the vector encoder where
+// the mode has one (about 15x the scalar engine on random data here), the
+// packing of nibbles is scalar; decoding is a look-up in the table of the 16
+// codes.
+
+namespace host {
+namespace detail {
+
+// The number of bytes n packed FP4 codes occupy, without overflow.
+constexpr std::size_t packed_fp4_bytes(std::size_t n) noexcept { return n / 2 + n % 2; }
+
+template <class CodeOf>
+void pack_fp4(std::size_t n, float4_e2m1x2* dst, CodeOf&& code_of) {
+  for (std::size_t i = 0; i + 1 < n; i += 2)
+    dst[i / 2] = float4_e2m1x2(float4_e2m1::from_bits(code_of(i)), float4_e2m1::from_bits(code_of(i + 1)));
+  if (n % 2 != 0) dst[n / 2] = float4_e2m1x2(float4_e2m1::from_bits(code_of(n - 1)), float4_e2m1::from_bits(0));
+}
+
+}  // namespace detail
+}  // namespace host
+
+namespace host {
+namespace detail {
+
+// Packs n FP4 codes: the elements are encoded a chunk at a time into
+// float4_e2m1 bytes on `path` (the vector encoder for nearest_even and
+// toward_zero), then two per byte.
+inline void encode_packed_fp4(const float* src, std::size_t n, float4_e2m1x2* dst, rounding mode, saturation policy,
+                              simd_path path) {
+  require_arrays("mixprec::convert_n", src, array_bytes(n, sizeof(float)), dst, packed_fp4_bytes(n), n);
+  require_rounding_and_saturation(mode, policy);
+  constexpr std::size_t chunk = 512;  // even, so every chunk but the last packs whole pairs
+  float4_e2m1 codes[chunk];
+  for (std::size_t begin = 0; begin < n; begin += chunk) {
+    const std::size_t count = n - begin < chunk ? n - begin : chunk;
+    encode_on_path(src + begin, count, codes, mode, policy, path);
+    pack_fp4(count, dst + begin / 2, [&codes](std::size_t i) { return codes[i].bits(); });
+  }
+}
+
+}  // namespace detail
+}  // namespace host
+
+/// float[n] -> n FP4 (E2M1) codes packed two per byte into dst[(n + 1) / 2]:
+/// element i is convert<float4_e2m1>(src[i], mode, policy), stored in the low
+/// nibble of dst[i / 2] for even i and the high nibble for odd i; an odd n
+/// leaves the last high nibble 0. FP4 saturates under either policy.
+/// nearest_even and toward_zero run on the CPU's best SIMD path.
+/// Throws mixprec::error, before writing anything, for a null pointer with
+/// n > 0, overlapping arrays, rounding::stochastic (use
+/// convert_n_stochastic), or a mode or policy that is no enumerator.
+inline void convert_n(const float* src, std::size_t n, float4_e2m1x2* dst, rounding mode = rounding::nearest_even,
+                      saturation policy = float4_e2m1::default_saturation) {
+  host::detail::encode_packed_fp4(src, n, dst, mode, policy, host::best_simd_path());
+}
+
+/// The same on a given path (tests and benchmarks use it).
+/// Throws mixprec::error as above, and when this CPU cannot run `path`.
+inline void convert_n(const float* src, std::size_t n, float4_e2m1x2* dst, rounding mode, saturation policy,
+                      host::simd_path path) {
+  host::require_supported(path, "mixprec::convert_n");
+  host::detail::encode_packed_fp4(src, n, dst, mode, policy, path);
+}
+
+/// n FP4 codes packed two per byte (src[(n + 1) / 2], element 0 in the low
+/// nibble) -> float[n], exactly. Throws mixprec::error, before writing
+/// anything, for a null pointer with n > 0 or overlapping arrays.
+inline void convert_n(const float4_e2m1x2* src, std::size_t n, float* dst) {
+  host::detail::require_arrays("mixprec::convert_n", src, host::detail::packed_fp4_bytes(n), dst,
+                               host::detail::array_bytes(n, sizeof(float)), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float4_e2m1 element = i % 2 == 0 ? src[i / 2].element0() : src[i / 2].element1();
+    dst[i] = host::detail::decode_code<formats::e2m1>(element.bits());
+  }
+}
+
+/// float[n] -> n packed FP4 codes with stochastic rounding: element i is
+/// convert_stochastic<float4_e2m1>(src[i], stochastic_rounding_bits(seed,
+/// offset, i), policy), packed as convert_n does. Throws mixprec::error,
+/// before writing anything, for a null pointer with n > 0, overlapping
+/// arrays, or a policy that is no enumerator.
+inline void convert_n_stochastic(const float* src, std::size_t n, float4_e2m1x2* dst, std::uint64_t seed,
+                                 std::uint64_t offset, saturation policy = float4_e2m1::default_saturation) {
+  host::detail::require_arrays("mixprec::convert_n_stochastic", src, host::detail::array_bytes(n, sizeof(float)), dst,
+                               host::detail::packed_fp4_bytes(n), n);
+  host::detail::require_saturation("mixprec::convert_n_stochastic", policy);
+  host::detail::pack_fp4(n, dst, [&](std::size_t i) {
+    return engine::encode<formats::e2m1>(src[i], rounding::stochastic, policy, stochastic_rounding_bits(seed, offset, i));
+  });
 }
 
 }  // namespace mixprec

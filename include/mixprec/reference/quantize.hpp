@@ -40,17 +40,25 @@ namespace reference {
 // The options are mixprec::quantize_options (mixprec/cast/rules.hpp).
 using mixprec::quantize_options;
 
+
+/// max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
+/// @throws mixprec::error when x is null and n > 0.
 /// max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
 ///
 /// Source is float or a mixprec value type (bfloat16, float16, FP8).
 template <class Source>
 float amax(const Source* x, std::size_t n) {
+  cast::require_array(x, n, "mixprec::reference::amax: ", "x");
   std::uint32_t largest = 0;
   for (std::size_t i = 0; i < n; ++i) largest = std::max(largest, cast::magnitude_bits(cast::to_float(x[i])));
   return cast::from_magnitude_bits(largest);
 }
 
 /// out[i] = convert<Target>(x[i] · scale) for i < n; returns amax(x).
+/// `scale` is the quantisation factor: finite and positive.
+/// @throws mixprec::error, before writing anything, for a null x or out with
+///         n > 0, a NaN, infinite, zero or negative scale, and options whose
+///         mode or policy is no enumerator.
 ///
 /// `scale` is the quantisation factor (the GEMM's dequantisation factor is 1 / scale);
 /// rounding and saturation come from `o`, element i's stochastic index is i.
@@ -58,6 +66,11 @@ float amax(const Source* x, std::size_t n) {
 template <class Target, class Source>
 float quantize(const Source* x, std::size_t n, float scale, Target* out, const quantize_options& o = {}) {
   static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
+  const char* who = "mixprec::reference::quantize: ";
+  cast::require_valid(o, who);
+  cast::require_array(x, n, who, "x");
+  cast::require_array(out, n, who, "out");
+  gemm::require_usable_scale(scale, who, "scale", 0);
   std::uint32_t largest = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const float value = cast::to_float(x[i]);
@@ -70,6 +83,10 @@ float quantize(const Source* x, std::size_t n, float scale, Target* out, const q
 /// The cast-transpose form: x is [rows, cols] row-major; out (if not null)
 /// receives q [rows, cols], out_transposed (if not null) qᵀ [cols, rows].
 /// Returns amax(x).
+/// @throws mixprec::error, before writing anything, for negative rows or
+///         cols or a product that overflows, a null x with elements, a NaN,
+///         infinite, zero or negative scale, and options whose mode or policy
+///         is no enumerator.
 ///
 /// Element (r, c) is convert<Target>(x · scale) with stochastic index r · cols + c.
 /// \throws mixprec::error when rows or cols is negative.
@@ -77,8 +94,10 @@ template <class Target, class Source>
 float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scale, Target* out,
                cast::non_deduced_t<Target>* out_transposed, const quantize_options& o = {}) {
   static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
-  require(rows >= 0 && cols >= 0, "mixprec::reference::quantize: rows = ", rows, " and cols = ", cols,
-          " must not be negative");
+  const char* who = "mixprec::reference::quantize (cast-transpose): ";
+  cast::require_valid(o, who);
+  cast::require_array(x, cast::element_count(rows, cols, who), who, "x");
+  gemm::require_usable_scale(scale, who, "scale", 0);
   std::uint32_t largest = 0;
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
@@ -148,6 +167,24 @@ std::uint32_t quantize_blocks(const Source* x, std::int64_t rows, std::int64_t c
 
 /// Scales computed from the data, one per block of `mode` (per_tensor: the
 /// whole tensor is one block). x is [rows, cols] row-major; q goes to out
+// [rows, cols], 1 / scale of each block to scale_inv in the layout
+// gemm::scale_layout{mode, rows, cols} (padding entries are left as they are).
+//
+// The transposed operand (the wgrad GEMM's, mixprec/gemm/problem.hpp): with
+// per_tensor, block_1x128 or block_128x128, out_transposed may receive qᵀ
+// [cols, rows] and scale_inv_transposed its scales in the layout
+// gemm::scale_layout{mode, cols, rows} — exactly what quantising xᵀ with the
+// same mode gives (the stochastic-rounding index of an element stays its
+// index in x). For per_tensor and 128x128 blocks that is q transposed with the
+// same scales; 1x128 blocks of xᵀ run down 128 rows of x, so they get scales
+// of their own (TransformerEngine's and DeepSeek-V3's column-wise 1x128
+// scaling). Row-wise scales of xᵀ would be per column of x: not offered.
+/// Returns amax(x).
+/// @throws mixprec::error, before writing anything, for a mode that is no
+///         scale_mode enumerator, negative rows or cols or sizes that
+///         overflow, a null x with elements, a null scale_inv, a transposed
+///         output with row_wise scales, and options whose mode or policy is no
+///         enumerator.
 /// [rows, cols], 1 / scale of each block to scale_inv in the layout
 /// gemm::scale_layout{mode, rows, cols} (padding entries are left as they are).
 ///
@@ -173,9 +210,11 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
                          const quantize_options& o = {}) {
   static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
   const char* who = "mixprec::reference::quantize_blockwise: ";
-  require(rows >= 0 && cols >= 0, who, "rows = ", rows, " and cols = ", cols, " must not be negative");
-  require(scale_inv != nullptr, who, "scale_inv is null: pass ", gemm::scale_layout{mode, rows, cols}.count(),
-          " floats");
+  const gemm::scale_layout layout = gemm::checked_scale_layout(mode, rows, cols, who);
+  gemm::checked_scale_layout(mode, cols, rows, who);  // the transposed output's
+  cast::require_valid(o, who);
+  cast::require_array(x, cast::element_count(rows, cols, who), who, "x");
+  require(scale_inv != nullptr, who, "scale_inv is null: pass ", layout.count(), " floats");
   const bool transposes = out_transposed != nullptr || scale_inv_transposed != nullptr;
   require(!transposes || mode != gemm::scale_mode::row_wise, who,
           "a transposed output with row_wise scales would need one scale per column of x; quantize the "
@@ -185,10 +224,12 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
   return cast::from_magnitude_bits(largest);
 }
 
+namespace detail {
+
 /// out[i] = convert<Target>(float(q[i]) · scale_inv), Target float (no
 /// conversion), bfloat16 or float16 (nearest even, overflow to inf).
 template <class Target, class Source>
-void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
+void dequantize_unchecked(const Source* q, std::size_t n, float scale_inv, Target* out) {
   for (std::size_t i = 0; i < n; ++i) {
     const float value = cast::to_float(q[i]) * scale_inv;
     if constexpr (std::is_same<Target, float>::value) {
@@ -199,6 +240,27 @@ void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
   }
 }
 
+}  // namespace detail
+
+/// out[i] = convert<Target>(float(q[i]) · scale_inv), Target float (no
+/// conversion), bfloat16 or float16 (nearest even, overflow to inf).
+/// @throws mixprec::error, before writing anything, for a null q or out with
+///         n > 0 and a NaN, infinite, zero or negative scale_inv.
+template <class Target, class Source>
+void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
+  const char* who = "mixprec::reference::dequantize: ";
+  cast::require_array(q, n, who, "q");
+  cast::require_array(out, n, who, "out");
+  gemm::require_usable_scale(scale_inv, who, "scale_inv", 0);
+  detail::dequantize_unchecked(q, n, scale_inv, out);
+}
+
+/// Dequantisation with the scales of quantize_blockwise: q is [rows, cols]
+/// row-major, scale_inv in gemm::scale_layout{mode, rows, cols}.
+/// @throws mixprec::error, before writing anything, for a mode that is no
+///         scale_mode enumerator, negative rows or cols or sizes that
+///         overflow, null arrays with elements, and a scale that is read and
+///         is NaN, infinite, zero or negative.
 /// Dequantisation with the scales of quantize_blockwise: q is [rows, cols]
 /// row-major, scale_inv in gemm::scale_layout{mode, rows, cols}.
 ///
@@ -206,11 +268,19 @@ void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
 template <class Target, class Source>
 void dequantize_blockwise(const Source* q, std::int64_t rows, std::int64_t cols, gemm::scale_mode mode,
                           const float* scale_inv, Target* out) {
-  const gemm::scale_layout layout{mode, rows, cols};
+  const char* who = "mixprec::reference::dequantize_blockwise: ";
+  const gemm::scale_layout layout = gemm::checked_scale_layout(mode, rows, cols, who);
+  const std::size_t n = cast::element_count(rows, cols, who);
+  cast::require_array(q, n, who, "q");
+  cast::require_array(out, n, who, "out");
+  if (n == 0) return;
+  require(scale_inv != nullptr, who, "scale_inv is null: pass the ", layout.count(), " ", mode,
+          " scales of quantize_blockwise");
+  gemm::require_usable_scales(scale_inv, layout, who, "scale_inv");
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
       const std::int64_t i = r * cols + c;
-      dequantize(q + i, 1, scale_inv[layout.index(r, c)], out + i);
+      detail::dequantize_unchecked(q + i, 1, scale_inv[layout.index(r, c)], out + i);
     }
   }
 }

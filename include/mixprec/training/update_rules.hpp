@@ -1,55 +1,96 @@
-// mixprec/training/update_rules.hpp — the per-element optimizer math, written
-// once for the host loop and the device kernel.
-//
-// Bit-identical results on host and device need every operation rounded the
-// same way on both. Each operation here is one IEEE 754 correctly rounded
-// operation, spelled through detail:: wrappers: on the device the _rn
-// intrinsics, which nvcc never contracts into an FMA; on the host the plain
-// operators and std::fma. Where a multiply-add is wanted it is an explicit
-// fma on both sides. Hyper-parameter scalars are derived in double with the
-// same wrappers (double operations are correctly rounded on both sides too).
-//
-// Host compilers may contract a product into a later addition when the
-// target has FMA (g++'s default -ffp-contract=fast with -mfma/-march=native,
-// clang++ with -ffp-contract=fast). The rules never feed a plain product into
-// a plain addition (products go into fma operands or are final), and on such
-// targets the host mul_rn also ends in an empty asm barrier, so no
-// contraction can change a result: g++ and clang++ at -O2 and at
-// -O3 -march=haswell/-march=native produce the same bits.
-//
-// The rules follow PyTorch's torch.optim.SGD and torch.optim.AdamW (the
-// foreach/fused forms): coupled L2 weight decay for SGD, decoupled weight
-// decay for AdamW applied before the moment update, bias-corrected moments.
+/// \file
+/// The per-element optimizer math (SGD, AdamW), written once for the host loop and
+/// the device kernel.
+///
+/// Bit-identical results on host and device need every operation rounded the
+/// same way on both. Each operation here is one IEEE 754 correctly rounded
+/// operation, spelled through detail:: wrappers: on the device the _rn
+/// intrinsics, which nvcc never contracts into an FMA; on the host the plain
+/// operators and std::fma. Where a multiply-add is wanted it is an explicit
+/// fma on both sides. Hyper-parameter scalars are derived in double with the
+/// same wrappers (double operations are correctly rounded on both sides too).
+///
+/// Host compilers may contract a product into a later addition when the
+/// target has FMA (g++'s default -ffp-contract=fast with -mfma/-march=native,
+/// clang++ with -ffp-contract=fast). The rules never feed a plain product into
+/// a plain addition (products go into fma operands or are final), and on such
+/// targets the host mul_rn also ends in an empty asm barrier, so no
+/// contraction can change a result: g++ and clang++ at -O2 and at
+/// -O3 -march=haswell/-march=native produce the same bits.
+///
+/// The rules follow PyTorch's torch.optim.SGD and torch.optim.AdamW (the
+/// foreach/fused forms): coupled L2 weight decay for SGD, decoupled weight
+/// decay for AdamW applied before the moment update, bias-corrected moments,
+/// maximize (the gradient negated first) for both and amsgrad for AdamW. As in
+/// PyTorch, the state that defines a step lives per parameter: its applied
+/// step count (AdamW's bias corrections) and whether its momentum buffer has
+/// started (SGD: the first step that uses momentum copies the gradient into
+/// the buffer, even when momentum is switched on mid-run).
+///
+/// One deliberate difference in rounding, not in the rule: AdamW's decoupled
+/// decay w·(1 - lr·wd) is computed as fma(-(lr·wd), w, w), one rounding of the
+/// exact decayed weight, instead of rounding 1 - lr·wd to float first (that
+/// rounding error has the same sign every step and accumulates: against
+/// float64 over 1000 steps the fused form is measurably closer; see
+/// tests/unit/test_optimizers.cpp).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/random.hpp"
+#include "mixprec/core/rounding.hpp"
 #include "mixprec/types.hpp"
 
 namespace mixprec {
 
-// torch.optim.SGD's hyper-parameters and defaults (lr has no default there).
+/// torch.optim.SGD's hyper-parameters and defaults (lr has no default there).
 struct sgd_options {
-  float lr = 0.01f;
-  float momentum = 0.0f;      // in [0, 1)
-  float dampening = 0.0f;     // in [0, 1]
-  bool nesterov = false;      // needs momentum > 0 and dampening = 0
-  float weight_decay = 0.0f;  // L2 penalty added to the gradient, >= 0
+  float lr = 0.01f;           ///< learning rate, finite and >= 0, with lr·weight_decay <= FLT_MAX
+  float momentum = 0.0f;      ///< in [0, 1)
+  float dampening = 0.0f;     ///< in [0, 1]
+  bool nesterov = false;      ///< needs momentum > 0 and dampening = 0
+  float weight_decay = 0.0f;  ///< L2 penalty added to the gradient, finite and >= 0
+  bool maximize = false;      ///< ascend: the gradient is negated before everything else (PyTorch's maximize)
 };
 
-// torch.optim.AdamW's hyper-parameters and defaults.
+/// torch.optim.AdamW's hyper-parameters and defaults.
 struct adamw_options {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;          // in [0, 1)
-  float beta2 = 0.999f;        // in [0, 1)
-  float eps = 1e-8f;           // >= 0, added to sqrt(v̂)
-  float weight_decay = 1e-2f;  // decoupled: w *= 1 - lr·weight_decay, >= 0
+  float lr = 1e-3f;            ///< learning rate, finite and >= 0; lr/(1-beta1) and lr·weight_decay <= FLT_MAX
+  float beta1 = 0.9f;          ///< in [0, 1)
+  float beta2 = 0.999f;        ///< in [0, 1)
+  float eps = 1e-8f;           ///< finite and > 0, added to sqrt(v̂) (0 would give 0/0 = NaN for a zero gradient)
+  float weight_decay = 1e-2f;  ///< decoupled: w -= lr·weight_decay·w, finite and >= 0
+  bool amsgrad = false;        ///< use the running maximum of v in the denominator (a third state array)
+  bool maximize = false;       ///< ascend: the gradient is negated before everything else (PyTorch's maximize)
 };
+
+/// What an optimizer does around the update rule (host and device alike).
+struct optimizer_options {
+  float max_grad_norm = 0.0f;                         ///< > 0: clip the global gradient norm to it; 0: off
+  rounding model_rounding = rounding::nearest_even;   ///< the model copies: nearest_even or stochastic
+  rounding bf16_only_rounding = rounding::stochastic; ///< BF16-only weights: stochastic (or nearest_even, which stalls)
+  std::uint64_t seed = 0;                             ///< the stochastic-rounding stream
+};
+
+/// Checks that `o` can be honoured; the optimizers call it on construction
+/// and when loading a checkpoint.
+/// \throws mixprec::error naming the field when `o` cannot be honoured:
+/// max_grad_norm negative or not finite, a rounding other than nearest_even
+/// or stochastic.
+inline void validate(const optimizer_options& o) {
+  const char* who = "mixprec::optimizer_options: ";
+  require(std::isfinite(o.max_grad_norm) && o.max_grad_norm >= 0.0f, who, "max_grad_norm = ", o.max_grad_norm,
+          " must be finite and >= 0 (0 turns clipping off)");
+  require(o.model_rounding == rounding::nearest_even || o.model_rounding == rounding::stochastic, who,
+          "model_rounding = ", static_cast<int>(o.model_rounding), " must be nearest_even or stochastic");
+  require(o.bf16_only_rounding == rounding::nearest_even || o.bf16_only_rounding == rounding::stochastic, who,
+          "bf16_only_rounding = ", static_cast<int>(o.bf16_only_rounding), " must be nearest_even or stochastic");
+}
 
 namespace detail {
 
@@ -72,8 +113,12 @@ MIXPREC_HOST_DEVICE inline Real no_contraction(Real x) noexcept {
 // Each wrapper is the device's _rn intrinsic in device code and the plain
 // IEEE operation on the host.
 #if MIXPREC_DEVICE_COMPILATION
+/// Internal to the wrappers below (undefined after them): `return device_call`
+/// in device code, `return host_expression` on the host.
 #define MIXPREC_ROUNDED(device_call, host_expression) return device_call
 #else
+/// Internal to the wrappers below (undefined after them): `return device_call`
+/// in device code, `return host_expression` on the host.
 #define MIXPREC_ROUNDED(device_call, host_expression) return host_expression
 #endif
 MIXPREC_HOST_DEVICE inline float fma(float a, float b, float c) noexcept { MIXPREC_ROUNDED(__fmaf_rn(a, b, c), std::fma(a, b, c)); }
@@ -119,43 +164,113 @@ MIXPREC_HOST_DEVICE inline float clip_coefficient(float squared_norm, float max_
 
 // ---- The rules ------------------------------------------------------------
 // Each rule: `options` (the hyper-parameters of a parameter group),
-// `state_count` FP32 state values per element, `scalars` derived once per
-// group and step (step = 1 for the first applied step), and `apply`, the
-// element update. The host optimizer and the device kernel call exactly these.
+// `state_count` FP32 state arrays at most per element (`states_used(options)`
+// of them in use), `scalars` derived once per parameter and step from the
+// group's options and the parameter's progress (its step = 1 for its first
+// applied step; whether its state has started), `apply`, the element update,
+// and `starts_state`, whether an applied step starts the parameter's state.
+// The host optimizer and the device kernel call exactly these.
 
+namespace detail {
+/// lr·weight_decay, rounded once to float from the exact double product (a
+/// float times a float is exact in double). Callers validated it <= FLT_MAX.
+MIXPREC_HOST_DEVICE inline float lr_times_weight_decay(float lr, float weight_decay) noexcept {
+  return static_cast<float>(mul_rn(static_cast<double>(lr), static_cast<double>(weight_decay)));
+}
+/// Rejects lr·weight_decay beyond float (the decay term of every step would overflow).
+inline void validate_decay_product(float lr, float weight_decay, const char* who) {
+  const double product = static_cast<double>(lr) * static_cast<double>(weight_decay);
+  require(product <= static_cast<double>(std::numeric_limits<float>::max()), who, "lr · weight_decay = ", lr, " · ",
+          weight_decay, " = ", product, " overflows float (max ", std::numeric_limits<float>::max(),
+          "): no finite update exists; lower lr or weight_decay");
+}
+}  // namespace detail
+
+/// SGD with momentum, dampening, Nesterov, coupled weight decay and maximize
+/// (torch.optim.SGD). One state array: the momentum buffer.
 struct sgd_rule {
-  using options = sgd_options;
-  static constexpr int state_count = 1;  // the momentum buffer (unused without momentum)
-  static constexpr const char* name = "mixprec::sgd";
+  using options = sgd_options;  ///< the hyper-parameters of one parameter group
+  static constexpr int state_count = 1;  ///< the momentum buffer (untouched without momentum)
+  static constexpr const char* name = "mixprec::sgd";  ///< prefix of error messages; recorded in checkpoints
 
+  /// What apply() needs, derived once per parameter and step.
   struct scalars {
     float lr, momentum, one_minus_dampening, weight_decay;
-    bool nesterov, first_step;
+    bool nesterov, buffer_started, maximize;
+    /// \var lr
+    /// sgd_options::lr.
+    /// \var momentum
+    /// sgd_options::momentum (0: no momentum buffer is used).
+    /// \var one_minus_dampening
+    /// 1 - sgd_options::dampening, rounded once from double.
+    /// \var weight_decay
+    /// sgd_options::weight_decay (coupled L2: added to the gradient).
+    /// \var nesterov
+    /// sgd_options::nesterov.
+    /// \var buffer_started
+    /// The parameter's momentum buffer was started by an earlier step; when
+    /// false, the first step that uses momentum copies the gradient into it.
+    /// \var maximize
+    /// sgd_options::maximize.
   };
 
-  MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step) noexcept {
+  /// State arrays in use for a group with options `o` (always the buffer).
+  static int states_used(const options&) noexcept { return 1; }
+  /// Whether an applied step with `o` starts the parameter's momentum buffer.
+  MIXPREC_HOST_DEVICE static bool starts_state(const options& o) noexcept { return o.momentum != 0.0f; }
+
+  /// Derives the scalars of one parameter's step from its group's options `o`
+  /// (validated). `step` is unused by SGD; `started`: the parameter's momentum buffer has
+  /// been started by an earlier step (PyTorch's momentum_buffer is not None).
+  MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step, bool started) noexcept {
+    (void)step;
     scalars s{};
     s.lr = o.lr;
     s.momentum = o.momentum;
     s.one_minus_dampening = static_cast<float>(detail::sub_rn(1.0, static_cast<double>(o.dampening)));
     s.weight_decay = o.weight_decay;
     s.nesterov = o.nesterov;
-    s.first_step = step == 1;
+    s.buffer_started = started;
+    s.maximize = o.maximize;
     return s;
   }
 
-  // PyTorch: d = g + wd·w; buf = d on the first step, else momentum·buf +
-  // (1 - dampening)·d; d = d + momentum·buf (Nesterov) or buf; w -= lr·d.
+  /// PyTorch: g = -g if maximize; d = g + wd·w; buf = d the first time
+  /// momentum is used for this parameter, else momentum·buf + (1 -
+  /// dampening)·d; d = d + momentum·buf (Nesterov) or buf; w -= lr·d.
+  /// \param w the FP32 (master) weight
+  /// \param g its unscaled, clipped gradient
+  /// \param state this element's momentum buffer (`state[0]`), read and
+  ///        written only when momentum != 0
+  /// \param s from prepare()
+  /// \return the updated weight
   MIXPREC_HOST_DEVICE static float apply(float w, float g, float* state, const scalars& s) noexcept {
+    if (s.maximize) g = -g;
     float d = s.weight_decay != 0.0f ? detail::fma(s.weight_decay, w, g) : g;
     if (s.momentum != 0.0f) {
-      const float buffer = s.first_step ? d : detail::fma(s.momentum, state[0], detail::mul_rn(s.one_minus_dampening, d));
+      const float buffer =
+          s.buffer_started ? detail::fma(s.momentum, state[0], detail::mul_rn(s.one_minus_dampening, d)) : d;
       state[0] = buffer;
       d = s.nesterov ? detail::fma(s.momentum, buffer, d) : buffer;
     }
     return detail::fma(-s.lr, d, w);
   }
 
+  /// Calls visit(name, field) for every field of `o`, in the checkpoint's order.
+  template <class Options, class Visitor>
+  static void for_each_field(Options& o, Visitor&& visit) {
+    visit("lr", o.lr);
+    visit("momentum", o.momentum);
+    visit("dampening", o.dampening);
+    visit("nesterov", o.nesterov);
+    visit("weight_decay", o.weight_decay);
+    visit("maximize", o.maximize);
+  }
+
+  /// Checks every constraint listed on sgd_options.
+  /// \throws mixprec::error naming the field, its value and the constraint
+  /// (including nesterov without momentum > 0 and dampening = 0, and
+  /// lr·weight_decay beyond FLT_MAX).
   static void validate(const options& o) {
     const char* who = "mixprec::sgd_options: ";
     require(std::isfinite(o.lr) && o.lr >= 0.0f, who, "lr = ", o.lr, " must be finite and >= 0");
@@ -165,27 +280,56 @@ struct sgd_rule {
             " must be finite and >= 0");
     require(!o.nesterov || (o.momentum > 0.0f && o.dampening == 0.0f), who, "nesterov needs momentum > 0 and ",
             "dampening = 0 (momentum = ", o.momentum, ", dampening = ", o.dampening, ")");
+    detail::validate_decay_product(o.lr, o.weight_decay, who);
   }
 };
 
+/// AdamW with decoupled weight decay, bias correction, amsgrad and maximize
+/// (torch.optim.AdamW). State arrays: m, v, and with amsgrad max(v).
 struct adamw_rule {
-  using options = adamw_options;
-  static constexpr int state_count = 2;  // first and second moments
-  static constexpr const char* name = "mixprec::adamw";
+  using options = adamw_options;  ///< the hyper-parameters of one parameter group
+  static constexpr int state_count = 3;  ///< first moment, second moment, running max of the second (amsgrad)
+  static constexpr const char* name = "mixprec::adamw";  ///< prefix of error messages; recorded in checkpoints
 
+  /// What apply() needs, derived once per parameter and step.
   struct scalars {
     float beta1, beta2, one_minus_beta1, one_minus_beta2, eps;
-    float step_size;              // lr / (1 - beta1^t)
-    float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
-    float decay;                  // 1 - lr·weight_decay
+    float step_size;              ///< lr / (1 - beta1^t)
+    float bias_correction2_sqrt;  ///< sqrt(1 - beta2^t)
+    float lr_weight_decay;        ///< lr·weight_decay
+    bool amsgrad, maximize;
+    /// \var beta1
+    /// adamw_options::beta1.
+    /// \var beta2
+    /// adamw_options::beta2.
+    /// \var one_minus_beta1
+    /// 1 - beta1, rounded once from double.
+    /// \var one_minus_beta2
+    /// 1 - beta2, rounded once from double.
+    /// \var eps
+    /// adamw_options::eps.
+    /// \var amsgrad
+    /// adamw_options::amsgrad.
+    /// \var maximize
+    /// adamw_options::maximize.
   };
 
-  MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step) noexcept {
+  /// State arrays in use for a group with options `o`: m and v, plus max(v) with amsgrad.
+  static int states_used(const options& o) noexcept { return o.amsgrad ? 3 : 2; }
+  /// AdamW's state needs no start flag (its step count decides); kept for the common interface.
+  MIXPREC_HOST_DEVICE static bool starts_state(const options&) noexcept { return true; }
+
+  /// Derives the scalars of one parameter's step from its group's options `o`
+  /// (validated): the bias corrections in double, each rounded once to float.
+  /// `step`: the parameter's own applied-step number (1 for its first), as
+  /// PyTorch's per-parameter state['step']; `started` is unused.
+  MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step, bool started) noexcept {
+    (void)started;
     using detail::div_rn;
     using detail::mul_rn;
     using detail::sqrt_rn;
     using detail::sub_rn;
-    const double beta1 = o.beta1, beta2 = o.beta2, lr = o.lr;
+    const double beta1 = static_cast<double>(o.beta1), beta2 = static_cast<double>(o.beta2), lr = static_cast<double>(o.lr);
     scalars s{};
     s.beta1 = o.beta1;
     s.beta2 = o.beta2;
@@ -194,31 +338,72 @@ struct adamw_rule {
     s.eps = o.eps;
     s.step_size = static_cast<float>(div_rn(lr, sub_rn(1.0, detail::power(beta1, step))));
     s.bias_correction2_sqrt = static_cast<float>(sqrt_rn(sub_rn(1.0, detail::power(beta2, step))));
-    s.decay = static_cast<float>(sub_rn(1.0, mul_rn(lr, static_cast<double>(o.weight_decay))));
+    s.lr_weight_decay = detail::lr_times_weight_decay(o.lr, o.weight_decay);
+    s.amsgrad = o.amsgrad;
+    s.maximize = o.maximize;
     return s;
   }
 
-  // PyTorch AdamW: w *= 1 - lr·wd; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²;
-  // w -= (lr / (1-β1^t)) · m / (sqrt(v) / sqrt(1-β2^t) + eps).
+  /// PyTorch AdamW: g = -g if maximize; w -= lr·wd·w; m = β1·m + (1-β1)·g;
+  /// v = β2·v + (1-β2)·g²; with amsgrad v_max = max(v_max, v) replaces v below;
+  /// w -= (lr / (1-β1^t)) · m / (sqrt(v) / sqrt(1-β2^t) + eps).
+  /// \param w the FP32 (master) weight
+  /// \param g its unscaled, clipped gradient
+  /// \param state this element's m (`state[0]`), v (`state[1]`) and, with
+  ///        amsgrad, max(v) (`state[2]`, not touched otherwise); all read and written
+  /// \param s from prepare()
+  /// \return the updated weight
   MIXPREC_HOST_DEVICE static float apply(float w, float g, float* state, const scalars& s) noexcept {
     using detail::fma;
     using detail::mul_rn;
+    if (s.maximize) g = -g;
     const float m = fma(s.beta1, state[0], mul_rn(s.one_minus_beta1, g));
     const float v = fma(s.beta2, state[1], mul_rn(mul_rn(s.one_minus_beta2, g), g));
     state[0] = m;
     state[1] = v;
-    const float denominator = detail::add_rn(detail::div_rn(detail::sqrt_rn(v), s.bias_correction2_sqrt), s.eps);
-    return fma(-s.step_size, detail::div_rn(m, denominator), mul_rn(w, s.decay));
+    float v_used = v;
+    if (s.amsgrad) {
+      v_used = state[2] > v ? state[2] : v;  // torch.maximum (no NaN: v >= 0 from finite gradients)
+      state[2] = v_used;
+    }
+    // The decay as one rounding of w - (lr·wd)·w (see the file comment).
+    const float decayed = s.lr_weight_decay != 0.0f ? fma(-s.lr_weight_decay, w, w) : w;
+    const float denominator =
+        detail::add_rn(detail::div_rn(detail::sqrt_rn(v_used), s.bias_correction2_sqrt), s.eps);
+    return fma(-s.step_size, detail::div_rn(m, denominator), decayed);
   }
 
+  /// Calls visit(name, field) for every field of `o`, in the checkpoint's order.
+  template <class Options, class Visitor>
+  static void for_each_field(Options& o, Visitor&& visit) {
+    visit("lr", o.lr);
+    visit("beta1", o.beta1);
+    visit("beta2", o.beta2);
+    visit("eps", o.eps);
+    visit("weight_decay", o.weight_decay);
+    visit("amsgrad", o.amsgrad);
+    visit("maximize", o.maximize);
+  }
+
+  /// Checks every constraint listed on adamw_options.
+  /// \throws mixprec::error naming the field, its value and the constraint;
+  /// rejects eps = 0 and hyper-parameters whose derived scalars overflow float
+  /// (lr / (1 - beta1) or lr·weight_decay beyond FLT_MAX).
   static void validate(const options& o) {
     const char* who = "mixprec::adamw_options: ";
     require(std::isfinite(o.lr) && o.lr >= 0.0f, who, "lr = ", o.lr, " must be finite and >= 0");
     require(o.beta1 >= 0.0f && o.beta1 < 1.0f, who, "beta1 = ", o.beta1, " must lie in [0, 1)");
     require(o.beta2 >= 0.0f && o.beta2 < 1.0f, who, "beta2 = ", o.beta2, " must lie in [0, 1)");
-    require(std::isfinite(o.eps) && o.eps >= 0.0f, who, "eps = ", o.eps, " must be finite and >= 0");
+    require(std::isfinite(o.eps) && o.eps > 0.0f, who, "eps = ", o.eps,
+            " must be finite and > 0 (with eps = 0 a zero gradient gives 0/0 = NaN weights)");
     require(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0f, who, "weight_decay = ", o.weight_decay,
             " must be finite and >= 0");
+    // The largest step size is the first step's, lr / (1 - beta1).
+    const double first_step_size = static_cast<double>(o.lr) / (1.0 - static_cast<double>(o.beta1));
+    require(first_step_size <= static_cast<double>(std::numeric_limits<float>::max()), who,
+            "lr / (1 - beta1) = ", o.lr, " / (1 - ", o.beta1, ") = ", first_step_size,
+            " overflows float: the first step would be infinite; lower lr");
+    detail::validate_decay_product(o.lr, o.weight_decay, who);
   }
 };
 

@@ -46,9 +46,10 @@ class basic_float {
   using format = Format;  ///< The binary_format this type stores.
   using storage_type = typename Format::storage_type;  ///< Unsigned integer holding the bits.
 
-  /// The 8-bit formats saturate by default, as CUDA's __nv_fp8_* constructors
-  /// and Hopper's cvt.satfinite do; wider formats overflow to infinity, as
-  /// IEEE 754 and __float2half_rn do.
+  // The 8-bit formats saturate by default, as CUDA's __nv_fp8_* constructors
+  // and Hopper's cvt.satfinite do; wider formats overflow to infinity, as
+  // IEEE 754 and __float2half_rn do. (FP6 and FP4 saturate under either
+  // policy: they have neither infinity nor NaN.)
   static constexpr saturation default_saturation = Format::total_bits <= 8 ? saturation::finite : saturation::none;
 
   /// Trivial: uninitialised like float; value-initialisation gives +0.
@@ -77,10 +78,12 @@ class basic_float {
     return foreign_float_traits<Foreign>::from_bits(bits_);
   }
 
+  /// The value whose code is `bits`. Bits above Format::total_bits (a 4- or
+  /// 6-bit code in its byte) are cleared, so every value holds a valid code.
   /// The value whose encoding is `bits` (any code, NaN included; no rounding).
   MIXPREC_HOST_DEVICE static constexpr basic_float from_bits(storage_type bits) noexcept {
     basic_float value{};
-    value.bits_ = bits;
+    value.bits_ = static_cast<storage_type>(bits & Format::code_mask);
     return value;
   }
   /// The encoding of this value.
@@ -98,6 +101,7 @@ class basic_float {
 
   /// Flips the sign bit; in the fnuz formats 0 and NaN are their own negation.
   MIXPREC_HOST_DEVICE constexpr basic_float operator-() const noexcept {
+    static_assert(Format::has_sign, "an unsigned format (float8_e8m0) has no negation");
     // fnuz has no -0 and one NaN (the would-be -0): both are their own negation.
     if (!Format::has_negative_zero && (bits_ & Format::magnitude_mask) == 0) return *this;
     return from_bits(static_cast<storage_type>(bits_ ^ Format::sign_mask));
@@ -121,12 +125,30 @@ class basic_float {
   storage_type bits_;
 };
 
-using float16 = basic_float<formats::binary16>;          ///< IEEE 754 half precision (FP16).
-using bfloat16 = basic_float<formats::bfloat16>;         ///< bfloat16 (BF16).
-using float8_e4m3 = basic_float<formats::e4m3>;          ///< OCP FP8 E4M3 (E4M3FN), max 448, no infinity.
-using float8_e5m2 = basic_float<formats::e5m2>;          ///< OCP FP8 E5M2, max 57344, with infinity.
-using float8_e4m3fnuz = basic_float<formats::e4m3fnuz>;  ///< AMD FP8 E4M3FNUZ, max 240, no inf, no -0.
-using float8_e5m2fnuz = basic_float<formats::e5m2fnuz>;  ///< AMD FP8 E5M2FNUZ, max 57344, no inf, no -0.
+using float16 = basic_float<formats::binary16>;
+using bfloat16 = basic_float<formats::bfloat16>;
+using float8_e4m3 = basic_float<formats::e4m3>;
+using float8_e5m2 = basic_float<formats::e5m2>;
+using float8_e4m3fnuz = basic_float<formats::e4m3fnuz>;
+using float8_e5m2fnuz = basic_float<formats::e5m2fnuz>;
+/// OCP MX FP4 E2M1 (ml_dtypes float4_e2m1fn, CUDA __nv_fp4_e2m1), one value
+/// per byte in the low 4 bits: ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}; no inf or NaN,
+/// so every conversion saturates and NaN becomes +6.
+using float4_e2m1 = basic_float<formats::e2m1>;
+/// OCP MX FP6 E2M3 (ml_dtypes float6_e2m3fn, CUDA __nv_fp6_e2m3), one value
+/// per byte in the low 6 bits: max 7.5, steps of 0.125; no inf or NaN.
+using float6_e2m3 = basic_float<formats::e2m3>;
+/// OCP MX FP6 E3M2 (ml_dtypes float6_e3m2fn, CUDA __nv_fp6_e3m2), one value
+/// per byte in the low 6 bits: max 28, smallest 0.0625; no inf or NaN.
+using float6_e3m2 = basic_float<formats::e3m2>;
+/// OCP MX E8M0 scale (ml_dtypes float8_e8m0fnu, CUDA __nv_fp8_e8m0): the
+/// powers of two 2^-127 (0x00) ... 2^127 (0xFE) and NaN (0xFF); no sign, no
+/// zero, no infinity. Conversions encode |x|; zero and everything below
+/// 2^-127 give 2^-127 (so arithmetic results, rounded back, are magnitudes;
+/// unary minus does not compile). Note: the constructor rounds to nearest (ties to the
+/// even exponent), while CUDA's __nv_fp8_e8m0(float) rounds up
+/// (cudaRoundPosInf); use convert<float8_e8m0>(x, rounding::upward) for that.
+using float8_e8m0 = basic_float<formats::e8m0>;
 
 /// True (`value`) when T is a specialisation of basic_float.
 template <class T>

@@ -122,17 +122,16 @@ class numeric_limits<mixprec::basic_float<F>> {
   MIXPREC_HOST_DEVICE static constexpr storage code(std::uint64_t bits) noexcept { return static_cast<storage>(bits); }
 
  public:
-  static constexpr bool is_specialized = true;  ///< True: this specialisation exists.
-  static constexpr bool is_signed = true;  ///< True: every format has a sign bit.
-  static constexpr bool is_integer = false;  ///< False.
-  static constexpr bool is_exact = false;  ///< False.
-  static constexpr bool has_infinity = F::has_infinity;  ///< Whether the format encodes ±inf (E5M2, FP16, BF16).
-  static constexpr bool has_quiet_NaN = true;  ///< True: every format has a NaN.
-  static constexpr bool has_signaling_NaN = F::specials == mixprec::special_encoding::ieee;  ///< True for the IEEE-encoded formats only.
-  static constexpr float_denorm_style has_denorm = denorm_present;  ///< denorm_present: every format has subnormals.
-  static constexpr bool has_denorm_loss = false;  ///< False.
-  static constexpr float_round_style round_style = round_to_nearest;  ///< round_to_nearest, the rounding of the constructors and arithmetic.
-  /// True only for binary16, the one IEEE 754 interchange format among these.
+  static constexpr bool is_specialized = true;
+  static constexpr bool is_signed = F::has_sign;
+  static constexpr bool is_integer = false;
+  static constexpr bool is_exact = false;
+  static constexpr bool has_infinity = F::has_infinity;
+  static constexpr bool has_quiet_NaN = F::has_nan;
+  static constexpr bool has_signaling_NaN = F::specials == mixprec::special_encoding::ieee;
+  static constexpr float_denorm_style has_denorm = F::has_subnormals ? denorm_present : denorm_absent;
+  static constexpr bool has_denorm_loss = false;
+  static constexpr float_round_style round_style = round_to_nearest;
   static constexpr bool is_iec559 = F::specials == mixprec::special_encoding::ieee && F::total_bits == 16 &&
                                     F::exponent_bits == 5;  // only binary16 is an IEEE 754 interchange format
   static constexpr bool is_bounded = true;  ///< True.
@@ -159,10 +158,8 @@ class numeric_limits<mixprec::basic_float<F>> {
   static constexpr int max_exponent10 = [] {
     double value = 1.0;
     for (int i = 0; i < F::max_exponent; ++i) value *= 2.0;
-    value *= 2.0 - 1.0 / static_cast<double>(std::uint64_t{1} << F::mantissa_bits) -
-             (F::specials == mixprec::special_encoding::finite_nan_all_ones
-                  ? 1.0 / static_cast<double>(std::uint64_t{1} << F::mantissa_bits)
-                  : 0.0);
+    value *= 1.0 + static_cast<double>(F::max_finite_magnitude & F::mantissa_mask) /
+                       static_cast<double>(std::uint64_t{1} << F::mantissa_bits);
     int e = 0;
     while (value >= 10.0) { value /= 10.0; ++e; }
     return e;
@@ -170,19 +167,22 @@ class numeric_limits<mixprec::basic_float<F>> {
   static constexpr bool traps = false;  ///< False: no operation traps.
   static constexpr bool tinyness_before = false;  ///< False.
 
-  /// The smallest positive normal value.
-  MIXPREC_HOST_DEVICE static constexpr T min() noexcept { return T::from_bits(code(std::uint64_t{1} << F::mantissa_bits)); }
-  /// The largest finite value (448 for E4M3, 57344 for E5M2, 65504 for FP16).
+  MIXPREC_HOST_DEVICE static constexpr T min() noexcept { return T::from_bits(code(F::min_normal_magnitude)); }
   MIXPREC_HOST_DEVICE static constexpr T max() noexcept { return T::from_bits(code(F::max_finite_magnitude)); }
-  /// -max().
-  MIXPREC_HOST_DEVICE static constexpr T lowest() noexcept { return T::from_bits(code(F::sign_mask | F::max_finite_magnitude)); }
-  /// 2^-(digits - 1): the gap between 1 and the next value.
-  MIXPREC_HOST_DEVICE static constexpr T epsilon() noexcept {
-    return T::from_bits(code(static_cast<std::uint64_t>(F::bias - F::mantissa_bits) << F::mantissa_bits));
+  // -max; in an unsigned format (E8M0) the smallest value, min().
+  MIXPREC_HOST_DEVICE static constexpr T lowest() noexcept {
+    return F::has_sign ? T::from_bits(code(F::sign_mask | F::max_finite_magnitude)) : min();
   }
-  /// 0.5, in ulps: the largest error of round-to-nearest (the standard's definition).
+  // 2^-(digits - 1): the gap between 1 and the next value (FP4: 0.5, a
+  // subnormal; E8M0: 1), encoded exactly by the engine.
+  MIXPREC_HOST_DEVICE static constexpr T epsilon() noexcept {
+    return T::from_bits(mixprec::engine::round_value<F>(false, 1, -F::mantissa_bits, mixprec::rounding::nearest_even,
+                                                        mixprec::saturation::finite));
+  }
+  // Half an ulp of 1: the largest error of round-to-nearest, 0.5.
   MIXPREC_HOST_DEVICE static constexpr T round_error() noexcept {
-    return T::from_bits(code(static_cast<std::uint64_t>(F::bias - 1) << F::mantissa_bits));
+    return T::from_bits(
+        mixprec::engine::round_value<F>(false, 1, -1, mixprec::rounding::nearest_even, mixprec::saturation::finite));
   }
   /// +inf. Only where the format has an infinity (has_infinity); elsewhere this is a
   /// compile error rather than the quiet zero the standard's default gives.
@@ -190,16 +190,19 @@ class numeric_limits<mixprec::basic_float<F>> {
   MIXPREC_HOST_DEVICE static constexpr T infinity() noexcept {
     return T::from_bits(code(F::infinity_magnitude));
   }
-  /// The canonical NaN: positive, all mantissa bits set (0x80 in the fnuz formats).
-  MIXPREC_HOST_DEVICE static constexpr T quiet_NaN() noexcept { return T::from_bits(code(F::canonical_nan)); }
-  /// A signaling NaN (exponent all ones, mantissa 1); only for the IEEE-encoded
-  /// formats, a compile error elsewhere.
+  // Only where the format has a NaN (has_quiet_NaN; not FP6 or FP4).
+  template <class U = F, std::enable_if_t<U::has_nan, int> = 0>
+  MIXPREC_HOST_DEVICE static constexpr T quiet_NaN() noexcept {
+    return T::from_bits(code(F::canonical_nan));
+  }
   template <class U = F, std::enable_if_t<U::specials == mixprec::special_encoding::ieee, int> = 0>
   MIXPREC_HOST_DEVICE static constexpr T signaling_NaN() noexcept {
     return T::from_bits(code(F::infinity_magnitude | 1));
   }
-  /// The smallest positive subnormal value (code 1).
-  MIXPREC_HOST_DEVICE static constexpr T denorm_min() noexcept { return T::from_bits(code(1)); }
+  // The smallest positive value: min() where there are no subnormals (E8M0).
+  MIXPREC_HOST_DEVICE static constexpr T denorm_min() noexcept {
+    return F::has_subnormals ? T::from_bits(code(1)) : min();
+  }
 };
 
 /// Hash of a basic_float, consistent with its operator==.
@@ -209,8 +212,7 @@ struct hash<mixprec::basic_float<F>> {
   /// is consistent for it).
   std::size_t operator()(mixprec::basic_float<F> x) const noexcept {
     const auto bits = x.bits();
-    const bool is_zero = (bits & F::magnitude_mask) == 0 && !F::is_nan_code(bits);
-    return std::hash<typename F::storage_type>{}(is_zero ? typename F::storage_type{0} : bits);
+    return std::hash<typename F::storage_type>{}(F::is_zero_code(bits) ? typename F::storage_type{0} : bits);
   }
 };
 

@@ -129,7 +129,8 @@ class lane_encoder {
     broadcast(overflow_, overflow);
     broadcast(infinity_, pattern(From::infinity_magnitude));
     broadcast(sign_mask_, pattern(To::sign_mask));
-    broadcast(canonical_nan_, pattern(To::canonical_nan));
+    // What a NaN input gives: the canonical NaN, or +max in FP6/FP4 (no NaN).
+    broadcast(canonical_nan_, pattern(To::nan_conversion_code));
     broadcast(subnormal_first_, subnormal_first);
     broadcast(subnormal_count_, subnormal_count);
   }

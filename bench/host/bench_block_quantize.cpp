@@ -1,0 +1,175 @@
+// Host block quantization benchmarks (issue 13 §4): MXFP8 (E4M3 elements, one
+// E8M0 scale per 32, NVIDIA's rceil rule) and NVFP4 (E2M1 elements one per
+// byte, one E4M3 scale per 16, an FP32 tensor scale) of a float [rows, cols]
+// tensor by the CPU reference (reference::quantize_mx, quantize_nvfp4), row-wise,
+// compact scales, nearest even — beside, in the same run:
+//   - memcpy moving the same bytes (half of them read, half written);
+//   - the same quantization written element by element with CUDA's host
+//     functions, what a user would otherwise write: __nv_cvt_float_to_e8m0
+//     (rounding up) of amax / 448 and __nv_cvt_float_to_fp8 (E4M3,
+//     satfinite) of x · 2^−e for MXFP8; __nv_cvt_float_to_fp8 of
+//     amax · S / 6 and __nv_cvt_float_to_fp4 (E2M1, nearest) of x · S / d for
+//     NVFP4. (It rounds amax / 448 and x · S / d in float first; mixprec
+//     rounds the exact values once.)
+// Every benchmark reports bytes/s of the bytes it reads and writes (source,
+// elements, scales; NVFP4 reads the source twice: amax, then the cast).
+// Inputs: N(0, 1) values times 2^e, e drawn per 32-element block from
+// [−20, 20], so that block scales vary.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "mixprec/reference/mx_quantize.hpp"
+#include "mixprec/reference/nvfp4_quantize.hpp"
+#include "mixprec/types.hpp"
+
+#if __has_include(<cuda_fp8.h>)
+#define MIXPREC_BENCH_CUDA 1
+#include <cuda_fp16.h>
+#include <cuda_fp4.h>
+#include <cuda_fp8.h>
+#else
+#define MIXPREC_BENCH_CUDA 0
+#endif
+
+namespace {
+
+// The tensor side: 256 (256 KiB of floats, in cache) or 2048 (16 MiB, memory).
+std::int64_t side(const benchmark::State& state) { return state.range(0); }
+
+const std::vector<float>& block_varied_floats(std::int64_t n) {
+  static std::vector<float> values;
+  if (values.size() != static_cast<std::size_t>(n)) {
+    values.resize(static_cast<std::size_t>(n));
+    std::mt19937 generator(2026);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_int_distribution<int> exponent(-20, 20);
+    int e = 0;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i % 32 == 0) e = exponent(generator);
+      values[i] = std::ldexp(normal(generator), e);
+    }
+  }
+  return values;
+}
+
+// Bytes a row-wise quantization of n floats reads and writes: the source
+// (`source_reads` times), one byte per element, one byte per scale.
+double quantize_bytes(std::int64_t n, std::size_t block, int source_reads) {
+  const double elements = static_cast<double>(n);
+  return elements * 4 * source_reads + elements + std::ceil(elements / static_cast<double>(block));
+}
+
+void report(benchmark::State& state, double bytes_per_iteration) {
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iteration) * state.iterations());
+}
+
+void memcpy_same_bytes(benchmark::State& state, std::size_t block, int source_reads) {
+  const std::int64_t n = side(state) * side(state);
+  const double bytes = quantize_bytes(n, block, source_reads);
+  const std::size_t half = static_cast<std::size_t>(bytes / 2);
+  std::vector<unsigned char> in(half, 1), out(half);
+  for (auto _ : state) {
+    std::memcpy(out.data(), in.data(), half);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, static_cast<double>(2 * half));
+}
+
+void mxfp8_mixprec(benchmark::State& state) {
+  const std::int64_t rows = side(state), cols = side(state);
+  const std::vector<float>& x = block_varied_floats(rows * cols);
+  std::vector<mixprec::float8_e4m3> q(x.size());
+  std::vector<mixprec::float8_e8m0> scales(x.size() / 32);
+  mixprec::mx_options o;
+  o.rule = mixprec::mx_scale_rule::rceil;
+  for (auto _ : state) {
+    mixprec::reference::quantize_mx(x.data(), rows, cols, q.data(), scales.data(), o);
+    benchmark::DoNotOptimize(q.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(rows * cols, 32, 1));
+}
+
+void nvfp4_mixprec(benchmark::State& state) {
+  const std::int64_t rows = side(state), cols = side(state);
+  const std::vector<float>& x = block_varied_floats(rows * cols);
+  std::vector<mixprec::float4_e2m1> q(x.size());
+  std::vector<mixprec::float8_e4m3> scales(x.size() / 16);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(mixprec::reference::quantize_nvfp4(x.data(), rows, cols, q.data(), scales.data()));
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(rows * cols, 16, 2));
+}
+
+#if MIXPREC_BENCH_CUDA
+// MXFP8 (rceil) with CUDA's host conversions, one element at a time.
+void mxfp8_cuda_loop(benchmark::State& state) {
+  const std::int64_t n = side(state) * side(state);
+  const std::vector<float>& x = block_varied_floats(n);
+  std::vector<__nv_fp8_storage_t> q(x.size());
+  std::vector<__nv_fp8_storage_t> scales(x.size() / 32);
+  for (auto _ : state) {
+    for (std::size_t b = 0; b < scales.size(); ++b) {
+      float amax = 0;
+      for (std::size_t i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[b * 32 + i]));
+      const __nv_fp8_storage_t code = __nv_cvt_float_to_e8m0(amax / 448.0f, __NV_SATFINITE, cudaRoundPosInf);
+      scales[b] = code;
+      const float inverse = std::ldexp(1.0f, 127 - static_cast<int>(code));
+      for (std::size_t i = 0; i < 32; ++i)
+        q[b * 32 + i] = __nv_cvt_float_to_fp8(x[b * 32 + i] * inverse, __NV_SATFINITE, __NV_E4M3);
+    }
+    benchmark::DoNotOptimize(q.data());
+    benchmark::DoNotOptimize(scales.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(n, 32, 1));
+}
+
+// NVFP4 with CUDA's host conversions, one element at a time.
+void nvfp4_cuda_loop(benchmark::State& state) {
+  const std::int64_t n = side(state) * side(state);
+  const std::vector<float>& x = block_varied_floats(n);
+  std::vector<__nv_fp4_storage_t> q(x.size());
+  std::vector<__nv_fp8_storage_t> scales(x.size() / 16);
+  for (auto _ : state) {
+    float tensor_amax = 0;
+    for (const float v : x) tensor_amax = std::fmax(tensor_amax, std::fabs(v));
+    const float tensor_scale = tensor_amax > 0 ? 448.0f * 6.0f / tensor_amax : 1.0f;
+    for (std::size_t b = 0; b < scales.size(); ++b) {
+      float amax = 0;
+      for (std::size_t i = 0; i < 16; ++i) amax = std::fmax(amax, std::fabs(x[b * 16 + i]));
+      const __nv_fp8_storage_t d = __nv_cvt_float_to_fp8(amax * tensor_scale / 6.0f, __NV_SATFINITE, __NV_E4M3);
+      scales[b] = d;
+      const float d_value = __half2float(__half(__nv_cvt_fp8_to_halfraw(d, __NV_E4M3)));
+      const float multiplier = d_value > 0 ? tensor_scale / d_value : 0.0f;
+      for (std::size_t i = 0; i < 16; ++i)
+        q[b * 16 + i] = __nv_cvt_float_to_fp4(x[b * 16 + i] * multiplier, __NV_E2M1, cudaRoundNearest);
+    }
+    benchmark::DoNotOptimize(q.data());
+    benchmark::DoNotOptimize(scales.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(n, 16, 2));
+}
+#endif
+
+void sizes(benchmark::internal::Benchmark* b) { b->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond); }
+
+BENCHMARK(mxfp8_mixprec)->Apply(sizes);
+BENCHMARK_CAPTURE(memcpy_same_bytes, mxfp8, 32, 1)->Apply(sizes);
+BENCHMARK(nvfp4_mixprec)->Apply(sizes);
+BENCHMARK_CAPTURE(memcpy_same_bytes, nvfp4, 16, 2)->Apply(sizes);
+#if MIXPREC_BENCH_CUDA
+BENCHMARK(mxfp8_cuda_loop)->Apply(sizes);
+BENCHMARK(nvfp4_cuda_loop)->Apply(sizes);
+#endif
+
+}  // namespace

@@ -1,0 +1,189 @@
+// mixprec/cast/nvfp4_rules.hpp — the rules of NVFP4 block quantization,
+// written once for the CPU reference (mixprec/reference/nvfp4_quantize.hpp)
+// and for device cast kernels, so that both give the same bits.
+//
+// NVFP4 (NVIDIA, cuBLASLt CUBLASLT_MATMUL_MATRIX_SCALE_VEC16_UE4M3;
+// TransformerEngine's NVFP4BlockScaling): E2M1 elements, 16 consecutive
+// elements along the reduction dimension share one E4M3 block scale, and the
+// tensor has one FP32 scale S ("S_enc" in TransformerEngine).
+//
+//  - Tensor scale (TransformerEngine, transformer_engine/common/cast/nvfp4/
+//    core_nvfp4.cuh, compute_global_encode_scaling_factor_FP4):
+//      S = 448 · 6 / amax(tensor), one float division (rounded to nearest);
+//      FLT_MAX when that overflows (amax below 2688 / FLT_MAX);
+//      1 when amax is 0 or +inf (2688 / inf = 0), as TE does, and 1 when amax
+//      is NaN (TE's fminf would give FLT_MAX there; we give 1, so that a NaN
+//      tensor keeps finite scales and its NaN blocks stay NaN, see below).
+//    PyTorch's torchao (torchao/prototype/mx_formats/nvfp4_tensor.py,
+//    per_tensor_amax_to_scale) keeps the decode side of the same rule,
+//    amax / (448 · 6) = 1 / S.
+//  - Block scale: d = E4M3(amax(block) · S / 6), rounded to nearest even with
+//    saturation (satfinite: at most 448). Here the value amax · S / 6 is the
+//    exact one: amax · S is exact in double (24 + 24 bits) and its quotient by
+//    6 is rounded once; an E4M3 midpoint is a short dyadic rational, at a
+//    relative distance of at least 2^−50 from any p / 6 that is not exactly
+//    it, so that double quotient rounds to E4M3 as the exact value does.
+//    TransformerEngine evaluates block_amax · (S_enc · (1/6)) in float first
+//    (two float roundings), which can move a value lying within a few float
+//    ulps of an E4M3 midpoint to the other side: then TE's code differs by
+//    one. We keep the exact definition (mixprec rounds once).
+//    A block with a NaN or an infinity gets d = NaN (0x7F): no finite scale
+//    represents it (as MX's NaN scale, mixprec/cast/mx_rules.hpp; TE would
+//    saturate an infinite block to 448 and lose the infinity silently).
+//  - Element: q = E2M1(x · S / d) from the exact quotient (x · S exact in
+//    double, one rounding of the division, again never across an E2M1 grid
+//    point or midpoint), with the caller's rounding (nearest even by default,
+//    stochastic with counter bits) and saturation: E2M1 clamps to ±6.
+//    d = 0 (a block whose amax · S / 6 is below E4M3's smallest subnormal
+//    half, 2^−10): every element is ±0 (x's sign), since every decode of
+//    that block is 0 whatever the element (TE divides by 0, gets FLT_MAX as
+//    the multiplier and stores ±6: same decoded values, other bytes).
+//    d = NaN: the conversion of NaN, +6 (E2M1 has no NaN; the block decodes
+//    to NaN through d).
+//  - Decode: x ≈ q · d / S, evaluated as float(q · d / S): q · d exact, the
+//    quotient rounded once to float (exact unless it leaves float's range).
+//    This is what cuBLASLt computes for an NVFP4 GEMM with the per-tensor
+//    scales passed as alpha = 1 / (S_a · S_b).
+//
+// The 16-point random Hadamard transform (TransformerEngine applies it to the
+// column-wise operands of the wgrad GEMM: transformer_engine/pytorch/tensor/
+// nvfp4_tensor.py, get_rht_matrix = diag(signs) · H16 / sqrt(16), applied as
+// block (row vector) times that matrix): for 16 consecutive values x along the
+// quantized dimension, signs s_i = ±1,
+//     y_j = (1/4) Σ_i s_i · x_i · H_ij,    H_ij = (−1)^popcount(i & j)
+// (Sylvester's H16, symmetric, H · H = 16 · I), and its inverse
+//     x_i = s_i · (1/4) Σ_j H_ij · y_j,
+// since (D H / 4)(D H / 4)ᵀ = I. Both evaluated in double by the fast
+// Walsh–Hadamard butterfly (stages of span 1, 2, 4, 8; at each, v[i], v[i+h] ←
+// v[i] + v[i+h], v[i] − v[i+h]), then scaled by 1/4 (exact) and rounded once to
+// float. The double sums are exact whenever the 16 inputs span at most 2^25
+// in magnitude (24 + 4 + 25 <= 53 bits), so the result is then the exact
+// transform rounded once; the round trip is exact when every intermediate is
+// (integers below 2^18, for instance). A GEMM of two operands transformed
+// with the same signs along K needs no inverse: Aᵀ(DH/4)(DH/4)ᵀB = AᵀB.
+#pragma once
+
+#include <cfloat>
+#include <cstddef>
+#include <cstdint>
+
+#include "mixprec/core/config.hpp"
+#include "mixprec/core/engine.hpp"
+#include "mixprec/core/format.hpp"
+#include "mixprec/core/random.hpp"
+#include "mixprec/core/rounding.hpp"
+#include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/operations.hpp"
+
+namespace mixprec {
+
+/// The NVFP4 block: 16 consecutive elements along the reduction dimension
+/// share one E4M3 scale (cuBLASLt CUBLASLT_MATMUL_MATRIX_SCALE_VEC16_UE4M3).
+constexpr std::size_t nvfp4_block_size = 16;
+
+/// 448 · 6: E4M3's max times E2M1's max, the numerator of the NVFP4 tensor
+/// scale S = 2688 / amax (TransformerEngine's fp8_max · fp4_max).
+constexpr float nvfp4_tensor_scale_numerator = 448.0f * 6.0f;
+
+/// The points of the random Hadamard transform: 16 (TransformerEngine's
+/// hadamard_dimension for NVFP4).
+constexpr std::size_t hadamard_size = 16;
+
+/// TransformerEngine's fixed sign vector for the wgrad RHT,
+/// get_wgrad_sign_vector() = [1, 1, 1, −1, 1, −1, −1, −1, −1, −1, −1, 1, −1, 1,
+/// −1, −1], as a mask (bit i set: s_i = −1; TE's get_sign_from_vector).
+constexpr std::uint16_t transformer_engine_hadamard_signs = 0xD7E8;
+
+namespace cast {
+
+/// The NVFP4 tensor scale S (dimensionless, a float multiplier) for a tensor
+/// whose largest magnitude is `amax` (>= 0, +inf or NaN): 2688 / amax rounded
+/// to nearest, FLT_MAX if that overflows, 1 for amax 0, +inf or NaN (see
+/// mixprec/cast/nvfp4_rules.hpp).
+MIXPREC_HOST_DEVICE constexpr float nvfp4_tensor_scale(float amax) noexcept {
+  if (!(amax > 0.0f) || !(amax <= FLT_MAX)) return 1.0f;  // 0, NaN or +inf
+  const float scale = nvfp4_tensor_scale_numerator / amax;
+  return scale <= FLT_MAX ? scale : FLT_MAX;  // TE: fminf(scale, FLT_MAX)
+}
+
+/// The E4M3 scale of an NVFP4 block whose largest magnitude is `block_amax`
+/// (>= 0, +inf or NaN) in a tensor of scale `tensor_scale` (a finite
+/// positive float, as nvfp4_tensor_scale gives): E4M3(block_amax ·
+/// tensor_scale / 6) rounded once from the exact value, nearest even,
+/// saturated at 448; NaN (0x7F) for an infinite or NaN block.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float8_e4m3 nvfp4_block_scale(float block_amax,
+                                                                         float tensor_scale) noexcept {
+  if (!(block_amax <= FLT_MAX)) return float8_e4m3::from_bits(0x7F);  // NaN or +inf: no finite scale
+  const double value = static_cast<double>(block_amax) * static_cast<double>(tensor_scale) / 6.0;
+  return float8_e4m3::from_bits(engine::encode<formats::e4m3>(value, rounding::nearest_even, saturation::finite));
+}
+
+/// The E2M1 element of value x in an NVFP4 block of scale `block_scale` in a
+/// tensor of scale `tensor_scale`: E2M1(x · tensor_scale / block_scale)
+/// rounded once with `mode` (rounding::stochastic uses `random_bits`),
+/// clamped to ±6; ±0 for a zero block scale, +6 (E2M1's conversion of NaN)
+/// for a NaN one. Precondition: tensor_scale finite and positive.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float4_e2m1 nvfp4_encode(float x, float8_e4m3 block_scale,
+                                                                    float tensor_scale, rounding mode,
+                                                                    std::uint32_t random_bits) noexcept {
+  const float d = static_cast<float>(block_scale);
+  double value = 0;
+  if (isnan(block_scale)) {
+    value = static_cast<double>(d);  // NaN
+  } else if (d == 0.0f) {
+    value = static_cast<double>(x) * 0.0;  // ±0: the block decodes to 0 whatever its elements
+  } else {
+    value = static_cast<double>(x) * static_cast<double>(tensor_scale) / static_cast<double>(d);
+  }
+  return float4_e2m1::from_bits(engine::encode<formats::e2m1>(value, mode, saturation::finite, random_bits));
+}
+
+/// The value of NVFP4 element q: float(q · block_scale / tensor_scale), q ·
+/// block_scale exact, the quotient rounded once (exact unless it leaves
+/// float's range); NaN for a NaN block scale. Precondition: tensor_scale
+/// finite and positive.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float nvfp4_decode(float4_e2m1 q, float8_e4m3 block_scale,
+                                                              float tensor_scale) noexcept {
+  return static_cast<float>(static_cast<double>(static_cast<float>(q)) *
+                            static_cast<double>(static_cast<float>(block_scale)) / static_cast<double>(tensor_scale));
+}
+
+/// A sign mask for the random Hadamard transform drawn from `seed` with
+/// mixprec's counter-based generator: bit i (s_i = −1 when set) is the top
+/// bit of stochastic_rounding_bits(seed, 0, i). Fixed for a seed, so both
+/// operands of a GEMM can use the same signs.
+MIXPREC_HOST_DEVICE constexpr std::uint16_t random_hadamard_signs(std::uint64_t seed) noexcept {
+  std::uint16_t mask = 0;
+  for (std::uint64_t i = 0; i < hadamard_size; ++i)
+    mask = static_cast<std::uint16_t>(mask | ((stochastic_rounding_bits(seed, 0, i) >> 31) << i));
+  return mask;
+}
+
+/// The 16-point random Hadamard transform of in[0..16) into out[0..16)
+/// (forward: y_j = (1/4) Σ_i s_i x_i H_ij; inverse: x_i = s_i (1/4) Σ_j H_ij
+/// y_j), with s_i = −1 where bit i of `signs` is set; evaluated in double by
+/// the butterfly and rounded once to float (see
+/// mixprec/cast/nvfp4_rules.hpp). in and out may be the same array.
+/// Non-finite inputs propagate (inf − inf gives NaN) as in any matrix product.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS void random_hadamard_transform(const float* in, float* out,
+                                                                          std::uint16_t signs, bool inverse) noexcept {
+  double v[hadamard_size] = {};
+  for (std::size_t i = 0; i < hadamard_size; ++i) {
+    const double x = static_cast<double>(in[i]);
+    v[i] = (!inverse && ((signs >> i) & 1u) != 0) ? -x : x;
+  }
+  for (std::size_t span = 1; span < hadamard_size; span *= 2)
+    for (std::size_t start = 0; start < hadamard_size; start += 2 * span)
+      for (std::size_t i = start; i < start + span; ++i) {
+        const double a = v[i], b = v[i + span];
+        v[i] = a + b;
+        v[i + span] = a - b;
+      }
+  for (std::size_t i = 0; i < hadamard_size; ++i) {
+    const double y = v[i] * 0.25;  // 1 / sqrt(16), exact
+    out[i] = static_cast<float>((inverse && ((signs >> i) & 1u) != 0) ? -y : y);
+  }
+}
+
+}  // namespace cast
+}  // namespace mixprec

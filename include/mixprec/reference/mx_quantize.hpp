@@ -1,0 +1,187 @@
+// mixprec/reference/mx_quantize.hpp — the CPU reference of OCP Microscaling
+// (MX) block quantization: MXFP8 (E4M3, E5M2), MXFP6 (E2M3, E3M2), MXFP4
+// (E2M1), with one E8M0 scale per 32 consecutive elements.
+//
+//   quantize_mx(x, rows, cols, out, scales, options)           row-wise blocks
+//   quantize_mx(..., mx_orientation::columnwise)               blocks down the columns: xᵀ quantized
+//   dequantize_mx(q, scales, rows, cols, out)                  y = q · X
+//
+// The scale rule (OCP's floor or NVIDIA's rceil), the element rounding and the
+// special blocks are those of mixprec/cast/mx_rules.hpp. Both orientations are
+// quantized from the high-precision data (as TransformerEngine does: the
+// column-wise copy of a quantized tensor quantized again would round twice).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "mixprec/cast/mx_rules.hpp"
+#include "mixprec/core/error.hpp"
+#include "mixprec/core/random.hpp"
+#include "mixprec/core/rounding.hpp"
+#include "mixprec/gemm/block_scale_layout.hpp"
+#include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/operations.hpp"
+
+namespace mixprec {
+
+/// How quantize_mx chooses scales and rounds elements.
+struct mx_options {
+  /// The scale rule: OCP's floor (default, the spec's) or NVIDIA's rceil.
+  mx_scale_rule rule = mx_scale_rule::floor;
+  /// The element rounding: any mixprec::rounding; elements always saturate
+  /// (OCP MX §6.3 clamps them to ±max).
+  rounding mode = rounding::nearest_even;
+  /// Stochastic rounding only: element (r, c) of x rounds with
+  /// stochastic_rounding_bits(seed, offset, r · cols + c), in both orientations.
+  std::uint64_t seed = 0;
+  /// See seed.
+  std::uint64_t offset = 0;
+  /// Where the scales go: compact row-major [lines, ceil(length / 32)], or
+  /// cuBLASLt's 128x4 tiles for CUBLASLT_MATMUL_MATRIX_SCALE_VEC32_UE8M0
+  /// (mixprec/gemm/block_scale_layout.hpp; padding written as 0x00).
+  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
+};
+
+/// Which way the 32-element blocks run.
+enum class mx_orientation {
+  /// Blocks of 32 consecutive elements of a row of x: out is [rows, cols],
+  /// scales [rows, ceil(cols / 32)] (the A operand [M, K] of a GEMM, K = cols).
+  rowwise,
+  /// Blocks of 32 consecutive elements of a column of x: out is xᵀ quantized,
+  /// [cols, rows], scales [cols, ceil(rows / 32)] (the copy whose blocks run
+  /// along the other dimension, quantized from x itself).
+  columnwise,
+};
+
+namespace reference {
+namespace detail {
+
+// rows · cols without overflow; both non-negative.
+inline std::size_t mx_element_count(std::int64_t rows, std::int64_t cols, const char* who) {
+  require(rows >= 0 && cols >= 0, who, ": rows = ", rows, " and cols = ", cols, " must not be negative");
+  require(cols == 0 || rows <= INT64_MAX / cols, who, ": rows = ", rows, " times cols = ", cols,
+          " overflows a 64-bit element count");
+  return static_cast<std::size_t>(rows * cols);
+}
+
+// Blocks per line of `length` elements: ceil(length / 32); the last block
+// of a line may be partial (its missing elements count as zeros, which do
+// not change amax).
+inline std::size_t mx_blocks_per_line(std::int64_t length) {
+  return (static_cast<std::size_t>(length) + mx_block_size - 1) / mx_block_size;
+}
+
+template <class Source>
+float mx_source_value(Source x) {
+  if constexpr (std::is_same<Source, float>::value) {
+    return x;
+  } else {
+    static_assert(is_basic_float<Source>::value, "MX sources are float or a mixprec value type");
+    return static_cast<float>(x);  // exact
+  }
+}
+
+}  // namespace detail
+
+/// Quantizes x ([rows, cols], row-major; float or a mixprec type) to MX
+/// elements of type Element (float8_e4m3, float8_e5m2, float6_e2m3,
+/// float6_e3m2, float4_e2m1, one per byte) with one float8_e8m0 scale per
+/// block of 32 (mx_block_size) consecutive elements along `orientation`
+/// (rowwise: out [rows, cols], scales [rows, ceil(cols / 32)]; columnwise:
+/// out [cols, rows] = xᵀ quantized, scales [cols, ceil(rows / 32)]); a line
+/// whose length is no multiple of 32 ends in a partial block. Scales and
+/// elements follow mixprec/cast/mx_rules.hpp; the scales are stored in
+/// o.scale_layout (gemm::block_scale_count entries: the compact count, or
+/// the lines padded to 128 times the blocks padded to 4 for cuBLASLt's tiles).
+/// @throws mixprec::error, before writing anything, for negative rows or cols
+///         or a product that overflows, a null x, out or scales with
+///         elements, and options whose rule, mode or layout is no enumerator.
+template <class Element, class Source>
+void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
+                 const mx_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
+  static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
+  constexpr const char* who = "mixprec::reference::quantize_mx";
+  const std::size_t n = detail::mx_element_count(rows, cols, who);
+  require(n == 0 || (x != nullptr && out != nullptr && scales != nullptr), who, ": ",
+          x == nullptr ? "x" : out == nullptr ? "out" : "scales", " is null but rows * cols = ", n,
+          "; pass arrays for every element and scale (null is accepted only without elements)");
+  require(is_valid(o.rule), who, ": mx_options::rule = ", static_cast<int>(o.rule),
+          " is not a mixprec::mx_scale_rule enumerator; pass mx_scale_rule::floor or mx_scale_rule::rceil");
+  require(is_valid(o.mode), who, ": mx_options::mode = ", static_cast<int>(o.mode),
+          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
+  require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
+          ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
+  const bool rowwise = orientation == mx_orientation::rowwise;
+  // The quantized tensor y is x (rowwise) or xᵀ (columnwise): lines of y
+  // hold the blocks.
+  const std::int64_t lines = rowwise ? rows : cols;
+  const std::int64_t length = rowwise ? cols : rows;
+  const std::size_t blocks = detail::mx_blocks_per_line(length);
+  const std::size_t scale_count =
+      gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
+  if (n == 0) return;
+  for (std::size_t i = 0; i < scale_count; ++i) scales[i] = float8_e8m0::from_bits(0);  // tile padding
+  const auto source_index = [&](std::int64_t line, std::int64_t position) {
+    return static_cast<std::size_t>(rowwise ? line * cols + position : position * cols + line);
+  };
+  for (std::int64_t line = 0; line < lines; ++line) {
+    for (std::size_t block = 0; block < blocks; ++block) {
+      const std::int64_t begin = static_cast<std::int64_t>(block * mx_block_size);
+      const std::int64_t end = begin + static_cast<std::int64_t>(mx_block_size) < length
+                                   ? begin + static_cast<std::int64_t>(mx_block_size)
+                                   : length;
+      // amax as a magnitude; a NaN anywhere makes it NaN (and the scale NaN).
+      float amax = 0;
+      bool any_nan = false;
+      for (std::int64_t p = begin; p < end; ++p) {
+        const float v = detail::mx_source_value(x[source_index(line, p)]);
+        const float magnitude = v < 0 ? -v : v;
+        any_nan = any_nan || magnitude != magnitude;
+        amax = magnitude > amax ? magnitude : amax;
+      }
+      const float8_e8m0 scale =
+          cast::mx_scale<Element>(any_nan ? std::numeric_limits<float>::quiet_NaN() : amax, o.rule);
+      scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks)] = scale;
+      for (std::int64_t p = begin; p < end; ++p) {
+        const std::size_t index = source_index(line, p);
+        const std::uint32_t random_bits =
+            o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
+        out[static_cast<std::size_t>(line * length + p)] =
+            cast::mx_encode<Element>(detail::mx_source_value(x[index]), scale, o.mode, random_bits);
+      }
+    }
+  }
+}
+
+/// The values of MX data: out[l · length + p] = q[l · length + p] · X of its
+/// block (cast::mx_decode), q and out [lines, length] row-major with
+/// ceil(length / 32) scales per line in `scale_layout` (the layout
+/// quantize_mx writes: lines = rows, length = cols rowwise; lines = cols,
+/// length = rows columnwise).
+/// @throws mixprec::error, before writing anything, for negative sizes or a
+///         product that overflows, a null q, scales or out with elements, and
+///         a layout that is no enumerator.
+template <class Element>
+void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lines, std::int64_t length, float* out,
+                   gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact) {
+  static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
+  constexpr const char* who = "mixprec::reference::dequantize_mx";
+  const std::size_t n = detail::mx_element_count(lines, length, who);
+  require(n == 0 || (q != nullptr && scales != nullptr && out != nullptr), who, ": ",
+          q == nullptr ? "q" : scales == nullptr ? "scales" : "out", " is null but lines * length = ", n,
+          "; pass arrays for every element and scale (null is accepted only without elements)");
+  const std::size_t blocks = detail::mx_blocks_per_line(length);
+  (void)gemm::block_scale_count(scale_layout, static_cast<std::size_t>(lines), blocks, who);
+  for (std::int64_t line = 0; line < lines; ++line)
+    for (std::int64_t p = 0; p < length; ++p) {
+      const std::size_t index = static_cast<std::size_t>(line * length + p);
+      const std::size_t scale = gemm::block_scale_offset(scale_layout, static_cast<std::size_t>(line),
+                                                         static_cast<std::size_t>(p) / mx_block_size, blocks);
+      out[index] = cast::mx_decode(q[index], scales[scale]);
+    }
+}
+
+}  // namespace reference
+}  // namespace mixprec

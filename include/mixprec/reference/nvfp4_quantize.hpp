@@ -1,0 +1,224 @@
+// mixprec/reference/nvfp4_quantize.hpp — the CPU reference of NVFP4 block
+// quantization: E2M1 elements, one E4M3 scale per 16 consecutive elements
+// (or per 16x16 tile), one FP32 tensor scale.
+//
+//   S = quantize_nvfp4(x, rows, cols, out, block_scales, options)          row-wise blocks
+//   S = quantize_nvfp4(..., mx_orientation::columnwise)                    xᵀ quantized
+//   dequantize_nvfp4(q, block_scales, S, lines, length, out, options)      x ≈ q · d / S
+//
+// The scale and element rules (and the random Hadamard transform) are those of
+// mixprec/cast/nvfp4_rules.hpp. Both orientations are quantized from the
+// high-precision data, as TransformerEngine does.
+//
+// Options (TransformerEngine's NVFP4BlockScaling recipe uses 16x16 blocks for
+// weights, 1x16 for activations and gradients, stochastic rounding for
+// gradients and the RHT on the column-wise wgrad operands):
+//  - two_dimensional_blocks: one scale per 16x16 tile of x (amax over the
+//    tile), written once per row of the tile, so that the scale array keeps the
+//    per-row shape [lines, ceil(length / 16)] a GEMM reads (cuBLASLt has only
+//    1D block scales). The tile is the same set of elements in both
+//    orientations, so the columnwise output is exactly the transpose of the
+//    rowwise one.
+//  - random_hadamard: each 16-element block along the quantized dimension is
+//    transformed first (cast::random_hadamard_transform), and S, the block
+//    scales and the elements are those of the transformed values (TE's
+//    "post-RHT amax"); dequantize_nvfp4 then applies the inverse.
+//  - scale_layout: compact [lines, ceil(length / 16)] or cuBLASLt's 128x4
+//    tiles (mixprec/gemm/block_scale_layout.hpp), padding written as 0x00.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "mixprec/cast/nvfp4_rules.hpp"
+#include "mixprec/core/error.hpp"
+#include "mixprec/core/random.hpp"
+#include "mixprec/core/rounding.hpp"
+#include "mixprec/gemm/block_scale_layout.hpp"
+#include "mixprec/reference/mx_quantize.hpp"
+#include "mixprec/types/basic_float.hpp"
+
+namespace mixprec {
+
+/// How quantize_nvfp4 rounds elements and shapes its blocks and scales.
+struct nvfp4_options {
+  /// The element rounding: any mixprec::rounding (nearest_even by default;
+  /// stochastic for gradients); elements always saturate to ±6.
+  rounding mode = rounding::nearest_even;
+  /// Stochastic rounding only: element (r, c) of x rounds with
+  /// stochastic_rounding_bits(seed, offset, r · cols + c), in both orientations.
+  std::uint64_t seed = 0;
+  /// See seed.
+  std::uint64_t offset = 0;
+  /// One scale per 16x16 tile instead of per 16 elements of a line (weights
+  /// in TE's recipe); the scale is stored once per row of its tile.
+  bool two_dimensional_blocks = false;
+  /// Apply the 16-point random Hadamard transform along the quantized
+  /// dimension before quantizing (the wgrad operands in TE's recipe). Needs a
+  /// quantized dimension that is a multiple of 16; not with
+  /// two_dimensional_blocks.
+  bool random_hadamard = false;
+  /// The transform's signs (bit i set: s_i = −1); TransformerEngine's fixed
+  /// vector by default, cast::random_hadamard_signs(seed) for others.
+  std::uint16_t hadamard_signs = transformer_engine_hadamard_signs;
+  /// Where the block scales go: compact row-major, or cuBLASLt's tiles.
+  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
+};
+
+namespace reference {
+namespace detail {
+
+// The checks quantize_nvfp4 and dequantize_nvfp4 share; returns the number
+// of scale entries the block-scale array must hold.
+inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, std::int64_t length, const char* who) {
+  require(is_valid(o.mode), who, ": nvfp4_options::mode = ", static_cast<int>(o.mode),
+          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
+  require(!(o.random_hadamard && o.two_dimensional_blocks), who,
+          ": random_hadamard and two_dimensional_blocks are both set; the transform runs along one dimension and "
+          "would break the 16x16 tiles' symmetry (TransformerEngine applies it only to 1x16 column-wise operands): "
+          "choose one");
+  require(!o.random_hadamard || length % static_cast<std::int64_t>(hadamard_size) == 0, who,
+          ": random_hadamard needs the quantized dimension to be a multiple of 16, but it is ", length,
+          "; pad it with zeros to a multiple of 16 or quantize without the transform");
+  const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
+  return gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
+}
+
+}  // namespace detail
+
+/// Quantizes x ([rows, cols], row-major; float or a mixprec value type) to
+/// NVFP4: E2M1 elements (one per byte) in `out`, E4M3 block scales in
+/// `block_scales`, and returns the FP32 tensor scale S (decode: x ≈ q · d /
+/// S). rowwise: out [rows, cols] with blocks of 16 along each row;
+/// columnwise: out [cols, rows] = xᵀ quantized, blocks of 16 down the
+/// columns of x. block_scales holds ceil(length / 16) scales per line of out
+/// (lines = rows, length = cols rowwise; lines = cols, length = rows
+/// columnwise) in o.scale_layout (gemm::block_scale_count entries). A line
+/// whose length is no multiple of 16 ends in a partial block. Rules:
+/// mixprec/cast/nvfp4_rules.hpp.
+/// @throws mixprec::error, before writing anything, for negative rows or
+///         cols or sizes that overflow, a null x, out or block_scales with
+///         elements, a mode, layout or orientation that is no enumerator, and
+///         random_hadamard with two_dimensional_blocks or with a quantized
+///         dimension that is no multiple of 16.
+template <class Source>
+float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
+                     const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
+  constexpr const char* who = "mixprec::reference::quantize_nvfp4";
+  const std::size_t n = detail::mx_element_count(rows, cols, who);
+  require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
+          ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
+  const bool rowwise = orientation == mx_orientation::rowwise;
+  // The quantized tensor y is x (rowwise) or xᵀ (columnwise): lines of y
+  // hold the blocks.
+  const std::int64_t lines = rowwise ? rows : cols;
+  const std::int64_t length = rowwise ? cols : rows;
+  const std::size_t scale_count = detail::nvfp4_validate(o, lines, length, who);
+  require(n == 0 || (x != nullptr && out != nullptr && block_scales != nullptr), who, ": ",
+          x == nullptr     ? "x"
+          : out == nullptr ? "out"
+                           : "block_scales",
+          " is null but rows * cols = ", n,
+          "; pass arrays for every element and scale (null is accepted only without elements)");
+  if (n == 0) return 1.0f;  // an empty tensor: amax 0
+
+  const auto source_index = [&](std::int64_t line, std::int64_t position) {
+    return static_cast<std::size_t>(rowwise ? line * cols + position : position * cols + line);
+  };
+  const auto index_in_y = [&](std::int64_t line, std::int64_t position) {
+    return static_cast<std::size_t>(line * length + position);
+  };
+  // y in line-major order, transformed block by block when asked.
+  std::vector<float> y(n);
+  for (std::int64_t line = 0; line < lines; ++line)
+    for (std::int64_t p = 0; p < length; ++p)
+      y[index_in_y(line, p)] = mixprec::reference::detail::mx_source_value(x[source_index(line, p)]);
+  if (o.random_hadamard)
+    for (std::size_t begin = 0; begin < n; begin += hadamard_size)
+      cast::random_hadamard_transform(&y[begin], &y[begin], o.hadamard_signs, false);
+
+  // amax as a magnitude; NaN as soon as one value is NaN.
+  const auto magnitude_max = [](float amax, float v) {
+    const float magnitude = v < 0 ? -v : v;
+    if (amax != amax || magnitude != magnitude) return std::numeric_limits<float>::quiet_NaN();
+    return magnitude > amax ? magnitude : amax;
+  };
+  float tensor_amax = 0;
+  for (const float v : y) tensor_amax = magnitude_max(tensor_amax, v);
+  const float tensor_scale = cast::nvfp4_tensor_scale(tensor_amax);
+
+  const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
+  const auto scale_offset = [&](std::int64_t line, std::size_t block) {
+    return gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks);
+  };
+  for (std::size_t i = 0; i < scale_count; ++i) block_scales[i] = float8_e4m3::from_bits(0);  // tile padding
+  const std::int64_t block_length = static_cast<std::int64_t>(nvfp4_block_size);
+  // A block spans positions [begin, end) of lines [first_line, last_line):
+  // one line, or 16 lines for a 16x16 tile.
+  const std::int64_t lines_per_block = o.two_dimensional_blocks ? block_length : 1;
+  for (std::int64_t first_line = 0; first_line < lines; first_line += lines_per_block) {
+    const std::int64_t last_line = first_line + lines_per_block < lines ? first_line + lines_per_block : lines;
+    for (std::size_t block = 0; block < blocks; ++block) {
+      const std::int64_t begin = static_cast<std::int64_t>(block) * block_length;
+      const std::int64_t end = begin + block_length < length ? begin + block_length : length;
+      float block_amax = 0;
+      for (std::int64_t line = first_line; line < last_line; ++line)
+        for (std::int64_t p = begin; p < end; ++p) block_amax = magnitude_max(block_amax, y[index_in_y(line, p)]);
+      const float8_e4m3 block_scale = cast::nvfp4_block_scale(block_amax, tensor_scale);
+      for (std::int64_t line = first_line; line < last_line; ++line) {
+        block_scales[scale_offset(line, block)] = block_scale;
+        for (std::int64_t p = begin; p < end; ++p) {
+          const std::uint32_t random_bits =
+              o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, source_index(line, p)) : 0u;
+          out[index_in_y(line, p)] =
+              cast::nvfp4_encode(y[index_in_y(line, p)], block_scale, tensor_scale, o.mode, random_bits);
+        }
+      }
+    }
+  }
+  return tensor_scale;
+}
+
+/// The values of NVFP4 data: out[l · length + p] = q · d / S
+/// (cast::nvfp4_decode) for q and out [lines, length] row-major, d the block
+/// scale of (l, p / 16) in o.scale_layout and S = tensor_scale; when
+/// o.random_hadamard is set, each 16-block of a line is then transformed back
+/// (the inverse with o.hadamard_signs), so out approximates the source rather
+/// than its transform. The layout quantize_nvfp4 writes (lines = rows, length
+/// = cols rowwise; lines = cols, length = rows columnwise).
+/// @throws mixprec::error, before writing anything, for negative sizes or
+///         sizes that overflow, a null q, block_scales or out with elements,
+///         a tensor_scale that is not finite and positive, and the option
+///         errors of quantize_nvfp4.
+inline void dequantize_nvfp4(const float4_e2m1* q, const float8_e4m3* block_scales, float tensor_scale,
+                             std::int64_t lines, std::int64_t length, float* out, const nvfp4_options& o = {}) {
+  constexpr const char* who = "mixprec::reference::dequantize_nvfp4";
+  const std::size_t n = detail::mx_element_count(lines, length, who);
+  (void)detail::nvfp4_validate(o, lines, length, who);
+  require(n == 0 || (q != nullptr && block_scales != nullptr && out != nullptr), who, ": ",
+          q == nullptr              ? "q"
+          : block_scales == nullptr ? "block_scales"
+                                    : "out",
+          " is null but lines * length = ", n,
+          "; pass arrays for every element and scale (null is accepted only without elements)");
+  require(tensor_scale > 0.0f && tensor_scale <= std::numeric_limits<float>::max(), who,
+          ": tensor_scale = ", tensor_scale, " must be finite and positive (the S quantize_nvfp4 returned)");
+  const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
+  for (std::int64_t line = 0; line < lines; ++line)
+    for (std::int64_t p = 0; p < length; ++p) {
+      const std::size_t index = static_cast<std::size_t>(line * length + p);
+      const std::size_t block = static_cast<std::size_t>(p) / nvfp4_block_size;
+      out[index] = cast::nvfp4_decode(
+          q[index],
+          block_scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks)],
+          tensor_scale);
+    }
+  if (o.random_hadamard)
+    for (std::size_t begin = 0; begin < n; begin += hadamard_size)
+      cast::random_hadamard_transform(&out[begin], &out[begin], o.hadamard_signs, true);
+}
+
+}  // namespace reference
+}  // namespace mixprec
