@@ -84,6 +84,8 @@ inline std::size_t element_count(std::int64_t rows, std::int64_t cols, const cha
   return static_cast<std::size_t>(rows * cols);
 }
 
+/// Checks that `o.mode` and `o.policy` are enumerators of rounding and
+/// saturation. \throws mixprec::error naming `who` and the value otherwise.
 inline void require_valid(const quantize_options& o, const char* who) {
   require(is_valid(o.mode), who, "quantize_options::mode = ", static_cast<int>(o.mode),
           " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
@@ -91,7 +93,7 @@ inline void require_valid(const quantize_options& o, const char* who) {
           " is not a mixprec::saturation enumerator; pass saturation::finite or saturation::none");
 }
 
-// Elements are float or mixprec value types; this widens them exactly.
+/// Elements are float or mixprec value types; this widens them exactly.
 template <class T>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float to_float(T x) noexcept {
   if constexpr (std::is_same<T, float>::value) {

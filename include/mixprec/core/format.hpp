@@ -55,9 +55,9 @@ enum class special_encoding {
 template <int ExponentBits, int MantissaBits, int Bias, special_encoding Specials>
 struct binary_format {
   static_assert(ExponentBits >= 2, "formats need >= 2 exponent bits");
-  // The engine's grid below the smallest normal is the subnormal spacing; a
-  // format without subnormals has no grid there only when it has no mantissa
-  // bits (its spacing 2^min_exponent leaves just the smallest value).
+  /// The engine's grid below the smallest normal is the subnormal spacing; a
+  /// format without subnormals has no grid there only when it has no mantissa
+  /// bits (its spacing 2^min_exponent leaves just the smallest value).
   static_assert(Specials == special_encoding::unsigned_power_of_two ? MantissaBits == 0 : MantissaBits >= 1,
                 "E8M0-like formats (unsigned_power_of_two) have no mantissa bits; all others need >= 1");
 
@@ -164,14 +164,14 @@ struct binary_format {
 
 /// The formats mixprec knows: binary_format descriptions, one alias each.
 namespace formats {
-using binary64 = binary_format<11, 52, 1023, special_encoding::ieee>;
-using binary32 = binary_format<8, 23, 127, special_encoding::ieee>;
-using binary16 = binary_format<5, 10, 15, special_encoding::ieee>;
-using bfloat16 = binary_format<8, 7, 127, special_encoding::ieee>;
-using e4m3 = binary_format<4, 3, 7, special_encoding::finite_nan_all_ones>;  // OCP E4M3 (E4M3FN), max 448
-using e5m2 = binary_format<5, 2, 15, special_encoding::ieee>;                // OCP E5M2, max 57344
-using e4m3fnuz = binary_format<4, 3, 8, special_encoding::finite_nan_negative_zero>;  // AMD MI300, max 240
-using e5m2fnuz = binary_format<5, 2, 16, special_encoding::finite_nan_negative_zero>;  // AMD MI300, max 57344
+using binary64 = binary_format<11, 52, 1023, special_encoding::ieee>;  ///< IEEE 754 binary64 (double), a conversion source
+using binary32 = binary_format<8, 23, 127, special_encoding::ieee>;   ///< IEEE 754 binary32 (float), a conversion source
+using binary16 = binary_format<5, 10, 15, special_encoding::ieee>;    ///< IEEE 754 binary16, max 65504
+using bfloat16 = binary_format<8, 7, 127, special_encoding::ieee>;    ///< bfloat16: binary32's exponent, 7 mantissa bits
+using e4m3 = binary_format<4, 3, 7, special_encoding::finite_nan_all_ones>;  ///< OCP E4M3 (E4M3FN), max 448
+using e5m2 = binary_format<5, 2, 15, special_encoding::ieee>;                ///< OCP E5M2, max 57344
+using e4m3fnuz = binary_format<4, 3, 8, special_encoding::finite_nan_negative_zero>;  ///< AMD MI300, max 240
+using e5m2fnuz = binary_format<5, 2, 16, special_encoding::finite_nan_negative_zero>;  ///< AMD MI300, max 57344
 /// OCP MX FP4 E2M1: max 6, min normal 1, smallest subnormal 0.5, no inf/NaN.
 using e2m1 = binary_format<2, 1, 1, special_encoding::finite>;
 /// OCP MX FP6 E2M3: max 7.5, min normal 1, smallest subnormal 0.125, no inf/NaN.

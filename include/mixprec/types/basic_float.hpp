@@ -46,10 +46,10 @@ class basic_float {
   using format = Format;  ///< The binary_format this type stores.
   using storage_type = typename Format::storage_type;  ///< Unsigned integer holding the bits.
 
-  // The 8-bit formats saturate by default, as CUDA's __nv_fp8_* constructors
-  // and Hopper's cvt.satfinite do; wider formats overflow to infinity, as
-  // IEEE 754 and __float2half_rn do. (FP6 and FP4 saturate under either
-  // policy: they have neither infinity nor NaN.)
+  /// The 8-bit formats saturate by default, as CUDA's __nv_fp8_* constructors
+  /// and Hopper's cvt.satfinite do; wider formats overflow to infinity, as
+  /// IEEE 754 and __float2half_rn do. (FP6 and FP4 saturate under either
+  /// policy: they have neither infinity nor NaN.)
   static constexpr saturation default_saturation = Format::total_bits <= 8 ? saturation::finite : saturation::none;
 
   /// Trivial: uninitialised like float; value-initialisation gives +0.
@@ -125,12 +125,12 @@ class basic_float {
   storage_type bits_;
 };
 
-using float16 = basic_float<formats::binary16>;
-using bfloat16 = basic_float<formats::bfloat16>;
-using float8_e4m3 = basic_float<formats::e4m3>;
-using float8_e5m2 = basic_float<formats::e5m2>;
-using float8_e4m3fnuz = basic_float<formats::e4m3fnuz>;
-using float8_e5m2fnuz = basic_float<formats::e5m2fnuz>;
+using float16 = basic_float<formats::binary16>;  ///< IEEE 754 binary16 (CUDA __half); overflows to ±inf by default.
+using bfloat16 = basic_float<formats::bfloat16>;  ///< bfloat16 (CUDA __nv_bfloat16): float's exponent, 7 mantissa bits; overflows to ±inf by default.
+using float8_e4m3 = basic_float<formats::e4m3>;  ///< OCP FP8 E4M3 (E4M3FN, CUDA __nv_fp8_e4m3): max 448, no inf, NaN 0x7F/0xFF; saturates by default.
+using float8_e5m2 = basic_float<formats::e5m2>;  ///< OCP FP8 E5M2 (CUDA __nv_fp8_e5m2): max 57344, IEEE inf and NaN; saturates by default.
+using float8_e4m3fnuz = basic_float<formats::e4m3fnuz>;  ///< AMD's E4M3 FNUZ: bias 8, max 240, no −0, NaN 0x80 only; saturates by default.
+using float8_e5m2fnuz = basic_float<formats::e5m2fnuz>;  ///< AMD's E5M2 FNUZ: bias 16, max 57344, no inf, no −0, NaN 0x80 only; saturates by default.
 /// OCP MX FP4 E2M1 (ml_dtypes float4_e2m1fn, CUDA __nv_fp4_e2m1), one value
 /// per byte in the low 4 bits: ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}; no inf or NaN,
 /// so every conversion saturates and NaN becomes +6.

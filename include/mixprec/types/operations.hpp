@@ -122,29 +122,29 @@ class numeric_limits<mixprec::basic_float<F>> {
   MIXPREC_HOST_DEVICE static constexpr storage code(std::uint64_t bits) noexcept { return static_cast<storage>(bits); }
 
  public:
-  static constexpr bool is_specialized = true;
-  static constexpr bool is_signed = F::has_sign;
-  static constexpr bool is_integer = false;
-  static constexpr bool is_exact = false;
-  static constexpr bool has_infinity = F::has_infinity;
-  static constexpr bool has_quiet_NaN = F::has_nan;
-  static constexpr bool has_signaling_NaN = F::specials == mixprec::special_encoding::ieee;
-  static constexpr float_denorm_style has_denorm = F::has_subnormals ? denorm_present : denorm_absent;
-  static constexpr bool has_denorm_loss = false;
-  static constexpr float_round_style round_style = round_to_nearest;
+  static constexpr bool is_specialized = true;  ///< True: this specialisation exists.
+  static constexpr bool is_signed = F::has_sign;  ///< False only for E8M0, which has no sign bit.
+  static constexpr bool is_integer = false;  ///< False.
+  static constexpr bool is_exact = false;  ///< False.
+  static constexpr bool has_infinity = F::has_infinity;  ///< Whether the format encodes ±inf (E5M2, FP16, BF16).
+  static constexpr bool has_quiet_NaN = F::has_nan;  ///< Whether the format has a NaN (not FP4, FP6).
+  static constexpr bool has_signaling_NaN = F::specials == mixprec::special_encoding::ieee;  ///< True for the IEEE-encoded formats only.
+  static constexpr float_denorm_style has_denorm = F::has_subnormals ? denorm_present : denorm_absent;  ///< denorm_absent only for E8M0.
+  static constexpr bool has_denorm_loss = false;  ///< False.
+  static constexpr float_round_style round_style = round_to_nearest;  ///< round_to_nearest, the rounding of the constructors and arithmetic.
   static constexpr bool is_iec559 = F::specials == mixprec::special_encoding::ieee && F::total_bits == 16 &&
-                                    F::exponent_bits == 5;  // only binary16 is an IEEE 754 interchange format
+                                    F::exponent_bits == 5;  ///< only binary16 is an IEEE 754 interchange format
   static constexpr bool is_bounded = true;  ///< True.
   static constexpr bool is_modulo = false;  ///< False.
   static constexpr int digits = F::mantissa_bits + 1;  ///< Significand bits, hidden bit included.
-  // floor((digits - 1) * log10(2)) and ceil(1 + digits * log10(2)), in integers (30103 / 100000 ~ log10 2).
+  /// floor((digits - 1) * log10(2)) and ceil(1 + digits * log10(2)), in integers (30103 / 100000 ~ log10 2).
   static constexpr int digits10 = (F::mantissa_bits * 30103) / 100000;  ///< Decimal digits that survive a round trip through T.
   static constexpr int max_digits10 = 2 + ((F::mantissa_bits + 1) * 30103) / 100000;  ///< Decimal digits that print every T uniquely.
   static constexpr int radix = 2;  ///< 2.
-  // The standard's exponents are those of 0.1xxx * 2^e, one above ours.
+  /// The standard's exponents are those of 0.1xxx * 2^e, one above ours.
   static constexpr int min_exponent = F::min_exponent + 1;  ///< One more than the exponent of min() (the standard's 0.1xxx · 2^e convention).
   static constexpr int max_exponent = F::max_exponent + 1;  ///< One more than the exponent of max() (the standard's convention).
-  // Computed by repeated scaling at compile time; no power of two is a power of ten, so no ties.
+  /// Computed by repeated scaling at compile time; no power of two is a power of ten, so no ties.
   /// min_exponent10: the least e with 10^e a normal value (ceil(log10(min()))).
   static constexpr int min_exponent10 = [] {
     double smallest_normal = 1.0;
@@ -167,19 +167,21 @@ class numeric_limits<mixprec::basic_float<F>> {
   static constexpr bool traps = false;  ///< False: no operation traps.
   static constexpr bool tinyness_before = false;  ///< False.
 
+  /// The smallest positive normal value (E8M0: 2^-127).
   MIXPREC_HOST_DEVICE static constexpr T min() noexcept { return T::from_bits(code(F::min_normal_magnitude)); }
+  /// The largest finite value (6 for FP4, 448 for E4M3, 57344 for E5M2, 65504 for FP16).
   MIXPREC_HOST_DEVICE static constexpr T max() noexcept { return T::from_bits(code(F::max_finite_magnitude)); }
-  // -max; in an unsigned format (E8M0) the smallest value, min().
+  /// -max; in an unsigned format (E8M0) the smallest value, min().
   MIXPREC_HOST_DEVICE static constexpr T lowest() noexcept {
     return F::has_sign ? T::from_bits(code(F::sign_mask | F::max_finite_magnitude)) : min();
   }
-  // 2^-(digits - 1): the gap between 1 and the next value (FP4: 0.5, a
-  // subnormal; E8M0: 1), encoded exactly by the engine.
+  /// 2^-(digits - 1): the gap between 1 and the next value (FP4: 0.5, a
+  /// subnormal; E8M0: 1), encoded exactly by the engine.
   MIXPREC_HOST_DEVICE static constexpr T epsilon() noexcept {
     return T::from_bits(mixprec::engine::round_value<F>(false, 1, -F::mantissa_bits, mixprec::rounding::nearest_even,
                                                         mixprec::saturation::finite));
   }
-  // Half an ulp of 1: the largest error of round-to-nearest, 0.5.
+  /// Half an ulp of 1: the largest error of round-to-nearest, 0.5.
   MIXPREC_HOST_DEVICE static constexpr T round_error() noexcept {
     return T::from_bits(
         mixprec::engine::round_value<F>(false, 1, -1, mixprec::rounding::nearest_even, mixprec::saturation::finite));
@@ -190,16 +192,20 @@ class numeric_limits<mixprec::basic_float<F>> {
   MIXPREC_HOST_DEVICE static constexpr T infinity() noexcept {
     return T::from_bits(code(F::infinity_magnitude));
   }
-  // Only where the format has a NaN (has_quiet_NaN; not FP6 or FP4).
+  /// The canonical NaN (positive, all mantissa bits set; 0x80 in the fnuz
+  /// formats, 0xFF in E8M0). Only where the format has a NaN (has_quiet_NaN;
+  /// not FP6 or FP4): elsewhere a compile error.
   template <class U = F, std::enable_if_t<U::has_nan, int> = 0>
   MIXPREC_HOST_DEVICE static constexpr T quiet_NaN() noexcept {
     return T::from_bits(code(F::canonical_nan));
   }
+  /// A signaling NaN (exponent all ones, mantissa 1); only for the
+  /// IEEE-encoded formats, a compile error elsewhere.
   template <class U = F, std::enable_if_t<U::specials == mixprec::special_encoding::ieee, int> = 0>
   MIXPREC_HOST_DEVICE static constexpr T signaling_NaN() noexcept {
     return T::from_bits(code(F::infinity_magnitude | 1));
   }
-  // The smallest positive value: min() where there are no subnormals (E8M0).
+  /// The smallest positive value: min() where there are no subnormals (E8M0).
   MIXPREC_HOST_DEVICE static constexpr T denorm_min() noexcept {
     return F::has_subnormals ? T::from_bits(code(1)) : min();
   }
