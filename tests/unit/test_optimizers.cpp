@@ -58,13 +58,13 @@ struct adamw_reference {
   long step = 0;
   void apply(const std::vector<double>& g) {
     ++step;
-    const double b1 = o.beta1, b2 = o.beta2, lr = o.lr;
+    const double b1 = static_cast<double>(o.beta1), b2 = static_cast<double>(o.beta2), lr = static_cast<double>(o.lr);
     const double bc1 = 1.0 - std::pow(b1, step), bc2 = 1.0 - std::pow(b2, step);
     for (std::size_t i = 0; i < w.size(); ++i) {
-      w[i] *= 1.0 - lr * o.weight_decay;
+      w[i] *= 1.0 - lr * static_cast<double>(o.weight_decay);
       m[i] = b1 * m[i] + (1.0 - b1) * g[i];
       v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-      w[i] -= (lr / bc1) * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + o.eps);
+      w[i] -= (lr / bc1) * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + static_cast<double>(o.eps));
     }
   }
 };
@@ -119,7 +119,7 @@ TEST_CASE("SGD against a float64 reference over 500 steps, two groups", "[optimi
     sgd_reference r0{c.o, widen(w0), std::vector<double>(w0.size()), 0};
     sgd_reference r1{other, widen(w1), std::vector<double>(w1.size()), 0};
     for (int step = 0; step < 500; ++step) {
-      const std::vector<float> g0v = random_vector(w0.size(), 100 + step), g1v = random_vector(w1.size(), 9000 + step);
+      const std::vector<float> g0v = random_vector(w0.size(), static_cast<std::uint64_t>(100 + step)), g1v = random_vector(w1.size(), static_cast<std::uint64_t>(9000 + step));
       const mixprec::step_report report = optimizer.step({g0v, g1v}, false);
       REQUIRE_FALSE(report.skipped);
       r0.apply(widen(g0v));
@@ -157,7 +157,7 @@ TEST_CASE("AdamW against a float64 reference over 1000 steps", "[optimizer]") {
   adamw_reference r1{no_decay, widen(w1), std::vector<double>(33), std::vector<double>(33), 0};
   for (int step = 0; step < 1000; ++step) {
     // Gradients with a bias, so the weights travel.
-    std::vector<float> g0v = random_vector(300, 500 + step), g1v = random_vector(33, 7000 + step);
+    std::vector<float> g0v = random_vector(300, static_cast<std::uint64_t>(500 + step)), g1v = random_vector(33, static_cast<std::uint64_t>(7000 + step));
     for (float& x : g0v) x += 0.3f;
     optimizer.step({g0v, g1v}, false);
     r0.apply(widen(g0v));
@@ -180,15 +180,15 @@ TEST_CASE("BF16 and FP16 gradients are read exactly and unscaled in FP32", "[opt
   adamw_reference r{o, widen(w), std::vector<double>(100), std::vector<double>(100), 0};
   const float scale = 1024.0f;
   for (int step = 0; step < 200; ++step) {
-    const std::vector<float> raw = random_vector(100, 40 + step);
+    const std::vector<float> raw = random_vector(100, static_cast<std::uint64_t>(40 + step));
     std::vector<bfloat16> gb(100);
     std::vector<float16> gh(100);
     std::vector<double> reference_gradient(100);
-    for (int i = 0; i < 100; ++i) {
+    for (std::size_t i = 0; i < 100; ++i) {
       gb[i] = bfloat16(raw[i] * scale);
       gh[i] = float16(raw[i] * scale);
       // Both round to the same value here only by chance; the reference uses the BF16 one.
-      reference_gradient[i] = static_cast<double>(static_cast<float>(gb[i])) / scale;
+      reference_gradient[i] = static_cast<double>(static_cast<float>(gb[i])) / static_cast<double>(scale);
     }
     mixprec::step_inputs in;
     in.inverse_scale = 1.0f / scale;
@@ -206,7 +206,7 @@ TEST_CASE("a power-of-two loss scale gives bit-identical results to no scaling",
   unscaled.add_parameter(unscaled.add_group({}), w);
   mixprec::dynamic_loss_scaler scaler;
   for (int step = 0; step < 50; ++step) {
-    const std::vector<float> g = random_vector(64, 60 + step);
+    const std::vector<float> g = random_vector(64, static_cast<std::uint64_t>(60 + step));
     std::vector<float> g_scaled(g);
     for (float& x : g_scaled) x *= scaler.scale();
     scaled.step({g_scaled}, scaler);
@@ -231,10 +231,10 @@ TEST_CASE("global-norm clipping after unscaling matches clip_grad_norm_", "[opti
   bool clipped_once = false, unclipped_once = false;
   for (int step = 0; step < 100; ++step) {
     const float magnitude = step % 2 == 0 ? 1.0f : 0.01f;  // alternately above and below the threshold
-    const std::vector<float> a = random_vector(40, 80 + step, magnitude), b = random_vector(10, 90 + step, magnitude);
+    const std::vector<float> a = random_vector(40, static_cast<std::uint64_t>(80 + step), magnitude), b = random_vector(10, static_cast<std::uint64_t>(90 + step), magnitude);
     double squared = 0.0;
-    for (float x : a) squared += static_cast<double>(x) * x;
-    for (float x : b) squared += static_cast<double>(x) * x;
+    for (float x : a) squared += static_cast<double>(x) * static_cast<double>(x);
+    for (float x : b) squared += static_cast<double>(x) * static_cast<double>(x);
     const double coefficient = std::min(1.0, 0.5 / (std::sqrt(squared) + 1e-6));
     (coefficient < 1.0 ? clipped_once : unclipped_once) = true;
     std::vector<float> sa(a), sb(b);
@@ -243,8 +243,8 @@ TEST_CASE("global-norm clipping after unscaling matches clip_grad_norm_", "[opti
     const mixprec::step_report report = optimizer.step({sa, sb}, scaler);
     REQUIRE(report.grad_norm == Approx(std::sqrt(squared)).epsilon(1e-6));
     REQUIRE(report.clip_coefficient == Approx(coefficient).epsilon(1e-6));
-    for (std::size_t i = 0; i < r0.size(); ++i) r0[i] -= 0.1 * coefficient * a[i];
-    for (std::size_t i = 0; i < r1.size(); ++i) r1[i] -= 0.1 * coefficient * b[i];
+    for (std::size_t i = 0; i < r0.size(); ++i) r0[i] -= 0.1 * coefficient * static_cast<double>(a[i]);
+    for (std::size_t i = 0; i < r1.size(); ++i) r1[i] -= 0.1 * coefficient * static_cast<double>(b[i]);
   }
   CHECK(clipped_once);
   CHECK(unclipped_once);
@@ -267,7 +267,7 @@ TEST_CASE("a skipped step leaves every byte of master, states, model copies and 
   optimizer.add_parameter(g, w, mixprec::model_copy{copy8, &scale8, &amax8});
   optimizer.add_bf16_parameter(g, bf16_only);
   mixprec::dynamic_loss_scaler scaler;
-  auto gradients = [](int step) { return random_vector(50, 300 + step); };
+  auto gradients = [](int step) { return random_vector(50, static_cast<std::uint64_t>(300 + step)); };
   for (int step = 0; step < 5; ++step) {
     const std::vector<float> a = gradients(step);
     optimizer.step({a, a, a}, scaler);
@@ -424,7 +424,7 @@ std::vector<double> train_towards(const std::vector<float>& target, const typena
     optimizer.step({gradient}, false);
   }
   std::vector<double> result(n);
-  for (std::size_t i = 0; i < n; ++i) result[i] = master ? optimizer.master(0)[i] : static_cast<float>(weights[i]);
+  for (std::size_t i = 0; i < n; ++i) result[i] = static_cast<double>(master ? optimizer.master(0)[i] : static_cast<float>(weights[i]));
   return result;
 }
 
