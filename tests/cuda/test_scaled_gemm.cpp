@@ -566,8 +566,8 @@ TEST_CASE("autotuning keeps the fastest candidate and the result", "[cuda][gemm]
     if (info.heuristic_first_timed) CHECK(info.chosen_ms <= info.heuristic_first_ms);
   }
   std::printf("autotune 64x2112x7168: %d candidates, %d timed, chose %d: %.4f ms (heuristic's first: %s %.4f ms)\n",
-              info.candidates, info.candidates_timed, info.chosen, info.chosen_ms,
-              info.heuristic_first_timed ? "ran," : "did not run,", info.heuristic_first_ms);
+              info.candidates, info.candidates_timed, info.chosen, static_cast<double>(info.chosen_ms),
+              info.heuristic_first_timed ? "ran," : "did not run,", static_cast<double>(info.heuristic_first_ms));
   g.run_and_check(tuned);
 }
 

@@ -521,7 +521,7 @@ TEST_CASE("D is the documented float sequence bit for bit, whatever the tiling",
         if (g.p.beta != 0.0f) value += g.p.beta * static_cast<float>(g.c.get(i, j));
         double expected = 0;
         switch (s.d) {
-          case element_type::float32: expected = value; break;
+          case element_type::float32: expected = static_cast<double>(value); break;
           case element_type::bfloat16: expected = static_cast<double>(convert<bfloat16>(value)); break;
           case element_type::float16: expected = static_cast<double>(convert<float16>(value)); break;
           default: expected = static_cast<double>(convert<float8_e4m3>(value * g.d_scale)); break;
