@@ -28,13 +28,19 @@
 //       (CUDA_R_4F_E2M1 is packed FP4; CUDA_R_6F_E2M3/E3M2 exist as types).
 //     [cuBLAS scaling] cuBLAS docs, "Narrow Precision Data Types Usage":
 //       block-scaled modes on compute capability 10.x and 12.x (Blackwell),
-//       not on 9.x; scales in the "1D Block Scaling Factors Layout"
-//       (mixprec/gemm/block_scale_layout.hpp); K a whole number of blocks.
+//       not on 9.x (the "Scaling Mode Support Overview" table, also cited in
+//       mixprec/gemm/validate.hpp); scales in the "1D Block Scaling Factors
+//       Layout" (mixprec/gemm/block_scale_layout.hpp).
 //     [cuBLAS matmul] cuBLAS docs, cublasLtMatmul(): the narrow-precision
 //       kernels need the "TN" layout and 16-byte aligned data and leading
-//       dimensions.
-//   Not confirmed on a GPU (none here); cuBLASLt's own status remains the
-//   last word.
+//       dimensions (the FP8 rule of mixprec/gemm/validate.hpp, applied here
+//       to the packed bytes).
+//   mixprec's own conservative rules, not quoted from the docs: K a multiple
+//   of the block (the tiled scale matrix describes whole blocks; a partial
+//   last block is padded by the caller), and no FP6 operands (no FP6 storage
+//   layout is documented for cuBLASLt; see the README's microscaling notes).
+//   Nothing here is confirmed on a GPU (none has been available);
+//   cuBLASLt's own status remains the last word.
 #pragma once
 
 #include <cfloat>
