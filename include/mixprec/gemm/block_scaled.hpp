@@ -250,7 +250,8 @@ inline void validate(const block_scaled_problem& p) {
           validation_prefix, "D overlaps A or B: D is written while they are read; use separate arrays");
   const std::size_t blocks = static_cast<std::size_t>(ceil_div(p.k, block_size_of(p.scaling)));
   const auto scale_range = [&](const block_scaled_operand& x, std::int64_t rows) {
-    const std::size_t count = block_scale_count(x.scale_layout, static_cast<std::size_t>(rows), blocks, "mixprec::gemm");
+    const std::size_t count =
+        block_scale_count(x.scale_layout, static_cast<std::size_t>(rows), blocks, "mixprec::gemm");
     require(count <= static_cast<std::size_t>(INT64_MAX), validation_prefix, "the scales of a ", rows,
             "-row operand need more than INT64_MAX bytes");
     return detail::array_bytes("scales", x.scales, static_cast<std::int64_t>(count));
@@ -294,7 +295,7 @@ inline void validate_for_cublaslt(const block_scaled_problem& p, const device_ca
             "the CPU reference");
     require(x.type != block_element::float4_e2m1 || x.packed, validation_prefix, names[i],
             " is float4_e2m1 one element per byte, but cuBLASLt's CUDA_R_4F_E2M1 is packed two per byte; pack it "
-            "(convert_n to float4_e2m1x2) and set packed");
+            "(quantize_nvfp4_packed, or convert_n to float4_e2m1x2) and set packed");
     require(detail::aligned(x.data, 16) && detail::block_operand_bytes(x, x.ld) % 16 == 0, validation_prefix, names[i],
             " at ", x.data, " with ld = ", x.ld, " elements (", detail::block_operand_bytes(x, x.ld),
             " bytes) is not 16-byte aligned; cuBLASLt's narrow-precision "
