@@ -555,7 +555,7 @@ TEST_CASE("quantize_nvfp4 packed: two elements per byte, element 2t in the low n
     for (std::size_t i = 0; i < s1.size(); ++i) wrong += s1[i].bits() != s2[i].bits();
     CHECK(wrong == 0);
   }
-  std::vector<mixprec::float4_e2m1x2> packed(8, mixprec::float4_e2m1x2::from_bits(0x11));
+  std::vector<mixprec::float4_e2m1x2> packed(64, mixprec::float4_e2m1x2::from_bits(0x11));
   std::vector<float8_e4m3> scales(4);
   MIXPREC_REQUIRE_ERROR(mixprec::reference::quantize_nvfp4_packed(x.data(), 1, 15, packed.data(), scales.data()),
                         "odd");
