@@ -6,7 +6,8 @@
 // — for ragged and aligned shapes, every MX element type, both MX scale
 // rules, nearest-even, toward-zero and stochastic rounding, both scale
 // layouts, float and bfloat16 sources, 1x16 and 16x16 NVFP4 blocks, the
-// random Hadamard transform (either orientation, two sign vectors), and
+// random Hadamard transform (either orientation, two sign vectors), packed
+// FP4 pairs, and
 // inputs whose blocks span E8M0's whole range (all-zero, tiny, huge, NaN and
 // inf blocks). Plus the amax slot rule and every rejection, each checked to
 // leave the outputs untouched.
@@ -287,6 +288,17 @@ void check_nvfp4_hadamard(scalar_type source, shape s, const nvfp4_options& o, m
   CHECK(float_bits(dscale.download<float>(1)[0]) == float_bits(tensor_scale));
 }
 
+// One-per-byte E2M1 codes packed in pairs by the pair type's rule (element
+// 2t in the low nibble of byte t); n even.
+std::vector<unsigned char> packed_pairs(const std::vector<unsigned char>& codes) {
+  std::vector<unsigned char> packed(codes.size() / 2);
+  for (std::size_t t = 0; t < packed.size(); ++t)
+    packed[t] = mixprec::float4_e2m1x2(mixprec::float4_e2m1::from_bits(codes[2 * t]),
+                                       mixprec::float4_e2m1::from_bits(codes[2 * t + 1]))
+                    .bits();
+  return packed;
+}
+
 }  // namespace
 
 TEST_CASE("quantize_mx equals the reference: every element type, scale rule, rounding, layout and shape",
@@ -390,6 +402,61 @@ TEST_CASE("quantize_nvfp4 with the random Hadamard transform equals the referenc
         }
 }
 
+TEST_CASE("packed FP4 pairs (float4_e2m1x2) hold the reference's elements two per byte, MXFP4 and NVFP4",
+          "[cuda][block_cast][packed]") {
+  // Even in both directions (both orientations are asked for), ragged blocks.
+  const shape even_shapes[] = {{2, 2}, {30, 18}, {64, 64}, {130, 98}, {258, 48}};
+  std::uint32_t seed = 4000;
+  for (const shape& s : even_shapes)
+    for (block_scale_layout layout : layouts)
+      for (rounding mode : {rounding::nearest_even, rounding::stochastic}) {
+        CAPTURE(s.rows, s.cols, static_cast<int>(layout), static_cast<int>(mode));
+        const std::vector<unsigned char> x = source_bytes(make_values(s, seed++, true), scalar_type::float32);
+        const std::size_t half = x.size() / 4 / 2;
+        mx_options mo;
+        mo.rule = mx_scale_rule::rceil;
+        mo.mode = mode;
+        mo.seed = 21;
+        mo.scale_layout = layout;
+        const expected_orientation row = reference_mx(x, scalar_type::float32, mx_element::float4_e2m1, s, mo,
+                                                      mx_orientation::rowwise);
+        const expected_orientation column = reference_mx(x, scalar_type::float32, mx_element::float4_e2m1, s, mo,
+                                                         mx_orientation::columnwise);
+        device_buffer dx(x), out(half), scales(row.scales.size()), out_t(half), scales_t(column.scales.size()),
+            amax(sizeof(float)), dscale(sizeof(float));
+        out.fill(0xAB);
+        out_t.fill(0xAB);
+        device_quantize_mx_packed(dx.at<float>(), s.rows, s.cols, out.get(), scales.get(), out_t.get(),
+                                  scales_t.get(), nullptr, mo);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        CHECK(out.download<unsigned char>(half) == packed_pairs(row.elements));
+        CHECK(scales.download<unsigned char>(row.scales.size()) == row.scales);
+        CHECK(out_t.download<unsigned char>(half) == packed_pairs(column.elements));
+        CHECK(scales_t.download<unsigned char>(column.scales.size()) == column.scales);
+
+        nvfp4_options no;
+        no.mode = mode;
+        no.seed = 23;
+        no.scale_layout = layout;
+        float tensor_scale = 0, tensor_scale_t = 0;
+        const expected_orientation nv_row =
+            reference_nvfp4(x, scalar_type::float32, s, no, mx_orientation::rowwise, tensor_scale);
+        const expected_orientation nv_column =
+            reference_nvfp4(x, scalar_type::float32, s, no, mx_orientation::columnwise, tensor_scale_t);
+        device_buffer nv_scales(nv_row.scales.size()), nv_scales_t(nv_column.scales.size());
+        out.fill(0xAB);
+        out_t.fill(0xAB);
+        device_quantize_nvfp4_packed(dx.at<float>(), s.rows, s.cols, out.get(), nv_scales.get(), out_t.get(),
+                                     nv_scales_t.get(), amax.at<float>(), dscale.at<float>(), no);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        CHECK(out.download<unsigned char>(half) == packed_pairs(nv_row.elements));
+        CHECK(nv_scales.download<unsigned char>(nv_row.scales.size()) == nv_row.scales);
+        CHECK(out_t.download<unsigned char>(half) == packed_pairs(nv_column.elements));
+        CHECK(nv_scales_t.download<unsigned char>(nv_column.scales.size()) == nv_column.scales);
+        CHECK(float_bits(dscale.download<float>(1)[0]) == float_bits(tensor_scale));
+      }
+}
+
 TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][block_cast]") {
   const shape s{40, 40};
   const std::vector<unsigned char> x = source_bytes(make_values(s, 5, false), scalar_type::float32);
@@ -456,5 +523,12 @@ TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, s.cols, nullptr, nullptr, slot, nv_good), Catch::Contains("both null"));
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, -3, out.get(), scales.get(), slot, nv_good),
                     Catch::Contains("must not be negative"));
+  // Packed pairs: an odd quantized dimension in an orientation asked for.
+  CHECK_THROWS_WITH(device_quantize_mx_packed(dx.at<float>(), 40, 39, out.get(), scales.get(), nullptr, nullptr,
+                                              nullptr, good),
+                    Catch::Contains("need an even cols, but cols = 39"));
+  CHECK_THROWS_WITH(device_quantize_nvfp4_packed(dx.at<float>(), 39, 40, nullptr, nullptr, out.get(), scales.get(),
+                                                 slot, nullptr, nv_good),
+                    Catch::Contains("need an even rows, but rows = 39"));
   untouched();
 }
