@@ -3,7 +3,8 @@
 // (test_block_cast.cu), so that the Catch2 tests in test_block_cast.cpp are
 // plain C++. Only the instantiations the tests need exist (ptxas time): MX
 // with float sources for every element type and bfloat16 sources for E4M3;
-// NVFP4 with float and bfloat16 sources. Pointers are device pointers.
+// NVFP4 with float and bfloat16 sources; packed FP4 pairs (MXFP4, NVFP4)
+// with float sources. Pointers are device pointers.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -57,5 +58,17 @@ void device_quantize_mx(mixprec::scalar_type source, mx_element element, const v
 void device_quantize_nvfp4(mixprec::scalar_type source, const void* x, std::int64_t rows, std::int64_t cols,
                            void* out, void* scales, void* out_t, void* scales_t, float* amax, float* tensor_scale,
                            const mixprec::nvfp4_options& o, cudaStream_t stream = nullptr);
+
+/// mixprec::cuda::quantize_mx with float32 sources and packed FP4 pairs
+/// (Element = float4_e2m1x2): out and out_t hold lines · length / 2 bytes.
+void device_quantize_mx_packed(const float* x, std::int64_t rows, std::int64_t cols, void* out, void* scales,
+                               void* out_t, void* scales_t, float* amax, const mixprec::mx_options& o,
+                               cudaStream_t stream = nullptr);
+
+/// mixprec::cuda::quantize_nvfp4 with float32 sources and packed FP4 pairs
+/// (Storage = float4_e2m1x2).
+void device_quantize_nvfp4_packed(const float* x, std::int64_t rows, std::int64_t cols, void* out, void* scales,
+                                  void* out_t, void* scales_t, float* amax, float* tensor_scale,
+                                  const mixprec::nvfp4_options& o, cudaStream_t stream = nullptr);
 
 }  // namespace mixprec_test

@@ -5,7 +5,9 @@
 // scale (tile padding included), both orientations from one launch, and amax
 // — for ragged and aligned shapes, every MX element type, both MX scale
 // rules, nearest-even, toward-zero and stochastic rounding, both scale
-// layouts, float and bfloat16 sources, 1x16 and 16x16 NVFP4 blocks, and
+// layouts, float and bfloat16 sources, 1x16 and 16x16 NVFP4 blocks, the
+// random Hadamard transform (either orientation, two sign vectors), packed
+// FP4 pairs, and
 // inputs whose blocks span E8M0's whole range (all-zero, tiny, huge, NaN and
 // inf blocks). Plus the amax slot rule and every rejection, each checked to
 // leave the outputs untouched.
@@ -235,6 +237,68 @@ void check_nvfp4(scalar_type source, shape s, const nvfp4_options& o, bool speci
   CHECK(float_bits(dscale.download<float>(1)[0]) == float_bits(tensor_scale));
 }
 
+// The largest magnitude of the transformed values of x in `orientation`
+// (each 16-block of a line of y transformed by the reference's
+// cast::random_hadamard_transform), as float bits; any NaN gives 0x7FC00000
+// (the GPU's NaNs carry no payload, so only NaN-ness is compared).
+std::uint32_t expected_transformed_amax_bits(const std::vector<unsigned char>& bytes, scalar_type source, shape s,
+                                             mx_orientation orientation, std::uint16_t signs) {
+  const bool rowwise = orientation == mx_orientation::rowwise;
+  const std::int64_t lines = rowwise ? s.rows : s.cols, length = rowwise ? s.cols : s.rows;
+  std::uint32_t largest = 0;
+  for (std::int64_t line = 0; line < lines; ++line)
+    for (std::int64_t begin = 0; begin < length; begin += 16) {
+      float block[16];
+      for (std::int64_t p = 0; p < 16; ++p) {
+        const std::size_t i = static_cast<std::size_t>(rowwise ? line * s.cols + begin + p : (begin + p) * s.cols + line);
+        block[p] = source == scalar_type::float32
+                       ? reinterpret_cast<const float*>(bytes.data())[i]
+                       : static_cast<float>(reinterpret_cast<const mixprec::bfloat16*>(bytes.data())[i]);
+      }
+      mixprec::cast::random_hadamard_transform(block, block, signs, false);
+      for (const float v : block) {
+        const std::uint32_t magnitude = std::isnan(v) ? 0x7FC00000u : float_bits(v) & 0x7FFFFFFFu;
+        largest = magnitude > largest ? magnitude : largest;
+      }
+    }
+  return largest;
+}
+
+// quantize_nvfp4 with the random Hadamard transform, one orientation.
+void check_nvfp4_hadamard(scalar_type source, shape s, const nvfp4_options& o, mx_orientation orientation,
+                          bool specials, std::uint32_t seed) {
+  const std::vector<unsigned char> x = source_bytes(make_values(s, seed, specials), source);
+  float tensor_scale = 0;
+  const expected_orientation e = reference_nvfp4(x, source, s, o, orientation, tensor_scale);
+  device_buffer dx(x), out(e.elements.size()), scales(e.scales.size()), amax(sizeof(float)), dscale(sizeof(float));
+  out.fill(0xAB);
+  scales.fill(0xAB);
+  amax.fill(0xFF);
+  dscale.fill(0xAB);
+  const bool rowwise = orientation == mx_orientation::rowwise;
+  device_quantize_nvfp4(source, dx.get(), s.rows, s.cols, rowwise ? out.get() : nullptr,
+                        rowwise ? scales.get() : nullptr, rowwise ? nullptr : out.get(),
+                        rowwise ? nullptr : scales.get(), amax.at<float>(), dscale.at<float>(), o);
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  CHECK(out.download<unsigned char>(e.elements.size()) == e.elements);
+  CHECK(scales.download<unsigned char>(e.scales.size()) == e.scales);
+  const float device_amax = amax.download<float>(1)[0];
+  CHECK((std::isnan(device_amax) ? 0x7FC00000u : float_bits(device_amax)) ==
+        expected_transformed_amax_bits(x, source, s, orientation, o.hadamard_signs));
+  CHECK(float_bits(dscale.download<float>(1)[0]) == float_bits(tensor_scale));
+}
+
+// One-per-byte E2M1 codes packed in pairs by the pair type's rule (element
+// 2t in the low nibble of byte t); n even.
+std::vector<unsigned char> packed_pairs(const std::vector<unsigned char>& codes) {
+  std::vector<unsigned char> packed(codes.size() / 2);
+  for (std::size_t t = 0; t < packed.size(); ++t)
+    packed[t] = mixprec::float4_e2m1x2(mixprec::float4_e2m1::from_bits(codes[2 * t]),
+                                       mixprec::float4_e2m1::from_bits(codes[2 * t + 1]))
+                    .bits();
+  return packed;
+}
+
 }  // namespace
 
 TEST_CASE("quantize_mx equals the reference: every element type, scale rule, rounding, layout and shape",
@@ -311,6 +375,88 @@ TEST_CASE("quantize_nvfp4 equals the reference: 1x16 and 16x16 blocks, rounding,
             }
 }
 
+TEST_CASE("quantize_nvfp4 with the random Hadamard transform equals the reference, one orientation per call",
+          "[cuda][block_cast][nvfp4]") {
+  // The transformed dimension a multiple of 16, the other ragged.
+  const shape column_shapes[] = {{16, 1}, {48, 33}, {64, 64}, {144, 97}, {256, 48}};
+  const shape row_shapes[] = {{1, 16}, {33, 48}, {130, 64}};
+  std::uint32_t seed = 3000;
+  for (rounding mode : {rounding::nearest_even, rounding::stochastic})
+    for (block_scale_layout layout : layouts)
+      for (bool specials : {false, true})
+        for (std::uint16_t signs : {mixprec::transformer_engine_hadamard_signs, mixprec::cast::random_hadamard_signs(5)}) {
+          nvfp4_options o;
+          o.mode = mode;
+          o.seed = 13;
+          o.scale_layout = layout;
+          o.random_hadamard = true;
+          o.hadamard_signs = signs;
+          for (const shape& s : column_shapes) {
+            CAPTURE("columnwise", static_cast<int>(mode), static_cast<int>(layout), specials, signs, s.rows, s.cols);
+            check_nvfp4_hadamard(scalar_type::float32, s, o, mx_orientation::columnwise, specials, seed++);
+          }
+          for (const shape& s : row_shapes) {
+            CAPTURE("rowwise", static_cast<int>(mode), static_cast<int>(layout), specials, signs, s.rows, s.cols);
+            check_nvfp4_hadamard(scalar_type::bfloat16, s, o, mx_orientation::rowwise, specials, seed++);
+          }
+        }
+}
+
+TEST_CASE("packed FP4 pairs (float4_e2m1x2) hold the reference's elements two per byte, MXFP4 and NVFP4",
+          "[cuda][block_cast][packed]") {
+  // Even in both directions (both orientations are asked for), ragged blocks.
+  const shape even_shapes[] = {{2, 2}, {30, 18}, {64, 64}, {130, 98}, {258, 48}};
+  std::uint32_t seed = 4000;
+  for (const shape& s : even_shapes)
+    for (block_scale_layout layout : layouts)
+      for (rounding mode : {rounding::nearest_even, rounding::stochastic}) {
+        CAPTURE(s.rows, s.cols, static_cast<int>(layout), static_cast<int>(mode));
+        const std::vector<unsigned char> x = source_bytes(make_values(s, seed++, true), scalar_type::float32);
+        const std::size_t half = x.size() / 4 / 2;
+        mx_options mo;
+        mo.rule = mx_scale_rule::rceil;
+        mo.mode = mode;
+        mo.seed = 21;
+        mo.scale_layout = layout;
+        const expected_orientation row = reference_mx(x, scalar_type::float32, mx_element::float4_e2m1, s, mo,
+                                                      mx_orientation::rowwise);
+        const expected_orientation column = reference_mx(x, scalar_type::float32, mx_element::float4_e2m1, s, mo,
+                                                         mx_orientation::columnwise);
+        device_buffer dx(x), out(half), scales(row.scales.size()), out_t(half), scales_t(column.scales.size()),
+            amax(sizeof(float)), dscale(sizeof(float));
+        out.fill(0xAB);
+        out_t.fill(0xAB);
+        device_quantize_mx_packed(dx.at<float>(), s.rows, s.cols, out.get(), scales.get(), out_t.get(),
+                                  scales_t.get(), nullptr, mo);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        CHECK(out.download<unsigned char>(half) == packed_pairs(row.elements));
+        CHECK(scales.download<unsigned char>(row.scales.size()) == row.scales);
+        CHECK(out_t.download<unsigned char>(half) == packed_pairs(column.elements));
+        CHECK(scales_t.download<unsigned char>(column.scales.size()) == column.scales);
+
+        nvfp4_options no;
+        no.mode = mode;
+        no.seed = 23;
+        no.scale_layout = layout;
+        float tensor_scale = 0, tensor_scale_t = 0;
+        const expected_orientation nv_row =
+            reference_nvfp4(x, scalar_type::float32, s, no, mx_orientation::rowwise, tensor_scale);
+        const expected_orientation nv_column =
+            reference_nvfp4(x, scalar_type::float32, s, no, mx_orientation::columnwise, tensor_scale_t);
+        device_buffer nv_scales(nv_row.scales.size()), nv_scales_t(nv_column.scales.size());
+        out.fill(0xAB);
+        out_t.fill(0xAB);
+        device_quantize_nvfp4_packed(dx.at<float>(), s.rows, s.cols, out.get(), nv_scales.get(), out_t.get(),
+                                     nv_scales_t.get(), amax.at<float>(), dscale.at<float>(), no);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        CHECK(out.download<unsigned char>(half) == packed_pairs(nv_row.elements));
+        CHECK(nv_scales.download<unsigned char>(nv_row.scales.size()) == nv_row.scales);
+        CHECK(out_t.download<unsigned char>(half) == packed_pairs(nv_column.elements));
+        CHECK(nv_scales_t.download<unsigned char>(nv_column.scales.size()) == nv_column.scales);
+        CHECK(float_bits(dscale.download<float>(1)[0]) == float_bits(tensor_scale));
+      }
+}
+
 TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][block_cast]") {
   const shape s{40, 40};
   const std::vector<unsigned char> x = source_bytes(make_values(s, 5, false), scalar_type::float32);
@@ -359,7 +505,15 @@ TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, s.cols, out.get(), scales.get(), slot, nv_bad_mode),
                     Catch::Contains("nvfp4_options::mode = 42"));
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, s.cols, out.get(), scales.get(), slot, nv_hadamard),
-                    Catch::Contains("random_hadamard"));
+                    Catch::Contains("random_hadamard needs the quantized dimension to be a multiple of 16"));
+  CHECK_THROWS_WITH(device_quantize_nvfp4(scalar_type::float32, dx.get(), 32, 32, out.get(), scales.get(), out.get(),
+                                          scales.get(), slot, nullptr, nv_hadamard),
+                    Catch::Contains("random_hadamard with both orientations"));
+  nvfp4_options nv_hadamard_tiles = nv_hadamard;
+  nv_hadamard_tiles.two_dimensional_blocks = true;
+  CHECK_THROWS_WITH(device_quantize_nvfp4(scalar_type::float32, dx.get(), 32, 32, out.get(), scales.get(), nullptr,
+                                          nullptr, slot, nullptr, nv_hadamard_tiles),
+                    Catch::Contains("random_hadamard and two_dimensional_blocks are both set"));
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, s.cols, out.get(), scales.get(), slot, nv_bad_layout),
                     Catch::Contains("block_scale_layout = 9"));
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, s.cols, out.get(), scales.get(), nullptr, nv_good),
@@ -369,5 +523,12 @@ TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, s.cols, nullptr, nullptr, slot, nv_good), Catch::Contains("both null"));
   CHECK_THROWS_WITH(nv(dx.get(), s.rows, -3, out.get(), scales.get(), slot, nv_good),
                     Catch::Contains("must not be negative"));
+  // Packed pairs: an odd quantized dimension in an orientation asked for.
+  CHECK_THROWS_WITH(device_quantize_mx_packed(dx.at<float>(), 40, 39, out.get(), scales.get(), nullptr, nullptr,
+                                              nullptr, good),
+                    Catch::Contains("need an even cols, but cols = 39"));
+  CHECK_THROWS_WITH(device_quantize_nvfp4_packed(dx.at<float>(), 39, 40, nullptr, nullptr, out.get(), scales.get(),
+                                                 slot, nullptr, nv_good),
+                    Catch::Contains("need an even rows, but rows = 39"));
   untouched();
 }

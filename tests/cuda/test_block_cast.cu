@@ -46,4 +46,23 @@ void device_quantize_nvfp4(mixprec::scalar_type source, const void* x, std::int6
   }
 }
 
+void device_quantize_mx_packed(const float* x, std::int64_t rows, std::int64_t cols, void* out, void* scales,
+                               void* out_t, void* scales_t, float* amax, const mixprec::mx_options& o,
+                               cudaStream_t stream) {
+  using mixprec::float4_e2m1x2;
+  using mixprec::float8_e8m0;
+  mixprec::cuda::quantize_mx(x, rows, cols, static_cast<float4_e2m1x2*>(out), static_cast<float8_e8m0*>(scales),
+                             static_cast<float4_e2m1x2*>(out_t), static_cast<float8_e8m0*>(scales_t), amax, o, stream);
+}
+
+void device_quantize_nvfp4_packed(const float* x, std::int64_t rows, std::int64_t cols, void* out, void* scales,
+                                  void* out_t, void* scales_t, float* amax, float* tensor_scale,
+                                  const mixprec::nvfp4_options& o, cudaStream_t stream) {
+  using mixprec::float4_e2m1x2;
+  using mixprec::float8_e4m3;
+  mixprec::cuda::quantize_nvfp4(x, rows, cols, static_cast<float4_e2m1x2*>(out), static_cast<float8_e4m3*>(scales),
+                                static_cast<float4_e2m1x2*>(out_t), static_cast<float8_e4m3*>(scales_t), amax,
+                                tensor_scale, o, stream);
+}
+
 }  // namespace mixprec_test

@@ -469,7 +469,8 @@ TEST_CASE("describe names what was asked", "[gemm][validation]") {
 
 // ---- Issue 12: enum values, non-finite factors, overflow, D aliasing ------
 
-TEST_CASE("enum fields must hold enumerators: an invalid element type is rejected, not divided by", "[gemm][validation]") {
+TEST_CASE("enum fields must hold enumerators: an invalid element type is rejected, not divided by",
+          "[gemm][validation]") {
   // Before: validate_for_cublaslt built its alignment message eagerly and
   // divided by size_of(element_type(9)) = 0 (SIGFPE); validate() accepted it.
   problem all_invalid = fp8_problem();

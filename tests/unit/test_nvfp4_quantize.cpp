@@ -538,6 +538,35 @@ TEST_CASE("quantize_nvfp4 and dequantize_nvfp4 write cuBLASLt's tiled scale layo
   CHECK(y1 == y2);
 }
 
+TEST_CASE("quantize_nvfp4 packed: two elements per byte, element 2t in the low nibble; odd lines rejected",
+          "[nvfp4][reference]") {
+  const std::int64_t rows = 6, cols = 34;
+  const std::vector<float> x = random_tensor(static_cast<std::size_t>(rows * cols), 61);
+  for (const mx_orientation orientation : {mx_orientation::rowwise, mx_orientation::columnwise}) {
+    std::vector<float4_e2m1> q(x.size());
+    std::vector<mixprec::float4_e2m1x2> packed(x.size() / 2, mixprec::float4_e2m1x2::from_bits(0xAA));
+    std::vector<float8_e4m3> s1(64), s2(64);
+    const float t1 = quantize_nvfp4(x.data(), rows, cols, q.data(), s1.data(), {}, orientation);
+    const float t2 =
+        mixprec::reference::quantize_nvfp4_packed(x.data(), rows, cols, packed.data(), s2.data(), {}, orientation);
+    CHECK(t1 == t2);
+    int wrong = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) wrong += ((packed[i / 2].bits() >> (4 * (i % 2))) & 0xFu) != q[i].bits();
+    for (std::size_t i = 0; i < s1.size(); ++i) wrong += s1[i].bits() != s2[i].bits();
+    CHECK(wrong == 0);
+  }
+  std::vector<mixprec::float4_e2m1x2> packed(64, mixprec::float4_e2m1x2::from_bits(0x11));
+  std::vector<float8_e4m3> scales(4);
+  MIXPREC_REQUIRE_ERROR(mixprec::reference::quantize_nvfp4_packed(x.data(), 1, 15, packed.data(), scales.data()),
+                        "odd");
+  MIXPREC_REQUIRE_ERROR(mixprec::reference::quantize_nvfp4_packed(x.data(), 3, 2, packed.data(), scales.data(), {},
+                                                                  mx_orientation::columnwise),
+                        "odd");
+  MIXPREC_REQUIRE_ERROR(mixprec::reference::quantize_nvfp4_packed(x.data(), 1, 16, nullptr, scales.data()),
+                        "out is null");
+  CHECK(packed[0].bits() == 0x11);
+}
+
 TEST_CASE("quantize_nvfp4 and dequantize_nvfp4 reject bad arguments before writing anything", "[nvfp4][reference]") {
   std::vector<float> x(64, 1.0f);
   std::vector<float4_e2m1> q(64, float4_e2m1::from_bits(0x5));

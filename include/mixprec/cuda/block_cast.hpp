@@ -11,7 +11,9 @@
 // down the columns of x, quantized from x itself, never from the row-wise
 // copy), amax, and the scales in the layout the options name — compact, or
 // cuBLASLt's 128x4 tiles (mixprec/gemm/block_scale_layout.hpp), whose padding
-// is written as 0x00.
+// is written as 0x00. E2M1 elements are stored one per byte (float4_e2m1, as
+// the reference) or packed two per byte (float4_e2m1x2, what cuBLASLt's FP4
+// operands take).
 //
 // The bits are those of the CPU reference (mixprec/reference/mx_quantize.hpp,
 // mixprec/reference/nvfp4_quantize.hpp) called once per orientation: the
@@ -28,7 +30,8 @@
 // How the work is split: a thread block takes a 64x64 tile of x at a time
 // into shared memory (as floats, one padded row of 65 so that reading a
 // column is free of bank conflicts), then each group of `block` lanes (32 for
-// MX, 16 for NVFP4) quantizes one block: a shuffle reduction gives its amax,
+// MX, 16 for NVFP4) quantizes one block (NVFP4 with the random Hadamard
+// transform: transforms it first, by shuffles): a shuffle reduction gives its amax,
 // one lane stores its scale, every lane its element. The row-wise blocks read
 // the tile along its rows, the column-wise ones down its columns; the same
 // code does both (orientation is a run-time stride, so each kernel holds one
@@ -69,13 +72,27 @@ constexpr int tile_side = 64;
 constexpr int tile_pitch = tile_side + 1;
 static_assert(cast_detail::block_threads == 256, "the 16x16 amax pass maps 256 threads onto 64 rows x 4 blocks");
 
-// The outputs of one orientation: elements [lines, length] and their scales
-// in `layout` (blocks_per_line = ceil(length / block) scales per line).
-template <class Element, class Scale>
+// The outputs of one orientation: elements [lines, length] (Storage: one
+// element per byte, or float4_e2m1x2 pairs: [lines, length / 2]) and their
+// scales in `layout` (blocks_per_line = ceil(length / block) scales per line).
+template <class Storage, class Scale>
 struct orientation_outputs {
-  Element* elements = nullptr;
+  Storage* elements = nullptr;
   Scale* scales = nullptr;
   std::size_t blocks_per_line = 0;
+};
+
+// The element type stored one per byte in Storage (float4_e2m1 for the
+// packed pair float4_e2m1x2), and whether Storage packs two.
+template <class Storage>
+struct stored_element {
+  using type = Storage;
+  static constexpr bool packed = false;
+};
+template <>
+struct stored_element<float4_e2m1x2> {
+  using type = float4_e2m1;
+  static constexpr bool packed = true;
 };
 
 // The MX rules for one launch (mixprec/cast/mx_rules.hpp).
@@ -100,12 +117,13 @@ struct nvfp4_policy {
   using element = float4_e2m1;
   using scale = float8_e4m3;
   static constexpr int block = static_cast<int>(nvfp4_block_size);
-  const float* amax;           // the tensor's amax (first pass)
+  const float* amax;           // the tensor's amax (first pass); null in the first pass itself
   float* tensor_scale_output;  // may be null
   rounding mode;
   bool tiles_16x16;
   float tensor_scale;  // set by begin()
   __device__ void begin() {
+    if (amax == nullptr) return;  // the transform's amax pass: no scale yet, none needed
     tensor_scale = cast::nvfp4_tensor_scale(*amax);
     if (tensor_scale_output != nullptr && blockIdx.x == 0 && threadIdx.x == 0) *tensor_scale_output = tensor_scale;
   }
@@ -124,6 +142,13 @@ struct launch_shape {
   gemm::block_scale_layout layout;
   bool stochastic;
   std::uint64_t seed, offset;
+  // NVFP4 only: transform each 16-block first (cast::random_hadamard_transform
+  // with these signs).
+  bool hadamard = false;
+  std::uint16_t hadamard_signs = 0;
+  // The random Hadamard transform's first pass: compute the blocks' values,
+  // raise amax to their largest magnitude, write nothing else.
+  bool amax_only = false;
 };
 
 // The maximum of `value` over the `Group` lanes of its aligned group (Group a
@@ -138,16 +163,33 @@ __device__ inline std::uint32_t group_max(std::uint32_t value) {
   return value;
 }
 
+// The forward 16-point random Hadamard transform of the values held by the
+// 16 lanes of an aligned group (lane i of the group holds x_i; it gets y_i):
+// cast::random_hadamard_transform's butterfly in double, the same additions
+// and subtractions of the same operands, so the same bits; every lane of the
+// warp must call it.
+__device__ inline float hadamard_16(float x, int i, std::uint16_t signs) {
+  double v = static_cast<double>(x);
+  if (((signs >> i) & 1u) != 0) v = -v;
+#pragma unroll
+  for (int span = 1; span < 16; span *= 2) {
+    const double other = __shfl_xor_sync(0xFFFFFFFFu, v, span);
+    v = (i & span) != 0 ? other - v : v + other;  // upper: v[i - span] − v[i]; lower: v[i] + v[i + span]
+  }
+  return static_cast<float>(v * 0.25);  // 1 / sqrt(16), exact
+}
+
 // Quantizes the blocks of one orientation of the tile whose corner is
 // (row0, col0) of x. A line is a row of the tile (rowwise) or a column
-// (columnwise); line_step / position_step are the tile strides along and
-// across lines. Every thread of the block calls it (shuffles need full warps).
-template <class Policy>
-__device__ void quantize_tile_blocks(const float (&tile)[tile_side][tile_pitch],
-                                     const std::uint32_t (&amax_16x16)[tile_side / 16][tile_side / 16],
-                                     const Policy& policy, const launch_shape& shape, bool rowwise,
-                                     std::int64_t row0, std::int64_t col0,
-                                     const orientation_outputs<typename Policy::element, typename Policy::scale>& out) {
+// (columnwise). Every thread of the block calls it (shuffles need full warps).
+// Returns the largest magnitude (as bits) of the values this thread's blocks
+// quantized (after the transform, if any).
+template <class Policy, class Storage>
+__device__ std::uint32_t quantize_tile_blocks(const float (&tile)[tile_side][tile_pitch],
+                                              const std::uint32_t (&amax_16x16)[tile_side / 16][tile_side / 16],
+                                              const Policy& policy, const launch_shape& shape, bool rowwise,
+                                              std::int64_t row0, std::int64_t col0,
+                                              const orientation_outputs<Storage, typename Policy::scale>& out) {
   constexpr int block = Policy::block;
   constexpr int groups_per_warp = 32 / block;
   constexpr int blocks_per_tile_line = tile_side / block;
@@ -158,13 +200,17 @@ __device__ void quantize_tile_blocks(const float (&tile)[tile_side][tile_pitch],
   const std::int64_t line_count = rowwise ? shape.rows : shape.cols;
   const std::int64_t length = rowwise ? shape.cols : shape.rows;
   const std::int64_t line0 = rowwise ? row0 : col0, position0 = rowwise ? col0 : row0;
+  std::uint32_t largest = 0;
   // Same trip count in every lane of a warp: groups_per_tile is a multiple of
   // the groups of all warps (64 · 64 / 32 = 128 warp steps).
   for (int group = warp * groups_per_warp + lane / block; group < groups_per_tile; group += warps * groups_per_warp) {
     const int line_in_tile = group / blocks_per_tile_line;
     const int block_in_tile = group % blocks_per_tile_line;
     const int position_in_tile = block_in_tile * block + lane % block;
-    const float value = rowwise ? tile[line_in_tile][position_in_tile] : tile[position_in_tile][line_in_tile];
+    float value = rowwise ? tile[line_in_tile][position_in_tile] : tile[position_in_tile][line_in_tile];
+    if constexpr (block == 16) {
+      if (shape.hadamard) value = hadamard_16(value, lane % 16, shape.hadamard_signs);
+    }
     std::uint32_t amax_bits = group_max<block>(cast::magnitude_bits(value));
     if (policy.two_dimensional()) {
       // The 16x16 tile of x holding this block (the same in both orientations).
@@ -173,36 +219,55 @@ __device__ void quantize_tile_blocks(const float (&tile)[tile_side][tile_pitch],
       amax_bits = amax_16x16[tile_row][tile_col];
     }
     const std::int64_t line = line0 + line_in_tile, position = position0 + position_in_tile;
-    if (line >= line_count) continue;  // uniform in the group (no shuffle follows)
+    const bool element_exists = line < line_count && position < length;
+    if (shape.amax_only) {  // uniform over the grid: no shuffle follows in this mode
+      if (element_exists) {
+        const std::uint32_t magnitude = cast::magnitude_bits(value);
+        largest = magnitude > largest ? magnitude : largest;
+      }
+      continue;
+    }
     const typename Policy::scale scale = policy.block_scale(cast::from_magnitude_bits(amax_bits));
     const std::int64_t first_position = position0 + block_in_tile * block;
-    if (lane % block == 0 && first_position < length)
+    if (line < line_count && lane % block == 0 && first_position < length)
       out.scales[gemm::block_scale_offset(shape.layout, static_cast<std::size_t>(line),
                                           static_cast<std::size_t>(first_position / block), out.blocks_per_line)] =
           scale;
-    if (position >= length) continue;
-    // Row-major index in x of element (line, position) of y.
+    // Row-major index in x of element (line, position) of y. Lanes without
+    // an element encode their 0 too, so that the pair shuffle below has
+    // every lane.
     const std::int64_t source_index = rowwise ? line * shape.cols + position : position * shape.cols + line;
     const std::uint32_t random_bits =
         shape.stochastic
             ? stochastic_rounding_bits(shape.seed, shape.offset, static_cast<std::uint64_t>(source_index))
             : 0u;
-    out.elements[line * length + position] = policy.encode(value, scale, random_bits);
+    const typename Policy::element q = policy.encode(value, scale, random_bits);
+    if constexpr (stored_element<Storage>::packed) {
+      // Element 2t of a line in the low nibble of byte t (the pair type's
+      // rule); length is even, so pairs never straddle lines or the edge.
+      const unsigned odd = __shfl_xor_sync(0xFFFFFFFFu, static_cast<unsigned>(q.bits()), 1);
+      if (element_exists && position % 2 == 0)
+        out.elements[(line * length + position) / 2] =
+            Storage(q, float4_e2m1::from_bits(static_cast<std::uint8_t>(odd)));
+    } else {
+      if (element_exists) out.elements[line * length + position] = q;
+    }
   }
+  return largest;
 }
 
 // Both orientations of every 64x64 tile of x (grid-stride over tiles), and
-// *amax raised to max |x| when amax is not null.
-template <class Policy, class Source>
+// *amax raised to max |x| when amax is not null (with shape.amax_only: to the
+// largest magnitude of the transformed values, and nothing else written).
+template <class Policy, class Source, class Storage>
 __global__ void __launch_bounds__(cast_detail::block_threads)
     block_quantize_kernel(const Source* x, launch_shape shape, Policy policy,
-                          orientation_outputs<typename Policy::element, typename Policy::scale> rowwise,
-                          orientation_outputs<typename Policy::element, typename Policy::scale> columnwise,
-                          float* amax) {
+                          orientation_outputs<Storage, typename Policy::scale> rowwise,
+                          orientation_outputs<Storage, typename Policy::scale> columnwise, float* amax) {
   __shared__ float tile[tile_side][tile_pitch];
   __shared__ std::uint32_t amax_16x16[tile_side / 16][tile_side / 16];
   policy.begin();
-  std::uint32_t largest = 0;
+  std::uint32_t largest = 0, largest_transformed = 0;
   const std::int64_t tile_cols = (shape.cols + tile_side - 1) / tile_side;
   const std::int64_t tiles = (shape.rows + tile_side - 1) / tile_side * tile_cols;
   for (std::int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
@@ -241,13 +306,13 @@ __global__ void __launch_bounds__(cast_detail::block_threads)
 #pragma unroll 1
     for (int orientation = 0; orientation < 2; ++orientation) {
       const bool is_rowwise = orientation == 0;
-      const orientation_outputs<typename Policy::element, typename Policy::scale> out =
-          is_rowwise ? rowwise : columnwise;
+      const orientation_outputs<Storage, typename Policy::scale> out = is_rowwise ? rowwise : columnwise;
       if (out.elements == nullptr) continue;  // uniform over the grid
-      quantize_tile_blocks(tile, amax_16x16, policy, shape, is_rowwise, row0, col0, out);
+      const std::uint32_t m = quantize_tile_blocks(tile, amax_16x16, policy, shape, is_rowwise, row0, col0, out);
+      largest_transformed = m > largest_transformed ? m : largest_transformed;
     }
   }
-  cast_detail::publish_amax(amax, largest);
+  cast_detail::publish_amax(amax, shape.amax_only ? largest_transformed : largest);
 }
 
 template <class Source>
@@ -270,24 +335,35 @@ std::size_t checked_scale_count(const Element* elements, const Scale* scales, co
   return elements == nullptr ? 0 : count;
 }
 
+// Packed pairs need an even quantized dimension in each orientation asked.
+template <class Storage>
+void require_pairs(const Storage* out, const Storage* out_t, std::int64_t rows, std::int64_t cols, const char* who) {
+  if (!stored_element<Storage>::packed) return;
+  require(out == nullptr || cols % 2 == 0, who, ": packed FP4 pairs (float4_e2m1x2) row-wise need an even cols, ",
+          "but cols = ", cols, "; pad x to an even number of columns or write one element per byte (float4_e2m1)");
+  require(out_t == nullptr || rows % 2 == 0, who, ": packed FP4 pairs (float4_e2m1x2) column-wise need an even ",
+          "rows, but rows = ", rows, "; pad x to an even number of rows or write one element per byte (float4_e2m1)");
+}
+
 // The second half of both launchers: zeroes the tiled layouts' padding, then
-// runs the tile kernel (n > 0, every argument checked).
-template <class Policy, class Source>
-void launch_block_quantize(const Source* x, const launch_shape& shape, const Policy& policy,
-                           typename Policy::element* out, typename Policy::scale* scales, std::size_t scale_count,
-                           typename Policy::element* out_t, typename Policy::scale* scales_t,
-                           std::size_t scale_count_t, float* amax, cudaStream_t stream, const char* who) {
-  using blocks_t = orientation_outputs<typename Policy::element, typename Policy::scale>;
+// runs the tile kernel (n > 0, every argument checked). With
+// shape.amax_only it only raises amax (the outputs name the orientation).
+template <class Policy, class Source, class Storage>
+void launch_block_quantize(const Source* x, const launch_shape& shape, const Policy& policy, Storage* out,
+                           typename Policy::scale* scales, std::size_t scale_count, Storage* out_t,
+                           typename Policy::scale* scales_t, std::size_t scale_count_t, float* amax,
+                           cudaStream_t stream, const char* who) {
+  using blocks_t = orientation_outputs<Storage, typename Policy::scale>;
   const std::size_t block = static_cast<std::size_t>(Policy::block);
   const blocks_t rowwise{out, scales, (static_cast<std::size_t>(shape.cols) + block - 1) / block};
   const blocks_t columnwise{out_t, scales_t, (static_cast<std::size_t>(shape.rows) + block - 1) / block};
-  if (shape.layout == gemm::block_scale_layout::cublaslt_tiled) {
+  if (shape.layout == gemm::block_scale_layout::cublaslt_tiled && !shape.amax_only) {
     // Tile padding carries no block: 0x00, as the reference writes it.
     if (scales != nullptr) check(cudaMemsetAsync(scales, 0, scale_count, stream), who);
     if (scales_t != nullptr) check(cudaMemsetAsync(scales_t, 0, scale_count_t, stream), who);
   }
   const std::int64_t tiles = (shape.rows + tile_side - 1) / tile_side * ((shape.cols + tile_side - 1) / tile_side);
-  block_quantize_kernel<Policy, Source><<<cast_detail::grid_capped(tiles, 8), cast_detail::block_threads, 0, stream>>>(
+  block_quantize_kernel<Policy, Source, Storage><<<cast_detail::grid_capped(tiles, 8), cast_detail::block_threads, 0, stream>>>(
       x, shape, policy, rowwise, columnwise, amax);
   cast_detail::check_launch(who);
 }
@@ -299,29 +375,36 @@ void launch_block_quantize(const Source* x, const launch_shape& shape, const Pol
 /// reference::quantize_mx(x, rows, cols, ..., o, orientation) gives for each
 /// orientation asked for:
 ///  - out / scales (both or neither): the row-wise elements [rows, cols] (one
-///    Element per byte) and ceil(cols / 32) float8_e8m0 scales per row;
-///  - out_t / scales_t (both or neither): xᵀ quantized from x, [cols, rows],
-///    with ceil(rows / 32) scales per column of x;
+///    Element per byte; for Element = float4_e2m1x2, MXFP4 packed two per
+///    byte, [rows, cols / 2], element 2t of a line in the low nibble of byte
+///    t, the storage cuBLASLt's FP4 operands use) and ceil(cols / 32)
+///    float8_e8m0 scales per row;
+///  - out_t / scales_t (both or neither): xᵀ quantized from x, [cols, rows]
+///    (packed: [cols, rows / 2]), with ceil(rows / 32) scales per column of x;
 ///  - amax (may be null): a device float RAISED to max |x| (NaN when x holds
 ///    one; the slot rule of mixprec/cuda/cast.hpp: start it at 0).
 /// Scales are stored in o.scale_layout (compact, or cuBLASLt's VEC32_UE8M0
 /// 128x4 tiles with 0x00 padding): each scale array holds
 /// gemm::block_scale_count(o.scale_layout, lines, blocks) entries. Element is
-/// float8_e4m3, float8_e5m2, float6_e2m3, float6_e3m2 or float4_e2m1; o.rule
+/// float8_e4m3, float8_e5m2, float6_e2m3, float6_e3m2, float4_e2m1 or
+/// float4_e2m1x2 (packed; needs an even quantized dimension); o.rule
 /// picks OCP's floor or NVIDIA's rceil scales; o.mode any rounding
 /// (stochastic with o.seed, o.offset). Stream-ordered; nothing written for
 /// rows · cols = 0.
 /// @throws mixprec::error, before anything is launched, for negative rows or
 ///         cols or sizes that overflow, a null x with elements, an element
 ///         array without its scale array (or the reverse), no output at all,
-///         and an o.rule, o.mode or o.scale_layout that is no enumerator;
+///         an odd quantized dimension with packed pairs, and an o.rule,
+///         o.mode or o.scale_layout that is no enumerator;
 ///         mixprec::runtime_error when a launch fails.
 template <class Element, class Source>
 void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
                  cast::non_deduced_t<Element>* out_t, float8_e8m0* scales_t, float* amax, const mx_options& o = {},
                  cudaStream_t stream = nullptr) {
   using namespace block_cast_detail;
-  static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
+  using element = typename stored_element<Element>::type;
+  static_assert(is_mx_element<element>::value,
+                "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1 (or E2M1 pairs, float4_e2m1x2)");
   static_source_check<Source>();
   constexpr const char* who = "mixprec::cuda::quantize_mx";
   const std::size_t n = reference::detail::mx_element_count(rows, cols, who);
@@ -336,10 +419,11 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
   require(out != nullptr || out_t != nullptr, who,
           ": out and out_t are both null; ask for the row-wise (out, scales) or the column-wise (out_t, scales_t) "
           "quantization, or both (mixprec::cuda::amax gives amax alone)");
+  require_pairs(out, out_t, rows, cols, who);
   require(n == 0 || x != nullptr, who, ": x is null for a ", rows, " x ", cols, " tensor");
   if (n == 0) return;
   const launch_shape shape{rows, cols, o.scale_layout, o.mode == rounding::stochastic, o.seed, o.offset};
-  const mx_policy<Element> policy{o.rule, o.mode};
+  const mx_policy<element> policy{o.rule, o.mode};
   launch_block_quantize(x, shape, policy, out, scales, count, out_t, scales_t, count_t, amax, stream,
                         "mixprec::cuda::quantize_mx kernel launch");
 }
@@ -349,40 +433,56 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
 /// reference::quantize_nvfp4(x, rows, cols, ..., o, orientation) gives for
 /// each orientation asked for:
 ///  - out / scales (both or neither): the row-wise E2M1 elements [rows, cols]
-///    (one per byte) and ceil(cols / 16) float8_e4m3 block scales per row;
-///  - out_t / scales_t (both or neither): xᵀ quantized from x, [cols, rows],
-///    ceil(rows / 16) scales per column of x;
+///    (Storage float4_e2m1: one per byte, as quantize_nvfp4; float4_e2m1x2:
+///    two per byte, [rows, cols / 2], as reference::quantize_nvfp4_packed)
+///    and ceil(cols / 16) float8_e4m3 block scales per row;
+///  - out_t / scales_t (both or neither): xᵀ quantized from x, [cols, rows]
+///    (packed: [cols, rows / 2]), ceil(rows / 16) scales per column of x;
 ///  - amax (required): a device float SET to max |x| (first pass; the tensor
-///    scale is computed from it on the device);
+///    scale is computed from it on the device) — with o.random_hadamard, to
+///    the largest magnitude of the transformed values, as the reference's
+///    tensor scale uses ("post-RHT amax");
 ///  - tensor_scale (may be null): a device float receiving the FP32 tensor
 ///    scale S = cast::nvfp4_tensor_scale(amax), the value the reference
 ///    returns (decode: x ≈ q · d / S), shared by both orientations.
 /// o.two_dimensional_blocks gives one scale per 16x16 tile of x (stored once
 /// per line of its tile, the same tiles in both orientations); o.mode any
 /// rounding (stochastic with o.seed, o.offset); scales in o.scale_layout
-/// (compact, or cuBLASLt's VEC16_UE4M3 tiles, 0x00 padding). Stream-ordered;
-/// nothing written for rows · cols = 0.
+/// (compact, or cuBLASLt's VEC16_UE4M3 tiles, 0x00 padding).
+/// o.random_hadamard transforms each 16-block along the quantized dimension
+/// first (cast::random_hadamard_transform with o.hadamard_signs, on the
+/// device by shuffles, the same bits): one orientation per call then, since
+/// each has its own amax and tensor scale (TransformerEngine transforms only
+/// the column-wise wgrad operand), and that dimension must be a multiple of
+/// 16. Stream-ordered; nothing written for rows · cols = 0.
 /// @throws mixprec::error, before anything is launched, for negative rows or
 ///         cols or sizes that overflow, a null x with elements, a null amax,
 ///         an element array without its scale array (or the reverse), no
 ///         output at all, an o.mode or o.scale_layout that is no enumerator,
-///         and o.random_hadamard (not implemented by these kernels: the
-///         transform would need its own amax per orientation; use
-///         reference::quantize_nvfp4); mixprec::runtime_error when a launch
-///         fails.
-template <class Source>
-void quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out,
-                    float8_e4m3* scales, float4_e2m1* out_t, float8_e4m3* scales_t, float* amax,
-                    float* tensor_scale, const nvfp4_options& o = {}, cudaStream_t stream = nullptr) {
+///         an odd quantized dimension with packed pairs, and
+///         o.random_hadamard with both orientations, with
+///         two_dimensional_blocks or with a quantized dimension that is no
+///         multiple of 16; mixprec::runtime_error when a launch fails.
+template <class Source, class Storage>
+void quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, Storage* out, float8_e4m3* scales,
+                    cast::non_deduced_t<Storage>* out_t, float8_e4m3* scales_t, float* amax, float* tensor_scale,
+                    const nvfp4_options& o = {}, cudaStream_t stream = nullptr) {
   using namespace block_cast_detail;
+  static_assert(std::is_same<typename stored_element<Storage>::type, float4_e2m1>::value,
+                "NVFP4 elements are float4_e2m1 (one per byte) or float4_e2m1x2 (two per byte)");
   static_source_check<Source>();
   constexpr const char* who = "mixprec::cuda::quantize_nvfp4";
   const std::size_t n = reference::detail::mx_element_count(rows, cols, who);
-  require(is_valid(o.mode), who, ": nvfp4_options::mode = ", static_cast<int>(o.mode),
-          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
-  require(!o.random_hadamard, who,
-          ": nvfp4_options::random_hadamard is set, but the device kernels do not implement the random Hadamard "
-          "transform yet; quantize with mixprec::reference::quantize_nvfp4, or without the transform");
+  const bool rowwise_asked = out != nullptr || scales != nullptr;
+  const bool columnwise_asked = out_t != nullptr || scales_t != nullptr;
+  require(!(o.random_hadamard && rowwise_asked && columnwise_asked), who,
+          ": random_hadamard with both orientations; the transform runs along the quantized dimension, so each "
+          "orientation has its own amax and tensor scale: quantize them in two calls (TransformerEngine transforms "
+          "only the column-wise operand)");
+  // The reference's option checks (mode, transform with 16x16 blocks, the
+  // transformed dimension a multiple of 16, layout) for each orientation asked.
+  if (rowwise_asked || !columnwise_asked) (void)reference::detail::nvfp4_validate(o, rows, cols, who);
+  if (columnwise_asked) (void)reference::detail::nvfp4_validate(o, cols, rows, who);
   const std::size_t count = checked_scale_count(out, scales, "out", "scales", rows, cols, nvfp4_block_size,
                                                 o.scale_layout, who);
   const std::size_t count_t = checked_scale_count(out_t, scales_t, "out_t", "scales_t", cols, rows,
@@ -390,17 +490,29 @@ void quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float
   require(out != nullptr || out_t != nullptr, who,
           ": out and out_t are both null; ask for the row-wise (out, scales) or the column-wise (out_t, scales_t) "
           "quantization, or both");
+  require_pairs(out, out_t, rows, cols, who);
   require(amax != nullptr, who,
           ": amax is null; pass a device float: it receives max |x|, from which the tensor scale is computed");
   require(n == 0 || x != nullptr, who, ": x is null for a ", rows, " x ", cols, " tensor");
   if (n == 0) return;
-  // Pass 1: the tensor's amax. Pass 2: both orientations, S from that amax.
+  constexpr const char* launch = "mixprec::cuda::quantize_nvfp4 kernel launch";
+  launch_shape shape{rows, cols, o.scale_layout, o.mode == rounding::stochastic, o.seed, o.offset};
+  shape.hadamard = o.random_hadamard;
+  shape.hadamard_signs = o.hadamard_signs;
+  // Pass 1: the tensor's amax (of the transformed values with the
+  // transform). Pass 2: the blocks, S from that amax.
   cast_detail::zero_amax(amax, stream);
-  cast_detail::launch_amax(x, n, amax, stream);
-  const launch_shape shape{rows, cols, o.scale_layout, o.mode == rounding::stochastic, o.seed, o.offset};
+  if (o.random_hadamard) {
+    launch_shape amax_pass = shape;
+    amax_pass.amax_only = true;
+    const nvfp4_policy no_tensor_scale{nullptr, nullptr, o.mode, false, 1.0f};
+    launch_block_quantize(x, amax_pass, no_tensor_scale, out, scales, count, out_t, scales_t, count_t, amax, stream,
+                          launch);
+  } else {
+    cast_detail::launch_amax(x, n, amax, stream);
+  }
   const nvfp4_policy policy{amax, tensor_scale, o.mode, o.two_dimensional_blocks, 1.0f};
-  launch_block_quantize(x, shape, policy, out, scales, count, out_t, scales_t, count_t, nullptr, stream,
-                        "mixprec::cuda::quantize_nvfp4 kernel launch");
+  launch_block_quantize(x, shape, policy, out, scales, count, out_t, scales_t, count_t, nullptr, stream, launch);
 }
 
 }  // namespace cuda

@@ -28,13 +28,19 @@
 //       (CUDA_R_4F_E2M1 is packed FP4; CUDA_R_6F_E2M3/E3M2 exist as types).
 //     [cuBLAS scaling] cuBLAS docs, "Narrow Precision Data Types Usage":
 //       block-scaled modes on compute capability 10.x and 12.x (Blackwell),
-//       not on 9.x; scales in the "1D Block Scaling Factors Layout"
-//       (mixprec/gemm/block_scale_layout.hpp); K a whole number of blocks.
+//       not on 9.x (the "Scaling Mode Support Overview" table, also cited in
+//       mixprec/gemm/validate.hpp); scales in the "1D Block Scaling Factors
+//       Layout" (mixprec/gemm/block_scale_layout.hpp).
 //     [cuBLAS matmul] cuBLAS docs, cublasLtMatmul(): the narrow-precision
 //       kernels need the "TN" layout and 16-byte aligned data and leading
-//       dimensions.
-//   Not confirmed on a GPU (none here); cuBLASLt's own status remains the
-//   last word.
+//       dimensions (the FP8 rule of mixprec/gemm/validate.hpp, applied here
+//       to the packed bytes).
+//   mixprec's own conservative rules, not quoted from the docs: K a multiple
+//   of the block (the tiled scale matrix describes whole blocks; a partial
+//   last block is padded by the caller), and no FP6 operands (no FP6 storage
+//   layout is documented for cuBLASLt; see the README's microscaling notes).
+//   Nothing here is confirmed on a GPU (none has been available);
+//   cuBLASLt's own status remains the last word.
 #pragma once
 
 #include <cfloat>
@@ -244,7 +250,8 @@ inline void validate(const block_scaled_problem& p) {
           validation_prefix, "D overlaps A or B: D is written while they are read; use separate arrays");
   const std::size_t blocks = static_cast<std::size_t>(ceil_div(p.k, block_size_of(p.scaling)));
   const auto scale_range = [&](const block_scaled_operand& x, std::int64_t rows) {
-    const std::size_t count = block_scale_count(x.scale_layout, static_cast<std::size_t>(rows), blocks, "mixprec::gemm");
+    const std::size_t count =
+        block_scale_count(x.scale_layout, static_cast<std::size_t>(rows), blocks, "mixprec::gemm");
     require(count <= static_cast<std::size_t>(INT64_MAX), validation_prefix, "the scales of a ", rows,
             "-row operand need more than INT64_MAX bytes");
     return detail::array_bytes("scales", x.scales, static_cast<std::int64_t>(count));
@@ -288,7 +295,7 @@ inline void validate_for_cublaslt(const block_scaled_problem& p, const device_ca
             "the CPU reference");
     require(x.type != block_element::float4_e2m1 || x.packed, validation_prefix, names[i],
             " is float4_e2m1 one element per byte, but cuBLASLt's CUDA_R_4F_E2M1 is packed two per byte; pack it "
-            "(convert_n to float4_e2m1x2) and set packed");
+            "(quantize_nvfp4_packed, or convert_n to float4_e2m1x2) and set packed");
     require(detail::aligned(x.data, 16) && detail::block_operand_bytes(x, x.ld) % 16 == 0, validation_prefix, names[i],
             " at ", x.data, " with ld = ", x.ld, " elements (", detail::block_operand_bytes(x, x.ld),
             " bytes) is not 16-byte aligned; cuBLASLt's narrow-precision "

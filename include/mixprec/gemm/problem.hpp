@@ -130,8 +130,9 @@ constexpr bool is_valid(epilogue op) noexcept {
 }
 
 /// Whether `type` is one of scalar_type's enumerators (those have a size;
-/// element_type(9) has none).
-constexpr bool is_valid(element_type type) noexcept { return size_of(type) != 0; }
+/// element_type(9) has none). (Not an is_valid overload: element_type is
+/// mixprec::scalar_type, whose own header may define one.)
+constexpr bool is_valid_element_type(element_type type) noexcept { return size_of(type) != 0; }
 
 /// The enumerator's name ("none", "bias_relu", ...).
 constexpr const char* to_string(epilogue op) noexcept {

@@ -72,13 +72,21 @@ struct byte_range {
 };
 inline bool overlap(byte_range x, byte_range y) { return x.first < y.last && y.first < x.last; }
 
-// The range of `bytes` (>= 0) bytes from `data`, after checking that it ends
-// inside the address space.
-inline byte_range array_bytes(const char* name, const void* data, std::int64_t bytes) {
+// Whether `bytes` (-1: an overflowed count) from `data` end inside the
+// address space.
+inline bool fits_in_address_space(const void* data, std::int64_t bytes) {
+  return bytes >= 0 && static_cast<std::uint64_t>(bytes) <= UINTPTR_MAX - reinterpret_cast<std::uintptr_t>(data);
+}
+inline byte_range range_of(const void* data, std::int64_t bytes) {
   const auto first = reinterpret_cast<std::uintptr_t>(data);
-  require(bytes >= 0 && static_cast<std::uint64_t>(bytes) <= UINTPTR_MAX - first, validation_prefix, name, " at ",
-          data, " would reach beyond the address space (", bytes, " bytes)");
   return {first, first + static_cast<std::uintptr_t>(bytes)};
+}
+
+// The range of `bytes` bytes from `data`, after checking that it fits.
+inline byte_range array_bytes(const char* name, const void* data, std::int64_t bytes) {
+  require(fits_in_address_space(data, bytes), validation_prefix, name, " at ", data,
+          " would reach beyond the address space (", bytes, " bytes; -1: the count overflows)");
+  return range_of(data, bytes);
 }
 
 // The byte range of an [rows, cols] matrix with leading dimension ld (rows,
@@ -88,12 +96,11 @@ inline byte_range matrix_bytes(const char* name, const char* shape, const void* 
                                std::int64_t cols, std::int64_t ld, element_type type) {
   const std::int64_t elements = checked_add(checked_multiply(rows - 1, ld), cols);
   const std::int64_t bytes = checked_multiply(elements, static_cast<std::int64_t>(size_of(type)));
-  const auto first = reinterpret_cast<std::uintptr_t>(data);
-  require(bytes >= 0 && static_cast<std::uint64_t>(bytes) <= UINTPTR_MAX - first, validation_prefix, name, " (",
+  require(fits_in_address_space(data, bytes), validation_prefix, name, " (",
           rows, " x ", cols, " ", type, ", ld=", ld, ", at ", data,
           ") spans (rows - 1) * ld + cols elements, which overflows or reaches beyond the address space; check ",
           shape);
-  return {first, first + static_cast<std::uintptr_t>(bytes)};
+  return range_of(data, bytes);
 }
 
 inline bool aligned(const void* pointer, std::size_t bytes) {
@@ -116,7 +123,7 @@ inline void validate_scales(const input_operand& x, const char* name, std::int64
 }
 
 inline void require_element_type(element_type type, const char* field) {
-  require(is_valid(type), validation_prefix, field, " = ", static_cast<int>(type),
+  require(is_valid_element_type(type), validation_prefix, field, " = ", static_cast<int>(type),
           " is not a mixprec::scalar_type enumerator (float32, bfloat16, float16, float8_e4m3, float8_e5m2, ...)");
 }
 inline void require_scale_mode(scale_mode mode, const char* field) {

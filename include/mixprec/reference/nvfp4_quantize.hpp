@@ -39,6 +39,7 @@
 #include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/float4_e2m1x2.hpp"
 
 namespace mixprec {
 
@@ -178,6 +179,30 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
       }
     }
   }
+  return tensor_scale;
+}
+
+/// quantize_nvfp4, writing the elements packed two per byte (float4_e2m1x2:
+/// element 2t of a line in the low nibble of byte t), the storage cuBLASLt's
+/// CUDA_R_4F_E2M1 operands and PyTorch's float4_e2m1fn_x2 use: out holds
+/// lines · length / 2 bytes, each line starting on a byte. Same elements,
+/// scales and tensor scale as quantize_nvfp4.
+/// @throws mixprec::error, before writing anything, for a quantized
+///         dimension (cols rowwise, rows columnwise) that is odd, a null out
+///         with elements, and every error of quantize_nvfp4.
+template <class Source>
+float quantize_nvfp4_packed(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1x2* out,
+                            float8_e4m3* block_scales, const nvfp4_options& o = {},
+                            mx_orientation orientation = mx_orientation::rowwise) {
+  constexpr const char* who = "mixprec::reference::quantize_nvfp4_packed";
+  const std::size_t n = detail::mx_element_count(rows, cols, who);
+  const std::int64_t length = orientation == mx_orientation::columnwise ? rows : cols;
+  require(length % 2 == 0, who, ": the quantized dimension is ", length,
+          ", odd, but packed lines hold two elements per byte; pad it to an even length or use quantize_nvfp4");
+  require(n == 0 || out != nullptr, who, ": out is null but rows * cols = ", n);
+  std::vector<float4_e2m1> unpacked(n);
+  const float tensor_scale = quantize_nvfp4(x, rows, cols, unpacked.data(), block_scales, o, orientation);
+  for (std::size_t t = 0; t < n / 2; ++t) out[t] = float4_e2m1x2(unpacked[2 * t], unpacked[2 * t + 1]);
   return tensor_scale;
 }
 

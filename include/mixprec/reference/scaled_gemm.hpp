@@ -310,7 +310,8 @@ std::vector<Value> workspace(std::int64_t count, const char* what, const gemm::p
     return std::vector<Value>(at(count));
   } catch (const std::bad_alloc&) {
     throw error(mixprec::detail::make_message(gemm_prefix, what, " of ", gemm::describe(p), " needs ", bytes,
-                                              " bytes of host memory, which could not be allocated; split the problem"));
+                                              " bytes of host memory, which could not be allocated; split the "
+                                              "problem"));
   }
 }
 
