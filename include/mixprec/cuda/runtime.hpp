@@ -148,6 +148,7 @@ class device_array {
     require(n <= size_, "mixprec::cuda::device_array: reading ", n, " elements of ", size_);
     copy_and_wait(host, data_, n * sizeof(T), stream);
   }
+  /// The first n elements as a host vector (same rules as the overload above).
   std::vector<T> download(std::size_t n, cudaStream_t stream = nullptr) const {
     std::vector<T> host(n);
     download(host.data(), n, stream);

@@ -152,20 +152,20 @@ struct scaled_gemm_options {
   /// Time the top heuristic candidates once per plan, on the first call of its key (this
   /// synchronises with the stream), and keep the fastest; if none runs, that call
   /// throws mixprec::error.
-  bool autotune = false;
+  bool autotune = false;        ///< time the top heuristic candidates once per plan and keep the fastest
   int autotune_candidates = 8;  ///< how many heuristic results to time (the heuristic returns up to this many); >= 1
   int autotune_repetitions = 5; ///< timed runs per candidate (after one warm-up); the median counts; >= 1
 };
 
 /// What a plan holds, for reports and tests.
 struct scaled_gemm_plan_info {
-  int candidates = 0;             // heuristic results returned
-  int chosen = 0;                 // index of the algorithm in use among them (0: the heuristic's first pick)
-  int candidates_timed = 0;       // autotune only: candidates that ran (the others failed or needed more workspace)
-  bool heuristic_first_timed = false;  // autotune only: whether candidate 0 ran (heuristic_first_ms is its time)
-  float heuristic_first_ms = 0;   // autotune only: median time of candidate 0 (0 when it did not run)
-  float chosen_ms = 0;            // autotune only: median time of the chosen candidate
-  std::size_t workspace_bytes = 0;  // what the chosen algorithm needs
+  int candidates = 0;             ///< heuristic results returned
+  int chosen = 0;                 ///< index of the algorithm in use among them (0: the heuristic's first pick)
+  int candidates_timed = 0;       ///< autotune only: candidates that ran (the others failed or needed more workspace)
+  bool heuristic_first_timed = false;  ///< autotune only: whether candidate 0 ran (heuristic_first_ms is its time)
+  float heuristic_first_ms = 0;   ///< autotune only: median time of candidate 0 in milliseconds (0 when it did not run)
+  float chosen_ms = 0;            ///< autotune only: median time of the chosen candidate in milliseconds
+  std::size_t workspace_bytes = 0;  ///< bytes of workspace the chosen algorithm needs
 };
 
 /// A cuBLASLt call that returned a status other than CUBLAS_STATUS_SUCCESS.
@@ -175,6 +175,7 @@ struct scaled_gemm_plan_info {
 /// combinations it does not support) from other failures.
 class cublas_error : public mixprec::runtime_error {
  public:
+  /// `message` becomes what(); `status` is kept for status().
   cublas_error(cublasStatus_t status, const std::string& message) : mixprec::runtime_error(message), status_(status) {}
   /// The cuBLASLt status that was returned.
   cublasStatus_t status() const noexcept { return status_; }

@@ -142,12 +142,13 @@ struct block_scaled_operand {
 /// mixprec/gemm/block_scaled.hpp). D is float32, bfloat16 or float16 (an
 /// output_operand; its scale and amax fields must be null).
 struct block_scaled_problem {
-  /// Sizes: D is [m, n], the reduction runs over k.
-  std::int64_t m = 0, n = 0, k = 0;
+  std::int64_t m = 0;  ///< Rows of A and D.
+  std::int64_t n = 0;  ///< Rows of B, columns of D.
+  std::int64_t k = 0;  ///< The reduction length: columns of A and B.
   /// MX or NVFP4.
   block_scaling scaling = block_scaling::mx_vec32_ue8m0;
-  /// The operands.
-  block_scaled_operand a, b;
+  block_scaled_operand a;  ///< A [m, k] with its block scales.
+  block_scaled_operand b;  ///< B [n, k] with its block scales.
   /// The output.
   output_operand d;
   /// The multiplier of the sum (NVFP4: includes 1 / (S_a · S_b), see nvfp4_alpha).

@@ -95,16 +95,19 @@ constexpr std::int64_t checked_multiply(std::int64_t a, std::int64_t b) noexcept
   if (a < 0 || b < 0) return -1;
   return b != 0 && a > INT64_MAX / b ? -1 : a * b;
 }
+/// a + b, or -1 when an operand is negative or the sum exceeds INT64_MAX.
 constexpr std::int64_t checked_add(std::int64_t a, std::int64_t b) noexcept {
   if (a < 0 || b < 0) return -1;
   return a > INT64_MAX - b ? -1 : a + b;
 }
+/// a rounded up to a multiple of `multiple` (> 0), or -1 on overflow or a
+/// negative a.
 constexpr std::int64_t checked_round_up(std::int64_t a, std::int64_t multiple) noexcept {
   return a < 0 ? -1 : checked_multiply(ceil_div(a, multiple), multiple);
 }
 
-// Elements per block side of the block modes. (The functions here are
-// host/device: the cast kernels and the reference share them.)
+/// Elements per block side of the block modes (1x128 and 128x128). (The
+/// functions here are host/device: the cast kernels and the reference share them.)
 constexpr std::int64_t scale_block_size = 128;
 
 /// The scale layout of one [rows, cols] operand in one scale_mode (table in this

@@ -220,11 +220,13 @@ inline void sum_tile_loop(const float* a, std::int64_t a_stride, const float* pa
 
 // GCC and clang have vector types; nvcc's front end (which also parses this
 // host code in .cu files) takes the loop.
+/// \cond INTERNAL
 #if defined(__GNUC__) && !defined(__CUDACC__)
 #define MIXPREC_REFERENCE_VECTOR_TYPES 1
 #else
 #define MIXPREC_REFERENCE_VECTOR_TYPES 0
 #endif
+/// \endcond
 
 #if MIXPREC_REFERENCE_VECTOR_TYPES
 // The same sums with GCC/clang vector types of `Bytes` bytes (16: SSE or
