@@ -152,7 +152,7 @@ struct scaled_gemm_options {
   /// Time the top heuristic candidates once per plan, on the first call of its key (this
   /// synchronises with the stream), and keep the fastest; if none runs, that call
   /// throws mixprec::error.
-  bool autotune = false;        ///< time the top heuristic candidates once per plan and keep the fastest
+  bool autotune = false;
   int autotune_candidates = 8;  ///< how many heuristic results to time (the heuristic returns up to this many); >= 1
   int autotune_repetitions = 5; ///< timed runs per candidate (after one warm-up); the median counts; >= 1
 };
