@@ -9,8 +9,8 @@
 // random Hadamard transform (either orientation, two sign vectors), packed
 // FP4 pairs, and
 // inputs whose blocks span E8M0's whole range (all-zero, tiny, huge, NaN and
-// inf blocks). Plus the amax slot rule and every rejection, each checked to
-// leave the outputs untouched.
+// inf blocks). Plus the amax slot rule, graph capture on a non-blocking
+// stream, and every rejection, each checked to leave the outputs untouched.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -455,6 +455,62 @@ TEST_CASE("packed FP4 pairs (float4_e2m1x2) hold the reference's elements two pe
         CHECK(nv_scales_t.download<unsigned char>(nv_column.scales.size()) == nv_column.scales);
         CHECK(float_bits(dscale.download<float>(1)[0]) == float_bits(tensor_scale));
       }
+}
+
+TEST_CASE("block casts are stream-ordered: captured in a graph on a non-blocking stream, replayed on new data",
+          "[cuda][block_cast]") {
+  const shape s{96, 80};
+  const std::size_t n = static_cast<std::size_t>(s.rows * s.cols);
+  mx_options mo;
+  mo.scale_layout = block_scale_layout::cublaslt_tiled;  // the padding memset is captured too
+  nvfp4_options no;
+  no.scale_layout = block_scale_layout::cublaslt_tiled;
+  const std::size_t mx_count = scale_count(mo.scale_layout, s.rows, s.cols, 32);
+  const std::size_t mx_count_t = scale_count(mo.scale_layout, s.cols, s.rows, 32);
+  const std::size_t nv_count = scale_count(no.scale_layout, s.rows, s.cols, 16);
+  const std::size_t nv_count_t = scale_count(no.scale_layout, s.cols, s.rows, 16);
+  device_buffer dx(n * 4), mx_out(n), mx_scales(mx_count), mx_out_t(n), mx_scales_t(mx_count_t), nv_out(n),
+      nv_scales(nv_count), nv_out_t(n), nv_scales_t(nv_count_t), amax(4), nv_amax(4), nv_scale(4);
+  cudaStream_t stream = nullptr;
+  mixprec::cuda::check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  mixprec::cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  device_quantize_mx(scalar_type::float32, mx_element::float8_e4m3, dx.get(), s.rows, s.cols, mx_out.get(),
+                     mx_scales.get(), mx_out_t.get(), mx_scales_t.get(), nullptr, mo, stream);
+  device_quantize_nvfp4(scalar_type::float32, dx.get(), s.rows, s.cols, nv_out.get(), nv_scales.get(), nv_out_t.get(),
+                        nv_scales_t.get(), nv_amax.at<float>(), nv_scale.at<float>(), no, stream);
+  mixprec::cuda::check(cudaStreamEndCapture(stream, &graph), "end capture");
+  mixprec::cuda::check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  for (std::uint32_t seed : {71u, 72u}) {
+    CAPTURE(seed);
+    const std::vector<unsigned char> x = source_bytes(make_values(s, seed, seed == 72u), scalar_type::float32);
+    dx.upload(x.data(), x.size());  // read by the replay on the device
+    mx_scales.fill(0xAB);           // the replay must zero the padding again
+    mixprec::cuda::check(cudaGraphLaunch(exec, stream), "graph launch");
+    mixprec::cuda::check(cudaStreamSynchronize(stream), "sync");
+    const expected_orientation mx_row =
+        reference_mx(x, scalar_type::float32, mx_element::float8_e4m3, s, mo, mx_orientation::rowwise);
+    const expected_orientation mx_column =
+        reference_mx(x, scalar_type::float32, mx_element::float8_e4m3, s, mo, mx_orientation::columnwise);
+    float tensor_scale = 0;
+    const expected_orientation nv_row = reference_nvfp4(x, scalar_type::float32, s, no, mx_orientation::rowwise,
+                                                        tensor_scale);
+    const expected_orientation nv_column = reference_nvfp4(x, scalar_type::float32, s, no, mx_orientation::columnwise,
+                                                           tensor_scale);
+    CHECK(mx_out.download<unsigned char>(n) == mx_row.elements);
+    CHECK(mx_scales.download<unsigned char>(mx_count) == mx_row.scales);
+    CHECK(mx_out_t.download<unsigned char>(n) == mx_column.elements);
+    CHECK(mx_scales_t.download<unsigned char>(mx_count_t) == mx_column.scales);
+    CHECK(nv_out.download<unsigned char>(n) == nv_row.elements);
+    CHECK(nv_scales.download<unsigned char>(nv_count) == nv_row.scales);
+    CHECK(nv_out_t.download<unsigned char>(n) == nv_column.elements);
+    CHECK(nv_scales_t.download<unsigned char>(nv_count_t) == nv_column.scales);
+    CHECK(float_bits(nv_scale.download<float>(1)[0]) == float_bits(tensor_scale));
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
 }
 
 TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][block_cast]") {
