@@ -775,6 +775,89 @@ TEST_CASE("device API rejections name the constraint", "[cuda][optimizer]") {
   MIXPREC_REQUIRE_ERROR(mixprec::cuda::agree_across_ranks({}, scaler, {}), "hook is empty");
 }
 
+// Issue 12, defect 8: the device step read an FP8 copy's scale and never
+// checked it (NaN: an all-NaN copy, 0: all zeros, inf: ±448, −1: flipped
+// signs, and "success"). The host rejects such a scale before touching
+// anything; the device launch must change no byte and record the refusal.
+// Reference: the host optimizer (its rejection, and a good step's bytes after
+// the refused ones, loaded from the device's checkpoint).
+TEST_CASE("a model-copy scale that is not finite and > 0 refuses the device step, changing no byte",
+          "[cuda][optimizer][issue12]") {
+  constexpr std::size_t n = 300, m = 40;  // an FP8 copy with a scale and amax slot, a BF16 copy without
+  const std::vector<float> w_fp8 = random_vector(n, 812, 1.0f), w_bf16 = random_vector(m, 813, 1.0f);
+  const std::vector<float> g_fp8 = random_vector(n, 814, 0.5f), g_bf16 = random_vector(m, 815, 0.5f);
+  device_array<float> grad_fp8(n), grad_bf16(m), scale(1), amax(1);
+  mixprec::cuda::copy_and_wait(grad_fp8.get(), g_fp8.data(), n * sizeof(float));
+  mixprec::cuda::copy_and_wait(grad_bf16.get(), g_bf16.data(), m * sizeof(float));
+  device_array<mixprec::float8_e4m3> copy_fp8(n);
+  device_array<mixprec::bfloat16> copy_bf16(m);
+  set_device_float(scale.get(), 2.0f);
+  set_device_float(amax.get(), 0.0f);
+  mixprec::cuda::fused_adamw device;
+  const std::size_t group = device.add_group(mixprec::adamw_options{});
+  device.add_parameter(group, w_bf16.data(), m, mixprec::const_tensor_view(grad_bf16.get(), m),
+                       mixprec::model_copy(mixprec::tensor_view(copy_bf16.get(), m)));
+  device.add_parameter(group, w_fp8.data(), n, mixprec::const_tensor_view(grad_fp8.get(), n),
+                       mixprec::model_copy(mixprec::tensor_view(copy_fp8.get(), n), scale.get(), amax.get()));
+  device.step(nullptr, nullptr, nullptr);  // one good step: state that a corrupt step would visibly change
+  REQUIRE(device.read_steps() == 1);
+  REQUIRE(device.read_rejected_steps().rejected_steps == 0);
+  device.require_no_rejected_step();
+  const std::vector<unsigned char> before = device.save_bytes();
+  const std::vector<unsigned char> amax_before = read_floats(amax.get(), 1);
+
+  // The host optimizer, from the same state, with host copies of the buffers.
+  std::vector<mixprec::float8_e4m3> host_copy_fp8(n);
+  std::vector<mixprec::bfloat16> host_copy_bf16(m);
+  float host_scale = 2.0f, host_amax = 0.0f;
+  mixprec::adamw_optimizer host;
+  const std::size_t host_group = host.add_group(mixprec::adamw_options{});
+  host.add_parameter(host_group, w_bf16, mixprec::model_copy(mixprec::tensor_view(host_copy_bf16.data(), m)));
+  host.add_parameter(host_group, w_fp8,
+                     mixprec::model_copy(mixprec::tensor_view(host_copy_fp8.data(), n), &host_scale, &host_amax));
+  host.load_bytes(before);
+  const std::vector<mixprec::const_tensor_view> host_gradients = {mixprec::const_tensor_view(g_bf16.data(), m),
+                                                                   mixprec::const_tensor_view(g_fp8.data(), n)};
+
+  const float bad_scales[] = {std::numeric_limits<float>::quiet_NaN(), 0.0f, std::numeric_limits<float>::infinity(),
+                              -1.0f, -0.0f, -std::numeric_limits<float>::infinity()};
+  std::int64_t refused = 0;
+  for (float bad : bad_scales) {
+    CAPTURE(bad);
+    host_scale = bad;
+    MIXPREC_REQUIRE_ERROR(host.step(host_gradients, false), "the model-copy scale of parameter 1 is");
+    set_device_float(scale.get(), bad);
+    device.step(nullptr, nullptr, nullptr);
+    ++refused;
+    REQUIRE(device.save_bytes() == before);         // masters, moments, copies, progress, step count
+    REQUIRE(read_floats(amax.get(), 1) == amax_before);
+    const auto report = device.read_rejected_steps();
+    REQUIRE(report.rejected_steps == refused);
+    REQUIRE(report.first_parameter == 1);
+    REQUIRE(std::isnan(report.first_scale));  // the first refusal's scale is kept
+    MIXPREC_REQUIRE_ERROR(device.require_no_rejected_step(), "a model-copy scale was not finite and > 0");
+  }
+  // found_inf raised as well: still refused and recorded (validation first, as on the host).
+  device_array<float> found_inf(1);
+  set_device_float(found_inf.get(), 1.0f);
+  device.step(found_inf.get(), nullptr, nullptr);
+  REQUIRE(device.read_rejected_steps().rejected_steps == refused + 1);
+  REQUIRE(device.save_bytes() == before);
+
+  // A good scale again: the step applies, equal to the host's bit for bit.
+  host_scale = 0.5f;
+  set_device_float(scale.get(), 0.5f);
+  set_device_float(amax.get(), 0.0f);  // as host_amax: the step raises it from 0
+  host.step(host_gradients, false);
+  device.step(nullptr, nullptr, nullptr);
+  REQUIRE(device.read_steps() == 2);
+  REQUIRE(device.save_bytes() == host.save_bytes());
+  REQUIRE(read_floats(amax.get(), 1) == host_bytes(&host_amax, 1));
+  // load() clears the record.
+  device.load_bytes(before);
+  REQUIRE(device.read_rejected_steps().rejected_steps == 0);
+}
+
 TEST_CASE("agree_across_ranks hands found_inf and the amaxes to the hook", "[cuda][data_parallel]") {
   mixprec::cuda::device_loss_scaler scaler;
   mixprec::cuda::device_delayed_scaling recipe;

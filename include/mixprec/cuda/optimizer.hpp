@@ -9,7 +9,9 @@
 /// The step reads found_inf, the scale and the squared gradient norm from
 /// device memory (no host synchronisation) and, when found_inf is set, every
 /// block returns before touching memory: nothing changes, not even the step
-/// counter. The per-element function is the host optimizer's
+/// counter. So does every block when a model copy's scale is not finite and
+/// > 0 (where the host optimizer throws): the launch is refused and counted
+/// (read_rejected_steps(), require_no_rejected_step()). The per-element function is the host optimizer's
 /// (mixprec::detail::update_element with the same rule), so master, states and
 /// copies equal mixprec::basic_optimizer's bit for bit. Per-parameter progress
 /// (applied steps, momentum started) lives in device memory too, and is
@@ -76,9 +78,19 @@ struct parameter_entry {
   bool bf16_only;
 };
 
+// Steps the kernel refused because a model-copy scale was not finite and > 0
+// (issue 12, defect 8): the host optimizer throws before touching anything;
+// the device launch cannot throw, so it changes nothing and records it here.
+struct step_rejection {
+  std::int64_t rejected_steps;   // refused launches since prepare() or load()
+  std::uint32_t first_parameter; // the lowest offending parameter of the first refused launch
+  float first_scale;             // and the scale it read there
+};
+
 struct step_state {
   std::int64_t steps;  // applied steps
   unsigned int ticket;
+  step_rejection rejection;
 };
 
 // One parameter's progress, as the host optimizer's parameter::steps and
@@ -215,8 +227,46 @@ __device__ inline void update_chunk_for_model(const parameter_entry& e, const ch
   }
 }
 
+// Whether some model copy's scale is not finite and > 0: such a scale writes
+// an all-NaN copy (NaN), all zeros (0), ±max (inf) or flipped signs (< 0).
+// The host optimizer rejects it in check_step() before touching anything; here
+// every block reads every scale (the kernel writes none of them: registration
+// keeps them disjoint from the written buffers), so all blocks agree and
+// return before writing a byte or taking the ticket. Block 0 records the
+// refusal in a.state->rejection for the host to read. Every thread of the
+// block must call it.
+__device__ inline bool refuse_bad_copy_scale(const step_arguments& a) {
+  __shared__ unsigned int lowest_bad;
+  if (threadIdx.x == 0) lowest_bad = 0xFFFFFFFFu;
+  __syncthreads();
+  for (std::uint32_t p = threadIdx.x; p < a.parameter_count; p += blockDim.x) {
+    const parameter_entry& e = a.parameters[p];
+    // As the host: FP32 copies are written unscaled, so only the others' scales count.
+    if (e.model_scale == nullptr || e.model_type == no_model_copy ||
+        e.model_type == static_cast<std::uint8_t>(scalar_type::float32))
+      continue;
+    const float copy_scale = *e.model_scale;
+    if (!(copy_scale > 0.0f && copy_scale <= FLT_MAX)) atomicMin(&lowest_bad, p);  // false for NaN
+  }
+  __syncthreads();
+  const unsigned int bad = lowest_bad;
+  if (bad == 0xFFFFFFFFu) return false;
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    step_rejection& r = a.state->rejection;
+    if (r.rejected_steps == 0) {
+      r.first_parameter = bad;
+      r.first_scale = *a.parameters[bad].model_scale;
+    }
+    r.rejected_steps += 1;
+  }
+  return true;
+}
+
 template <class Rule>
 __global__ void __launch_bounds__(block_threads) fused_step_kernel(step_arguments a) {
+  // Validation first, as on the host (a bad scale is reported even when the
+  // step would have been skipped for found_inf).
+  if (refuse_bad_copy_scale(a)) return;
   if (a.found_inf != nullptr && *a.found_inf != 0.0f) return;  // the skipped step: nothing is written
   // A NaN or infinite squared norm means the gradients overflowed: skipped, as on the host.
   if (a.squared_norm != nullptr && !(*a.squared_norm <= FLT_MAX)) return;
@@ -443,6 +493,16 @@ class fused_optimizer {
   /// there skips the step (the gradients overflowed), as on the host. Parameters
   /// whose gradient_mask() byte is 0 are left unchanged. Asynchronous on
   /// `stream`; capturable into a CUDA graph once prepared.
+  ///
+  /// A model copy's scale (device memory, read by the launch) that is not
+  /// finite and > 0 — NaN, inf, 0 or negative — refuses the whole step:
+  /// host optimizer: step() throws mixprec::error before touching anything;
+  /// device optimizer: the launch changes no byte (masters, states, copies,
+  /// amax slots, progress and the step count stay) and records the refusal,
+  /// which read_rejected_steps() returns and require_no_rejected_step()
+  /// raises as the host's error. The launch cannot tell the loss scaler:
+  /// scaler.update() after it counts the step as clean, so check before a
+  /// checkpoint (issue 12, defect 8).
   /// \throws mixprec::error when clipping lacks squared_norm, or as prepare()
   /// does when the optimizer is not prepared yet; mixprec::runtime_error when
   /// the launch fails.
@@ -507,6 +567,39 @@ class fused_optimizer {
     training_detail::step_state s{};
     state_.download(&s, 1);
     return s.steps;
+  }
+  /// Launches step() refused because a model copy's scale was not finite and
+  /// > 0, and the first one's offending parameter and scale.
+  struct rejected_steps_report {
+    std::int64_t rejected_steps = 0;  ///< refused launches since prepare() or load()
+    std::size_t first_parameter = 0;  ///< the first refused launch's lowest offending parameter (when rejected_steps > 0)
+    float first_scale = 0.0f;         ///< the scale it read there: NaN, inf, 0 or negative
+  };
+  /// What step() refused so far (waits for `stream`; all 0 before prepare()).
+  /// 	hrows mixprec::error while `stream` is being captured;
+  /// mixprec::runtime_error when a CUDA call fails.
+  rejected_steps_report read_rejected_steps(cudaStream_t stream = nullptr) const {
+    rejected_steps_report report;
+    if (!prepared_) return report;
+    training_detail::require_not_capturing(stream, "reading the optimizer's refused steps");
+    training_detail::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    training_detail::step_state s{};
+    state_.download(&s, 1);
+    report.rejected_steps = s.rejection.rejected_steps;
+    report.first_parameter = s.rejection.first_parameter;
+    report.first_scale = s.rejection.first_scale;
+    return report;
+  }
+  /// The host optimizer's error for a bad model-copy scale, raised late: call
+  /// it where the host may wait (after an epoch, before a checkpoint).
+  /// 	hrows mixprec::error naming the parameter and the scale when step()
+  /// refused a launch since prepare() or load(); otherwise as read_rejected_steps().
+  void require_no_rejected_step(cudaStream_t stream = nullptr) const {
+    const rejected_steps_report r = read_rejected_steps(stream);
+    require(r.rejected_steps == 0, Rule::name, "::step (device): ", r.rejected_steps,
+            " launch(es) changed nothing because a model-copy scale was not finite and > 0; the first read ",
+            r.first_scale, " for parameter ", r.first_parameter,
+            " (give the recipe's current scale; the host optimizer rejects such a step with this message)");
   }
   /// Chunks of at most 32768 elements over all parameters: the step's grid size.
   std::size_t chunk_count() const noexcept { return chunks_.size(); }
