@@ -302,7 +302,7 @@ std::vector<unsigned char> packed_pairs(const std::vector<unsigned char>& codes)
 }  // namespace
 
 TEST_CASE("quantize_mx equals the reference: every element type, scale rule, rounding, layout and shape",
-          "[cuda][block_cast][mx]") {
+          "[cuda][cast][block_cast][mx]") {
   std::uint32_t seed = 1;
   for (mx_element element : mx_elements)
     for (const mx_options& o : mx_option_sets())
@@ -312,7 +312,7 @@ TEST_CASE("quantize_mx equals the reference: every element type, scale rule, rou
       }
 }
 
-TEST_CASE("quantize_mx from bfloat16 equals the reference", "[cuda][block_cast][mx]") {
+TEST_CASE("quantize_mx from bfloat16 equals the reference", "[cuda][cast][block_cast][mx]") {
   std::uint32_t seed = 1000;
   for (const mx_options& o : mx_option_sets())
     for (const shape& s : shapes) {
@@ -322,7 +322,7 @@ TEST_CASE("quantize_mx from bfloat16 equals the reference", "[cuda][block_cast][
 }
 
 TEST_CASE("quantize_mx with one orientation writes only that one; amax is raised, never lowered",
-          "[cuda][block_cast][mx]") {
+          "[cuda][cast][block_cast][mx]") {
   const shape s{70, 45};
   const std::vector<unsigned char> x = source_bytes(make_values(s, 99, false), scalar_type::float32);
   const mx_options o;
@@ -355,7 +355,7 @@ TEST_CASE("quantize_mx with one orientation writes only that one; amax is raised
 }
 
 TEST_CASE("quantize_nvfp4 equals the reference: 1x16 and 16x16 blocks, rounding, layout, shape, specials",
-          "[cuda][block_cast][nvfp4]") {
+          "[cuda][cast][block_cast][nvfp4]") {
   std::uint32_t seed = 2000;
   for (scalar_type source : {scalar_type::float32, scalar_type::bfloat16})
     for (bool tiles : {false, true})
@@ -376,7 +376,7 @@ TEST_CASE("quantize_nvfp4 equals the reference: 1x16 and 16x16 blocks, rounding,
 }
 
 TEST_CASE("quantize_nvfp4 with the random Hadamard transform equals the reference, one orientation per call",
-          "[cuda][block_cast][nvfp4]") {
+          "[cuda][cast][block_cast][nvfp4]") {
   // The transformed dimension a multiple of 16, the other ragged.
   const shape column_shapes[] = {{16, 1}, {48, 33}, {64, 64}, {144, 97}, {256, 48}};
   const shape row_shapes[] = {{1, 16}, {33, 48}, {130, 64}};
@@ -403,7 +403,7 @@ TEST_CASE("quantize_nvfp4 with the random Hadamard transform equals the referenc
 }
 
 TEST_CASE("packed FP4 pairs (float4_e2m1x2) hold the reference's elements two per byte, MXFP4 and NVFP4",
-          "[cuda][block_cast][packed]") {
+          "[cuda][cast][block_cast][packed]") {
   // Even in both directions (both orientations are asked for), ragged blocks.
   const shape even_shapes[] = {{2, 2}, {30, 18}, {64, 64}, {130, 98}, {258, 48}};
   std::uint32_t seed = 4000;
@@ -458,7 +458,7 @@ TEST_CASE("packed FP4 pairs (float4_e2m1x2) hold the reference's elements two pe
 }
 
 TEST_CASE("block casts are stream-ordered: captured in a graph on a non-blocking stream, replayed on new data",
-          "[cuda][block_cast]") {
+          "[cuda][cast][block_cast]") {
   const shape s{96, 80};
   const std::size_t n = static_cast<std::size_t>(s.rows * s.cols);
   mx_options mo;
@@ -513,7 +513,7 @@ TEST_CASE("block casts are stream-ordered: captured in a graph on a non-blocking
   cudaStreamDestroy(stream);
 }
 
-TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][block_cast]") {
+TEST_CASE("block casts reject bad arguments before launching anything", "[cuda][cast][block_cast]") {
   const shape s{40, 40};
   const std::vector<unsigned char> x = source_bytes(make_values(s, 5, false), scalar_type::float32);
   device_buffer dx(x), out(1600), scales(4096), amax(sizeof(float));
