@@ -152,6 +152,11 @@ class trainer {
  public:
   trainer(const recipe& r, const training_options& options) : recipe_(r), options_(options) {
     optimizer_ = make_optimizer(options.optimizer);
+    if (r.blocks)
+      for (const mixprec::block_operand_recipe& operand : r.blocks->operands)
+        mixprec::require(!operand.random_hadamard || options.batch_size % mixprec::hadamard_size == 0,
+                         "recipe ", r.name, " applies the 16-point random Hadamard transform along the batch (the "
+                         "wgrad GEMM's K), so --batch must be a multiple of 16, but it is ", options.batch_size);
     if (r.loss == loss_scaling::dynamic) scaler_ = std::make_unique<mixprec::dynamic_loss_scaler>();
     // The same initial weights for every recipe and device (training_setup.hpp).
     std::vector<initial_layer> initial =
@@ -254,6 +259,15 @@ class trainer {
   static double thread_cpu_seconds() { return detail::thread_cpu_seconds_now(); }
   float loss_scale() const { return scaler_ ? scaler_->scale() : 1.0f; }
   bool uses_blocks() const { return recipe_.scaling == operand_scaling::block; }
+  // MX / NVFP4 operands (recipe_.blocks), each quantized by the CPU reference.
+  bool uses_microscaling() const { return recipe_.scaling == operand_scaling::microscaling; }
+  // The stochastic-rounding stream of layer l's gradient at this step: 2^32
+  // counters apart per (step, layer), more than any tensor's element count,
+  // so no two casts share random bits; both orientations of dY share them
+  // (element (r, c) draws the same bits, reference/mx_quantize.hpp).
+  std::uint64_t rounding_offset(std::size_t l) const {
+    return (static_cast<std::uint64_t>(step_) * layer_count + l) << 32;
+  }
   // BF16/FP16 copies, and FP8 copies under delayed scaling (whose scale is
   // known before the weights are), are written by the optimizer's fused step.
   // Current and block scaling need the new weights' amax first, so they cast
@@ -279,6 +293,12 @@ class trainer {
         layer.weight_q.refer_to(layer.weight_copy.data(), recipe_.forward_type, rows, cols,
                                 1.0f / layer.copy_scale_written);
         transpose_operand(layer.weight_q, layer.weight_q_t);
+      } else if (uses_microscaling()) {
+        // W row-wise for the forward GEMM, W column-wise (Wᵀ) for dgrad, both from the master weights.
+        cast_block_scaled(master, rows, cols, *recipe_.blocks, mixprec::linear_operand::forward_weight, 0, 0,
+                          layer.weight_q);
+        cast_block_scaled(master, rows, cols, *recipe_.blocks, mixprec::linear_operand::dgrad_weight, 0, 0,
+                          layer.weight_q_t);
       } else if (uses_blocks()) {
         cast_blockwise(master, rows, cols, recipe_.forward_type, scale_mode::block_128x128, layer.weight_q,
                        &layer.weight_q_t);
@@ -289,10 +309,18 @@ class trainer {
     }
   }
 
-  // Casts x [rows, cols] to `type` with the slot's scale (or per block); the
-  // amax is recorded for delayed scaling when `record`.
+  // Casts x [rows, cols] to `type` with the slot's scale (or per block, or as
+  // operand `role` of a microscaling recipe, with stochastic rounding from
+  // `offset`); the amax is recorded for delayed scaling when `record`.
   void cast_activation(const float* x, std::size_t rows, std::size_t cols, element_type type,
-                       detail::scale_slot& slot, bool record, gemm_operand& out, float& scale_used) {
+                       detail::scale_slot& slot, bool record, gemm_operand& out, float& scale_used,
+                       mixprec::linear_operand role, std::uint64_t offset) {
+    if (uses_microscaling()) {
+      cast_block_scaled(x, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols), *recipe_.blocks, role,
+                        options_.seed, offset, out);
+      scale_used = 0;
+      return;
+    }
     if (uses_blocks()) {
       cast_blockwise(x, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols), type,
                      scale_mode::block_1x128, out);
@@ -308,9 +336,13 @@ class trainer {
   // The K-major copy the wgrad GEMM reads: the same values for per-tensor
   // scales (cast-transpose); 1x128 blocks run along the batch then, so
   // block recipes cast the transpose on its own.
+  // Microscaling recipes quantize x column-wise as operand `role`.
   void transposed_operand(const float* x, const gemm_operand& cast, std::size_t rows, std::size_t cols,
-                          gemm_operand& out) {
-    if (uses_blocks()) {
+                          gemm_operand& out, mixprec::linear_operand role, std::uint64_t offset) {
+    if (uses_microscaling()) {
+      cast_block_scaled(x, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols), *recipe_.blocks, role,
+                        options_.seed, offset, out);
+    } else if (uses_blocks()) {
       detail::transpose_floats(x, rows, cols, scratch_t_);
       cast_blockwise(scratch_t_.data(), static_cast<std::int64_t>(cols), static_cast<std::int64_t>(rows), cast.type,
                      scale_mode::block_1x128, out);
@@ -326,7 +358,7 @@ class trainer {
       linear_layer& layer = layers_[l];
       layer.input.assign(input, input + rows * layer.in);
       cast_activation(input, rows, layer.in, recipe_.forward_type, layer.input_scale, training, layer.input_q,
-                      layer.input_scale_used);
+                      layer.input_scale_used, mixprec::linear_operand::forward_input, 0);
       layer.output.resize(rows * layer.out);
       gemm_nt(layer.input_q, layer.weight_q, element_type::float32, layer.output.data());
       const float* bias = optimizer_->master(layer.bias_parameter);
@@ -370,17 +402,19 @@ class trainer {
     if (report) result.report.clear();
     // Backward, last layer first; grad_ holds dY of the current layer, scaled.
     const float inverse_scale = 1.0f / scale;
-    const format_limits& gradient_limits = limits_for(recipe_.gradient_type);
+    const format_limits& gradient_limits = gradient_format_limits();
     for (std::size_t l = layer_count; l-- > 0;) {
       linear_layer& layer = layers_[l];
       result.gradient_flushed += count_flushed(grad_.data(), grad_.size(), inverse_scale,
                                                gradient_limits.flush_threshold, result.gradient_nonzero);
       cast_activation(grad_.data(), rows, layer.out, recipe_.gradient_type, layer.grad_scale, true, grad_q_,
-                      layer.grad_scale_used);
+                      layer.grad_scale_used, mixprec::linear_operand::dgrad_gradient, rounding_offset(l));
       // wgrad: dW[out, in] = dYᵀ · X: A = dYᵀ [out, rows], B = Xᵀ [in, rows],
       // stored in the weight-gradient format (FP16 overflows to inf here).
-      transposed_operand(grad_.data(), grad_q_, rows, layer.out, grad_q_t_);
-      transposed_operand(layer.input.data(), layer.input_q, rows, layer.in, input_q_t_);
+      transposed_operand(grad_.data(), grad_q_, rows, layer.out, grad_q_t_, mixprec::linear_operand::wgrad_gradient,
+                         rounding_offset(l));
+      transposed_operand(layer.input.data(), layer.input_q, rows, layer.in, input_q_t_,
+                         mixprec::linear_operand::wgrad_input, 0);
       gemm_nt(grad_q_t_, input_q_t_, recipe_.weight_gradient_type, layer.weight_grad.data());
       // The bias gradient: the column sums of dY in FP32, stored alike.
       bias_sum_.assign(layer.out, 0.0f);
@@ -446,6 +480,16 @@ class trainer {
     return fp32;
   }
 
+  // The limits of the format dY is cast to (E2M1 for the FP4 recipes).
+  const format_limits& gradient_format_limits() const {
+    static const format_limits e2m1 = limits_of<mixprec::formats::e2m1>("E2M1");
+    if (recipe_.blocks &&
+        recipe_.blocks->operand(mixprec::linear_operand::dgrad_gradient).element ==
+            mixprec::gemm::block_element::float4_e2m1)
+      return e2m1;
+    return limits_for(recipe_.gradient_type);
+  }
+
   // Census of a tensor of true values cast at `scale` (per tensor), or with
   // each element's block scale (block recipes).
   tensor_report make_row(std::size_t layer, const char* name, const float* values, std::size_t rows, std::size_t cols,
@@ -476,6 +520,29 @@ class trainer {
     return row;
   }
 
+  // A report row for operand `role` of a microscaling recipe: the cast in
+  // use (its own format, at its block scales) and, like the fp8-block rows,
+  // what each report format would do to the values at those block scales.
+  tensor_report make_block_row(std::size_t layer, const char* name, const float* values, std::size_t rows,
+                               std::size_t cols, mixprec::linear_operand role, std::uint64_t offset) {
+    tensor_report row;
+    row.layer = layer + 1;
+    row.tensor = name;
+    row.amax = mixprec::reference::amax(values, rows * cols);
+    gemm_operand unused;
+    block_cast_report cast;
+    cast_block_scaled(values, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols), *recipe_.blocks, role,
+                      options_.seed, offset, unused, &cast);
+    for (const format_limits& f : report_formats())
+      row.formats.push_back(census(cast.scaled.data(), cast.scaled.size(), 1.0f, f));
+    const mixprec::block_operand_recipe& operand = recipe_.blocks->operand(role);
+    row.own_format = std::string(operand.quantizer == mixprec::block_quantizer::nvfp4 ? "NVFP4 " : "MX ") +
+                     short_name(operand.element);
+    row.own = cast.census;
+    row.scale = "block";
+    return row;
+  }
+
   // W, X, dY and dW of one layer at the report step, as true values with the
   // scale the recipe applies to each.
   void report_layer(run_result& result, std::size_t l, std::size_t rows, float inverse_scale) {
@@ -490,16 +557,27 @@ class trainer {
     gemm_nt(grad_q_t_, input_q_t_, element_type::float32, true_wgrad.data());
     for (float& g : true_wgrad) g *= inverse_scale;
     std::vector<tensor_report> rows_out;
-    rows_out.push_back(make_row(l, "W", optimizer_->master(layer.weight_parameter), layer.out, layer.in,
-                                fp8 ? 1.0f / layer.weight_q.scale_inv[0] : 1.0f, blocked, recipe_.forward_type,
-                                scale_mode::block_128x128));
-    rows_out.push_back(make_row(l, "X", layer.input.data(), rows, layer.in, layer.input_scale_used, blocked,
-                                recipe_.forward_type, scale_mode::block_1x128));
-    // dY is cast with the loss scale and its own FP8 scale together.
-    rows_out.push_back(make_row(l, "dY", true_grad.data(), rows, layer.out,
-                                loss_scale_now * (mixprec::gemm::is_fp8(recipe_.gradient_type) ? layer.grad_scale_used
-                                                                                                : 1.0f),
-                                blocked, recipe_.gradient_type, scale_mode::block_1x128));
+    if (uses_microscaling()) {
+      // The row-wise operands (forward and dgrad): the column-wise ones hold
+      // the same values in other blocks (or, with the RHT, transformed ones).
+      rows_out.push_back(make_block_row(l, "W", optimizer_->master(layer.weight_parameter), layer.out, layer.in,
+                                        mixprec::linear_operand::forward_weight, 0));
+      rows_out.push_back(make_block_row(l, "X", layer.input.data(), rows, layer.in,
+                                        mixprec::linear_operand::forward_input, 0));
+      rows_out.push_back(make_block_row(l, "dY", true_grad.data(), rows, layer.out,
+                                        mixprec::linear_operand::dgrad_gradient, rounding_offset(l)));
+    } else {
+      rows_out.push_back(make_row(l, "W", optimizer_->master(layer.weight_parameter), layer.out, layer.in,
+                                  fp8 ? 1.0f / layer.weight_q.scale_inv[0] : 1.0f, blocked, recipe_.forward_type,
+                                  scale_mode::block_128x128));
+      rows_out.push_back(make_row(l, "X", layer.input.data(), rows, layer.in, layer.input_scale_used, blocked,
+                                  recipe_.forward_type, scale_mode::block_1x128));
+      // dY is cast with the loss scale and its own FP8 scale together.
+      rows_out.push_back(make_row(l, "dY", true_grad.data(), rows, layer.out,
+                                  loss_scale_now * (mixprec::gemm::is_fp8(recipe_.gradient_type) ? layer.grad_scale_used
+                                                                                                  : 1.0f),
+                                  blocked, recipe_.gradient_type, scale_mode::block_1x128));
+    }
     // dW is stored in the weight-gradient format with the loss scale only.
     rows_out.push_back(make_row(l, "dW", true_wgrad.data(), layer.out, layer.in, loss_scale_now, false,
                                 recipe_.weight_gradient_type, scale_mode::per_tensor));

@@ -9,6 +9,7 @@
 // numerics alone.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "mixprec/cast/rules.hpp"
 #include "mixprec/core/error.hpp"
 #include "mixprec/gemm/problem.hpp"
+#include "mixprec/scaling/block_recipes.hpp"
 #include "mixprec/types.hpp"
 
 namespace fashion_mnist {
@@ -29,6 +31,7 @@ enum class operand_scaling {
   delayed,  // per tensor, from the amax history of earlier steps (TransformerEngine's DelayedScaling)
   current,  // per tensor, from this step's amax
   block,    // per 1x128 or 128x128 block, from the block's own amax (DeepSeek-V3's fine-grained FP8)
+  microscaling,  // MX or NVFP4 blocks, operand by operand as recipe::blocks says (CPU path only)
 };
 
 enum class loss_scaling { none, dynamic };
@@ -41,6 +44,11 @@ struct recipe {
   operand_scaling scaling;
   loss_scaling loss;
   std::string summary;  // one line for the table's legend
+  // microscaling only: each GEMM operand's quantizer, element type, block
+  // shape, scale rule and rounding (mixprec/scaling/block_recipes.hpp); the
+  // element types above then only name the formats where gemm::element_type
+  // has them (FP4 recipes say float32 there and use none of the three).
+  std::optional<mixprec::block_scaling_recipe> blocks = std::nullopt;
 };
 
 inline const std::vector<recipe>& all_recipes() {
@@ -60,6 +68,19 @@ inline const std::vector<recipe>& all_recipes() {
       {"fp8-block", element_type::float8_e4m3, element_type::float8_e4m3, element_type::float32,
        operand_scaling::block, loss_scaling::none,
        "E4M3 everywhere, a scale per 1x128 block (X, dY) and 128x128 block (W), dW in FP32"},
+      {"mxfp8", element_type::float8_e4m3, element_type::float8_e4m3, element_type::float32,
+       operand_scaling::microscaling, loss_scaling::none,
+       "MXFP8: E4M3 everywhere, an E8M0 scale per 1x32 block along K (rceil rule), dW in FP32",
+       mixprec::mxfp8_block_scaling()},
+      {"mxfp4", element_type::float32, element_type::float32, element_type::float32,
+       operand_scaling::microscaling, loss_scaling::none,
+       "MXFP4: E2M1 everywhere, an E8M0 scale per 1x32 block along K (OCP floor rule), nearest even, dW in FP32",
+       mixprec::mxfp4_block_scaling()},
+      {"nvfp4", element_type::float32, element_type::float32, element_type::float32,
+       operand_scaling::microscaling, loss_scaling::none,
+       "NVFP4 (TE's recipe): E2M1, E4M3 scale per 16x16 (W) / 1x16 (X, dY) block and FP32 tensor scale, SR on dY, "
+       "RHT on the wgrad operands, dW in FP32",
+       mixprec::nvfp4_block_scaling()},
   };
   return recipes;
 }
@@ -92,6 +113,41 @@ inline std::vector<recipe> parse_recipes(const std::string& list) {
   return result;
 }
 
+// Whether the recipe runs on `device` ("cpu" or "cuda"): the microscaling
+// recipes run on the CPU reference only (their GEMM needs Blackwell).
+inline bool runs_on(const recipe& r, const std::string& device) {
+  return device == "cpu" || r.scaling != operand_scaling::microscaling;
+}
+
+// The recipes --recipes defaults to on `device`: all that run there.
+inline std::vector<recipe> default_recipes(const std::string& device) {
+  std::vector<recipe> result;
+  for (const recipe& r : all_recipes())
+    if (runs_on(r, device)) result.push_back(r);
+  return result;
+}
+
+// Rejects a recipe list that names a recipe `device` cannot run.
+inline void require_runnable(const std::vector<recipe>& recipes, const std::string& device) {
+  for (const recipe& r : recipes)
+    mixprec::require(runs_on(r, device), "recipe '", r.name, "' runs on the CPU reference only (--device cpu): ",
+                     "its block-scaled GEMMs need an sm_100 (Blackwell) GPU; drop it from --recipes for --device ",
+                     device);
+}
+
+// The short name of a block element type, for tables.
+inline const char* short_name(mixprec::gemm::block_element element) {
+  using mixprec::gemm::block_element;
+  switch (element) {
+    case block_element::float8_e4m3: return "E4M3";
+    case block_element::float8_e5m2: return "E5M2";
+    case block_element::float6_e2m3: return "E2M3";
+    case block_element::float6_e3m2: return "E3M2";
+    case block_element::float4_e2m1: return "E2M1";
+  }
+  return "?";
+}
+
 // The short name of a format, for tables.
 inline const char* short_name(element_type type) {
   switch (type) {
@@ -102,6 +158,12 @@ inline const char* short_name(element_type type) {
     case element_type::float8_e5m2: return "E5M2";
   }
   return "?";
+}
+
+// The name of the format the recipe casts dY to, for tables.
+inline std::string gradient_format_name(const recipe& r) {
+  if (r.blocks) return short_name(r.blocks->operand(mixprec::linear_operand::dgrad_gradient).element);
+  return short_name(r.gradient_type);
 }
 
 // Calls f(T{}) with the C++ type of an element type (float or a mixprec

@@ -152,6 +152,10 @@ struct tensor_report {
   float amax = 0;                    // of the true (unscaled) values
   std::string scale;                 // the scale in use ("65536", "block", "1")
   std::vector<cast_census> formats;  // report_formats() order
+  // Microscaling recipes: the cast in use, in the operand's own element format
+  // at its block scales ("MXFP8 E4M3", ...; empty for the other recipes).
+  std::string own_format;
+  cast_census own;
 };
 
 struct run_result {
