@@ -22,6 +22,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <sstream>
@@ -80,6 +81,9 @@ struct command_line {
   training_options training;
   bool epochs_given = false;
   bool batch_given = false;
+  bool checkpoint = false;        // --checkpoint: a checkpoint per recipe in --out after every epoch
+  std::string resume;             // --resume DIR: continue from DIR's checkpoints (empty: a fresh run)
+  std::size_t stop_after = 0;     // --stop-after N: stop after epoch N (0: run every epoch)
 };
 
 void print_help() {
@@ -122,6 +126,16 @@ Options:
   --no-plot           do not run gnuplot
   --plot-script FILE  the gnuplot script (default )" MIXPREC_FASHION_MNIST_PLOT_SCRIPT R"()
   --skip-if-no-data   exit 77 (CTest: skipped) when the data set is not installed
+  --checkpoint        after every epoch, write checkpoint-RECIPE.bin into --out (CPU path):
+                      optimizer, loss scaler and FP8 scale states, counters and the records
+                      so far, versioned and CRC-32 checked; replaced atomically
+  --resume DIR        continue each recipe from DIR/checkpoint-RECIPE.bin after its last
+                      finished epoch (implies --checkpoint); the tables and CSV files equal
+                      the uninterrupted run's (wall times aside). Checkpoints of a run with
+                      other arguments (recipes, seed, batch, epochs, limits, optimizer, lr)
+                      are rejected before any training
+  --stop-after N      stop after epoch N of --epochs (the schedule stays that of --epochs),
+                      with --checkpoint or --resume: an interrupted run to --resume later
 )";
 }
 
@@ -235,13 +249,25 @@ command_line parse(int argc, char** argv) {
       c.timed_steps = parse_size(arg, value(), max_timed_steps);
       mixprec::require(c.timed_steps >= 1, "--steps must be at least 1");
     } else if (arg == "--warmup") c.warmup_steps = parse_size(arg, value(), max_timed_steps);
-    else throw mixprec::error("unknown option '" + arg + "'; see --help");
+    else if (arg == "--checkpoint") c.checkpoint = true;
+    else if (arg == "--resume") {
+      c.resume = value();
+      mixprec::require(!c.resume.empty(), "--resume needs the directory of the interrupted run's checkpoints");
+      c.checkpoint = true;
+    } else if (arg == "--stop-after") {
+      c.stop_after = parse_size(arg, value(), max_epochs);
+      mixprec::require(c.stop_after >= 1, "--stop-after must be at least 1");
+    } else throw mixprec::error("unknown option '" + arg + "'; see --help");
   }
   mixprec::require(c.training.optimizer.name == "adamw" || c.training.optimizer.name == "sgd", "--optimizer '",
                    c.training.optimizer.name, "' is not adamw or sgd");
   if (!lr_given && c.training.optimizer.name == "sgd") c.training.optimizer.learning_rate = 0.05f;
   mixprec::require(c.device == "cpu" || c.device == "cuda", "--device '", c.device, "' is not cpu or cuda");
   mixprec::require(c.device == "cuda" || !c.timing, "--timing measures device steps; add --device cuda");
+  mixprec::require(!c.checkpoint || c.device == "cpu", "--checkpoint and --resume run on the CPU path only (",
+                   "the device trainer has no checkpoint yet); drop --device cuda");
+  mixprec::require(c.stop_after == 0 || c.checkpoint, "--stop-after ", c.stop_after,
+                   " without --checkpoint (or --resume) would lose the run; add --checkpoint");
   if (c.quick) {
     if (!c.epochs_given) c.training.epochs = 1;
     if (!c.batch_given) c.training.batch_size = 64;
@@ -608,15 +634,66 @@ std::string where_gemms_run(const command_line& c) {
   return "every GEMM on the CPU reference";
 }
 
+// Where --checkpoint writes recipe r's checkpoint, and --resume reads it.
+fs::path checkpoint_path(const fs::path& dir, const recipe& r) { return dir / ("checkpoint-" + r.name + ".bin"); }
+
+// Writes `bytes` to `path` through a temporary file renamed over it, so a
+// run killed mid-write leaves the previous epoch's checkpoint intact.
+void write_checkpoint_file(const fs::path& path, const std::vector<unsigned char>& bytes) {
+  const fs::path partial = path.string() + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    mixprec::require(static_cast<bool>(out), "writing the checkpoint ", partial.string(),
+                     " failed (disk full, or --out removed during the run?)");
+  }
+  std::error_code error;
+  fs::rename(partial, path, error);
+  mixprec::require(!error, "renaming ", partial.string(), " to ", path.string(), " failed: ", error.message());
+}
+
+// --resume: recipe r's checkpoint in `dir`, parsed and fully validated
+// against this run (a trainer restores it and is discarded), before any
+// training.
+recipe_checkpoint read_and_check_checkpoint(const command_line& c, const fs::path& dir, const recipe& r,
+                                            const prepared_split& train, const prepared_split& test) {
+  const fs::path path = checkpoint_path(dir, r);
+  std::error_code error;
+  mixprec::require(fs::is_regular_file(path, error), "--resume ", dir.string(), ": no checkpoint for recipe ", r.name,
+                   " (", path.string(), " is missing; was ", r.name,
+                   " in the interrupted run's --recipes, with --checkpoint?). Nothing was run");
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  mixprec::require(!in.bad(), "--resume: reading ", path.string(), " failed");
+  recipe_checkpoint checkpoint = checkpoint_from_bytes(bytes, "--resume: " + path.string());
+  try {
+    trainer probe(r, c.training);
+    run_result ignored;
+    probe.restore(checkpoint, train.count, test.count, ignored);
+  } catch (const mixprec::error& e) {
+    throw mixprec::error("--resume: " + path.string() + ": " + e.what() + ". Nothing was run");
+  }
+  return checkpoint;
+}
+
 run_result train_recipe(const command_line& c, const std::vector<std::size_t>& widths, const recipe& r,
-                        const prepared_split& train, const prepared_split& test, const progress_callback& progress) {
+                        const prepared_split& train, const prepared_split& test, const progress_callback& progress,
+                        const recipe_checkpoint* resume) {
 #if defined(MIXPREC_FASHION_MNIST_CUDA)
   if (c.device == "cuda") return train_on_device(r, c.training, widths, train, test, progress);
 #else
   (void)widths;
 #endif
+  checkpoint_hooks checkpoints;
+  if (c.checkpoint) {
+    const fs::path path = checkpoint_path(fs::path(c.out), r);
+    checkpoints.save = [path](const std::vector<unsigned char>& bytes) { write_checkpoint_file(path, bytes); };
+  }
+  checkpoints.resume = resume;
+  checkpoints.stop_after_epochs = c.stop_after;
   trainer t(r, c.training);
-  return t.run(train, test, progress);
+  return t.run(train, test, progress, checkpoints);
 }
 
 #if defined(MIXPREC_FASHION_MNIST_CUDA)
@@ -711,6 +788,12 @@ int run(int argc, char** argv) {
                    train.count / c.training.batch_size, " per epoch x ", c.training.epochs,
                    " epochs); give a step from 0 to ", total_steps - 1);
 
+  mixprec::require(c.stop_after <= c.training.epochs, "--stop-after ", c.stop_after, " is beyond --epochs ",
+                   c.training.epochs);
+  std::vector<recipe_checkpoint> resumed;
+  if (!c.resume.empty())
+    for (const recipe& r : recipes) resumed.push_back(read_and_check_checkpoint(c, fs::path(c.resume), r, train, test));
+
   const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
   // One GPU: the device path trains the recipes one after the other.
   const std::size_t jobs = c.device == "cuda" ? 1 : std::min(recipes.size(), c.jobs == 0 ? cores : c.jobs);
@@ -734,11 +817,18 @@ int run(int argc, char** argv) {
   // Time left: the epochs still to train at the rate measured so far (epochs
   // finished per wall second, over every worker), so it adapts to the
   // machine and to what else runs on it.
-  const std::size_t total_epochs = recipes.size() * c.training.epochs;
+  // (--resume: the epochs still to train; --stop-after: up to that epoch.)
+  const std::size_t last_epoch = c.stop_after != 0 ? c.stop_after : c.training.epochs;
+  std::size_t total_epochs = 0;
+  for (std::size_t i = 0; i < recipes.size(); ++i) {
+    const std::size_t done = resumed.empty() ? 0 : static_cast<std::size_t>(resumed[i].epochs_done);
+    total_epochs += last_epoch > done ? last_epoch - done : 0;
+  }
   std::size_t finished_epochs = 0;
   const auto training_started = std::chrono::steady_clock::now();
   std::cout << "Training " << total_epochs << " epochs (" << recipes.size() << " recipes x " << c.training.epochs
-            << "); a line per finished epoch with the time left" << std::endl;
+            << (c.resume.empty() ? std::string() : ", resumed from " + c.resume) << "); a line per finished epoch "
+            << "with the time left" << std::endl;
   auto progress = [&](const recipe& r, const epoch_record& e, std::size_t epochs) {
     std::lock_guard<std::mutex> lock(print_lock);
     ++finished_epochs;
@@ -758,7 +848,8 @@ int run(int argc, char** argv) {
     for (std::size_t n = next++; n < recipes.size(); n = next++) {
       const std::size_t i = order[n];
       try {
-        results[i] = train_recipe(c, widths, recipes[i], train, test, progress);
+        results[i] = train_recipe(c, widths, recipes[i], train, test, progress,
+                                  resumed.empty() ? nullptr : &resumed[i]);
       } catch (...) {
         failures[i] = std::current_exception();
       }
@@ -793,6 +884,13 @@ int run(int argc, char** argv) {
     results = std::move(finished);
   }
   for (const std::string& failure : failed) std::cerr << "fashion_mnist_train: recipe " << failure << '\n';
+  if (c.stop_after != 0 && c.stop_after < c.training.epochs) {
+    // An interrupted run: its checkpoints are the result; the tables and
+    // checks belong to the finished run.
+    std::cout << "Stopped after epoch " << c.stop_after << " of " << c.training.epochs << " (--stop-after); "
+              << "checkpoints in " << out_dir.string() << "; continue with --resume " << out_dir.string() << '\n';
+    return failed.empty() ? 0 : exit_threshold_failed;
+  }
 
   write_csv_files(out_dir, results);
   write_summary_csv(out_dir, results);

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "checkpoint_file.hpp"
 #include "mixprec/scaling/fp8_scaling.hpp"
 #include "mixprec/scaling/loss_scaler.hpp"
 #include "mixprec/training/optimizer.hpp"
@@ -77,6 +78,9 @@ class fp8_operand_scale {
   }
   float end_step() { return mode_ == operand_scaling::delayed ? delayed_.update() : 1.0f; }
   float scale() const { return mode_ == operand_scaling::delayed ? delayed_.scale() : current_.scale(); }
+  // Checkpointing: delayed scaling's state (current scaling keeps none across steps).
+  mixprec::delayed_scaling_state save_delayed() const { return delayed_.save(); }
+  void load_delayed(const mixprec::delayed_scaling_state& s) { delayed_.load(s); }
 
  private:
   operand_scaling mode_;
@@ -100,6 +104,12 @@ class scale_slot {
   float end_step() { return is_e5m2_ ? e5m2_.end_step() : e4m3_.end_step(); }
   float scale() const { return is_e5m2_ ? e5m2_.scale() : e4m3_.scale(); }
   operand_scaling mode() const { return mode_; }
+  mixprec::delayed_scaling_state save_delayed() const {
+    return is_e5m2_ ? e5m2_.save_delayed() : e4m3_.save_delayed();
+  }
+  void load_delayed(const mixprec::delayed_scaling_state& s) {
+    is_e5m2_ ? e5m2_.load_delayed(s) : e4m3_.load_delayed(s);
+  }
 
  private:
   operand_scaling mode_;
@@ -194,7 +204,71 @@ class trainer {
   trainer(const trainer&) = delete;
   trainer& operator=(const trainer&) = delete;
 
-  run_result run(const prepared_split& train, const prepared_split& test, const progress_callback& progress) {
+  // What a checkpoint of this trainer's run on `train_count` / `test_count`
+  // images must agree with.
+  run_identity identity(std::size_t train_count, std::size_t test_count) const {
+    run_identity id;
+    id.recipe = recipe_.name;
+    id.seed = options_.seed;
+    id.batch = options_.batch_size;
+    id.epochs = options_.epochs;
+    id.train_count = train_count;
+    id.test_count = test_count;
+    id.eval_batch = options_.eval_batch;
+    id.widths.assign(std::begin(layer_widths), std::end(layer_widths));
+    id.optimizer = options_.optimizer.name;
+    id.learning_rate = options_.optimizer.learning_rate;
+    id.weight_decay = options_.optimizer.weight_decay;
+    id.momentum = options_.optimizer.momentum;
+    id.final_learning_rate_fraction = options_.final_learning_rate_fraction;
+    const auto steps_per_epoch = static_cast<std::int64_t>(options_.batch_size == 0 ? 0 : train_count / options_.batch_size);
+    id.report_step = options_.report_step >= 0 ? options_.report_step : steps_per_epoch - 1;
+    return id;
+  }
+
+  // Restores a checkpoint into this freshly constructed trainer and `result`;
+  // returns the epochs it had finished. Throws mixprec::error when it belongs
+  // to another run (naming every differing field) or does not fit.
+  std::size_t restore(const recipe_checkpoint& c, std::size_t train_count, std::size_t test_count,
+                      run_result& result) {
+    const std::string differences = identity_differences(c.identity, identity(train_count, test_count));
+    mixprec::require(differences.empty(), "the checkpoint was written by another run (", differences,
+                     "); resume with the arguments it was written with, or delete it to start afresh");
+    const std::size_t steps_per_epoch = train_count / options_.batch_size;
+    mixprec::require(c.epochs_done <= options_.epochs && c.records.epochs.size() == c.epochs_done &&
+                         c.step >= 0 && static_cast<std::uint64_t>(c.step) == c.epochs_done * steps_per_epoch &&
+                         c.records.steps.size() == static_cast<std::size_t>(c.step) && c.skipped >= 0 &&
+                         c.skipped <= c.step,
+                     "the checkpoint's counters do not fit together: ", c.epochs_done, " epochs done of ",
+                     options_.epochs, ", ", c.records.epochs.size(), " epoch records, step ", c.step, " (",
+                     steps_per_epoch, " per epoch), ", c.records.steps.size(), " step records, ", c.skipped,
+                     " skipped");
+    mixprec::require(c.has_scaler == (scaler_ != nullptr), "the checkpoint ", c.has_scaler ? "has" : "lacks",
+                     " a loss scaler, recipe ", recipe_.name, (scaler_ ? " uses" : " uses none"));
+    mixprec::require(c.layers.size() == layer_count, "the checkpoint holds ", c.layers.size(), " layers, the model ",
+                     layer_count);
+    for (const layer_checkpoint& l : c.layers)
+      mixprec::require(l.delayed.size() == 3, "a layer of the checkpoint holds ", l.delayed.size(),
+                       " scale states, not 3 (input, weight, gradient)");
+    optimizer_->load_state(c.optimizer);  // masters, moments, progress and the weight copies' bytes
+    if (scaler_) scaler_->load(c.scaler);
+    for (std::size_t l = 0; l < layer_count; ++l) {
+      linear_layer& layer = layers_[l];
+      layer.copy_scale = c.layers[l].copy_scale;
+      layer.copy_scale_written = c.layers[l].copy_scale_written;
+      layer.input_scale.load_delayed(c.layers[l].delayed[0]);
+      layer.weight_scale.load_delayed(c.layers[l].delayed[1]);
+      layer.grad_scale.load_delayed(c.layers[l].delayed[2]);
+    }
+    step_ = c.step;
+    skipped_ = c.skipped;
+    result = c.records;
+    result.which = recipe_;
+    return static_cast<std::size_t>(c.epochs_done);
+  }
+
+  run_result run(const prepared_split& train, const prepared_split& test, const progress_callback& progress,
+                 const checkpoint_hooks& checkpoints = {}) {
     const double cpu_start = thread_cpu_seconds();
     run_result result;
     result.which = recipe_;
@@ -204,9 +278,15 @@ class trainer {
     result.report_step =
         options_.report_step >= 0 ? options_.report_step : static_cast<std::int64_t>(steps_per_epoch) - 1;
     batch_order order(train.count, options_.seed);
+    std::size_t epochs_done = 0;
+    if (checkpoints.resume != nullptr) {
+      epochs_done = restore(*checkpoints.resume, train.count, test.count, result);
+      for (std::size_t e = 0; e < epochs_done; ++e) order.shuffle();  // the batch order's position, replayed
+    }
+    const double cpu_before = result.cpu_seconds;
     std::vector<float> x(batch * image_size);
     std::vector<std::uint8_t> y(batch);
-    for (std::size_t epoch = 1; epoch <= options_.epochs; ++epoch) {
+    for (std::size_t epoch = epochs_done + 1; epoch <= options_.epochs; ++epoch) {
       const auto start = std::chrono::steady_clock::now();
       order.shuffle();
       double loss_sum = 0;
@@ -233,12 +313,15 @@ class trainer {
       e.loss_scale = loss_scale();
       e.seconds = seconds;
       result.epochs.push_back(e);
+      result.cpu_seconds = cpu_before + (thread_cpu_seconds() - cpu_start);
+      if (checkpoints.save) checkpoints.save(to_bytes(make_checkpoint(result, epoch, train.count, test.count)));
       if (progress) progress(recipe_, e, options_.epochs);
+      if (epoch == checkpoints.stop_after_epochs) break;
     }
     result.skipped_steps = skipped_;
     result.final_loss_scale = loss_scale();
     result.final_train_loss = result.epochs.empty() ? 0.0 : result.epochs.back().train_loss;
-    result.cpu_seconds = thread_cpu_seconds() - cpu_start;
+    result.cpu_seconds = cpu_before + (thread_cpu_seconds() - cpu_start);
     return result;
   }
 
@@ -257,6 +340,25 @@ class trainer {
 
  private:
   static double thread_cpu_seconds() { return detail::thread_cpu_seconds_now(); }
+
+  // The state after `epochs_done` epochs, with the records so far.
+  recipe_checkpoint make_checkpoint(const run_result& records, std::size_t epochs_done, std::size_t train_count,
+                                    std::size_t test_count) const {
+    recipe_checkpoint c;
+    c.identity = identity(train_count, test_count);
+    c.epochs_done = epochs_done;
+    c.step = step_;
+    c.skipped = skipped_;
+    c.optimizer = optimizer_->save_state();
+    c.has_scaler = scaler_ != nullptr;
+    if (scaler_) c.scaler = scaler_->save();
+    for (const linear_layer& layer : layers_)
+      c.layers.push_back({layer.copy_scale, layer.copy_scale_written,
+                          {layer.input_scale.save_delayed(), layer.weight_scale.save_delayed(),
+                           layer.grad_scale.save_delayed()}});
+    c.records = records;
+    return c;
+  }
   float loss_scale() const { return scaler_ ? scaler_->scale() : 1.0f; }
   bool uses_blocks() const { return recipe_.scaling == operand_scaling::block; }
   // MX / NVFP4 operands (recipe_.blocks), each quantized by the CPU reference.
