@@ -31,7 +31,8 @@
 // into shared memory (as floats, one padded row of 65 so that reading a
 // column is free of bank conflicts), then each group of `block` lanes (32 for
 // MX, 16 for NVFP4) quantizes one block (NVFP4 with the random Hadamard
-// transform: transforms it first, by shuffles): a shuffle reduction gives its amax,
+// transform: transforms it first, the reference's function on the block's 16
+// values gathered by shuffles): a shuffle reduction gives its amax,
 // one lane stores its scale, every lane its element. The row-wise blocks read
 // the tile along its rows, the column-wise ones down its columns; the same
 // code does both (orientation is a run-time stride, so each kernel holds one
@@ -165,18 +166,20 @@ __device__ inline std::uint32_t group_max(std::uint32_t value) {
 
 // The forward 16-point random Hadamard transform of the values held by the
 // 16 lanes of an aligned group (lane i of the group holds x_i; it gets y_i):
-// cast::random_hadamard_transform's butterfly in double, the same additions
-// and subtractions of the same operands, so the same bits; every lane of the
-// warp must call it.
+// each lane gathers the group's 16 values and runs the reference's own
+// cast::random_hadamard_transform on them (one definition of the transform;
+// 16x the arithmetic of a shuffle butterfly, small beside the encodes), then
+// keeps its own output. Every lane of the warp must call it.
 __device__ inline float hadamard_16(float x, int i, std::uint16_t signs) {
-  double v = static_cast<double>(x);
-  if (((signs >> i) & 1u) != 0) v = -v;
+  float block[hadamard_size];
 #pragma unroll
-  for (int span = 1; span < 16; span *= 2) {
-    const double other = __shfl_xor_sync(0xFFFFFFFFu, v, span);
-    v = (i & span) != 0 ? other - v : v + other;  // upper: v[i - span] − v[i]; lower: v[i] + v[i + span]
-  }
-  return static_cast<float>(v * 0.25);  // 1 / sqrt(16), exact
+  for (int k = 0; k < static_cast<int>(hadamard_size); ++k)
+    block[k] = __shfl_sync(0xFFFFFFFFu, x, k, static_cast<int>(hadamard_size));
+  cast::random_hadamard_transform(block, block, signs, false);
+  float mine = 0;
+#pragma unroll
+  for (int k = 0; k < static_cast<int>(hadamard_size); ++k) mine = k == i ? block[k] : mine;  // no local memory
+  return mine;
 }
 
 // Quantizes the blocks of one orientation of the tile whose corner is
@@ -450,8 +453,8 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
 /// rounding (stochastic with o.seed, o.offset); scales in o.scale_layout
 /// (compact, or cuBLASLt's VEC16_UE4M3 tiles, 0x00 padding).
 /// o.random_hadamard transforms each 16-block along the quantized dimension
-/// first (cast::random_hadamard_transform with o.hadamard_signs, on the
-/// device by shuffles, the same bits): one orientation per call then, since
+/// first (cast::random_hadamard_transform with o.hadamard_signs, the same
+/// function on the device): one orientation per call then, since
 /// each has its own amax and tensor scale (TransformerEngine transforms only
 /// the column-wise wgrad operand), and that dimension must be a multiple of
 /// 16. Stream-ordered; nothing written for rows · cols = 0.
