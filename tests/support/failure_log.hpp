@@ -19,4 +19,16 @@ struct failure_log {
   }
 };
 
+// A failure_log that also counts the checks made, so a test can assert that
+// its sweep checked something (CHECK(log.checked > 0)) as well as that
+// nothing failed (CHECK(log.count == 0)).
+struct check_log : failure_log {
+  std::uint64_t checked = 0;
+
+  void check(bool ok, const std::string& line) {
+    ++checked;
+    if (!ok) add(line);
+  }
+};
+
 }  // namespace mixprec_test

@@ -16,6 +16,7 @@
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/failure_log.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
 
@@ -103,14 +104,7 @@ std::vector<float> random_tensor(std::size_t n, std::uint64_t seed, double max) 
   return x;
 }
 
-struct tally {
-  std::uint64_t checked = 0, wrong = 0;
-  std::string first;
-  void check(bool ok, const std::string& what) {
-    ++checked;
-    if (!ok && wrong++ < 8) first += "  " + what + "\n";
-  }
-};
+using tally = mixprec_test::check_log;
 
 // Checks quantize_mx's rowwise output for x [rows, cols] against exact
 // arithmetic; for a deterministic mode.
@@ -166,10 +160,10 @@ TEST_CASE("MX scales and elements match exact arithmetic for every element forma
         check_against_exact<T>(random_tensor(static_cast<std::size_t>(rows * cols), 11, p.max), rows, cols, rule, mode,
                                result);
         INFO(reference::spec_of<T>().name << " rule " << static_cast<int>(rule) << " mode " << static_cast<int>(mode)
-                                          << ": " << result.checked << " checks, " << result.wrong << " wrong\n"
+                                          << ": " << result.checked << " checks, " << result.count << " wrong\n"
                                           << result.first);
         CHECK(result.checked > 0);
-        CHECK(result.wrong == 0);
+        CHECK(result.count == 0);
       }
     }
   });
@@ -259,7 +253,7 @@ TEST_CASE("MX columnwise quantizes the transposed high-precision data, with bloc
     // And that is the exact rule, checked on the transposed tensor.
     tally result;
     check_against_exact<mixprec::float8_e4m3>(transposed, cols, rows, rule, rounding::nearest_even, result);
-    CHECK(result.wrong == 0);
+    CHECK(result.count == 0);
   }
 }
 

@@ -19,6 +19,7 @@
 #include "mixprec/reference/nvfp4_quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/failure_log.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
 
@@ -83,14 +84,7 @@ std::vector<float> random_tensor(std::size_t n, std::uint64_t seed) {
   return x;
 }
 
-struct tally {
-  std::uint64_t checked = 0, wrong = 0;
-  std::string first;
-  void check(bool ok, const std::string& what) {
-    ++checked;
-    if (!ok && wrong++ < 8) first += "  " + what + "\n";
-  }
-};
+using tally = mixprec_test::check_log;
 
 // y [lines, length] (already transposed / transformed by the test) quantized
 // with 1x16 blocks, or 16x16 tiles when `tiles`: checks S, every block scale
@@ -275,11 +269,11 @@ TEST_CASE("quantize_nvfp4: 1x16 blocks in both orientations, each from the high-
       const float s = quantize_nvfp4(x.data(), rows, cols, q.data(), scales.data(), o, orientation);
       tally t;
       check_against_exact(rowwise ? x : transpose(x, rows, cols), lines, length, false, mode, s, scales, q, t);
-      INFO("mode " << static_cast<int>(mode) << " rowwise " << rowwise << ": " << t.checked << " checks, " << t.wrong
+      INFO("mode " << static_cast<int>(mode) << " rowwise " << rowwise << ": " << t.checked << " checks, " << t.count
                    << " wrong\n"
                    << t.first);
       CHECK(t.checked > 700);
-      CHECK(t.wrong == 0);
+      CHECK(t.count == 0);
       // dequantize gives q · d / S for every element.
       std::vector<float> y(x.size());
       dequantize_nvfp4(q.data(), scales.data(), s, lines, length, y.data(), o);
@@ -352,8 +346,8 @@ TEST_CASE("quantize_nvfp4 16x16 tiles: one scale per tile (stored per row), colu
   tally t;
   check_against_exact(x, rows, cols, true, rounding::nearest_even, s1, s_row, q_row, t);
   check_against_exact(transpose(x, rows, cols), cols, rows, true, rounding::nearest_even, s2, s_col, q_col, t);
-  INFO(t.checked << " checks, " << t.wrong << " wrong\n" << t.first);
-  CHECK(t.wrong == 0);
+  INFO(t.checked << " checks, " << t.count << " wrong\n" << t.first);
+  CHECK(t.count == 0);
   int not_transposed = 0;
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t c = 0; c < cols; ++c) {
@@ -494,8 +488,8 @@ TEST_CASE("quantize_nvfp4 with the random Hadamard transform quantizes the trans
   }
   tally t;
   check_against_exact(transformed, cols, rows, false, rounding::nearest_even, s, scales, q, t);
-  INFO(t.checked << " checks, " << t.wrong << " wrong\n" << t.first);
-  CHECK(t.wrong == 0);
+  INFO(t.checked << " checks, " << t.count << " wrong\n" << t.first);
+  CHECK(t.count == 0);
   // dequantize with the same options returns approximately xᵀ (NVFP4's error, spread by the transform).
   std::vector<float> back(x.size());
   dequantize_nvfp4(q.data(), scales.data(), s, cols, rows, back.data(), o);
