@@ -227,7 +227,7 @@ fi
 # The kernels with shared-memory tiles and vector accesses at odd shapes
 # (cast-transpose, block scales), the stream-order and graph tests, the GEMM's
 # graph replay and plan cache, and the multi-tensor training kernels.
-memcheck_subset="cast-transpose equals the reference*,row-wise and block scales equal the reference*,stream order*,graph capture and replay with new scales,plans are cached per key and reused,[unscale],[fp8_scaling],*recipe and optimizer updates capture*"
+memcheck_subset="cast-transpose equals the reference*,row-wise and block scales equal the reference*,stream order*,graph capture and replay with new scales,plans are cached per key and reused,[unscale],[fp8_scaling],*recipe and optimizer updates capture*,packed FP4 pairs*,block casts are stream-ordered*"
 if [ "$gpu" = 0 ]; then
   skip_step memcheck "no CUDA device"
 elif [ -z "$sanitizer" ]; then
