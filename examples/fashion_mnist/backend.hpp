@@ -146,14 +146,22 @@ namespace detail {
 
 // What the quantization of x did to each non-zero element (numerics.hpp's
 // cast_census): flushed to ±0, left a non-zero subnormal element, or
-// saturated: clamped, because x divided by its block's decode factor
-// (`scaled`, exact in double) lay beyond the element format's largest value.
+// saturated: x divided by its block's decode factor (`scaled`, exact in
+// double) lay beyond max plus half the spacing below max (E4M3 464, E5M2
+// 61440, E2M1 7), where nearest-even rounding in a format with more exponent
+// range would give a larger value: the clamp to ±max decided it, as the
+// census of the per-tensor formats counts values beyond their overflow
+// threshold. (NVFP4 block maxima land in [5.65, 6.4]: rounded, not clamped.)
 // q is the quantized operand [lines, length]; element (line, p) came from x at
 // (line, p) row-wise or (p, line) column-wise.
 template <class Element, class Scaled>
 block_cast_report report_block_cast(const float* x, std::int64_t cols, bool rowwise, const Element* q,
                                     std::int64_t lines, std::int64_t length, Scaled scaled) {
-  const double largest = static_cast<double>(static_cast<float>(std::numeric_limits<Element>::max()));
+  const Element max = std::numeric_limits<Element>::max();
+  const double below_max = static_cast<double>(static_cast<float>(Element::from_bits(
+      static_cast<typename Element::storage_type>(max.bits() - 1))));  // the next value down (same sign)
+  const double largest = static_cast<double>(static_cast<float>(max));
+  const double clamp_threshold = largest + (largest - below_max) / 2;
   const float smallest_normal = static_cast<float>(std::numeric_limits<Element>::min());
   block_cast_report result;
   result.scaled.assign(static_cast<std::size_t>(lines * length), 0.0f);
@@ -168,7 +176,7 @@ block_cast_report report_block_cast(const float* x, std::int64_t cols, bool roww
       const double value = scaled(line, p, static_cast<double>(source));
       result.scaled[static_cast<std::size_t>(source_index)] = static_cast<float>(value);
       const double magnitude = std::fabs(value);
-      if (!(magnitude <= largest)) ++c.saturated;  // NaN counts as saturated, as census() does
+      if (!(magnitude <= clamp_threshold)) ++c.saturated;  // NaN counts as saturated, as census() does
       else if (element == 0.0f) ++c.flushed;
       else if (element < smallest_normal) ++c.subnormal;
     }

@@ -16,7 +16,7 @@
 stepsfile = ARGC >= 1 ? ARG1 : 'out/demo/steps.csv'
 epochsfile = ARGC >= 2 ? ARG2 : 'out/demo/epochs.csv'
 outfile = ARGC >= 3 ? ARG3 : 'out/demo/losses.png'
-recipes = ARGC >= 4 ? ARG4 : 'fp32 bf16 fp16 fp16-noscale fp8 fp8-current fp8-block'
+recipes = ARGC >= 4 ? ARG4 : 'fp32 bf16 fp16 fp16-noscale fp8 fp8-current fp8-block mxfp8 mxfp4 nvfp4'
 
 set datafile separator comma
 # The rows to draw: every recipe but fp32 (fp32 is the grey line of each), or fp32 alone.
@@ -44,6 +44,10 @@ if (has_fp32) {
   undefine STATS_*
   stats stepsfile using (strcol(1) ne 'fp32' && column(2) >= first_step ? abs(column(6)) : NaN) skip 1 nooutput
   if (exists("STATS_max") && STATS_max > 0) { gap = STATS_max * 1.1 }
+  # Capped, so that one recipe far off (mxfp4: about +2) does not flatten every
+  # other row to a line at 0; such a recipe's row leaves the panel, and its loss
+  # panel shows how far.
+  if (gap > 0.1) { gap = 0.1 }
 }
 stats epochsfile using 5 skip 1 nooutput
 accuracy_low = STATS_min - 0.1 * (STATS_max - STATS_min) - 0.002
@@ -60,7 +64,7 @@ set multiplot layout rows, 3 columnsfirst downwards \
 set grid lc rgb '#e0e0e0'
 set key top right opaque box lc rgb '#cccccc' samplen 2 font ',10'
 fp32_colour = '#9a9a9a'
-colours = '#1f77b4 #d62728 #2ca02c #9467bd #ff7f0e #8c564b #e377c2'
+colours = '#1f77b4 #d62728 #2ca02c #9467bd #ff7f0e #8c564b #e377c2 #17becf #bcbd22 #393b79'
 
 # Left column: loss.
 set logscale y
