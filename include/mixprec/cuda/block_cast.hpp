@@ -456,8 +456,8 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
 /// first (cast::random_hadamard_transform with o.hadamard_signs, the same
 /// function on the device): one orientation per call then, since
 /// each has its own amax and tensor scale (TransformerEngine transforms only
-/// the column-wise wgrad operand), and that dimension must be a multiple of
-/// 16. Stream-ordered; nothing written for rows · cols = 0.
+/// the column-wise wgrad operand), and that dimension must be a multiple
+/// of 16. Stream-ordered; nothing written for rows · cols = 0.
 /// @throws mixprec::error, before anything is launched, for negative rows or
 ///         cols or sizes that overflow, a null x with elements, a null amax,
 ///         an element array without its scale array (or the reverse), no
