@@ -274,6 +274,11 @@ command_line parse(int argc, char** argv) {
     if (c.train_limit == 0) c.train_limit = 12000;
     if (c.test_limit == 0) c.test_limit = 5000;
   }
+  // The recipes against the device and the batch, before any data is read
+  // (and, for --device cuda, before the GPU is probed).
+  const std::vector<recipe> chosen = c.recipes_given ? parse_recipes(c.recipes) : default_recipes(c.device);
+  require_runnable(chosen, c.device);
+  for (const recipe& r : chosen) require_batch_fits(r, c.training.batch_size);
   return c;
 }
 
@@ -702,7 +707,6 @@ run_result train_recipe(const command_line& c, const std::vector<std::size_t>& w
 // work does not depend on the values, and no data set is needed).
 int run_timing(const command_line& c, const std::vector<std::size_t>& widths) {
   const std::vector<recipe> recipes = c.recipes_given ? parse_recipes(c.recipes) : default_recipes(c.device);
-  require_runnable(recipes, c.device);
   const std::size_t batch = c.training.batch_size;
   prepared_split data;
   data.count = 4 * batch;  // four distinct batches, visited in turn
@@ -764,7 +768,6 @@ int run(int argc, char** argv) {
 #endif
   }
   const std::vector<recipe> recipes = c.recipes_given ? parse_recipes(c.recipes) : default_recipes(c.device);
-  require_runnable(recipes, c.device);
   // Before the data is read or anything trained: results that cannot be
   // written must not cost a run.
   const fs::path out_dir(c.out);

@@ -162,11 +162,7 @@ class trainer {
  public:
   trainer(const recipe& r, const training_options& options) : recipe_(r), options_(options) {
     optimizer_ = make_optimizer(options.optimizer);
-    if (r.blocks)
-      for (const mixprec::block_operand_recipe& operand : r.blocks->operands)
-        mixprec::require(!operand.random_hadamard || options.batch_size % mixprec::hadamard_size == 0,
-                         "recipe ", r.name, " applies the 16-point random Hadamard transform along the batch (the "
-                         "wgrad GEMM's K), so --batch must be a multiple of 16, but it is ", options.batch_size);
+    require_batch_fits(r, options.batch_size);
     if (r.loss == loss_scaling::dynamic) scaler_ = std::make_unique<mixprec::dynamic_loss_scaler>();
     // The same initial weights for every recipe and device (training_setup.hpp).
     std::vector<initial_layer> initial =

@@ -135,6 +135,16 @@ inline void require_runnable(const std::vector<recipe>& recipes, const std::stri
                      device);
 }
 
+// Rejects a batch that recipe r cannot train with: the random Hadamard
+// transform runs along the batch (the wgrad GEMM's K) in blocks of 16.
+inline void require_batch_fits(const recipe& r, std::size_t batch) {
+  if (!r.blocks) return;
+  for (const mixprec::block_operand_recipe& operand : r.blocks->operands)
+    mixprec::require(!operand.random_hadamard || batch % mixprec::hadamard_size == 0, "recipe ", r.name,
+                     " applies the 16-point random Hadamard transform along the batch (the wgrad GEMM's K), so "
+                     "--batch must be a multiple of 16, but it is ", batch);
+}
+
 // The short name of a block element type, for tables.
 inline const char* short_name(mixprec::gemm::block_element element) {
   using mixprec::gemm::block_element;

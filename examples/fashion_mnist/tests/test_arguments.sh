@@ -42,6 +42,9 @@ expect_rejection "--lr expects a positive finite number, got 'nan'" --lr nan
 expect_rejection "--lr expects a positive finite number, got '1e39'" --lr 1e39
 expect_rejection "--recipes '' names no recipe" --recipes ""
 expect_rejection "unknown recipe 'fp7'" --recipes fp32,fp7
+# The microscaling recipes: CPU only, and NVFP4's RHT needs a batch of 16s.
+expect_rejection "recipe 'nvfp4' runs on the CPU reference only (--device cpu)" --device cuda --recipes fp32,nvfp4
+expect_rejection "recipe nvfp4 applies the 16-point random Hadamard transform along the batch" --batch 100
 # An output directory that cannot be written fails at once, not after the run.
 expect_rejection "--out /dev/null/results: cannot create the output directory" --out /dev/null/results
 touch a_file
