@@ -344,6 +344,8 @@ std::string general(double value) {
   out << std::setprecision(6) << value;
   return out.str();
 }
+// Most figures are floats (losses, scales, accuracies): widened exactly.
+std::string general(float value) { return general(static_cast<double>(value)); }
 
 // A plain text table: the first row is the header; columns left-aligned
 // except numbers, right-aligned.
@@ -392,8 +394,8 @@ void write_csv_files(const fs::path& dir, const std::vector<run_result>& results
     double window_sum = 0;
     const std::size_t window = 50;
     for (std::size_t i = 0; i < r.steps.size(); ++i) {
-      window_sum += r.steps[i].loss;
-      if (i >= window) window_sum -= r.steps[i - window].loss;
+      window_sum += static_cast<double>(r.steps[i].loss);
+      if (i >= window) window_sum -= static_cast<double>(r.steps[i - window].loss);
       smoothed[i] = window_sum / static_cast<double>(std::min(i + 1, window));
     }
     return smoothed;

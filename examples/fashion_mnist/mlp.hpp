@@ -295,7 +295,7 @@ class trainer {
         }
         step_record record = train_step(x.data(), y.data(), batch, correct, result, step_ == result.report_step);
         record.epoch = epoch;
-        loss_sum += record.loss;
+        loss_sum += static_cast<double>(record.loss);
         result.steps.push_back(record);
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -491,7 +491,7 @@ class trainer {
       float sum = 0;
       float p[class_count];
       for (std::size_t c = 0; c < class_count; ++c) sum += (p[c] = std::exp(z[c] - z[predicted]));
-      loss += std::log(sum) - (z[y[r]] - z[predicted]);
+      loss += static_cast<double>(std::log(sum) - (z[y[r]] - z[predicted]));
       for (std::size_t c = 0; c < class_count; ++c)
         grad_[r * class_count + c] = (p[c] / sum - (c == y[r] ? 1.0f : 0.0f)) / static_cast<float>(rows) * scale;
     }

@@ -100,9 +100,9 @@ inline std::vector<initial_layer> initial_parameters(std::uint64_t seed, const s
 // total_steps (the step counts from 0).
 inline float cosine_learning_rate(const training_options& o, std::int64_t step, std::int64_t total_steps) {
   const double progress = total_steps > 1 ? static_cast<double>(step) / static_cast<double>(total_steps - 1) : 0.0;
-  const double floor = o.final_learning_rate_fraction;
+  const double floor = static_cast<double>(o.final_learning_rate_fraction);
   const double factor = floor + (1.0 - floor) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * progress));
-  return static_cast<float>(o.optimizer.learning_rate * factor);
+  return static_cast<float>(static_cast<double>(o.optimizer.learning_rate) * factor);
 }
 
 // The order in which the epochs visit the training images: a Fisher-Yates
