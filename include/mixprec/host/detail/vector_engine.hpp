@@ -33,6 +33,11 @@
 
 #define MIXPREC_VECTOR_INLINE __attribute__((always_inline)) inline
 
+// The instruction sets of the two SIMD paths (host::simd_path), as function
+// attributes: kernels carry them, so no -march flag is needed.
+#define MIXPREC_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define MIXPREC_TARGET_AVX2 __attribute__((target("avx2")))
+
 namespace mixprec {
 namespace host {
 namespace detail {
