@@ -65,6 +65,13 @@
 ///   - Checkpoints: save()/load() the complete state (optimizer_checkpoint),
 ///     save_bytes()/load_bytes() its versioned byte form
 ///     (mixprec/training/checkpoint.hpp); a resumed run continues bit for bit.
+///
+/// The pieces this header includes: the buffer views (tensor_view,
+/// const_tensor_view, model_copy: mixprec/training/tensor_view.hpp), the
+/// gradient check (check_gradients: mixprec/training/gradient_check.hpp), the
+/// update rules and options (mixprec/training/update_rules.hpp), the
+/// checkpoint format (mixprec/training/checkpoint.hpp) and the buffer-overlap
+/// check both optimizers share (mixprec/training/detail/buffer_overlap.hpp).
 #pragma once
 
 #include <cmath>
@@ -80,81 +87,14 @@
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/training/checkpoint.hpp"
+#include "mixprec/training/detail/buffer_overlap.hpp"
+#include "mixprec/training/gradient_check.hpp"
+#include "mixprec/training/tensor_view.hpp"
 #include "mixprec/training/update_rules.hpp"
 #include "mixprec/types.hpp"
 #include "mixprec/types/scalar_type.hpp"
 
 namespace mixprec {
-
-/// A non-owning view of n elements of one scalar type. The host optimizer
-/// reads host memory through it; mixprec::cuda's gradient_set and
-/// fused_optimizer take views of device memory. The viewed buffer must
-/// outlive every use of the view.
-struct tensor_view {
-  void* data = nullptr;                     ///< the first element; null only for an empty view
-  std::size_t size = 0;                     ///< number of elements (not bytes)
-  scalar_type type = scalar_type::float32;  ///< the element type
-
-  tensor_view() = default;
-  /// n elements of type t at d.
-  tensor_view(void* d, std::size_t n, scalar_type t) : data(d), size(n), type(t) {}
-  /// n elements at d, the type deduced from T (float, bfloat16, float16, float8_e4m3, ...).
-  template <class T, class = decltype(scalar_type_of<T>::value)>
-  tensor_view(T* d, std::size_t n) : data(d), size(n), type(scalar_type_of<T>::value) {}
-  /// All of `v` (host memory), the type deduced from T; `v` must not be resized while viewed.
-  template <class T, class = decltype(scalar_type_of<T>::value)>
-  tensor_view(std::vector<T>& v) : data(v.data()), size(v.size()), type(scalar_type_of<T>::value) {}  // NOLINT
-};
-
-/// A read-only tensor_view: how gradients are passed to the optimizers
-/// (host memory for the host optimizer, device memory for mixprec::cuda). A
-/// default-constructed (empty) view given as a gradient means "no gradient
-/// this step" for that parameter.
-struct const_tensor_view {
-  const void* data = nullptr;               ///< the first element; null only for an empty view
-  std::size_t size = 0;                     ///< number of elements (not bytes)
-  scalar_type type = scalar_type::float32;  ///< the element type
-
-  const_tensor_view() = default;
-  /// n elements of type t at d.
-  const_tensor_view(const void* d, std::size_t n, scalar_type t) : data(d), size(n), type(t) {}
-  /// The same elements as `v`, read-only (implicit).
-  const_tensor_view(const tensor_view& v) : data(v.data), size(v.size), type(v.type) {}  // NOLINT
-  /// n elements at d, the type deduced from T.
-  template <class T, class = decltype(scalar_type_of<T>::value)>
-  const_tensor_view(const T* d, std::size_t n) : data(d), size(n), type(scalar_type_of<T>::value) {}
-  /// All of `v` (host memory), the type deduced from T (implicit, so
-  /// `optimizer.step({g1, g2}, ...)` accepts vectors).
-  template <class T, class = decltype(scalar_type_of<T>::value)>
-  const_tensor_view(const std::vector<T>& v)  // NOLINT(google-explicit-constructor)
-      : data(v.data()), size(v.size()), type(scalar_type_of<T>::value) {}
-};
-
-/// Where the optimizer writes a parameter's low-precision copy after a step
-/// (what the forward pass reads). For the host optimizer every pointer is host
-/// memory; for mixprec::cuda::fused_optimizer every pointer is device memory.
-struct model_copy {
-  /// The copy: float32, bfloat16, float16, float8_e4m3 or float8_e5m2, with
-  /// as many elements as the parameter. Empty: no copy (use the master
-  /// weights directly).
-  tensor_view target;
-  /// BF16/FP16/FP8 copies store convert(w · *scale); required for FP8, ignored
-  /// for FP32; null: scale 1. Read at every step (give the recipe's current
-  /// scale), where it must be finite and > 0.
-  const float* scale = nullptr;
-  /// Optional (null: none): raised to max |w| of the updated weights at every
-  /// applied step, never lowered; the caller resets it after handing it to
-  /// its recipe.
-  float* amax = nullptr;
-
-  model_copy() = default;
-  /// The copy `t` with scale `s` and amax output `a` (implicit from a tensor_view).
-  model_copy(tensor_view t, const float* s = nullptr, float* a = nullptr) : target(t), scale(s), amax(a) {}  // NOLINT
-  /// All of the host vector `v` as the copy, with scale `s` and amax output `a`.
-  template <class T, class = decltype(scalar_type_of<T>::value)>
-  model_copy(std::vector<T>& v, const float* s = nullptr, float* a = nullptr)  // NOLINT
-      : target(v), scale(s), amax(a) {}
-};
 
 /// What the caller knows about this step's gradients.
 struct step_inputs {
@@ -178,83 +118,6 @@ struct step_report {
   float clip_coefficient = 1.0f;
   std::int64_t steps = 0;        ///< steps applied so far (skipped steps not counted)
 };
-
-/// The result of checking (and measuring) a set of scaled gradients.
-struct gradient_check {
-  bool found_inf = false;      ///< some gradient · inverse_scale is inf or NaN
-  double squared_norm = 0.0;   ///< sum of (gradient · inverse_scale)², accumulated in double
-};
-
-namespace detail {
-template <class Element>
-inline float widen(Element x) noexcept {
-  return static_cast<float>(x);
-}
-/// Rejects a gradient view of an unsupported type, or with elements but no data.
-inline void check_gradient_view(const const_tensor_view& g, std::size_t index, const char* who) {
-  require(g.type == scalar_type::float32 || g.type == scalar_type::bfloat16 || g.type == scalar_type::float16, who,
-          "gradient ", index, " is ", to_string(g.type), "; gradients are float32, bfloat16 or float16");
-  require(g.data != nullptr || g.size == 0, who, "gradient ", index, " has size ", g.size, " but no data");
-}
-
-/// A buffer's bytes [first, last) as integers (comparing unrelated pointers
-/// with < is unspecified; their integer values are not).
-struct byte_span {
-  std::uintptr_t first = 0, last = 0;
-  const char* what = "";
-  std::size_t parameter = 0;
-};
-/// The bytes of `elements` values of `element_bytes` each at `data`; throws
-/// when the extent overflows the address space.
-inline byte_span span_of(const void* data, std::size_t elements, std::size_t element_bytes, const char* what,
-                         std::size_t parameter, const char* who) {
-  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(data);
-  require(element_bytes == 0 || elements <= (std::numeric_limits<std::uintptr_t>::max() - first) / element_bytes, who,
-          what, " of parameter ", parameter, ": ", elements, " elements of ", element_bytes,
-          " bytes at ", data, " run past the end of the address space");
-  return byte_span{first, first + elements * element_bytes, what, parameter};
-}
-inline bool overlaps(const byte_span& a, const byte_span& b) noexcept {
-  return a.first < b.last && b.first < a.last;
-}
-/// Throws naming both buffers when `a` and `b` share a byte.
-inline void require_disjoint(const byte_span& a, const byte_span& b, const char* who) {
-  require(!overlaps(a, b), who, "the ", a.what, " of parameter ", a.parameter, " overlaps the ", b.what,
-          " of parameter ", b.parameter, ": a step would overwrite one with the other; give each its own buffer");
-}
-}  // namespace detail
-
-/// Host counterpart of the device unscale kernel: found_inf and the squared
-/// global norm of gradient · inverse_scale (each product rounded in FP32, as
-/// the optimizer's effective gradient), without modifying the gradients.
-/// Empty gradients contribute nothing. All gradients are host memory.
-/// \throws mixprec::error for a bad view (a type other than float32,
-/// bfloat16 or float16, or null data with size > 0) or an inverse_scale that
-/// is not finite and > 0.
-inline gradient_check check_gradients(const std::vector<const_tensor_view>& gradients, float inverse_scale = 1.0f) {
-  require(std::isfinite(inverse_scale) && inverse_scale > 0.0f, "mixprec::check_gradients: inverse_scale = ",
-          inverse_scale, " must be finite and > 0 (1 / the loss scale)");
-  for (std::size_t t = 0; t < gradients.size(); ++t) {
-    detail::check_gradient_view(gradients[t], t, "mixprec::check_gradients: ");
-  }
-  gradient_check result;
-  for (std::size_t t = 0; t < gradients.size(); ++t) {
-    visit_scalar_type(gradients[t].type, [&](auto zero) {
-      using G = decltype(zero);
-      const G* g = static_cast<const G*>(gradients[t].data);
-      double sum = 0.0;
-      bool bad = false;
-      for (std::size_t i = 0; i < gradients[t].size; ++i) {
-        const float x = detail::mul_rn(detail::widen(g[i]), inverse_scale);
-        bad |= !std::isfinite(x);
-        sum += static_cast<double>(x) * static_cast<double>(x);
-      }
-      result.found_inf |= bad;
-      result.squared_norm += sum;
-    });
-  }
-  return result;
-}
 
 /// The host optimizer: FP32 master weights, the update rule `Rule`
 /// (sgd_rule or adamw_rule) applied per element, model copies rewritten.
