@@ -43,10 +43,12 @@
 #include <type_traits>
 
 #include "mixprec/core/config.hpp"
+#include "mixprec/core/error.hpp"
 #include "mixprec/core/engine.hpp"
 #include "mixprec/core/format.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
+#include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/types/basic_float.hpp"
 #include "mixprec/types/operations.hpp"
 
@@ -81,7 +83,96 @@ struct is_mx_element
                                        std::is_same<T, float6_e2m3>::value || std::is_same<T, float6_e3m2>::value ||
                                        std::is_same<T, float4_e2m1>::value> {};
 
+/// How quantize_mx (reference::quantize_mx, host::quantize_mx) chooses scales
+/// and rounds elements.
+struct mx_options {
+  /// The scale rule: OCP's floor (default, the spec's) or NVIDIA's rceil.
+  mx_scale_rule rule = mx_scale_rule::floor;
+  /// The element rounding: any mixprec::rounding; elements always saturate
+  /// (OCP MX §6.3 clamps them to ±max).
+  rounding mode = rounding::nearest_even;
+  /// Stochastic rounding only: element (r, c) of x rounds with
+  /// stochastic_rounding_bits(seed, offset, r · cols + c), in both orientations.
+  std::uint64_t seed = 0;
+  /// See seed.
+  std::uint64_t offset = 0;
+  /// Where the scales go: compact row-major [lines, ceil(length / 32)], or
+  /// cuBLASLt's 128x4 tiles for CUBLASLT_MATMUL_MATRIX_SCALE_VEC32_UE8M0
+  /// (mixprec/gemm/block_scale_layout.hpp; padding written as 0x00).
+  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
+};
+
+/// Which way the blocks of a block quantization (MX: 32 elements, NVFP4: 16)
+/// run.
+enum class mx_orientation {
+  /// Blocks of consecutive elements of a row of x: out is [rows, cols],
+  /// scales [rows, ceil(cols / block)] (the A operand [M, K] of a GEMM, K = cols).
+  rowwise,
+  /// Blocks of consecutive elements of a column of x: out is xᵀ quantized,
+  /// [cols, rows], scales [cols, ceil(rows / block)] (the copy whose blocks run
+  /// along the other dimension, quantized from x itself).
+  columnwise,
+};
+
 namespace cast {
+namespace detail {
+
+// rows · cols without overflow; both non-negative.
+inline std::size_t mx_element_count(std::int64_t rows, std::int64_t cols, const char* who) {
+  require(rows >= 0 && cols >= 0, who, ": rows = ", rows, " and cols = ", cols, " must not be negative");
+  require(cols == 0 || rows <= INT64_MAX / cols, who, ": rows = ", rows, " times cols = ", cols,
+          " overflows a 64-bit element count");
+  return static_cast<std::size_t>(rows * cols);
+}
+
+// Blocks per line of `length` elements: ceil(length / block); the last block
+// of a line may be partial (its missing elements count as zeros, which do
+// not change amax).
+inline std::size_t blocks_per_line(std::int64_t length, std::size_t block) {
+  return (static_cast<std::size_t>(length) + block - 1) / block;
+}
+
+// The shape of a block quantization of x [rows, cols]: the quantized tensor y
+// is x (rowwise) or xᵀ (columnwise), and lines of y hold the blocks.
+struct block_quantize_shape {
+  std::size_t elements = 0;     // rows · cols
+  bool rowwise = true;
+  std::int64_t lines = 0;       // rows of y
+  std::int64_t length = 0;      // elements per line of y
+  std::size_t blocks = 0;       // blocks per line
+  std::size_t scale_count = 0;  // entries of the scale array, in its layout
+};
+
+inline void require_orientation(mx_orientation orientation, const char* who) {
+  require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
+          ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
+}
+
+// Every check of quantize_mx (the reference's and the host's: one list, so
+// both reject the same calls with the same messages), before anything is
+// written; returns the shape.
+inline block_quantize_shape check_mx_quantize(const void* x, std::int64_t rows, std::int64_t cols, const void* out,
+                                              const void* scales, const mx_options& o, mx_orientation orientation,
+                                              const char* who) {
+  block_quantize_shape shape;
+  shape.elements = mx_element_count(rows, cols, who);
+  require(shape.elements == 0 || (x != nullptr && out != nullptr && scales != nullptr), who, ": ",
+          x == nullptr ? "x" : out == nullptr ? "out" : "scales", " is null but rows * cols = ", shape.elements,
+          "; pass arrays for every element and scale (null is accepted only without elements)");
+  require(is_valid(o.rule), who, ": mx_options::rule = ", static_cast<int>(o.rule),
+          " is not a mixprec::mx_scale_rule enumerator; pass mx_scale_rule::floor or mx_scale_rule::rceil");
+  require(is_valid(o.mode), who, ": mx_options::mode = ", static_cast<int>(o.mode),
+          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
+  require_orientation(orientation, who);
+  shape.rowwise = orientation == mx_orientation::rowwise;
+  shape.lines = shape.rowwise ? rows : cols;
+  shape.length = shape.rowwise ? cols : rows;
+  shape.blocks = blocks_per_line(shape.length, mx_block_size);
+  shape.scale_count = gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(shape.lines), shape.blocks, who);
+  return shape;
+}
+
+}  // namespace detail
 
 /// The shared scale of an MX block of Element values whose largest magnitude
 /// is `amax` (a magnitude: >= 0, +inf or NaN), by `rule`: see the file

@@ -67,11 +67,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/core/config.hpp"
+#include "mixprec/core/error.hpp"
 #include "mixprec/core/engine.hpp"
 #include "mixprec/core/format.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
+#include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/types/basic_float.hpp"
 #include "mixprec/types/operations.hpp"
 
@@ -94,7 +97,75 @@ constexpr std::size_t hadamard_size = 16;
 /// −1, −1], as a mask (bit i set: s_i = −1; TE's get_sign_from_vector).
 constexpr std::uint16_t transformer_engine_hadamard_signs = 0xD7E8;
 
+/// How quantize_nvfp4 (reference::quantize_nvfp4, host::quantize_nvfp4) rounds elements and shapes its blocks and scales.
+struct nvfp4_options {
+  /// The element rounding: any mixprec::rounding (nearest_even by default;
+  /// stochastic for gradients); elements always saturate to ±6.
+  rounding mode = rounding::nearest_even;
+  /// Stochastic rounding only: element (r, c) of x rounds with
+  /// stochastic_rounding_bits(seed, offset, r · cols + c), in both orientations.
+  std::uint64_t seed = 0;
+  /// See seed.
+  std::uint64_t offset = 0;
+  /// One scale per 16x16 tile instead of per 16 elements of a line (weights
+  /// in TE's recipe); the scale is stored once per row of its tile.
+  bool two_dimensional_blocks = false;
+  /// Apply the 16-point random Hadamard transform along the quantized
+  /// dimension before quantizing (the wgrad operands in TE's recipe). Needs a
+  /// quantized dimension that is a multiple of 16; not with
+  /// two_dimensional_blocks.
+  bool random_hadamard = false;
+  /// The transform's signs (bit i set: s_i = −1); TransformerEngine's fixed
+  /// vector by default, cast::random_hadamard_signs(seed) for others.
+  std::uint16_t hadamard_signs = transformer_engine_hadamard_signs;
+  /// Where the block scales go: compact row-major, or cuBLASLt's tiles.
+  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
+};
+
 namespace cast {
+namespace detail {
+
+// The option checks quantize_nvfp4 and dequantize_nvfp4 share (the
+// reference's, the host's and the device kernels'); returns the number
+// of scale entries the block-scale array must hold.
+inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, std::int64_t length, const char* who) {
+  require(is_valid(o.mode), who, ": nvfp4_options::mode = ", static_cast<int>(o.mode),
+          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
+  require(!(o.random_hadamard && o.two_dimensional_blocks), who,
+          ": random_hadamard and two_dimensional_blocks are both set; the transform runs along one dimension and "
+          "would break the 16x16 tiles' symmetry (TransformerEngine applies it only to 1x16 column-wise operands): "
+          "choose one");
+  require(!o.random_hadamard || length % static_cast<std::int64_t>(hadamard_size) == 0, who,
+          ": random_hadamard needs the quantized dimension to be a multiple of 16, but it is ", length,
+          "; pad it with zeros to a multiple of 16 or quantize without the transform");
+  const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
+  return gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
+}
+
+// Every check of quantize_nvfp4 (the reference's and the host's: one list,
+// so both reject the same calls with the same messages), before anything is
+// written; returns the shape.
+inline block_quantize_shape check_nvfp4_quantize(const void* x, std::int64_t rows, std::int64_t cols, const void* out,
+                                                 const void* block_scales, const nvfp4_options& o,
+                                                 mx_orientation orientation, const char* who) {
+  block_quantize_shape shape;
+  shape.elements = mx_element_count(rows, cols, who);
+  require_orientation(orientation, who);
+  shape.rowwise = orientation == mx_orientation::rowwise;
+  shape.lines = shape.rowwise ? rows : cols;
+  shape.length = shape.rowwise ? cols : rows;
+  shape.blocks = blocks_per_line(shape.length, nvfp4_block_size);
+  shape.scale_count = nvfp4_validate(o, shape.lines, shape.length, who);
+  require(shape.elements == 0 || (x != nullptr && out != nullptr && block_scales != nullptr), who, ": ",
+          x == nullptr     ? "x"
+          : out == nullptr ? "out"
+                           : "block_scales",
+          " is null but rows * cols = ", shape.elements,
+          "; pass arrays for every element and scale (null is accepted only without elements)");
+  return shape;
+}
+
+}  // namespace detail
 
 /// The NVFP4 tensor scale S (dimensionless, a float multiplier) for a tensor
 /// whose largest magnitude is `amax` (>= 0, +inf or NaN): 2688 / amax rounded

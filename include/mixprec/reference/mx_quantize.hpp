@@ -26,52 +26,14 @@
 
 namespace mixprec {
 
-/// How quantize_mx chooses scales and rounds elements.
-struct mx_options {
-  /// The scale rule: OCP's floor (default, the spec's) or NVIDIA's rceil.
-  mx_scale_rule rule = mx_scale_rule::floor;
-  /// The element rounding: any mixprec::rounding; elements always saturate
-  /// (OCP MX §6.3 clamps them to ±max).
-  rounding mode = rounding::nearest_even;
-  /// Stochastic rounding only: element (r, c) of x rounds with
-  /// stochastic_rounding_bits(seed, offset, r · cols + c), in both orientations.
-  std::uint64_t seed = 0;
-  /// See seed.
-  std::uint64_t offset = 0;
-  /// Where the scales go: compact row-major [lines, ceil(length / 32)], or
-  /// cuBLASLt's 128x4 tiles for CUBLASLT_MATMUL_MATRIX_SCALE_VEC32_UE8M0
-  /// (mixprec/gemm/block_scale_layout.hpp; padding written as 0x00).
-  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
-};
-
-/// Which way the 32-element blocks run.
-enum class mx_orientation {
-  /// Blocks of 32 consecutive elements of a row of x: out is [rows, cols],
-  /// scales [rows, ceil(cols / 32)] (the A operand [M, K] of a GEMM, K = cols).
-  rowwise,
-  /// Blocks of 32 consecutive elements of a column of x: out is xᵀ quantized,
-  /// [cols, rows], scales [cols, ceil(rows / 32)] (the copy whose blocks run
-  /// along the other dimension, quantized from x itself).
-  columnwise,
-};
-
 namespace reference {
 namespace detail {
 
-// rows · cols without overflow; both non-negative.
-inline std::size_t mx_element_count(std::int64_t rows, std::int64_t cols, const char* who) {
-  require(rows >= 0 && cols >= 0, who, ": rows = ", rows, " and cols = ", cols, " must not be negative");
-  require(cols == 0 || rows <= INT64_MAX / cols, who, ": rows = ", rows, " times cols = ", cols,
-          " overflows a 64-bit element count");
-  return static_cast<std::size_t>(rows * cols);
-}
+// The checks live with the rules (cast/mx_rules.hpp), shared with
+// host::quantize_mx; the names stay here for their other callers.
+using cast::detail::mx_element_count;
 
-// Blocks per line of `length` elements: ceil(length / 32); the last block
-// of a line may be partial (its missing elements count as zeros, which do
-// not change amax).
-inline std::size_t mx_blocks_per_line(std::int64_t length) {
-  return (static_cast<std::size_t>(length) + mx_block_size - 1) / mx_block_size;
-}
+inline std::size_t mx_blocks_per_line(std::int64_t length) { return cast::detail::blocks_per_line(length, mx_block_size); }
 
 template <class Source>
 float mx_source_value(Source x) {
@@ -102,25 +64,14 @@ template <class Element, class Source>
 void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
                  const mx_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
   static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
-  constexpr const char* who = "mixprec::reference::quantize_mx";
-  const std::size_t n = detail::mx_element_count(rows, cols, who);
-  require(n == 0 || (x != nullptr && out != nullptr && scales != nullptr), who, ": ",
-          x == nullptr ? "x" : out == nullptr ? "out" : "scales", " is null but rows * cols = ", n,
-          "; pass arrays for every element and scale (null is accepted only without elements)");
-  require(is_valid(o.rule), who, ": mx_options::rule = ", static_cast<int>(o.rule),
-          " is not a mixprec::mx_scale_rule enumerator; pass mx_scale_rule::floor or mx_scale_rule::rceil");
-  require(is_valid(o.mode), who, ": mx_options::mode = ", static_cast<int>(o.mode),
-          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
-  require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
-          ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
-  const bool rowwise = orientation == mx_orientation::rowwise;
-  // The quantized tensor y is x (rowwise) or xᵀ (columnwise): lines of y
-  // hold the blocks.
-  const std::int64_t lines = rowwise ? rows : cols;
-  const std::int64_t length = rowwise ? cols : rows;
-  const std::size_t blocks = detail::mx_blocks_per_line(length);
-  const std::size_t scale_count =
-      gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
+  const cast::detail::block_quantize_shape shape = cast::detail::check_mx_quantize(
+      x, rows, cols, out, scales, o, orientation, "mixprec::reference::quantize_mx");
+  const std::size_t n = shape.elements;
+  const bool rowwise = shape.rowwise;
+  const std::int64_t lines = shape.lines;
+  const std::int64_t length = shape.length;
+  const std::size_t blocks = shape.blocks;
+  const std::size_t scale_count = shape.scale_count;
   if (n == 0) return;
   for (std::size_t i = 0; i < scale_count; ++i) scales[i] = float8_e8m0::from_bits(0);  // tile padding
   const auto source_index = [&](std::int64_t line, std::int64_t position) {

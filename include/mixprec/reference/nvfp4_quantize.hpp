@@ -43,49 +43,12 @@
 
 namespace mixprec {
 
-/// How quantize_nvfp4 rounds elements and shapes its blocks and scales.
-struct nvfp4_options {
-  /// The element rounding: any mixprec::rounding (nearest_even by default;
-  /// stochastic for gradients); elements always saturate to ±6.
-  rounding mode = rounding::nearest_even;
-  /// Stochastic rounding only: element (r, c) of x rounds with
-  /// stochastic_rounding_bits(seed, offset, r · cols + c), in both orientations.
-  std::uint64_t seed = 0;
-  /// See seed.
-  std::uint64_t offset = 0;
-  /// One scale per 16x16 tile instead of per 16 elements of a line (weights
-  /// in TE's recipe); the scale is stored once per row of its tile.
-  bool two_dimensional_blocks = false;
-  /// Apply the 16-point random Hadamard transform along the quantized
-  /// dimension before quantizing (the wgrad operands in TE's recipe). Needs a
-  /// quantized dimension that is a multiple of 16; not with
-  /// two_dimensional_blocks.
-  bool random_hadamard = false;
-  /// The transform's signs (bit i set: s_i = −1); TransformerEngine's fixed
-  /// vector by default, cast::random_hadamard_signs(seed) for others.
-  std::uint16_t hadamard_signs = transformer_engine_hadamard_signs;
-  /// Where the block scales go: compact row-major, or cuBLASLt's tiles.
-  gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact;
-};
-
 namespace reference {
 namespace detail {
 
-// The checks quantize_nvfp4 and dequantize_nvfp4 share; returns the number
-// of scale entries the block-scale array must hold.
-inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, std::int64_t length, const char* who) {
-  require(is_valid(o.mode), who, ": nvfp4_options::mode = ", static_cast<int>(o.mode),
-          " is not a mixprec::rounding enumerator; pass nearest_even, toward_zero, stochastic, upward or downward");
-  require(!(o.random_hadamard && o.two_dimensional_blocks), who,
-          ": random_hadamard and two_dimensional_blocks are both set; the transform runs along one dimension and "
-          "would break the 16x16 tiles' symmetry (TransformerEngine applies it only to 1x16 column-wise operands): "
-          "choose one");
-  require(!o.random_hadamard || length % static_cast<std::int64_t>(hadamard_size) == 0, who,
-          ": random_hadamard needs the quantized dimension to be a multiple of 16, but it is ", length,
-          "; pad it with zeros to a multiple of 16 or quantize without the transform");
-  const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
-  return gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
-}
+// The checks live with the rules (cast/nvfp4_rules.hpp), shared with
+// host::quantize_nvfp4; the name stays here for its other callers.
+using cast::detail::nvfp4_validate;
 
 }  // namespace detail
 
@@ -107,22 +70,13 @@ inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, st
 template <class Source>
 float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
                      const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
-  constexpr const char* who = "mixprec::reference::quantize_nvfp4";
-  const std::size_t n = detail::mx_element_count(rows, cols, who);
-  require(orientation == mx_orientation::rowwise || orientation == mx_orientation::columnwise, who,
-          ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
-  const bool rowwise = orientation == mx_orientation::rowwise;
-  // The quantized tensor y is x (rowwise) or xᵀ (columnwise): lines of y
-  // hold the blocks.
-  const std::int64_t lines = rowwise ? rows : cols;
-  const std::int64_t length = rowwise ? cols : rows;
-  const std::size_t scale_count = detail::nvfp4_validate(o, lines, length, who);
-  require(n == 0 || (x != nullptr && out != nullptr && block_scales != nullptr), who, ": ",
-          x == nullptr     ? "x"
-          : out == nullptr ? "out"
-                           : "block_scales",
-          " is null but rows * cols = ", n,
-          "; pass arrays for every element and scale (null is accepted only without elements)");
+  const cast::detail::block_quantize_shape shape = cast::detail::check_nvfp4_quantize(
+      x, rows, cols, out, block_scales, o, orientation, "mixprec::reference::quantize_nvfp4");
+  const std::size_t n = shape.elements;
+  const bool rowwise = shape.rowwise;
+  const std::int64_t lines = shape.lines;
+  const std::int64_t length = shape.length;
+  const std::size_t scale_count = shape.scale_count;
   if (n == 0) return 1.0f;  // an empty tensor: amax 0
 
   const auto source_index = [&](std::int64_t line, std::int64_t position) {
