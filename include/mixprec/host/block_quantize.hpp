@@ -1,0 +1,420 @@
+/// \file
+/// mixprec/host/block_quantize.hpp — fast host MX and NVFP4 block
+/// quantization, byte for byte the CPU reference's.
+///
+/// ~~~~
+///   host::quantize_mx(x, rows, cols, out, scales, options, orientation)          = reference::quantize_mx
+///   host::quantize_nvfp4(x, rows, cols, out, block_scales, options, orientation) = reference::quantize_nvfp4
+/// ~~~~
+///
+/// Same signatures, options, results and errors as reference::quantize_mx and
+/// reference::quantize_nvfp4 (mixprec/reference/mx_quantize.hpp,
+/// nvfp4_quantize.hpp): every element byte, every scale byte (padding
+/// included) and the NVFP4 tensor scale are the reference's, for every element
+/// type, rounding mode, orientation, scale layout and option; the argument
+/// checks are the same function (cast::detail::check_mx_quantize,
+/// check_nvfp4_quantize), so the same calls are rejected with the same message
+/// (naming mixprec::host::...) before anything is written.
+///
+/// How: blocks are processed a panel at a time (up to 1024 elements of a line,
+/// or, column-wise, one block of 256 columns gathered into a buffer). Block amax
+/// is a maximum of magnitude bit patterns; the scales follow the rules of
+/// mixprec/cast/ (MX's E8M0 code from amax's fields, NVFP4's d through the
+/// E4M3 encoder); each element is pre-scaled into a float that rounds as the
+/// exact quotient does (MX: x · 2^−k exactly, by integer exponent arithmetic;
+/// NVFP4: x · S / d in double as the reference computes it, rounded to odd into
+/// float), and convert_n's encoder (the engine, vectorised on AVX-512 or AVX2
+/// where the CPU has them, mixprec/host/convert_n.hpp) rounds the panel. The
+/// loops are compiled for the CPU's best path, chosen at run time; the
+/// overloads taking a host::simd_path run a given one (tests and benchmarks).
+/// Element modes other than nearest_even and toward_zero (stochastic, upward,
+/// downward) take the reference's per-element rule (cast::mx_encode,
+/// cast::nvfp4_encode) with the fast scales; NVFP4's random Hadamard transform
+/// is cast::random_hadamard_transform on each gathered block.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "mixprec/cast/mx_rules.hpp"
+#include "mixprec/cast/nvfp4_rules.hpp"
+#include "mixprec/core/engine.hpp"
+#include "mixprec/core/random.hpp"
+#include "mixprec/core/rounding.hpp"
+#include "mixprec/gemm/block_scale_layout.hpp"
+#include "mixprec/host/cpu_features.hpp"
+#include "mixprec/host/detail/block_quantize_kernels.hpp"
+#include "mixprec/host/detail/dispatch.hpp"
+#include "mixprec/types/basic_float.hpp"
+
+namespace mixprec {
+namespace host {
+namespace detail {
+
+static_assert(rounds_below_float_normals_to_zero<formats::e4m3>() && rounds_below_float_normals_to_zero<formats::e5m2>() &&
+                  rounds_below_float_normals_to_zero<formats::e2m3>() &&
+                  rounds_below_float_normals_to_zero<formats::e3m2>() &&
+                  rounds_below_float_normals_to_zero<formats::e2m1>(),
+              "mx_unscaled_bits may flush quotients below 2^-126 to zero");
+// The clamps of nvfp4_block_values and nvfp4_prescale change no code: rounding
+// is monotone, so the bounds' codes are those of everything beyond them.
+static_assert(engine::encode<formats::e4m3>(static_cast<float>(nvfp4_block_value_low), rounding::nearest_even,
+                                            saturation::finite) == 0 &&
+                  engine::encode<formats::e4m3>(static_cast<float>(nvfp4_block_value_high), rounding::nearest_even,
+                                                saturation::finite) == formats::e4m3::max_finite_magnitude &&
+                  engine::encode<formats::e4m3>(448.0f, rounding::nearest_even, saturation::finite) ==
+                      formats::e4m3::max_finite_magnitude,
+              "E4M3 gives 0 up to the low clamp and 448 from 448 up");
+static_assert(engine::encode<formats::e2m1>(static_cast<float>(nvfp4_element_low), rounding::nearest_even,
+                                            saturation::finite) == 0 &&
+                  engine::encode<formats::e2m1>(static_cast<float>(nvfp4_element_low), rounding::toward_zero,
+                                                saturation::finite) == 0 &&
+                  engine::encode<formats::e2m1>(static_cast<float>(nvfp4_element_high), rounding::nearest_even,
+                                                saturation::finite) == formats::e2m1::max_finite_magnitude &&
+                  engine::encode<formats::e2m1>(static_cast<float>(nvfp4_element_high), rounding::toward_zero,
+                                                saturation::finite) == formats::e2m1::max_finite_magnitude &&
+                  engine::encode<formats::e2m1>(6.0f, rounding::toward_zero, saturation::finite) ==
+                      formats::e2m1::max_finite_magnitude,
+              "E2M1 gives 0 up to the low clamp and 6 from 6 up");
+
+// Whether the vector encoder rounds this mode (the others take the
+// reference's per-element rule).
+inline bool encoder_has_mode(rounding mode) noexcept {
+  return mode == rounding::nearest_even || mode == rounding::toward_zero;
+}
+
+// The quantized tensor y (x rowwise, xᵀ columnwise; optionally each 16-block
+// of a line through the random Hadamard transform), read a panel at a time:
+// lines [first_line, first_line + lines) × positions [first, first + count).
+template <class Source>
+class block_source {
+ public:
+  block_source(const Source* x, std::size_t cols, bool rowwise, bool hadamard, std::uint16_t signs, simd_path path)
+      : x_(x), cols_(cols), rowwise_(rowwise), hadamard_(hadamard), signs_(signs), path_(path) {}
+
+  // The index in x of y's element (line, position): what the stochastic
+  // rounding bits count, as in the reference.
+  std::size_t source_index(std::size_t line, std::size_t position) const noexcept {
+    return rowwise_ ? line * cols_ + position : position * cols_ + line;
+  }
+
+  // The panel's line i starts at result + i · stride: straight into x where
+  // y's lines are x's rows as floats, else in `buffer` (stride = count).
+  const float* panel(std::size_t first_line, std::size_t lines, std::size_t first, std::size_t count, float* buffer,
+                     std::size_t& stride) const {
+    if constexpr (std::is_same<Source, float>::value) {
+      if (rowwise_ && !hadamard_) {
+        stride = cols_;
+        return x_ + first_line * cols_ + first;
+      }
+    }
+    stride = count;
+    if (rowwise_) {
+      for (std::size_t line = 0; line < lines; ++line) {
+        const Source* row = x_ + (first_line + line) * cols_ + first;
+        if constexpr (std::is_same<Source, float>::value)
+          std::memcpy(buffer + line * count, row, count * sizeof(float));
+        else
+          decode_dispatch(row, count, buffer + line * count, path_);
+      }
+    } else {
+      // Column-wise: x's rows [first, first + count), columns [first_line,
+      // first_line + lines), transposed; read along x's rows, 16 columns at
+      // a time so that the buffer lines being filled stay in L1.
+      constexpr std::size_t columns_at_once = 16;
+      for (std::size_t group = 0; group < lines; group += columns_at_once) {
+        const std::size_t group_end = group + columns_at_once < lines ? group + columns_at_once : lines;
+        for (std::size_t position = 0; position < count; ++position) {
+          const Source* row = x_ + (first + position) * cols_ + first_line;
+          for (std::size_t line = group; line < group_end; ++line)
+            buffer[line * count + position] = static_cast<float>(row[line]);
+        }
+      }
+    }
+    if (hadamard_)  // the panel's positions are whole 16-blocks (the length is a multiple of 16)
+      for (std::size_t begin = 0; begin < lines * count; begin += hadamard_size)
+        cast::random_hadamard_transform(buffer + begin, buffer + begin, signs_, false);
+    return buffer;
+  }
+
+ private:
+  const Source* x_;
+  std::size_t cols_;
+  bool rowwise_, hadamard_;
+  std::uint16_t signs_;
+  simd_path path_;
+};
+
+// How y is cut into panels: row-wise, `lines` lines (1, or 16 for NVFP4's
+// tiles) by up to 1024 positions; column-wise, 256 lines (columns of x) by
+// one block of positions (rows of x), gathered into a buffer so that the
+// block loops and the encoder see contiguous lines. (256 columns: each row of
+// x is read 1 KiB at a time; with 64, rows a power of two apart in memory
+// evicted each other from L1 between column groups and column-wise MX ran at
+// a third of the speed.)
+struct panel_shape {
+  std::size_t lines = 1;
+  std::size_t positions = 1024;
+};
+inline panel_shape panel_shape_for(bool rowwise, std::size_t block, std::size_t rowwise_lines) {
+  return rowwise ? panel_shape{rowwise_lines, 1024} : panel_shape{256, block};
+}
+
+// Calls body(first_line, panel_lines, first, count) for every panel of y
+// [lines, length]. Column-wise, the blocks of rows advance slowest: each
+// strip of x's rows is then read left to right, once.
+template <class Body>
+void for_each_panel(std::size_t lines, std::size_t length, const panel_shape& panel, bool rowwise, Body&& body) {
+  const auto visit = [&](std::size_t first_line, std::size_t first) {
+    body(first_line, lines - first_line < panel.lines ? lines - first_line : panel.lines, first,
+         length - first < panel.positions ? length - first : panel.positions);
+  };
+  if (rowwise) {
+    for (std::size_t first_line = 0; first_line < lines; first_line += panel.lines)
+      for (std::size_t first = 0; first < length; first += panel.positions) visit(first_line, first);
+  } else {
+    for (std::size_t first = 0; first < length; first += panel.positions)
+      for (std::size_t first_line = 0; first_line < lines; first_line += panel.lines) visit(first_line, first);
+  }
+}
+
+// Calls kernel(line_begin, count, block_length, line) for the panel's
+// blocks: the whole panel at once where it is contiguous and each line one
+// block or the panel one line, else line by line.
+template <class Call>
+void for_panel_lines(const float* y, std::size_t stride, std::size_t lines, std::size_t count, std::size_t block,
+                     Call&& call) {
+  if (lines == 1 || (stride == count && count <= block)) {
+    call(y, lines * count, lines == 1 ? block : count, std::size_t{0});
+  } else {
+    for (std::size_t line = 0; line < lines; ++line) call(y + line * stride, count, block, line);
+  }
+}
+
+// Encodes a panel of pre-scaled floats (lines · count, line-major) on `path`
+// into out's lines (out line i at out + (first_line + i) · length + first).
+template <class Element>
+void encode_panel(const float* pre, std::size_t lines, std::size_t count, Element* out, std::size_t first_line,
+                  std::size_t length, std::size_t first, rounding mode, simd_path path, std::vector<Element>& codes) {
+  if (lines == 1) return encode_on_path(pre, count, out + first_line * length + first, mode, saturation::finite, path);
+  encode_on_path(pre, lines * count, codes.data(), mode, saturation::finite, path);
+  for (std::size_t line = 0; line < lines; ++line)
+    std::memcpy(out + (first_line + line) * length + first, codes.data() + line * count, count * sizeof(Element));
+}
+
+template <class Element, class Source>
+void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
+                         const mx_options& o, mx_orientation orientation, simd_path path, const char* who) {
+  static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
+  static_assert(has_vector_encoder<typename Element::format>::value, "every MX element has a vector encoder");
+  const cast::detail::block_quantize_shape shape = cast::detail::check_mx_quantize(x, rows, cols, out, scales, o, orientation, who);
+  require_supported(path, who);
+  if (shape.elements == 0) return;
+  const auto lines = static_cast<std::size_t>(shape.lines), length = static_cast<std::size_t>(shape.length);
+  constexpr std::size_t block = mx_block_size;
+  for (std::size_t i = 0; i < shape.scale_count; ++i) scales[i] = float8_e8m0::from_bits(0);  // tile padding
+  const block_source<Source> source(x, static_cast<std::size_t>(cols), shape.rowwise, false, 0, path);
+  const panel_shape panel = panel_shape_for(shape.rowwise, block, 1);
+  const std::size_t capacity = panel.lines * panel.positions, blocks_capacity = capacity / block + panel.lines;
+  std::vector<float> buffer(capacity), pre(capacity);
+  std::vector<Element> codes(panel.lines == 1 ? 0 : capacity);
+  std::vector<std::uint32_t> amax(blocks_capacity);
+  std::vector<std::uint8_t> scale_codes(blocks_capacity);
+  const bool vector_mode = encoder_has_mode(o.mode);
+  for_each_panel(lines, length, panel, shape.rowwise, [&](std::size_t first_line, std::size_t panel_lines,
+                                                         std::size_t first, std::size_t count) {
+      const std::size_t blocks = (count + block - 1) / block;  // per line of the panel
+      std::size_t stride = 0;
+      const float* y = source.panel(first_line, panel_lines, first, count, buffer.data(), stride);
+      for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+        run_kernel<block_magnitude_max<block>>(path, line_y, n, b, amax.data() + line * blocks);
+      });
+      for (std::size_t line = 0; line < panel_lines; ++line)
+        for (std::size_t b = 0; b < blocks; ++b) {
+          const std::uint8_t code = mx_scale_code<Element>(amax[line * blocks + b], o.rule);
+          scale_codes[line * blocks + b] = code;
+          scales[gemm::block_scale_offset(o.scale_layout, first_line + line, first / block + b, shape.blocks)] =
+              float8_e8m0::from_bits(code);
+        }
+      if (vector_mode) {
+        for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+          run_kernel<mx_unscale>(path, line_y, n, b, scale_codes.data() + line * blocks, pre.data() + line * count);
+        });
+        encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
+        return;
+      }
+      // stochastic, upward, downward: the reference's rule, element by element.
+      for (std::size_t line = 0; line < panel_lines; ++line)
+        for (std::size_t p = 0; p < count; ++p) {
+          const std::size_t index = source.source_index(first_line + line, first + p);
+          const std::uint32_t random_bits =
+              o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
+          out[(first_line + line) * length + first + p] = cast::mx_encode<Element>(
+              y[line * stride + p], float8_e8m0::from_bits(scale_codes[line * blocks + p / block]), o.mode, random_bits);
+        }
+  });
+}
+
+template <class Source>
+float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out,
+                             float8_e4m3* block_scales, const nvfp4_options& o, mx_orientation orientation,
+                             simd_path path, const char* who) {
+  const cast::detail::block_quantize_shape shape =
+      cast::detail::check_nvfp4_quantize(x, rows, cols, out, block_scales, o, orientation, who);
+  require_supported(path, who);
+  if (shape.elements == 0) return 1.0f;  // an empty tensor: amax 0, as the reference
+  const auto lines = static_cast<std::size_t>(shape.lines), length = static_cast<std::size_t>(shape.length);
+  constexpr std::size_t block = nvfp4_block_size;
+  const block_source<Source> source(x, static_cast<std::size_t>(cols), shape.rowwise, o.random_hadamard,
+                                    o.hadamard_signs, path);
+  // Tiles of 16x16: 16 lines per row-wise panel; the column-wise panels'
+  // 256 lines are 16 tiles wide.
+  const std::size_t tile_lines = o.two_dimensional_blocks ? block : 1;
+  const panel_shape panel = panel_shape_for(shape.rowwise, block, tile_lines);
+  const std::size_t capacity = panel.lines * panel.positions, blocks_capacity = capacity / block + panel.lines;
+  std::vector<float> buffer(capacity), pre(capacity), values(blocks_capacity), block_scale_values(blocks_capacity);
+  std::vector<float4_e2m1> codes(panel.lines == 1 ? 0 : capacity);
+  std::vector<float8_e4m3> scale_codes(blocks_capacity);
+  std::vector<std::uint32_t> amax(blocks_capacity);
+
+  const auto for_each_loaded_panel = [&](auto&& body) {
+    for_each_panel(lines, length, panel, shape.rowwise, [&](std::size_t first_line, std::size_t panel_lines,
+                                                           std::size_t first, std::size_t count) {
+      std::size_t stride = 0;
+      const float* y = source.panel(first_line, panel_lines, first, count, buffer.data(), stride);
+      body(first_line, panel_lines, first, count, y, stride);
+    });
+  };
+
+  // The tensor amax, of y (x itself unless transformed: the same magnitudes).
+  std::uint32_t tensor_amax = 0;
+  bool amax_done = false;
+  if constexpr (std::is_same<Source, float>::value) {
+    if (!o.random_hadamard) {  // one pass over x, the whole tensor as one block
+      run_kernel<block_magnitude_max<block>>(path, x, shape.elements, shape.elements, &tensor_amax);
+      amax_done = true;
+    }
+  }
+  if (!amax_done) {
+    for_each_loaded_panel([&](std::size_t, std::size_t panel_lines, std::size_t, std::size_t count, const float* y,
+                       std::size_t stride) {
+      for (std::size_t line = 0; line < panel_lines; ++line) {
+        std::uint32_t line_amax = 0;
+        run_kernel<block_magnitude_max<block>>(path, y + line * stride, count, count, &line_amax);
+        tensor_amax = line_amax > tensor_amax ? line_amax : tensor_amax;
+      }
+    });
+  }
+  const float tensor_scale = cast::nvfp4_tensor_scale(float_of(tensor_amax));
+
+  for (std::size_t i = 0; i < shape.scale_count; ++i) block_scales[i] = float8_e4m3::from_bits(0);  // tile padding
+  const bool vector_mode = encoder_has_mode(o.mode);
+  for_each_loaded_panel([&](std::size_t first_line, std::size_t panel_lines, std::size_t first, std::size_t count,
+                            const float* y, std::size_t stride) {
+    const std::size_t blocks = (count + block - 1) / block;  // per line of the panel
+    const std::size_t panel_blocks = panel_lines * blocks;
+    for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+      run_kernel<block_magnitude_max<block>>(path, line_y, n, b, amax.data() + line * blocks);
+    });
+    if (o.two_dimensional_blocks)  // a tile's amax over its 16 lines (panels start on a tile)
+      for (std::size_t tile = 0; tile < panel_lines; tile += tile_lines)
+        for (std::size_t b = 0; b < blocks; ++b) {
+          const std::size_t end = tile + tile_lines < panel_lines ? tile + tile_lines : panel_lines;
+          std::uint32_t tile_amax = 0;
+          for (std::size_t line = tile; line < end; ++line)
+            tile_amax = amax[line * blocks + b] > tile_amax ? amax[line * blocks + b] : tile_amax;
+          for (std::size_t line = tile; line < end; ++line) amax[line * blocks + b] = tile_amax;
+        }
+    run_kernel<nvfp4_block_values>(path, amax.data(), panel_blocks, tensor_scale, values.data());
+    encode_on_path(values.data(), panel_blocks, scale_codes.data(), rounding::nearest_even, saturation::finite, path);
+    for (std::size_t line = 0; line < panel_lines; ++line)
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const float8_e4m3 d = scale_codes[line * blocks + b];
+        block_scale_values[line * blocks + b] = static_cast<float>(d);
+        block_scales[gemm::block_scale_offset(o.scale_layout, first_line + line, first / block + b, shape.blocks)] = d;
+      }
+    if (vector_mode) {
+      for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+        run_kernel<nvfp4_prescale>(path, line_y, n, b, block_scale_values.data() + line * blocks, tensor_scale,
+                                   pre.data() + line * count);
+      });
+      encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
+      return;
+    }
+    // stochastic, upward, downward: the reference's rule, element by element.
+    for (std::size_t line = 0; line < panel_lines; ++line)
+      for (std::size_t p = 0; p < count; ++p) {
+        const std::size_t index = source.source_index(first_line + line, first + p);
+        const std::uint32_t random_bits =
+            o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
+        out[(first_line + line) * length + first + p] = cast::nvfp4_encode(
+            y[line * stride + p], scale_codes[line * blocks + p / block], tensor_scale, o.mode, random_bits);
+      }
+  });
+  return tensor_scale;
+}
+
+}  // namespace detail
+
+/// reference::quantize_mx, fast: quantizes x ([rows, cols], row-major; float
+/// or a mixprec value type) to MX elements of type Element (float8_e4m3,
+/// float8_e5m2, float6_e2m3, float6_e3m2, float4_e2m1, one per byte) with one
+/// float8_e8m0 scale per block of 32 consecutive elements along
+/// `orientation` (rowwise: out [rows, cols], scales [rows, ceil(cols / 32)];
+/// columnwise: out [cols, rows] = xᵀ quantized, scales [cols, ceil(rows /
+/// 32)]), in o.scale_layout. Every byte written equals reference::quantize_mx's
+/// (rules: mixprec/cast/mx_rules.hpp), on the CPU's best SIMD path.
+/// \throws mixprec::error, before writing anything, in exactly the cases and
+///         with the messages of reference::quantize_mx (negative rows or cols
+///         or a product that overflows, a null x, out or scales with
+///         elements, options whose rule, mode or layout is no enumerator, an
+///         orientation that is no enumerator).
+template <class Element, class Source>
+void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
+                 const mx_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
+  detail::quantize_mx_on_path(x, rows, cols, out, scales, o, orientation, best_simd_path(), "mixprec::host::quantize_mx");
+}
+
+/// The same on a given path (the same bytes on every path).
+/// \throws mixprec::error as above, and when this CPU cannot run `path`.
+template <class Element, class Source>
+void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
+                 const mx_options& o, mx_orientation orientation, simd_path path) {
+  detail::quantize_mx_on_path(x, rows, cols, out, scales, o, orientation, path, "mixprec::host::quantize_mx");
+}
+
+/// reference::quantize_nvfp4, fast: quantizes x ([rows, cols], row-major;
+/// float or a mixprec value type) to NVFP4 — E2M1 elements (one per byte) in
+/// `out`, E4M3 block scales in `block_scales` (ceil(length / 16) per line, in
+/// o.scale_layout) — and returns the FP32 tensor scale S (decode: x ≈ q · d /
+/// S). rowwise: out [rows, cols]; columnwise: out [cols, rows] = xᵀ quantized.
+/// Every byte written and S equal reference::quantize_nvfp4's (rules:
+/// mixprec/cast/nvfp4_rules.hpp; 16x16 tiles and the random Hadamard
+/// transform included), on the CPU's best SIMD path.
+/// \throws mixprec::error, before writing anything, in exactly the cases and
+///         with the messages of reference::quantize_nvfp4 (negative rows or
+///         cols or sizes that overflow, a null x, out or block_scales with
+///         elements, a mode, layout or orientation that is no enumerator,
+///         random_hadamard with two_dimensional_blocks or with a quantized
+///         dimension that is no multiple of 16).
+template <class Source>
+float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
+                     const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
+  return detail::quantize_nvfp4_on_path(x, rows, cols, out, block_scales, o, orientation, best_simd_path(),
+                                        "mixprec::host::quantize_nvfp4");
+}
+
+/// The same on a given path (the same bytes on every path).
+/// \throws mixprec::error as above, and when this CPU cannot run `path`.
+template <class Source>
+float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
+                     const nvfp4_options& o, mx_orientation orientation, simd_path path) {
+  return detail::quantize_nvfp4_on_path(x, rows, cols, out, block_scales, o, orientation, path,
+                                        "mixprec::host::quantize_nvfp4");
+}
+
+}  // namespace host
+}  // namespace mixprec

@@ -1,0 +1,420 @@
+// mixprec/host/detail/block_quantize_kernels.hpp — the per-block loops of
+// host::quantize_mx and host::quantize_nvfp4 (mixprec/host/block_quantize.hpp):
+// block amax, the MX and NVFP4 scales, and the exact pre-scaling that turns
+// each element into a float which convert_n's encoders (dispatch.hpp) round
+// exactly as the reference rounds the exact quotient.
+//
+// Each kernel is plain scalar C++ (a struct with a static run()), written
+// once. run_kernel instantiates it three times: as it is (the portable path)
+// and force-inlined into a function compiled for AVX2 or for AVX-512, where
+// the compiler vectorises its loops (integer and double arithmetic only,
+// nothing whose result depends on the vector width). The rounding itself is
+// never done here: the elements and the NVFP4 block scales go through
+// encode_on_path, the engine's vector encoder where it has the mode.
+#pragma once
+
+#include <cfloat>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "mixprec/cast/mx_rules.hpp"
+#include "mixprec/core/config.hpp"
+#include "mixprec/core/engine.hpp"
+#include "mixprec/core/format.hpp"
+#include "mixprec/core/rounding.hpp"
+#include "mixprec/host/cpu_features.hpp"
+#include "mixprec/host/detail/vector_engine.hpp"
+
+#if MIXPREC_HOST_SIMD
+#define MIXPREC_KERNEL_INLINE MIXPREC_VECTOR_INLINE
+#define MIXPREC_LAMBDA_INLINE __attribute__((always_inline))
+#else
+#define MIXPREC_KERNEL_INLINE inline
+#define MIXPREC_LAMBDA_INLINE
+#endif
+
+namespace mixprec {
+namespace host {
+namespace detail {
+
+// ---- Lanes: the same code on one value or on a vector of them ----------------
+// A kernel's run<Lanes>() is written once over lane types that are plain
+// scalars on the portable path and GNU vectors (AVX2: 32 bytes, AVX-512: 64)
+// on the others; the operators (+ - & | >> < ?:) mean the same per lane.
+// Vectors travel by reference (see vector_engine.hpp).
+
+// Portable: one lane. u32 lanes of 32 bits; f64 lanes of doubles with the
+// floats (f32_narrow) and 32-bit patterns (u32_narrow) of the same count.
+struct scalar_lanes {
+  using u32 = std::uint32_t;
+  using i32 = std::int32_t;
+  using f32 = float;
+  using f64 = double;
+  using u64 = std::uint64_t;
+  using f32_narrow = float;
+  using u32_narrow = std::uint32_t;
+};
+
+#if MIXPREC_HOST_SIMD
+template <int Bytes>
+struct vector_lanes {
+  using u32 = typename vector_of<Bytes>::u32;
+  using i32 = typename vector_of<Bytes>::i32;
+  using f32 = typename vector_of<Bytes>::f32;
+  typedef double f64 __attribute__((vector_size(Bytes)));
+  typedef std::uint64_t u64 __attribute__((vector_size(Bytes)));
+  typedef float f32_narrow __attribute__((vector_size(Bytes / 2)));
+  typedef std::uint32_t u32_narrow __attribute__((vector_size(Bytes / 2)));
+};
+#endif
+
+template <class V, class T>
+MIXPREC_KERNEL_INLINE void load_lanes(V& lanes, const T* source) noexcept {
+  std::memcpy(&lanes, source, sizeof lanes);
+}
+template <class V, class T>
+MIXPREC_KERNEL_INLINE void store_lanes(T* destination, const V& lanes) noexcept {
+  std::memcpy(destination, &lanes, sizeof lanes);
+}
+// The same bits as another lane type of the same size.
+template <class From, class To>
+MIXPREC_KERNEL_INLINE void reinterpret_lanes(const From& from, To& to) noexcept {
+  static_assert(sizeof(From) == sizeof(To), "same size");
+  std::memcpy(&to, &from, sizeof to);
+}
+// Lane-wise value conversion (C's conversions: exact where used here).
+template <class From, class To>
+MIXPREC_KERNEL_INLINE void convert_lanes(const From& from, To& to) noexcept {
+  if constexpr (std::is_arithmetic<From>::value) {
+    to = static_cast<To>(from);
+  } else {
+#if MIXPREC_HOST_SIMD
+    to = __builtin_convertvector(from, To);
+#endif
+  }
+}
+// The largest lane.
+template <class V>
+MIXPREC_KERNEL_INLINE std::uint32_t largest_lane(const V& lanes) noexcept {
+  if constexpr (std::is_arithmetic<V>::value) {
+    return lanes;
+  } else if constexpr (sizeof(V) == 8) {
+    return lanes[0] > lanes[1] ? lanes[0] : lanes[1];
+  } else {
+#if MIXPREC_HOST_SIMD
+    using half = typename vector_of<static_cast<int>(sizeof(V) / 2)>::u32;
+    half low, high;
+    std::memcpy(&low, &lanes, sizeof low);
+    std::memcpy(&high, reinterpret_cast<const unsigned char*>(&lanes) + sizeof low, sizeof high);
+    const half larger = low > high ? low : high;
+    return largest_lane(larger);
+#endif
+  }
+}
+
+#if MIXPREC_HOST_SIMD
+template <class Kernel, class... Args>
+MIXPREC_TARGET_AVX512 void run_kernel_avx512(Args... args) {
+  Kernel::template run<vector_lanes<64>>(args...);
+}
+template <class Kernel, class... Args>
+MIXPREC_TARGET_AVX2 void run_kernel_avx2(Args... args) {
+  Kernel::template run<vector_lanes<32>>(args...);
+}
+#endif
+
+// Kernel::run compiled for `path` (same results on every path: the lanes
+// are independent and the arithmetic is exact or IEEE double).
+template <class Kernel, class... Args>
+void run_kernel(simd_path path, Args... args) {
+#if MIXPREC_HOST_SIMD
+  if (path == simd_path::avx512) return run_kernel_avx512<Kernel>(args...);
+  if (path == simd_path::avx2) return run_kernel_avx2<Kernel>(args...);
+#else
+  (void)path;
+#endif
+  Kernel::template run<scalar_lanes>(args...);
+}
+
+// Calls lanes(i, V-tag) for i = 0, width, 2 · width, ... while a vector of
+// Lanes fits in count, then lanes(i, scalar-tag) for the rest.
+template <class T>
+struct lane_tag {
+  using type = T;
+};
+template <class Vector, class Scalar, class Count, class Body>
+MIXPREC_KERNEL_INLINE void for_lanes(Count count, Body&& body) {
+  constexpr std::size_t width = sizeof(Vector) / sizeof(Scalar);
+  std::size_t i = 0;
+  for (; i + width <= count; i += width) body(i, lane_tag<Vector>{});
+  for (; i < count; ++i) body(i, lane_tag<Scalar>{});
+}
+
+constexpr std::uint32_t float_magnitude_mask = 0x7FFFFFFFu;
+constexpr std::uint32_t float_sign_mask = 0x80000000u;
+constexpr std::uint32_t float_infinity_bits = 0x7F800000u;
+constexpr std::uint32_t float_min_normal_bits = 0x00800000u;
+constexpr std::uint32_t float_quiet_nan_bits = 0x7FC00000u;
+
+inline std::uint32_t bits_of(float value) noexcept { return mixprec::detail::bit_cast<std::uint32_t>(value); }
+inline float float_of(std::uint32_t bits) noexcept { return mixprec::detail::bit_cast<float>(bits); }
+
+// Calls body(block, begin, length) for the blocks of `block_length`
+// elements (the last one possibly shorter) of count elements; Block is the
+// usual block length (32 or 16), whose full blocks get a compile-time length.
+template <std::size_t Block, class Body>
+MIXPREC_KERNEL_INLINE void for_each_block(std::size_t count, std::size_t block_length, Body&& body) {
+  std::size_t block = 0, begin = 0;
+  if (block_length == Block)
+    for (; begin + Block <= count; begin += Block, ++block) body(block, begin, std::integral_constant<std::size_t, Block>{});
+  for (; begin < count; begin += block_length, ++block)
+    body(block, begin, count - begin < block_length ? count - begin : block_length);
+}
+
+// ---- Block amax -------------------------------------------------------------
+// Non-negative floats, +inf and NaN order as their bit patterns do as
+// unsigned integers, so the largest magnitude of a block is the largest
+// magnitude pattern: above float_infinity_bits exactly when the block holds
+// a NaN (the reference's NaN amax), equal to it for an infinity; -0 counts
+// as 0. amax_bits[b] = that pattern for block b.
+template <std::size_t Block>
+struct block_magnitude_max {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const float* y, std::size_t count, std::size_t block_length,
+                                        std::uint32_t* amax_bits) {
+    using u32 = typename Lanes::u32;
+    for_each_block<Block>(count, block_length, [&](std::size_t block, std::size_t begin, auto length) MIXPREC_LAMBDA_INLINE {
+      u32 largest = {};
+      std::uint32_t tail = 0;
+      for_lanes<u32, std::uint32_t>(length, [&](std::size_t i, auto tag) MIXPREC_LAMBDA_INLINE {
+        using V = typename decltype(tag)::type;
+        V magnitude;
+        load_lanes(magnitude, y + begin + i);
+        magnitude &= float_magnitude_mask;
+        if constexpr (std::is_same<V, u32>::value)
+          largest = magnitude > largest ? magnitude : largest;
+        else
+          tail = magnitude > tail ? magnitude : tail;
+      });
+      const std::uint32_t vector_largest = largest_lane(largest);
+      amax_bits[block] = vector_largest > tail ? vector_largest : tail;
+    });
+  }
+};
+
+// ---- MX ---------------------------------------------------------------------
+
+// The E8M0 code of cast::mx_scale<Element>(amax, rule) from amax's pattern
+// (a magnitude), without the engine's general E8M0 rounding (per block, it
+// would cost more than the block's 32 elements). The tests compare it with
+// cast::mx_scale on every exponent and the mantissas around each boundary.
+//  - NaN or inf: 0xFF.
+//  - floor: E8M0's toward-zero rounding of amax is 2^(biased exponent − 127),
+//    code = amax's exponent field (0 for subnormals and zero: 2^−127, E8M0's
+//    bottom), then − emax, clamped at 0 (cast::mx_scale).
+//  - rceil: the smallest c with 2^(c − 127) >= amax / max. With amax =
+//    (1 + fa)·2^(Ea − 127) and max = (1 + fm)·2^(Em − 127), amax / max =
+//    r·2^(Ea − Em), r = (1 + fa) / (1 + fm) in (1/2, 2), so c = Ea − Em + 127
+//    plus 1 when r > 1, i.e. when amax's mantissa field exceeds max's; clamped
+//    at 0 (amax below 2^(emax − 127)); the top cannot be reached (c <= 253 for
+//    max >= 6). A subnormal or zero amax is below 2^−126 / 6 < 2^−128: code 0.
+template <class Element>
+constexpr std::uint8_t mx_scale_code(std::uint32_t amax_bits, mx_scale_rule rule) noexcept {
+  using format = typename Element::format;
+  if (amax_bits >= float_infinity_bits) return 0xFF;
+  const int exponent_field = static_cast<int>(amax_bits >> 23);
+  int code = 0;
+  if (rule == mx_scale_rule::floor) {
+    code = exponent_field - format::max_exponent;
+  } else if (exponent_field != 0) {
+    constexpr std::uint32_t max_bits = engine::decode_to_binary32<format>(format::max_finite_magnitude);
+    const bool above = (amax_bits & 0x7FFFFFu) > (max_bits & 0x7FFFFFu);
+    code = exponent_field - static_cast<int>(max_bits >> 23) + 127 + (above ? 1 : 0);
+  }
+  return static_cast<std::uint8_t>(code > 0 ? code : 0);
+}
+
+// x / X for X = 2^k the scale of E8M0 code c (k = c − 127, in [−127, 127]),
+// as the pattern of a float that every MX element format rounds, under
+// nearest_even and toward_zero, exactly as the reference rounds the exact
+// quotient (cast::mx_encode divides in double, exactly):
+//  - where x / X is a normal float, that float: the exponent field lowered by
+//    k, integer arithmetic, exact. Float subnormals x are first written as
+//    normal patterns with an extended exponent (float(m) · 2^−149, m the
+//    mantissa field: an exact conversion of an integer below 2^23).
+//  - where |x / X| < 2^−126 (x / X would be a float subnormal, maybe inexact),
+//    ±0 with x's sign. Harmless: every MX element's smallest subnormal is at
+//    least 2^−16 (E5M2), so nearest_even and toward_zero round any value of
+//    magnitude below 2^−126 to ±0 with its sign, as they round ±0 (asserted
+//    in block_quantize.hpp for each format). Other modes do not take this path.
+//  - never above float's range: the scale rules keep |x / X| below
+//    2^(emax + 1) <= 2^16 (floor) or at most max (rceil) for every x of the
+//    block, and blocks holding NaN or inf have a NaN scale (not this path).
+// With offset = 128 · 2^23 added, every intermediate is a positive 32-bit
+// value: unscale = (c + 1) · 2^23 is (k + 128) · 2^23.
+template <class Lanes>
+MIXPREC_KERNEL_INLINE void mx_unscaled_lanes(const typename Lanes::u32& bits, std::uint32_t unscale,
+                                             typename Lanes::u32& result) noexcept {
+  using u32 = typename Lanes::u32;
+  constexpr std::uint32_t offset = 128u << 23;
+  const u32 magnitude = bits & float_magnitude_mask;
+  // float(m) has exponent field 127 + floor(log2 m); the subnormal's value is
+  // m · 2^−149, so its extended pattern is float(m)'s minus 149 · 2^23, plus
+  // the offset: minus 21 · 2^23 (0 stays 0, below every threshold).
+  typename Lanes::i32 mantissa;
+  reinterpret_lanes(u32(magnitude & 0x7FFFFFu), mantissa);
+  typename Lanes::f32 mantissa_value;
+  convert_lanes(mantissa, mantissa_value);
+  u32 as_integer;
+  reinterpret_lanes(mantissa_value, as_integer);
+  const u32 subnormal = as_integer - (as_integer < (21u << 23) ? as_integer : u32{} + (21u << 23));
+  const u32 widened = magnitude >= float_min_normal_bits ? magnitude + offset : subnormal;
+  const u32 quotient = widened >= unscale + float_min_normal_bits ? widened - unscale : u32{};
+  result = quotient | (bits & float_sign_mask);
+}
+
+// Whether nearest_even and toward_zero give zero for every magnitude below
+// 2^−126 (the premise of mx_unscaled_lanes; rounding is monotone, so 2^−126
+// itself suffices).
+template <class Format>
+constexpr bool rounds_below_float_normals_to_zero() {
+  const float smallest_normal = mixprec::detail::bit_cast<float>(float_min_normal_bits);
+  return engine::encode<Format>(smallest_normal, rounding::nearest_even, saturation::finite) == 0 &&
+         engine::encode<Format>(smallest_normal, rounding::toward_zero, saturation::finite) == 0;
+}
+
+// pre[i] = the float of mx_unscaled_lanes for y[i] with its block's scale
+// code; a block with a NaN scale (0xFF) gets quiet NaNs, which the encoder
+// turns into the element's conversion of NaN, as cast::mx_encode does.
+struct mx_unscale {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const float* y, std::size_t count, std::size_t block_length,
+                                        const std::uint8_t* scale_codes, float* pre) {
+    for_each_block<mx_block_size>(count, block_length, [&](std::size_t block, std::size_t begin, auto length) MIXPREC_LAMBDA_INLINE {
+      const std::uint32_t code = scale_codes[block];
+      if (code == 0xFF) {
+        for (std::size_t i = 0; i < length; ++i) pre[begin + i] = float_of(float_quiet_nan_bits);
+        return;
+      }
+      const std::uint32_t unscale = (code + 1u) << 23;
+      for_lanes<typename Lanes::u32, std::uint32_t>(length, [&](std::size_t i, auto tag) MIXPREC_LAMBDA_INLINE {
+        using V = typename decltype(tag)::type;
+        using L = std::conditional_t<std::is_same<V, std::uint32_t>::value, scalar_lanes, Lanes>;
+        V bits, quotient;
+        load_lanes(bits, y + begin + i);
+        mx_unscaled_lanes<L>(bits, unscale, quotient);
+        store_lanes(pre + begin + i, quotient);
+      });
+    });
+  }
+};
+
+// ---- NVFP4 ------------------------------------------------------------------
+
+// The float rounded to odd from `value` (positive, 2^−126 <= value < 2^128):
+// float's precision truncated, the last bit set when anything was cut. A
+// value rounded to odd with at least two bits more than a format rounds, in
+// every mode, as the value itself does (Boldo and Melquiond, IEEE Trans.
+// Computers 57(4), 2008; convert_n's AVX-512 kernels use the same fact for
+// bfloat16): float has 24 bits, E4M3 4 and E2M1 2, and both formats' grids
+// lie inside float's normal range, so E4M3(ro(v)) = E4M3(v) and E2M1(ro(v)) =
+// E2M1(v). Integer arithmetic: no rounding mode, no flag.
+template <class Lanes>
+MIXPREC_KERNEL_INLINE void round_to_odd_lanes(const typename Lanes::f64& value,
+                                              typename Lanes::u32_narrow& result) noexcept {
+  using u64 = typename Lanes::u64;
+  u64 bits;
+  reinterpret_lanes(value, bits);
+  const u64 rebased = bits - (std::uint64_t{1023 - 127} << 52);
+  const u64 sticky = (rebased & ((std::uint64_t{1} << 29) - 1)) != 0 ? u64{} + std::uint64_t{1} : u64{};
+  convert_lanes(u64((rebased >> 29) | sticky), result);
+}
+
+// `value` clamped to [low, high].
+template <class F64>
+MIXPREC_KERNEL_INLINE void clamp_lanes(F64& value, double low, double high) noexcept {
+  value = value < low ? F64{} + low : value > high ? F64{} + high : value;
+}
+
+// The NVFP4 block scale d = E4M3(amax · S / 6), nearest even, saturated
+// (cast::nvfp4_block_scale), happens in two steps: values[b] here, then the
+// E4M3 encoder. amax · S / 6 is computed as the reference does (in double,
+// the same two operations); clamping it to [2^−30, 2^20] changes no code
+// (everything up to 2^−10 gives 0 and everything from 464 on gives 448: see
+// the static_asserts in block_quantize.hpp), and then the float rounded to
+// odd rounds like it. A NaN or infinite block gets NaN, which the encoder
+// turns into 0x7F as cast::nvfp4_block_scale does.
+constexpr double nvfp4_block_value_low = 0x1p-30;
+constexpr double nvfp4_block_value_high = 0x1p20;
+struct nvfp4_block_values {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const std::uint32_t* amax_bits, std::size_t count, float tensor_scale,
+                                        float* values) {
+    const double scale = static_cast<double>(tensor_scale);
+    for_lanes<typename Lanes::u32_narrow, std::uint32_t>(count, [&](std::size_t i, auto tag) MIXPREC_LAMBDA_INLINE {
+      using V = typename decltype(tag)::type;
+      using L = std::conditional_t<std::is_same<V, std::uint32_t>::value, scalar_lanes, Lanes>;
+      typename L::u32_narrow amax;
+      load_lanes(amax, amax_bits + i);
+      typename L::f32_narrow amax_value;
+      reinterpret_lanes(amax, amax_value);
+      typename L::f64 value;
+      convert_lanes(amax_value, value);
+      value = value * scale / 6.0;
+      clamp_lanes(value, nvfp4_block_value_low, nvfp4_block_value_high);
+      typename L::u32_narrow rounded;
+      round_to_odd_lanes<L>(value, rounded);
+      rounded = amax >= float_infinity_bits ? typename L::u32_narrow{} + float_quiet_nan_bits : rounded;
+      store_lanes(values + i, rounded);
+    });
+  }
+};
+
+// The NVFP4 element q = E2M1(x · S / d) in two steps: pre[i] here, then the
+// E2M1 encoder. x · S / d is computed as the reference does (in double: x · S
+// exact, one rounding of the quotient); clamping its magnitude to [2^−40,
+// 2^10] changes no code under nearest_even or toward_zero (everything up to
+// 0.25 gives ±0 and everything from 6 on gives ±6, E2M1 saturating), and the
+// float rounded to odd rounds like it; the sign is x's (S, d > 0). A block
+// with d = 0 gets ±0 (x's sign) and one with d = NaN quiet NaNs (E2M1's
+// conversion of NaN, +6), as cast::nvfp4_encode gives.
+constexpr double nvfp4_element_low = 0x1p-40;
+constexpr double nvfp4_element_high = 0x1p10;
+struct nvfp4_prescale {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const float* y, std::size_t count, std::size_t block_length,
+                                        const float* block_scales, float tensor_scale, float* pre) {
+    const double scale = static_cast<double>(tensor_scale);
+    for_each_block<16>(count, block_length, [&](std::size_t block, std::size_t begin, auto length) MIXPREC_LAMBDA_INLINE {
+      const float d = block_scales[block];
+      if (!(d > 0.0f)) {  // 0 or NaN
+        const std::uint32_t fill = d == 0.0f ? 0u : float_quiet_nan_bits;
+        const std::uint32_t sign_mask = d == 0.0f ? float_sign_mask : 0u;
+        for (std::size_t i = 0; i < length; ++i) pre[begin + i] = float_of(fill | (bits_of(y[begin + i]) & sign_mask));
+        return;
+      }
+      const double divisor = static_cast<double>(d);
+      for_lanes<typename Lanes::f32_narrow, float>(length, [&](std::size_t i, auto tag) MIXPREC_LAMBDA_INLINE {
+        using V = typename decltype(tag)::type;
+        using L = std::conditional_t<std::is_same<V, float>::value, scalar_lanes, Lanes>;
+        typename L::f32_narrow x;
+        load_lanes(x, y + begin + i);
+        typename L::f64 quotient;
+        convert_lanes(x, quotient);
+        quotient = quotient * scale / divisor;
+        quotient = quotient < 0.0 ? -quotient : quotient;
+        clamp_lanes(quotient, nvfp4_element_low, nvfp4_element_high);
+        typename L::u32_narrow rounded, x_bits;
+        round_to_odd_lanes<L>(quotient, rounded);
+        reinterpret_lanes(x, x_bits);
+        rounded |= x_bits & float_sign_mask;
+        store_lanes(pre + begin + i, rounded);
+      });
+    });
+  }
+};
+
+}  // namespace detail
+}  // namespace host
+}  // namespace mixprec

@@ -1,0 +1,528 @@
+// Fast host block quantization (mixprec/host/block_quantize.hpp) against the
+// CPU reference (mixprec/reference/mx_quantize.hpp, nvfp4_quantize.hpp, whose
+// own tests hold it to exact arithmetic): host::quantize_mx and
+// host::quantize_nvfp4 must write the reference's bytes — every element, every
+// scale, the tile padding, the NVFP4 tensor scale — on every SIMD path this
+// CPU has and on the portable one, for every element type, rounding mode,
+// orientation, scale layout and option; and reject the reference's bad calls
+// with the reference's message, writing nothing.
+//
+// Inputs: random blocks of many magnitudes (subnormal to near FLT_MAX);
+// blocks built around each scale boundary (an element at max · 2^k and its
+// neighbours ±1 ulp, for k over E8M0's range) whose other elements sit on
+// every element grid point and midpoint ±1 ulp; NVFP4 blocks whose
+// amax · S / 6 sits on every E4M3 midpoint ±1 ulp, with elements on E2M1's
+// midpoints ±1 ulp of their quotient; NaN, ±inf, zero, subnormal, tiny and
+// huge blocks; lines whose length is no multiple of 32 or 16.
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mixprec/host/block_quantize.hpp"
+#include "mixprec/reference/mx_quantize.hpp"
+#include "mixprec/reference/nvfp4_quantize.hpp"
+#include "mixprec/types.hpp"
+#include "support/catch.hpp"
+
+namespace {
+
+using mixprec::mx_orientation;
+using mixprec::mx_scale_rule;
+using mixprec::rounding;
+using mixprec::gemm::block_scale_layout;
+using mixprec::host::simd_path;
+
+constexpr rounding every_mode[] = {rounding::nearest_even, rounding::toward_zero, rounding::upward, rounding::downward,
+                                   rounding::stochastic};
+constexpr mx_orientation both_orientations[] = {mx_orientation::rowwise, mx_orientation::columnwise};
+constexpr block_scale_layout both_layouts[] = {block_scale_layout::compact, block_scale_layout::cublaslt_tiled};
+
+template <class F>
+void for_each_mx_element(F&& f) {
+  f(mixprec::float8_e4m3{});
+  f(mixprec::float8_e5m2{});
+  f(mixprec::float6_e2m3{});
+  f(mixprec::float6_e3m2{});
+  f(mixprec::float4_e2m1{});
+}
+
+float from_bits(std::uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+std::size_t lines_of(std::int64_t rows, std::int64_t cols, mx_orientation orientation) {
+  return static_cast<std::size_t>(orientation == mx_orientation::rowwise ? rows : cols);
+}
+std::size_t length_of(std::int64_t rows, std::int64_t cols, mx_orientation orientation) {
+  return static_cast<std::size_t>(orientation == mx_orientation::rowwise ? cols : rows);
+}
+
+// Where host and reference first differ, for the failure message.
+template <class T>
+std::string first_difference(const std::vector<T>& expected, const std::vector<T>& actual, const char* what) {
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    if (expected[i].bits() != actual[i].bits())
+      return std::string(what) + " " + std::to_string(i) + ": reference " + std::to_string(expected[i].bits()) +
+             ", host " + std::to_string(actual[i].bits());
+  return "";
+}
+
+// host::quantize_mx on every path equals reference::quantize_mx, byte for
+// byte (outputs start filled with a sentinel, so unwritten bytes show too).
+template <class Element, class Source>
+void check_mx(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols, const mixprec::mx_options& o,
+              mx_orientation orientation) {
+  const std::size_t lines = lines_of(rows, cols, orientation), length = length_of(rows, cols, orientation);
+  const std::size_t scale_count =
+      mixprec::gemm::block_scale_count(o.scale_layout, lines, (length + 31) / 32, "test");
+  std::vector<Element> expected(x.size(), Element::from_bits(0x5A));
+  std::vector<mixprec::float8_e8m0> expected_scales(scale_count, mixprec::float8_e8m0::from_bits(0x5A));
+  mixprec::reference::quantize_mx(x.data(), rows, cols, expected.data(), expected_scales.data(), o, orientation);
+  for (const simd_path path : mixprec::host::available_simd_paths()) {
+    std::vector<Element> actual(x.size(), Element::from_bits(0x5A));
+    std::vector<mixprec::float8_e8m0> actual_scales(scale_count, mixprec::float8_e8m0::from_bits(0x5A));
+    mixprec::host::quantize_mx(x.data(), rows, cols, actual.data(), actual_scales.data(), o, orientation, path);
+    INFO("path " << mixprec::host::to_string(path) << ", rule " << static_cast<int>(o.rule) << ", mode "
+                 << static_cast<int>(o.mode) << ", layout " << static_cast<int>(o.scale_layout) << ", orientation "
+                 << static_cast<int>(orientation) << ", " << rows << " x " << cols);
+    CHECK(first_difference(expected_scales, actual_scales, "scale") == "");
+    CHECK(first_difference(expected, actual, "element") == "");
+  }
+}
+
+// Every rule, mode, orientation and layout.
+template <class Element, class Source>
+void check_mx_everywhere(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols) {
+  for (const mx_scale_rule rule : {mx_scale_rule::floor, mx_scale_rule::rceil})
+    for (const rounding mode : every_mode)
+      for (const mx_orientation orientation : both_orientations)
+        for (const block_scale_layout layout : both_layouts) {
+          mixprec::mx_options o;
+          o.rule = rule;
+          o.mode = mode;
+          o.scale_layout = layout;
+          o.seed = 2026;
+          o.offset = 11;
+          check_mx<Element>(x, rows, cols, o, orientation);
+        }
+}
+
+template <class Source>
+void check_nvfp4(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols, const mixprec::nvfp4_options& o,
+                 mx_orientation orientation) {
+  const std::size_t lines = lines_of(rows, cols, orientation), length = length_of(rows, cols, orientation);
+  const std::size_t scale_count =
+      mixprec::gemm::block_scale_count(o.scale_layout, lines, (length + 15) / 16, "test");
+  std::vector<mixprec::float4_e2m1> expected(x.size(), mixprec::float4_e2m1::from_bits(0x5));
+  std::vector<mixprec::float8_e4m3> expected_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
+  const float expected_tensor_scale = mixprec::reference::quantize_nvfp4(x.data(), rows, cols, expected.data(),
+                                                                         expected_scales.data(), o, orientation);
+  for (const simd_path path : mixprec::host::available_simd_paths()) {
+    std::vector<mixprec::float4_e2m1> actual(x.size(), mixprec::float4_e2m1::from_bits(0x5));
+    std::vector<mixprec::float8_e4m3> actual_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
+    const float tensor_scale =
+        mixprec::host::quantize_nvfp4(x.data(), rows, cols, actual.data(), actual_scales.data(), o, orientation, path);
+    INFO("path " << mixprec::host::to_string(path) << ", mode " << static_cast<int>(o.mode) << ", layout "
+                 << static_cast<int>(o.scale_layout) << ", 2D " << o.two_dimensional_blocks << ", RHT "
+                 << o.random_hadamard << ", orientation " << static_cast<int>(orientation) << ", " << rows << " x "
+                 << cols);
+    CHECK(std::memcmp(&tensor_scale, &expected_tensor_scale, sizeof(float)) == 0);
+    CHECK(first_difference(expected_scales, actual_scales, "block scale") == "");
+    CHECK(first_difference(expected, actual, "element") == "");
+  }
+}
+
+// Every mode, orientation, layout and block shape (the transform only where
+// the quantized dimension is a multiple of 16).
+template <class Source>
+void check_nvfp4_everywhere(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols) {
+  for (const rounding mode : every_mode)
+    for (const mx_orientation orientation : both_orientations)
+      for (const block_scale_layout layout : both_layouts)
+        for (int shape = 0; shape < 3; ++shape) {
+          mixprec::nvfp4_options o;
+          o.mode = mode;
+          o.scale_layout = layout;
+          o.seed = 7;
+          o.offset = 3;
+          o.two_dimensional_blocks = shape == 1;
+          o.random_hadamard = shape == 2;
+          if (o.random_hadamard && length_of(rows, cols, orientation) % 16 != 0) continue;
+          if (o.random_hadamard && mode == rounding::toward_zero) o.hadamard_signs = 0x1234;
+          check_nvfp4(x, rows, cols, o, orientation);
+        }
+}
+
+// Values of many magnitudes: each 8-element run shares a random binade, from
+// float subnormals to near FLT_MAX, so blocks see every scale.
+std::vector<float> many_magnitudes(std::size_t n, std::uint32_t seed, int lowest_exponent, int highest_exponent) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(lowest_exponent, highest_exponent);
+  std::vector<float> x(n);
+  int e = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i % 8 == 0) e = exponent(generator);
+    x[i] = std::ldexp(normal(generator), e);
+  }
+  return x;
+}
+
+// Every positive grid point of Element and the midpoint above it, as doubles.
+template <class Element>
+std::vector<double> grid_points_and_midpoints() {
+  std::vector<double> points;
+  const auto max_code = std::numeric_limits<Element>::max().bits();
+  for (std::uint8_t code = 0; code <= max_code; ++code) {
+    const double value = static_cast<double>(static_cast<float>(Element::from_bits(code)));
+    points.push_back(value);
+    if (code < max_code)
+      points.push_back((value + static_cast<double>(static_cast<float>(Element::from_bits(
+                                    static_cast<std::uint8_t>(code + 1))))) / 2);
+  }
+  const double max = static_cast<double>(static_cast<float>(std::numeric_limits<Element>::max()));
+  points.push_back(max * 1.0625);  // past max: floor clamps
+  return points;
+}
+
+// Pushes f, the floats one ulp either side, and their negatives.
+void push_neighbourhood(std::vector<float>& x, float f) {
+  for (const float v : {f, std::nextafter(f, 0.0f), std::nextafter(f, FLT_MAX)}) {
+    x.push_back(v);
+    x.push_back(-v);
+  }
+}
+
+// Blocks of 32 around each scale 2^k: element 0 is max · 2^k (which fixes X =
+// 2^k under both rules) or a float ulp either side of it (one scale more or
+// less), the others grid points and midpoints of Element times 2^k, ±1 ulp.
+template <class Element>
+std::vector<float> blocks_around_scale_boundaries() {
+  const double max = static_cast<double>(static_cast<float>(std::numeric_limits<Element>::max()));
+  const std::vector<double> points = grid_points_and_midpoints<Element>();
+  std::vector<float> x;
+  for (const int k : {-140, -133, -127, -126, -125, -120, -64, -3, 0, 1, 17, 64, 100, 110}) {
+    const float anchor = static_cast<float>(std::ldexp(max, k));
+    if (!std::isfinite(anchor)) continue;
+    std::vector<float> values;
+    for (const double point : points) push_neighbourhood(values, static_cast<float>(std::ldexp(point, k)));
+    for (int variant = 0; variant < 3; ++variant) {
+      const float first = variant == 0 ? anchor : variant == 1 ? std::nextafter(anchor, 0.0f) : std::nextafter(anchor, FLT_MAX);
+      for (std::size_t begin = 0; begin < values.size(); begin += 31) {
+        x.push_back(first);
+        for (std::size_t i = begin; i < begin + 31; ++i) x.push_back(i < values.size() ? values[i] : 0.0f);
+      }
+    }
+  }
+  return x;
+}
+
+// Special blocks of 32: NaN, ±inf, zeros (both signs), float subnormals only,
+// tiny (below 2^-127 · max), huge (near FLT_MAX), and a mixture, then a
+// partial last block.
+std::vector<float> special_blocks() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float tiny = FLT_MIN * 0x1p-10f;
+  std::vector<float> x;
+  const auto block = [&](std::initializer_list<float> firsts, float rest) {
+    std::size_t i = 0;
+    for (const float v : firsts) x.push_back(v), ++i;
+    for (; i < 32; ++i) x.push_back(rest * static_cast<float>(i % 7) * (i % 2 == 0 ? 1.0f : -1.0f));
+  };
+  block({nan}, 1.0f);
+  block({1.0f, inf}, 2.0f);
+  block({-inf}, 0.5f);
+  block({0.0f, -0.0f}, 0.0f);
+  block({-0.0f}, 0.0f);
+  block({from_bits(1), from_bits(0x807FFFFF)}, from_bits(0x00012345));
+  block({tiny}, tiny / 7.0f);
+  block({FLT_MAX, -FLT_MAX}, FLT_MAX / 8.0f);
+  block({FLT_MIN, 1e-40f, -3e-39f}, 1e-41f);
+  block({448.0f * 0x1p-135f}, 0x1p-140f);
+  for (int i = 0; i < 13; ++i) x.push_back(static_cast<float>(i) * 0.37f);
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("host MX scale codes equal cast::mx_scale at every exponent and around every mantissa boundary",
+          "[host_block_quantize]") {
+  for_each_mx_element([](auto element) {
+    using Element = decltype(element);
+    const float max = static_cast<float>(std::numeric_limits<Element>::max());
+    std::uint32_t max_bits;
+    std::memcpy(&max_bits, &max, sizeof max_bits);
+    const std::uint32_t max_mantissa = max_bits & 0x7FFFFFu;
+    for (const mx_scale_rule rule : {mx_scale_rule::floor, mx_scale_rule::rceil})
+      for (std::uint32_t exponent = 0; exponent < 256; ++exponent)
+        for (const std::uint32_t mantissa : {0u, 1u, max_mantissa - 1, max_mantissa, max_mantissa + 1, 0x400000u,
+                                             0x7FFFFEu, 0x7FFFFFu}) {
+          const std::uint32_t bits = (exponent << 23) | (mantissa & 0x7FFFFFu);
+          INFO("amax bits " << bits << ", rule " << static_cast<int>(rule));
+          CHECK(mixprec::host::detail::mx_scale_code<Element>(bits, rule) ==
+                mixprec::cast::mx_scale<Element>(from_bits(bits), rule).bits());
+        }
+  });
+}
+
+TEST_CASE("host quantize_mx equals the reference on random blocks of many magnitudes, partial blocks included",
+          "[host_block_quantize]") {
+  // 45 x 70: rows and columns both end in a partial block of 32.
+  const std::vector<float> x = many_magnitudes(45 * 70, 1, -150, 127);
+  for_each_mx_element([&](auto element) { check_mx_everywhere<decltype(element)>(x, 45, 70); });
+  // Moderate magnitudes, the common case, one tensor wider than a panel.
+  const std::vector<float> wide = many_magnitudes(3 * 1100, 2, -30, 30);
+  for_each_mx_element([&](auto element) { check_mx_everywhere<decltype(element)>(wide, 3, 1100); });
+}
+
+TEST_CASE("host quantize_mx equals the reference around every scale boundary and element midpoint +-1 ulp",
+          "[host_block_quantize]") {
+  for_each_mx_element([](auto element) {
+    using Element = decltype(element);
+    std::vector<float> x = blocks_around_scale_boundaries<Element>();
+    x.resize((x.size() + 31) / 32 * 32, 0.0f);
+    // One line per 32-block row-wise; the same data 32 rows tall column-wise.
+    const auto blocks = static_cast<std::int64_t>(x.size() / 32);
+    check_mx_everywhere<Element>(x, blocks, 32);
+    check_mx_everywhere<Element>(x, 32, blocks);
+  });
+}
+
+TEST_CASE("host quantize_mx equals the reference on NaN, inf, zero, subnormal, tiny and huge blocks",
+          "[host_block_quantize]") {
+  const std::vector<float> x = special_blocks();
+  for_each_mx_element([&](auto element) {
+    check_mx_everywhere<decltype(element)>(x, 1, static_cast<std::int64_t>(x.size()));
+    check_mx_everywhere<decltype(element)>(x, static_cast<std::int64_t>(x.size()), 1);
+  });
+}
+
+TEST_CASE("host quantize_mx equals the reference from bfloat16 and float16 sources", "[host_block_quantize]") {
+  const std::vector<float> values = many_magnitudes(37 * 41, 3, -30, 15);
+  std::vector<mixprec::bfloat16> bf16(values.size());
+  std::vector<mixprec::float16> fp16(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    bf16[i] = mixprec::bfloat16(values[i]);
+    fp16[i] = mixprec::float16(values[i]);
+  }
+  check_mx_everywhere<mixprec::float8_e4m3>(bf16, 37, 41);
+  check_mx_everywhere<mixprec::float4_e2m1>(fp16, 37, 41);
+}
+
+TEST_CASE("host quantize_nvfp4 equals the reference on random data of many magnitudes, partial blocks included",
+          "[host_block_quantize]") {
+  // 48 x 70: rows a multiple of 16 (so the column-wise transform runs), columns not.
+  check_nvfp4_everywhere(many_magnitudes(48 * 70, 4, -40, 40), 48, 70);
+  check_nvfp4_everywhere(many_magnitudes(35 * 64, 5, -150, 127), 35, 64);
+  check_nvfp4_everywhere(many_magnitudes(2 * 1056, 6, -10, 10), 2, 1056);  // wider than a panel
+}
+
+TEST_CASE("host quantize_nvfp4 equals the reference at every E4M3 block-scale midpoint and E2M1 midpoint +-1 ulp",
+          "[host_block_quantize]") {
+  // An element 2688 sets S = 2688 / 2688 = 1, so a block of amax a gets d =
+  // E4M3(a / 6): a = 6 m for every E4M3 grid point and midpoint m, ±1 ulp.
+  // The block's other elements are E2M1 grid points and midpoints times d
+  // (E4M3 of the float a / 6: d itself or a neighbour, whatever the exact
+  // rounding gives), ±1 ulp.
+  const std::vector<double> e4m3 = grid_points_and_midpoints<mixprec::float8_e4m3>();
+  const std::vector<double> e2m1 = grid_points_and_midpoints<mixprec::float4_e2m1>();
+  std::vector<float> x = {2688.0f};
+  x.resize(16, 0.0f);
+  for (const double m : e4m3) {
+    if (m == 0 || m > 448) continue;
+    std::vector<float> anchors;
+    push_neighbourhood(anchors, static_cast<float>(6 * m));
+    for (const float anchor : anchors) {
+      if (anchor < 0) continue;
+      const double d = static_cast<double>(static_cast<float>(mixprec::float8_e4m3(anchor / 6)));
+      std::vector<float> values;
+      for (const double q : e2m1)
+        if (q * d <= static_cast<double>(anchor)) push_neighbourhood(values, static_cast<float>(q * d));
+      for (std::size_t begin = 0; begin < values.size(); begin += 15) {
+        x.push_back(anchor);
+        for (std::size_t i = begin; i < begin + 15; ++i) x.push_back(i < values.size() ? values[i] : 0.0f);
+      }
+    }
+  }
+  const auto blocks = static_cast<std::int64_t>(x.size() / 16);
+  check_nvfp4_everywhere(x, blocks, 16);
+  check_nvfp4_everywhere(x, 16, blocks);
+  // The same blocks in a tensor whose S is not 1 (amax 3000: S = 0.896 rounded).
+  x[0] = 3000.0f;
+  check_nvfp4_everywhere(x, blocks, 16);
+}
+
+TEST_CASE("host quantize_nvfp4 equals the reference on NaN, inf, zero, tiny and huge tensors and blocks",
+          "[host_block_quantize]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<float> base = many_magnitudes(48 * 32, 7, -20, 20);
+  for (std::size_t i = 0; i < 16; ++i) base[100 + i] = 0.0f;           // a zero block
+  for (std::size_t i = 0; i < 16; ++i) base[300 + i] = 1e-30f * static_cast<float>(i);  // d = 0
+  const std::vector<float> specials = special_blocks();
+  std::vector<float> special_tensor(specials);
+  special_tensor.resize(48 * 16, 1.5f);
+  for (const float poison : {nan, inf, -inf}) {
+    std::vector<float> x = base;
+    x[777] = poison;  // S = 1; its block's d is NaN
+    check_nvfp4_everywhere(x, 48, 32);
+  }
+  check_nvfp4_everywhere(base, 48, 32);
+  check_nvfp4_everywhere(special_tensor, 48, 16);
+  check_nvfp4_everywhere(std::vector<float>(48 * 16, 0.0f), 48, 16);     // amax 0: S = 1
+  check_nvfp4_everywhere(many_magnitudes(32 * 16, 8, -149, -120), 32, 16);  // S clamps to FLT_MAX
+  check_nvfp4_everywhere(many_magnitudes(32 * 16, 9, 100, 127), 32, 16);    // huge
+}
+
+TEST_CASE("host quantize_nvfp4 equals the reference from bfloat16 sources", "[host_block_quantize]") {
+  const std::vector<float> values = many_magnitudes(32 * 40, 10, -20, 20);
+  std::vector<mixprec::bfloat16> bf16(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) bf16[i] = mixprec::bfloat16(values[i]);
+  check_nvfp4_everywhere(bf16, 32, 40);
+}
+
+namespace {
+
+// The message of the reference's error for a call, with its function's name
+// replaced by the host's: what the host must say.
+template <class Call>
+std::string message_of(Call&& call) {
+  try {
+    call();
+  } catch (const mixprec::error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+std::string as_host(std::string message, const std::string& function) {
+  const std::string reference = "mixprec::reference::" + function, host = "mixprec::host::" + function;
+  for (std::size_t at = message.find(reference); at != std::string::npos; at = message.find(reference, at))
+    message.replace(at, reference.size(), host);
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, writing nothing",
+          "[host_block_quantize]") {
+  const std::vector<float> x(64, 1.0f);
+  std::vector<mixprec::float8_e4m3> q(64, mixprec::float8_e4m3::from_bits(0x33));
+  std::vector<mixprec::float8_e8m0> scales(512, mixprec::float8_e8m0::from_bits(0x33));
+  const auto untouched = [&] {
+    for (const auto& v : q)
+      if (v.bits() != 0x33) return false;
+    for (const auto& s : scales)
+      if (s.bits() != 0x33) return false;
+    return true;
+  };
+  mixprec::mx_options bad_rule, bad_mode, bad_layout;
+  bad_rule.rule = static_cast<mx_scale_rule>(9);
+  bad_mode.mode = static_cast<rounding>(42);
+  bad_layout.scale_layout = static_cast<block_scale_layout>(5);
+  struct bad_call {
+    const float* x;
+    std::int64_t rows, cols;
+    mixprec::float8_e4m3* out;
+    mixprec::float8_e8m0* scales;
+    mixprec::mx_options o;
+    mx_orientation orientation;
+  };
+  const bad_call calls[] = {
+      {x.data(), -1, 64, q.data(), scales.data(), {}, mx_orientation::rowwise},
+      {x.data(), INT64_MAX, 2, q.data(), scales.data(), {}, mx_orientation::rowwise},
+      {nullptr, 1, 64, q.data(), scales.data(), {}, mx_orientation::rowwise},
+      {x.data(), 1, 64, nullptr, scales.data(), {}, mx_orientation::rowwise},
+      {x.data(), 1, 64, q.data(), nullptr, {}, mx_orientation::rowwise},
+      {x.data(), 1, 64, q.data(), scales.data(), bad_rule, mx_orientation::rowwise},
+      {x.data(), 1, 64, q.data(), scales.data(), bad_mode, mx_orientation::rowwise},
+      {x.data(), 1, 64, q.data(), scales.data(), bad_layout, mx_orientation::rowwise},
+      {x.data(), 1, 64, q.data(), scales.data(), {}, static_cast<mx_orientation>(3)},
+  };
+  for (const bad_call& c : calls) {
+    const std::string expected = as_host(message_of([&] {
+      mixprec::reference::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
+    }), "quantize_mx");
+    REQUIRE(expected != "(no error)");
+    CHECK(message_of([&] { mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation); }) ==
+          expected);
+    for (const simd_path path : mixprec::host::available_simd_paths())
+      CHECK(message_of([&] {
+        mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path);
+      }) == expected);
+  }
+  CHECK(untouched());
+  // A path that is no enumerator is refused, naming the available ones.
+  MIXPREC_REQUIRE_ERROR(mixprec::host::quantize_mx(x.data(), 1, 64, q.data(), scales.data(), {},
+                                                   mx_orientation::rowwise, static_cast<simd_path>(7)),
+                        "available_simd_paths");
+  CHECK(untouched());
+  // Empty tensors accept null pointers, as in the reference.
+  CHECK_NOTHROW(mixprec::host::quantize_mx(static_cast<const float*>(nullptr), 0, 64,
+                                           static_cast<mixprec::float8_e4m3*>(nullptr), nullptr));
+}
+
+TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its message, writing nothing",
+          "[host_block_quantize]") {
+  const std::vector<float> x(24 * 16, 1.0f);
+  std::vector<mixprec::float4_e2m1> q(x.size(), mixprec::float4_e2m1::from_bits(0x3));
+  std::vector<mixprec::float8_e4m3> scales(1024, mixprec::float8_e4m3::from_bits(0x33));
+  const auto untouched = [&] {
+    for (const auto& v : q)
+      if (v.bits() != 0x3) return false;
+    for (const auto& s : scales)
+      if (s.bits() != 0x33) return false;
+    return true;
+  };
+  mixprec::nvfp4_options bad_mode, both, rht, bad_layout;
+  bad_mode.mode = static_cast<rounding>(42);
+  both.random_hadamard = both.two_dimensional_blocks = true;
+  rht.random_hadamard = true;
+  bad_layout.scale_layout = static_cast<block_scale_layout>(5);
+  struct bad_call {
+    const float* x;
+    std::int64_t rows, cols;
+    mixprec::float4_e2m1* out;
+    mixprec::float8_e4m3* scales;
+    mixprec::nvfp4_options o;
+    mx_orientation orientation;
+  };
+  const bad_call calls[] = {
+      {x.data(), 16, -1, q.data(), scales.data(), {}, mx_orientation::rowwise},
+      {x.data(), 3, INT64_MAX, q.data(), scales.data(), {}, mx_orientation::rowwise},
+      {nullptr, 24, 16, q.data(), scales.data(), {}, mx_orientation::rowwise},
+      {x.data(), 24, 16, nullptr, scales.data(), {}, mx_orientation::rowwise},
+      {x.data(), 24, 16, q.data(), nullptr, {}, mx_orientation::rowwise},
+      {x.data(), 24, 16, q.data(), scales.data(), bad_mode, mx_orientation::rowwise},
+      {x.data(), 24, 16, q.data(), scales.data(), both, mx_orientation::rowwise},
+      {x.data(), 24, 16, q.data(), scales.data(), rht, mx_orientation::columnwise},  // 24 rows: no multiple of 16
+      {x.data(), 24, 16, q.data(), scales.data(), bad_layout, mx_orientation::rowwise},
+      {x.data(), 24, 16, q.data(), scales.data(), {}, static_cast<mx_orientation>(3)},
+  };
+  for (const bad_call& c : calls) {
+    const std::string expected = as_host(message_of([&] {
+      mixprec::reference::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
+    }), "quantize_nvfp4");
+    REQUIRE(expected != "(no error)");
+    CHECK(message_of([&] {
+      mixprec::host::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
+    }) == expected);
+    for (const simd_path path : mixprec::host::available_simd_paths())
+      CHECK(message_of([&] {
+        mixprec::host::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path);
+      }) == expected);
+  }
+  CHECK(untouched());
+  MIXPREC_REQUIRE_ERROR(mixprec::host::quantize_nvfp4(x.data(), 24, 16, q.data(), scales.data(), {},
+                                                      mx_orientation::rowwise, static_cast<simd_path>(7)),
+                        "available_simd_paths");
+  CHECK(untouched());
+  CHECK(mixprec::host::quantize_nvfp4(static_cast<const float*>(nullptr), 0, 16,
+                                      static_cast<mixprec::float4_e2m1*>(nullptr), nullptr) == 1.0f);
+}
