@@ -124,6 +124,14 @@ class block_source {
       // Column-wise: x's rows [first, first + count), columns [first_line,
       // first_line + lines), transposed; read along x's rows, 16 columns at
       // a time so that the buffer lines being filled stay in L1.
+#if MIXPREC_HOST_SIMD
+      if constexpr (std::is_same<Source, float>::value) {
+        if (path_ != simd_path::portable) {
+          transpose_floats_avx2(x_ + first * cols_ + first_line, cols_, count, lines, buffer, count);
+          return finish(lines, count, buffer);
+        }
+      }
+#endif
       constexpr std::size_t columns_at_once = 16;
       for (std::size_t group = 0; group < lines; group += columns_at_once) {
         const std::size_t group_end = group + columns_at_once < lines ? group + columns_at_once : lines;
@@ -134,13 +142,19 @@ class block_source {
         }
       }
     }
-    if (hadamard_)  // the panel's positions are whole 16-blocks (the length is a multiple of 16)
+    return finish(lines, count, buffer);
+  }
+
+ private:
+  // The transform of the buffered panel, where asked; its positions are
+  // whole 16-blocks (the length is a multiple of 16).
+  const float* finish(std::size_t lines, std::size_t count, float* buffer) const {
+    if (hadamard_)
       for (std::size_t begin = 0; begin < lines * count; begin += hadamard_size)
         cast::random_hadamard_transform(buffer + begin, buffer + begin, signs_, false);
     return buffer;
   }
 
- private:
   const Source* x_;
   std::size_t cols_;
   bool rowwise_, hadamard_;

@@ -27,6 +27,10 @@
 #include "mixprec/host/detail/vector_engine.hpp"
 
 #if MIXPREC_HOST_SIMD
+#include <immintrin.h>
+#endif
+
+#if MIXPREC_HOST_SIMD
 #define MIXPREC_KERNEL_INLINE MIXPREC_VECTOR_INLINE
 #define MIXPREC_LAMBDA_INLINE __attribute__((always_inline))
 #else
@@ -171,6 +175,48 @@ MIXPREC_KERNEL_INLINE void for_each_block(std::size_t count, std::size_t block_l
   for (; begin < count; begin += block_length, ++block)
     body(block, begin, count - begin < block_length ? count - begin : block_length);
 }
+
+// ---- Column-wise gathering ----------------------------------------------------
+
+#if MIXPREC_HOST_SIMD
+// dst[c · dst_stride + r] = src[r · src_stride + c] for r, c < 8: the usual
+// AVX 8x8 transpose (unpack pairs, shuffle quads, swap 128-bit halves). Pure
+// data movement, so the floats keep their bits.
+MIXPREC_TARGET_AVX2 MIXPREC_VECTOR_INLINE void transpose_8x8(const float* src, std::size_t src_stride, float* dst,
+                                                            std::size_t dst_stride) noexcept {
+  __m256 row[8], pair[8], quad[8];
+  for (std::size_t r = 0; r < 8; ++r) row[r] = _mm256_loadu_ps(src + r * src_stride);
+  for (std::size_t r = 0; r < 8; r += 2) {
+    pair[r] = _mm256_unpacklo_ps(row[r], row[r + 1]);
+    pair[r + 1] = _mm256_unpackhi_ps(row[r], row[r + 1]);
+  }
+  for (std::size_t r = 0; r < 8; r += 4) {
+    quad[r] = _mm256_shuffle_ps(pair[r], pair[r + 2], 0x44);
+    quad[r + 1] = _mm256_shuffle_ps(pair[r], pair[r + 2], 0xEE);
+    quad[r + 2] = _mm256_shuffle_ps(pair[r + 1], pair[r + 3], 0x44);
+    quad[r + 3] = _mm256_shuffle_ps(pair[r + 1], pair[r + 3], 0xEE);
+  }
+  for (std::size_t c = 0; c < 4; ++c) {
+    _mm256_storeu_ps(dst + c * dst_stride, _mm256_permute2f128_ps(quad[c], quad[c + 4], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * dst_stride, _mm256_permute2f128_ps(quad[c], quad[c + 4], 0x31));
+  }
+}
+
+// dst[c · dst_stride + r] = src[r · src_stride + c] for r < rows, c < cols:
+// 8x8 tiles, the ragged edges element by element. (AVX2 instructions, which
+// every AVX-512 machine has too.)
+MIXPREC_TARGET_AVX2 inline void transpose_floats_avx2(const float* src, std::size_t src_stride, std::size_t rows,
+                                                      std::size_t cols, float* dst, std::size_t dst_stride) noexcept {
+  const std::size_t full_rows = rows / 8 * 8, full_cols = cols / 8 * 8;
+  for (std::size_t c = 0; c < full_cols; c += 8) {
+    for (std::size_t r = 0; r < full_rows; r += 8) transpose_8x8(src + r * src_stride + c, src_stride, dst + c * dst_stride + r, dst_stride);
+    for (std::size_t r = full_rows; r < rows; ++r)
+      for (std::size_t k = c; k < c + 8; ++k) dst[k * dst_stride + r] = src[r * src_stride + k];
+  }
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t k = full_cols; k < cols; ++k) dst[k * dst_stride + r] = src[r * src_stride + k];
+}
+#endif
 
 // ---- Block amax -------------------------------------------------------------
 // Non-negative floats, +inf and NaN order as their bit patterns do as
