@@ -1,8 +1,13 @@
 // Host block quantization benchmarks (issue 13 §4): MXFP8 (E4M3 elements, one
 // E8M0 scale per 32, NVIDIA's rceil rule) and NVFP4 (E2M1 elements one per
 // byte, one E4M3 scale per 16, an FP32 tensor scale) of a float [rows, cols]
-// tensor by the CPU reference (reference::quantize_mx, quantize_nvfp4), row-wise,
-// compact scales, nearest even — beside, in the same run:
+// tensor, row-wise, compact scales, nearest even, by
+//   - the fast host path (host::quantize_mx, host::quantize_nvfp4;
+//     mixprec/host/block_quantize.hpp) on each SIMD path this CPU has
+//     (label: the path), row-wise and column-wise (xᵀ quantized);
+//   - the CPU reference (reference::quantize_mx, quantize_nvfp4), the exact
+//     oracle the fast path is tested against (same bytes);
+// beside, in the same run:
 //   - memcpy moving the same bytes (half of them read, half written);
 //   - the same quantization written element by element with CUDA's host
 //     functions, what a user would otherwise write: __nv_cvt_float_to_e8m0
@@ -24,6 +29,8 @@
 #include <random>
 #include <vector>
 
+#include "mixprec/host/block_quantize.hpp"
+#include "mixprec/host/cpu_features.hpp"
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/reference/nvfp4_quantize.hpp"
 #include "mixprec/types.hpp"
@@ -82,7 +89,7 @@ void memcpy_same_bytes(benchmark::State& state, std::size_t block, int source_re
   report(state, static_cast<double>(2 * half));
 }
 
-void mxfp8_mixprec(benchmark::State& state) {
+void mxfp8_reference(benchmark::State& state, mixprec::mx_orientation orientation) {
   const std::int64_t rows = side(state), cols = side(state);
   const std::vector<float>& x = block_varied_floats(rows * cols);
   std::vector<mixprec::float8_e4m3> q(x.size());
@@ -90,20 +97,55 @@ void mxfp8_mixprec(benchmark::State& state) {
   mixprec::mx_options o;
   o.rule = mixprec::mx_scale_rule::rceil;
   for (auto _ : state) {
-    mixprec::reference::quantize_mx(x.data(), rows, cols, q.data(), scales.data(), o);
+    mixprec::reference::quantize_mx(x.data(), rows, cols, q.data(), scales.data(), o, orientation);
     benchmark::DoNotOptimize(q.data());
     benchmark::ClobberMemory();
   }
   report(state, quantize_bytes(rows * cols, 32, 1));
 }
 
-void nvfp4_mixprec(benchmark::State& state) {
+void nvfp4_reference(benchmark::State& state, mixprec::mx_orientation orientation) {
   const std::int64_t rows = side(state), cols = side(state);
   const std::vector<float>& x = block_varied_floats(rows * cols);
   std::vector<mixprec::float4_e2m1> q(x.size());
   std::vector<mixprec::float8_e4m3> scales(x.size() / 16);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(mixprec::reference::quantize_nvfp4(x.data(), rows, cols, q.data(), scales.data()));
+    benchmark::DoNotOptimize(
+        mixprec::reference::quantize_nvfp4(x.data(), rows, cols, q.data(), scales.data(), {}, orientation));
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(rows * cols, 16, 2));
+}
+
+// The fast host path on `path` (state.range(1): a host::simd_path), row-wise
+// or column-wise.
+void mxfp8_host(benchmark::State& state, mixprec::mx_orientation orientation) {
+  const std::int64_t rows = side(state), cols = side(state);
+  const auto path = static_cast<mixprec::host::simd_path>(state.range(1));
+  const std::vector<float>& x = block_varied_floats(rows * cols);
+  std::vector<mixprec::float8_e4m3> q(x.size());
+  std::vector<mixprec::float8_e8m0> scales(x.size() / 32);
+  mixprec::mx_options o;
+  o.rule = mixprec::mx_scale_rule::rceil;
+  state.SetLabel(mixprec::host::to_string(path));
+  for (auto _ : state) {
+    mixprec::host::quantize_mx(x.data(), rows, cols, q.data(), scales.data(), o, orientation, path);
+    benchmark::DoNotOptimize(q.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(rows * cols, 32, 1));
+}
+
+void nvfp4_host(benchmark::State& state, mixprec::mx_orientation orientation) {
+  const std::int64_t rows = side(state), cols = side(state);
+  const auto path = static_cast<mixprec::host::simd_path>(state.range(1));
+  const std::vector<float>& x = block_varied_floats(rows * cols);
+  std::vector<mixprec::float4_e2m1> q(x.size());
+  std::vector<mixprec::float8_e4m3> scales(x.size() / 16);
+  state.SetLabel(mixprec::host::to_string(path));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        mixprec::host::quantize_nvfp4(x.data(), rows, cols, q.data(), scales.data(), {}, orientation, path));
     benchmark::ClobberMemory();
   }
   report(state, quantize_bytes(rows * cols, 16, 2));
@@ -163,9 +205,23 @@ void nvfp4_cuda_loop(benchmark::State& state) {
 
 void sizes(benchmark::internal::Benchmark* b) { b->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond); }
 
-BENCHMARK(mxfp8_mixprec)->Apply(sizes);
+// Each size on every SIMD path this CPU has (portable, avx2, avx512).
+void sizes_and_paths(benchmark::internal::Benchmark* b) {
+  for (const std::int64_t size : {256, 2048})
+    for (const mixprec::host::simd_path path : mixprec::host::available_simd_paths())
+      b->Args({size, static_cast<std::int64_t>(path)});
+  b->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK_CAPTURE(mxfp8_host, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_host, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_reference, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes);
+BENCHMARK_CAPTURE(mxfp8_reference, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes);
 BENCHMARK_CAPTURE(memcpy_same_bytes, mxfp8, 32, 1)->Apply(sizes);
-BENCHMARK(nvfp4_mixprec)->Apply(sizes);
+BENCHMARK_CAPTURE(nvfp4_host, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_host, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_reference, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes);
+BENCHMARK_CAPTURE(nvfp4_reference, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes);
 BENCHMARK_CAPTURE(memcpy_same_bytes, nvfp4, 16, 2)->Apply(sizes);
 #if MIXPREC_BENCH_CUDA
 BENCHMARK(mxfp8_cuda_loop)->Apply(sizes);
