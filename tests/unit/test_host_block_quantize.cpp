@@ -458,6 +458,37 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
       }) == expected);
   }
   CHECK(untouched());
+  // Arrays that overlap: out over x, scales over out, scales over x. The
+  // elements would overwrite x while it is read; the caller gets the
+  // message, not garbage, and nothing is written.
+  std::vector<float> shared(64 + 16, 2.0f);
+  auto* shared_bytes = reinterpret_cast<unsigned char*>(shared.data());
+  const std::vector<float> shared_copy = shared;
+  auto* overlapping_out = reinterpret_cast<mixprec::float8_e4m3*>(shared_bytes + 8);
+  auto* overlapping_scales = reinterpret_cast<mixprec::float8_e8m0*>(shared_bytes + 4);
+  struct overlap_call {
+    const float* x;
+    mixprec::float8_e4m3* out;
+    mixprec::float8_e8m0* scales;
+    const char* names;
+  };
+  const overlap_call overlaps[] = {
+      {shared.data(), overlapping_out, scales.data(), "x ["},
+      {x.data(), q.data(), reinterpret_cast<mixprec::float8_e8m0*>(q.data() + 1), "out ["},
+      {shared.data(), q.data(), overlapping_scales, "x ["},
+  };
+  for (const overlap_call& c : overlaps) {
+    const std::string expected = as_host(
+        message_of([&] { mixprec::reference::quantize_mx(c.x, 1, 64, c.out, c.scales); }), "quantize_mx");
+    CHECK(expected.find("overlap") != std::string::npos);
+    CHECK(expected.find(c.names) != std::string::npos);
+    for (const simd_path path : mixprec::host::available_simd_paths())
+      CHECK(message_of([&] {
+        mixprec::host::quantize_mx(c.x, 1, 64, c.out, c.scales, {}, mx_orientation::rowwise, path);
+      }) == expected);
+  }
+  CHECK(std::memcmp(shared.data(), shared_copy.data(), shared.size() * sizeof(float)) == 0);
+  CHECK(untouched());
   // A path that is no enumerator is refused, naming the available ones.
   MIXPREC_REQUIRE_ERROR(mixprec::host::quantize_mx(x.data(), 1, 64, q.data(), scales.data(), {},
                                                    mx_orientation::rowwise, static_cast<simd_path>(7)),
@@ -518,6 +549,25 @@ TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its messag
         mixprec::host::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path);
       }) == expected);
   }
+  CHECK(untouched());
+  // out over x, and block scales over out: refused, nothing written.
+  std::vector<float> shared(x.size(), 2.0f);
+  const std::vector<float> shared_copy = shared;
+  auto* overlapping_out = reinterpret_cast<mixprec::float4_e2m1*>(shared.data() + 3);
+  for (int which = 0; which < 2; ++which) {
+    const float* source = which == 0 ? shared.data() : x.data();
+    mixprec::float4_e2m1* out = which == 0 ? overlapping_out : q.data();
+    mixprec::float8_e4m3* block_scales = which == 0 ? scales.data() : reinterpret_cast<mixprec::float8_e4m3*>(q.data() + 5);
+    const std::string expected = as_host(message_of([&] {
+      mixprec::reference::quantize_nvfp4(source, 24, 16, out, block_scales);
+    }), "quantize_nvfp4");
+    CHECK(expected.find("overlap") != std::string::npos);
+    for (const simd_path path : mixprec::host::available_simd_paths())
+      CHECK(message_of([&] {
+        mixprec::host::quantize_nvfp4(source, 24, 16, out, block_scales, {}, mx_orientation::rowwise, path);
+      }) == expected);
+  }
+  CHECK(std::memcmp(shared.data(), shared_copy.data(), shared.size() * sizeof(float)) == 0);
   CHECK(untouched());
   MIXPREC_REQUIRE_ERROR(mixprec::host::quantize_nvfp4(x.data(), 24, 16, q.data(), scales.data(), {},
                                                       mx_orientation::rowwise, static_cast<simd_path>(7)),

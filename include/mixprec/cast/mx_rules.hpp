@@ -148,12 +148,46 @@ inline void require_orientation(mx_orientation orientation, const char* who) {
           ": orientation = ", static_cast<int>(orientation), " is not a mixprec::mx_orientation enumerator");
 }
 
+// One array a quantizer reads or writes: its name in messages, where it
+// starts and how many bytes it spans (SIZE_MAX when the count overflowed).
+struct array_extent {
+  const char* name;
+  const void* begin;
+  std::size_t bytes;
+};
+
+// The bytes of n elements of `size` bytes, or SIZE_MAX when that overflows
+// (no array spans SIZE_MAX bytes, so require_disjoint_arrays rejects it).
+constexpr std::size_t array_bytes(std::size_t n, std::size_t size) noexcept {
+  return size != 0 && n > SIZE_MAX / size ? SIZE_MAX : n * size;
+}
+
+// Each array must end inside the address space, and no two may overlap:
+// the quantizers write out and the scales while reading x, so an overlap
+// would change the result (or its own input) silently.
+inline void require_disjoint_arrays(const char* who, const array_extent* arrays, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(arrays[i].begin);
+    require(arrays[i].bytes != SIZE_MAX && arrays[i].bytes <= UINTPTR_MAX - begin, who, ": ", arrays[i].name,
+            " at ", arrays[i].begin, " with ", arrays[i].bytes,
+            " bytes reaches beyond the address space; rows and cols must describe the arrays passed");
+  }
+  for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t j = i + 1; j < count; ++j) {
+      const auto a = reinterpret_cast<std::uintptr_t>(arrays[i].begin), b = reinterpret_cast<std::uintptr_t>(arrays[j].begin);
+      require(a + arrays[i].bytes <= b || b + arrays[j].bytes <= a, who, ": ", arrays[i].name, " [", arrays[i].begin,
+              ", +", arrays[i].bytes, " bytes) and ", arrays[j].name, " [", arrays[j].begin, ", +", arrays[j].bytes,
+              " bytes) overlap; quantize into separate buffers (elements, scales and x each their own)");
+    }
+}
+
 // Every check of quantize_mx (the reference's and the host's: one list, so
 // both reject the same calls with the same messages), before anything is
 // written; returns the shape.
-inline block_quantize_shape check_mx_quantize(const void* x, std::int64_t rows, std::int64_t cols, const void* out,
-                                              const void* scales, const mx_options& o, mx_orientation orientation,
-                                              const char* who) {
+template <class Source, class Element>
+block_quantize_shape check_mx_quantize(const Source* x, std::int64_t rows, std::int64_t cols, const Element* out,
+                                       const float8_e8m0* scales, const mx_options& o, mx_orientation orientation,
+                                       const char* who) {
   block_quantize_shape shape;
   shape.elements = mx_element_count(rows, cols, who);
   require(shape.elements == 0 || (x != nullptr && out != nullptr && scales != nullptr), who, ": ",
@@ -169,6 +203,12 @@ inline block_quantize_shape check_mx_quantize(const void* x, std::int64_t rows, 
   shape.length = shape.rowwise ? cols : rows;
   shape.blocks = blocks_per_line(shape.length, mx_block_size);
   shape.scale_count = gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(shape.lines), shape.blocks, who);
+  if (shape.elements != 0) {
+    const array_extent arrays[] = {{"x", x, array_bytes(shape.elements, sizeof(Source))},
+                                   {"out", out, array_bytes(shape.elements, sizeof(Element))},
+                                   {"scales", scales, array_bytes(shape.scale_count, sizeof(float8_e8m0))}};
+    require_disjoint_arrays(who, arrays, 3);
+  }
   return shape;
 }
 

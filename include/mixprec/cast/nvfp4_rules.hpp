@@ -145,9 +145,10 @@ inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, st
 // Every check of quantize_nvfp4 (the reference's and the host's: one list,
 // so both reject the same calls with the same messages), before anything is
 // written; returns the shape.
-inline block_quantize_shape check_nvfp4_quantize(const void* x, std::int64_t rows, std::int64_t cols, const void* out,
-                                                 const void* block_scales, const nvfp4_options& o,
-                                                 mx_orientation orientation, const char* who) {
+template <class Source>
+block_quantize_shape check_nvfp4_quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float4_e2m1* out,
+                                          const float8_e4m3* block_scales, const nvfp4_options& o,
+                                          mx_orientation orientation, const char* who) {
   block_quantize_shape shape;
   shape.elements = mx_element_count(rows, cols, who);
   require_orientation(orientation, who);
@@ -162,6 +163,12 @@ inline block_quantize_shape check_nvfp4_quantize(const void* x, std::int64_t row
                            : "block_scales",
           " is null but rows * cols = ", shape.elements,
           "; pass arrays for every element and scale (null is accepted only without elements)");
+  if (shape.elements != 0) {
+    const array_extent arrays[] = {{"x", x, array_bytes(shape.elements, sizeof(Source))},
+                                   {"out", out, array_bytes(shape.elements, sizeof(float4_e2m1))},
+                                   {"block_scales", block_scales, array_bytes(shape.scale_count, sizeof(float8_e4m3))}};
+    require_disjoint_arrays(who, arrays, 3);
+  }
   return shape;
 }
 
