@@ -27,7 +27,9 @@
 //   i64 step, i64 skipped steps, u64 n + n optimizer bytes, the loss scaler
 //   (u8 present + its fields), u64 layers + per layer two copy scales and three
 //   delayed-scaling states, the records, then u32 CRC-32 (checkpoint.hpp's
-//   crc32_of) of every byte before it.
+//   crc32_of) of every byte before it. The fields between the version and the
+//   checksum are listed once (checkpoint_detail's *_fields functions), for
+//   writing and reading alike.
 #pragma once
 
 #include <algorithm>
@@ -89,204 +91,222 @@ namespace checkpoint_detail {
 using mixprec::detail::byte_reader;
 using mixprec::detail::byte_writer;
 
-inline void write_string(byte_writer& out, const std::string& s) {
-  out.u64(s.size());
-  out.raw(s.data(), s.size());
-}
-inline std::string read_string(byte_reader& in, const char* field) {
-  std::vector<unsigned char> bytes;
-  in.raw(bytes, in.count(in.u64(field), 1, field), field);
-  return std::string(bytes.begin(), bytes.end());
-}
-inline void write_f64(byte_writer& out, double v) { out.u64(mixprec::detail::bit_cast<std::uint64_t>(v)); }
-inline double read_f64(byte_reader& in, const char* field) {
-  return mixprec::detail::bit_cast<double>(in.u64(field));
+// The file's fields are listed once, in file order, by the *_fields functions
+// below, each a template on a visitor and on the record's constness: a
+// record_writer appends each field, a record_reader reads it back into a
+// mutable record, naming it in every error. Adding a field is one line there,
+// and the two directions cannot drift apart. (The same idea as the optimizer
+// checkpoint's Rule::for_each_field, mixprec/training/update_rules.hpp.)
+// Each visitor method is one encoding:
+//   u64, i64, f32       the byte_writer's integer and float encodings
+//   f64                 a double as its IEEE 754 bits (u64)
+//   size                a std::size_t stored as u64
+//   i32                 an int32 stored as i64, read back range-checked
+//   int_in_range        an int stored as i64, read back checked against [lo, hi]
+//   boolean             u8 0 or 1
+//   enumerator          u8, read back checked against the enum's last value
+//                       (the field is named after its enum)
+//   string, bytes       u64 length + the bytes
+//   sequence            u64 count + each element; the reader checks the count
+//                       against the bytes left (at least min_bytes an element)
+//                       before allocating
+//   after_read          a check on the record just read (the writer skips it)
+class record_writer {
+ public:
+  explicit record_writer(byte_writer& out) : out_(out) {}
+  void u64(const char*, std::uint64_t v) { out_.u64(v); }
+  void size(const char*, std::size_t v) { out_.u64(v); }
+  void i64(const char*, std::int64_t v) { out_.i64(v); }
+  void i32(const char*, std::int32_t v) { out_.i64(v); }
+  void int_in_range(const char*, int v, int, int) { out_.i64(v); }
+  void f32(const char*, float v) { out_.f32(v); }
+  void f64(const char*, double v) { out_.u64(mixprec::detail::bit_cast<std::uint64_t>(v)); }
+  void boolean(const char*, bool v) { out_.u8(v ? 1 : 0); }
+  template <class Enum>
+  void enumerator(const char*, Enum v, Enum) {
+    out_.u8(static_cast<std::uint8_t>(v));
+  }
+  void string(const char*, const std::string& s) {
+    out_.u64(s.size());
+    out_.raw(s.data(), s.size());
+  }
+  void bytes(const char*, const std::vector<unsigned char>& b) {
+    out_.u64(b.size());
+    out_.raw(b.data(), b.size());
+  }
+  template <class T, class Each>
+  void sequence(const char*, std::size_t, const std::vector<T>& elements, Each each) {
+    out_.u64(elements.size());
+    for (const T& element : elements) each(element);
+  }
+  template <class Check>
+  void after_read(Check&&) {}
+
+ private:
+  byte_writer& out_;
+};
+
+class record_reader {
+ public:
+  explicit record_reader(byte_reader& in) : in_(in) {}
+  void u64(const char* field, std::uint64_t& v) { v = in_.u64(field); }
+  void size(const char* field, std::size_t& v) { v = static_cast<std::size_t>(in_.u64(field)); }
+  void i64(const char* field, std::int64_t& v) { v = in_.i64(field); }
+  void i32(const char* field, std::int32_t& v) {
+    const std::int64_t stored = in_.i64(field);
+    mixprec::require(stored >= INT32_MIN && stored <= INT32_MAX, field, " = ", stored, " does not fit 32 bits");
+    v = static_cast<std::int32_t>(stored);
+  }
+  void int_in_range(const char* field, int& v, int lowest, int highest) {
+    const std::int64_t stored = in_.i64(field);
+    mixprec::require(stored >= lowest && stored <= highest, field, " = ", stored, " is out of range");
+    v = static_cast<int>(stored);
+  }
+  void f32(const char* field, float& v) { v = in_.f32(field); }
+  void f64(const char* field, double& v) { v = mixprec::detail::bit_cast<double>(in_.u64(field)); }
+  void boolean(const char* field, bool& v) { v = in_.boolean(field); }
+  template <class Enum>
+  void enumerator(const char* field, Enum& v, Enum last) {
+    const std::uint8_t stored = in_.u8(field);
+    mixprec::require(stored <= static_cast<std::uint8_t>(last), field, " = ", static_cast<int>(stored),
+                     " is not an ", field, " value");
+    v = static_cast<Enum>(stored);
+  }
+  void string(const char* field, std::string& s) {
+    std::vector<unsigned char> raw;
+    bytes(field, raw);
+    s.assign(raw.begin(), raw.end());
+  }
+  void bytes(const char* field, std::vector<unsigned char>& b) { in_.raw(b, in_.count(in_.u64(field), 1, field), field); }
+  template <class T, class Each>
+  void sequence(const char* field, std::size_t min_bytes, std::vector<T>& elements, Each each) {
+    elements.resize(in_.count(in_.u64(field), min_bytes, field));
+    for (T& element : elements) each(element);
+  }
+  template <class Check>
+  void after_read(Check&& check) {
+    check();
+  }
+
+ private:
+  byte_reader& in_;
+};
+
+// RunIdentity is run_identity (reading) or const run_identity (writing); so
+// are the other *_fields functions' record types.
+template <class Fields, class RunIdentity>
+void identity_fields(Fields& v, RunIdentity& id) {
+  v.string("recipe", id.recipe);
+  v.u64("seed", id.seed);
+  v.u64("batch", id.batch);
+  v.u64("epochs", id.epochs);
+  v.u64("training images", id.train_count);
+  v.u64("test images", id.test_count);
+  v.u64("evaluation batch", id.eval_batch);
+  v.sequence("layer widths", 8, id.widths, [&](auto& width) { v.u64("layer width", width); });
+  v.string("optimizer", id.optimizer);
+  v.f32("learning rate", id.learning_rate);
+  v.f32("weight decay", id.weight_decay);
+  v.f32("momentum", id.momentum);
+  v.f32("final learning-rate fraction", id.final_learning_rate_fraction);
+  v.i64("report step", id.report_step);
 }
 
-inline void write_identity(byte_writer& out, const run_identity& id) {
-  write_string(out, id.recipe);
-  for (std::uint64_t v : {id.seed, id.batch, id.epochs, id.train_count, id.test_count, id.eval_batch}) out.u64(v);
-  out.u64(id.widths.size());
-  for (std::uint64_t w : id.widths) out.u64(w);
-  write_string(out, id.optimizer);
-  for (float v : {id.learning_rate, id.weight_decay, id.momentum, id.final_learning_rate_fraction}) out.f32(v);
-  out.i64(id.report_step);
-}
-inline run_identity read_identity(byte_reader& in) {
-  run_identity id;
-  id.recipe = read_string(in, "recipe");
-  id.seed = in.u64("seed");
-  id.batch = in.u64("batch");
-  id.epochs = in.u64("epochs");
-  id.train_count = in.u64("training images");
-  id.test_count = in.u64("test images");
-  id.eval_batch = in.u64("evaluation batch");
-  id.widths.resize(in.count(in.u64("layer widths"), 8, "layer widths"));
-  for (std::uint64_t& w : id.widths) w = in.u64("layer width");
-  id.optimizer = read_string(in, "optimizer");
-  id.learning_rate = in.f32("learning rate");
-  id.weight_decay = in.f32("weight decay");
-  id.momentum = in.f32("momentum");
-  id.final_learning_rate_fraction = in.f32("final learning-rate fraction");
-  id.report_step = in.i64("report step");
-  return id;
+template <class Fields, class DelayedState>
+void delayed_fields(Fields& v, DelayedState& s) {
+  v.size("history_len", s.options.history_len);
+  v.enumerator("amax_algo", s.options.algo, mixprec::amax_algo::most_recent);
+  v.int_in_range("margin", s.options.margin, 0, 1024);
+  v.boolean("power_of_two", s.options.power_of_two);
+  v.sequence("history", 4, s.history, [&](auto& amax) { v.f32("history", amax); });
+  v.f32("scale", s.scale);
+  v.f32("scale_inv", s.scale_inv);
+  v.f32("amax", s.amax);
+  // the recipe's load() validates the rest
 }
 
-inline void write_delayed(byte_writer& out, const mixprec::delayed_scaling_state& s) {
-  out.u64(s.options.history_len);
-  out.u8(static_cast<std::uint8_t>(s.options.algo));
-  out.i64(s.options.margin);
-  out.u8(s.options.power_of_two ? 1 : 0);
-  out.u64(s.history.size());
-  out.floats(s.history);
-  out.f32(s.scale);
-  out.f32(s.scale_inv);
-  out.f32(s.amax);
-}
-inline mixprec::delayed_scaling_state read_delayed(byte_reader& in) {
-  mixprec::delayed_scaling_state s;
-  s.options.history_len = static_cast<std::size_t>(in.u64("history_len"));
-  const std::uint8_t algo = in.u8("amax_algo");
-  mixprec::require(algo <= static_cast<std::uint8_t>(mixprec::amax_algo::most_recent), "amax_algo = ",
-                   static_cast<int>(algo), " is not an amax_algo value");
-  s.options.algo = static_cast<mixprec::amax_algo>(algo);
-  const std::int64_t margin = in.i64("margin");
-  mixprec::require(margin >= 0 && margin <= 1024, "margin = ", margin, " is out of range");
-  s.options.margin = static_cast<int>(margin);
-  s.options.power_of_two = in.boolean("power_of_two");
-  in.floats(s.history, in.count(in.u64("history"), 4, "history"), "history");
-  s.scale = in.f32("scale");
-  s.scale_inv = in.f32("scale_inv");
-  s.amax = in.f32("amax");
-  return s;  // the recipe's load() validates the rest
+template <class Fields, class ScalerState>
+void scaler_fields(Fields& v, ScalerState& s) {
+  v.f32("init_scale", s.options.init_scale);
+  v.f64("growth_factor", s.options.growth_factor);
+  v.f64("backoff_factor", s.options.backoff_factor);
+  v.i64("growth_interval", s.options.growth_interval);
+  v.i32("hysteresis", s.options.hysteresis);
+  v.f32("min_scale", s.options.min_scale);
+  v.f32("max_scale", s.options.max_scale);
+  v.f32("scale", s.scale);
+  v.i32("hysteresis_left", s.hysteresis_left);
+  v.i64("growth_tracker", s.growth_tracker);
+  v.i64("steps", s.steps);
+  v.i64("skipped_steps", s.skipped_steps);
+  v.i64("overflows_at_min_scale", s.overflows_at_min_scale);
+  // The scaler's own rules: a state no update sequence produces is rejected.
+  v.after_read([&s] { mixprec::validate(s); });
 }
 
-inline void write_scaler(byte_writer& out, const mixprec::dynamic_loss_scaler_state& s) {
-  out.f32(s.options.init_scale);
-  write_f64(out, s.options.growth_factor);
-  write_f64(out, s.options.backoff_factor);
-  out.i64(s.options.growth_interval);
-  out.i64(s.options.hysteresis);
-  out.f32(s.options.min_scale);
-  out.f32(s.options.max_scale);
-  out.f32(s.scale);
-  out.i64(s.hysteresis_left);
-  out.i64(s.growth_tracker);
-  out.i64(s.steps);
-  out.i64(s.skipped_steps);
-  out.i64(s.overflows_at_min_scale);
-}
-inline std::int32_t read_i32(byte_reader& in, const char* field) {
-  const std::int64_t v = in.i64(field);
-  mixprec::require(v >= INT32_MIN && v <= INT32_MAX, field, " = ", v, " does not fit 32 bits");
-  return static_cast<std::int32_t>(v);
-}
-inline mixprec::dynamic_loss_scaler_state read_scaler(byte_reader& in) {
-  mixprec::dynamic_loss_scaler_state s;
-  s.options.init_scale = in.f32("init_scale");
-  s.options.growth_factor = read_f64(in, "growth_factor");
-  s.options.backoff_factor = read_f64(in, "backoff_factor");
-  s.options.growth_interval = in.i64("growth_interval");
-  s.options.hysteresis = read_i32(in, "hysteresis");
-  s.options.min_scale = in.f32("min_scale");
-  s.options.max_scale = in.f32("max_scale");
-  s.scale = in.f32("scale");
-  s.hysteresis_left = read_i32(in, "hysteresis_left");
-  s.growth_tracker = in.i64("growth_tracker");
-  s.steps = in.i64("steps");
-  s.skipped_steps = in.i64("skipped_steps");
-  s.overflows_at_min_scale = in.i64("overflows_at_min_scale");
-  mixprec::validate(s);  // the scaler's own rules: a state no update sequence produces is rejected
-  return s;
-}
-
-inline void write_census(byte_writer& out, const cast_census& c) {
-  for (std::uint64_t v : {c.nonzero, c.flushed, c.subnormal, c.saturated}) out.u64(v);
-}
-inline cast_census read_census(byte_reader& in) {
-  cast_census c;
-  c.nonzero = in.u64("census");
-  c.flushed = in.u64("census");
-  c.subnormal = in.u64("census");
-  c.saturated = in.u64("census");
-  return c;
+template <class Fields, class Census>
+void census_fields(Fields& v, Census& c) {
+  v.u64("census", c.nonzero);
+  v.u64("census", c.flushed);
+  v.u64("census", c.subnormal);
+  v.u64("census", c.saturated);
 }
 
 // Every field of the records (training_setup.hpp's run_result, step_record,
 // epoch_record, tensor_report): a field added there must be added here, or
 // the resumed run's files differ (the fashion_mnist_resume test says which).
-inline void write_records(byte_writer& out, const run_result& r) {
-  out.u64(r.steps.size());
-  for (const step_record& s : r.steps) {
-    out.i64(s.step);
-    out.u64(s.epoch);
-    out.f32(s.loss);
-    out.f32(s.loss_scale);
-    out.u8(s.skipped ? 1 : 0);
-  }
-  out.u64(r.epochs.size());
-  for (const epoch_record& e : r.epochs) {
-    out.u64(e.epoch);
-    write_f64(out, e.train_loss);
-    write_f64(out, e.train_accuracy);
-    write_f64(out, e.test_accuracy);
-    out.i64(e.skipped_steps);
-    out.f32(e.loss_scale);
-    write_f64(out, e.seconds);
-  }
-  out.u64(r.gradient_nonzero);
-  out.u64(r.gradient_flushed);
-  out.i64(r.report_step);
-  out.u64(r.report.size());
-  for (const tensor_report& t : r.report) {
-    out.u64(t.layer);
-    write_string(out, t.tensor);
-    out.f32(t.amax);
-    write_string(out, t.scale);
-    out.u64(t.formats.size());
-    for (const cast_census& c : t.formats) write_census(out, c);
-    write_string(out, t.own_format);
-    write_census(out, t.own);
-  }
-  write_f64(out, r.seconds);
-  write_f64(out, r.cpu_seconds);
-}
-inline void read_records(byte_reader& in, run_result& r) {
+template <class Fields, class RunResult>
+void records_fields(Fields& v, RunResult& r) {
   constexpr std::size_t step_bytes = 8 + 8 + 4 + 4 + 1, epoch_bytes = 8 * 4 + 8 + 4 + 8;
-  r.steps.resize(in.count(in.u64("step records"), step_bytes, "step records"));
-  for (step_record& s : r.steps) {
-    s.step = in.i64("step");
-    s.epoch = static_cast<std::size_t>(in.u64("step's epoch"));
-    s.loss = in.f32("loss");
-    s.loss_scale = in.f32("loss scale");
-    s.skipped = in.boolean("skipped");
-  }
-  r.epochs.resize(in.count(in.u64("epoch records"), epoch_bytes, "epoch records"));
-  for (epoch_record& e : r.epochs) {
-    e.epoch = static_cast<std::size_t>(in.u64("epoch"));
-    e.train_loss = read_f64(in, "train loss");
-    e.train_accuracy = read_f64(in, "train accuracy");
-    e.test_accuracy = read_f64(in, "test accuracy");
-    e.skipped_steps = in.i64("skipped steps");
-    e.loss_scale = in.f32("loss scale");
-    e.seconds = read_f64(in, "seconds");
-  }
-  r.gradient_nonzero = in.u64("gradient census");
-  r.gradient_flushed = in.u64("gradient census");
-  r.report_step = in.i64("report step");
-  r.report.resize(in.count(in.u64("report rows"), 8 + 8 + 4 + 8 + 8 + 8 + 32, "report rows"));
-  for (tensor_report& t : r.report) {
-    t.layer = static_cast<std::size_t>(in.u64("report layer"));
-    t.tensor = read_string(in, "report tensor");
-    t.amax = in.f32("report amax");
-    t.scale = read_string(in, "report scale");
-    t.formats.resize(in.count(in.u64("report formats"), 32, "report formats"));
-    for (cast_census& c : t.formats) c = read_census(in);
-    t.own_format = read_string(in, "report's own format");
-    t.own = read_census(in);
-  }
-  r.seconds = read_f64(in, "seconds");
-  r.cpu_seconds = read_f64(in, "CPU seconds");
+  constexpr std::size_t report_row_bytes = 8 + 8 + 4 + 8 + 8 + 8 + 32, census_bytes = 32;
+  v.sequence("step records", step_bytes, r.steps, [&](auto& s) {
+    v.i64("step", s.step);
+    v.size("step's epoch", s.epoch);
+    v.f32("loss", s.loss);
+    v.f32("loss scale", s.loss_scale);
+    v.boolean("skipped", s.skipped);
+  });
+  v.sequence("epoch records", epoch_bytes, r.epochs, [&](auto& e) {
+    v.size("epoch", e.epoch);
+    v.f64("train loss", e.train_loss);
+    v.f64("train accuracy", e.train_accuracy);
+    v.f64("test accuracy", e.test_accuracy);
+    v.i64("skipped steps", e.skipped_steps);
+    v.f32("loss scale", e.loss_scale);
+    v.f64("seconds", e.seconds);
+  });
+  v.u64("gradient census", r.gradient_nonzero);
+  v.u64("gradient census", r.gradient_flushed);
+  v.i64("report step", r.report_step);
+  v.sequence("report rows", report_row_bytes, r.report, [&](auto& t) {
+    v.size("report layer", t.layer);
+    v.string("report tensor", t.tensor);
+    v.f32("report amax", t.amax);
+    v.string("report scale", t.scale);
+    v.sequence("report formats", census_bytes, t.formats, [&](auto& c) { census_fields(v, c); });
+    v.string("report's own format", t.own_format);
+    census_fields(v, t.own);
+  });
+  v.f64("seconds", r.seconds);
+  v.f64("CPU seconds", r.cpu_seconds);
+}
+
+// Everything between the version and the checksum, in file order.
+template <class Fields, class Checkpoint>
+void checkpoint_fields(Fields& v, Checkpoint& c) {
+  identity_fields(v, c.identity);
+  v.u64("epochs done", c.epochs_done);
+  v.i64("step", c.step);
+  v.i64("skipped steps", c.skipped);
+  v.bytes("optimizer bytes", c.optimizer);
+  v.boolean("loss scaler present", c.has_scaler);
+  if (c.has_scaler) scaler_fields(v, c.scaler);
+  v.sequence("layers", 16, c.layers, [&](auto& l) {
+    v.f32("copy scale", l.copy_scale);
+    v.f32("copy scale written", l.copy_scale_written);
+    v.sequence("scale slots", 8 + 1 + 8 + 1 + 8 + 12, l.delayed, [&](auto& d) { delayed_fields(v, d); });
+  });
+  records_fields(v, c.records);
 }
 
 }  // namespace checkpoint_detail
@@ -297,22 +317,8 @@ inline std::vector<unsigned char> to_bytes(const recipe_checkpoint& c) {
   byte_writer out;
   out.raw(checkpoint_file_magic, sizeof checkpoint_file_magic);
   out.u32(checkpoint_file_version);
-  write_identity(out, c.identity);
-  out.u64(c.epochs_done);
-  out.i64(c.step);
-  out.i64(c.skipped);
-  out.u64(c.optimizer.size());
-  out.raw(c.optimizer.data(), c.optimizer.size());
-  out.u8(c.has_scaler ? 1 : 0);
-  if (c.has_scaler) write_scaler(out, c.scaler);
-  out.u64(c.layers.size());
-  for (const layer_checkpoint& l : c.layers) {
-    out.f32(l.copy_scale);
-    out.f32(l.copy_scale_written);
-    out.u64(l.delayed.size());
-    for (const mixprec::delayed_scaling_state& d : l.delayed) write_delayed(out, d);
-  }
-  write_records(out, c.records);
+  record_writer fields(out);
+  checkpoint_fields(fields, c);
   std::vector<unsigned char>& bytes = out.bytes();
   const std::uint32_t crc = mixprec::detail::crc32_of(bytes.data(), bytes.size());
   out.u32(crc);
@@ -340,21 +346,8 @@ inline recipe_checkpoint checkpoint_from_bytes(const std::vector<unsigned char>&
     mixprec::require(version == checkpoint_file_version, "version ", version, "; this program reads version ",
                      checkpoint_file_version);
     recipe_checkpoint c;
-    c.identity = read_identity(in);
-    c.epochs_done = in.u64("epochs done");
-    c.step = in.i64("step");
-    c.skipped = in.i64("skipped steps");
-    in.raw(c.optimizer, in.count(in.u64("optimizer bytes"), 1, "optimizer bytes"), "optimizer bytes");
-    c.has_scaler = in.boolean("loss scaler present");
-    if (c.has_scaler) c.scaler = read_scaler(in);
-    c.layers.resize(in.count(in.u64("layers"), 16, "layers"));
-    for (layer_checkpoint& l : c.layers) {
-      l.copy_scale = in.f32("copy scale");
-      l.copy_scale_written = in.f32("copy scale written");
-      l.delayed.resize(in.count(in.u64("scale slots"), 8 + 1 + 8 + 1 + 8 + 12, "scale slots"));
-      for (mixprec::delayed_scaling_state& d : l.delayed) d = read_delayed(in);
-    }
-    read_records(in, c.records);
+    record_reader fields(in);
+    checkpoint_fields(fields, c);
     mixprec::require(in.left() == 0, in.left(), " trailing bytes after the records");
     return c;
   } catch (const mixprec::error& e) {

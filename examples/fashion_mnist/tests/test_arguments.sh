@@ -5,30 +5,7 @@
 #   bash test_arguments.sh PROGRAM DATA_DIR
 # Exit 0: every case held; 1: one failed; 77 (CTest: skipped): the data set
 # is missing, so the cases that train could not run (the others still ran).
-set -uo pipefail
-program=$1
-data=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-failures=0
-
-# expect_rejection "what must appear in the message" ARGUMENTS...: exit 2, the
-# message on stderr, and no training line (the validation came first).
-expect_rejection() {
-  local expected=$1
-  shift
-  local output status
-  output=$("$program" "$@" 2>&1)
-  status=$?
-  if [ "$status" -ne 2 ] || [[ "$output" != *"$expected"* ]] || [[ "$output" == *"Training "* ]]; then
-    printf 'FAIL: %s\n  expected exit 2 and "%s" before any training; got exit %d:\n%s\n' "$*" "$expected" "$status" \
-      "$output"
-    failures=$((failures + 1))
-  else
-    printf 'ok:   %-60s -> %s\n' "$*" "$expected"
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/test_common.sh" "$@"
 
 # Numbers are read strictly: stoull would take " -1" as 2^64 - 1.
 expect_rejection "--epochs expects a non-negative integer (digits only), got ' -1'" --epochs " -1"
@@ -53,11 +30,7 @@ expect_rejection "--out a_file exists and is not a directory" --out a_file
 mkdir -p fake_data/train-images-idx3-ubyte.gz
 expect_rejection "fake_data/train-images-idx3-ubyte.gz: is a directory, not a data file" --data fake_data --out out
 
-if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIPPED: the cases that read or train need Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)"
-  [ "$failures" -eq 0 ] && exit 77
-  exit 1
-fi
+skip_without_data "the cases that read or train"
 small=(--data "$data" --recipes fp32 --train-limit 1280 --test-limit 200 --epochs 1 --batch 64)
 expect_rejection "--train-limit 100000 asks for more training images than the 60000" --data "$data" \
   --train-limit 100000 --out out
@@ -71,8 +44,7 @@ for check in "" --check; do
   output=$("$program" "${small[@]}" --lr 1e30 --no-plot --out diverged $check 2>&1)
   status=$?
   if [ "$status" -ne 1 ] || [[ "$output" != *"fp32 diverged: its final training loss is"* ]]; then
-    printf 'FAIL: --lr 1e30 %s: expected exit 1 and "fp32 diverged"; got exit %d:\n%s\n' "$check" "$status" "$output"
-    failures=$((failures + 1))
+    fail "--lr 1e30 $check: expected exit 1 and \"fp32 diverged\"; got exit $status:"$'\n'"$output"
   else
     echo "ok:   --lr 1e30 $check -> exit 1, fp32 diverged"
   fi
@@ -84,15 +56,12 @@ hostile="x'; system('touch pwned'); y='"
 output=$("$program" "${small[@]}" --out "$hostile" 2>&1)
 status=$?
 if [ "$status" -ne 0 ] || [ -n "$(find "$work" -name pwned)" ]; then
-  printf 'FAIL: --out "%s": expected exit 0 and no file "pwned"; got exit %d, pwned: %s\n%s\n' "$hostile" "$status" \
-    "$(find "$work" -name pwned)" "$output"
-  failures=$((failures + 1))
+  fail "--out \"$hostile\": expected exit 0 and no file \"pwned\"; got exit $status, pwned: $(find "$work" -name pwned)"$'\n'"$output"
 elif command -v gnuplot >/dev/null && [ ! -s "$hostile/losses.png" ]; then
-  printf 'FAIL: --out "%s": gnuplot is installed but no plot was written:\n%s\n' "$hostile" "$output"
-  failures=$((failures + 1))
+  fail "--out \"$hostile\": gnuplot is installed but no plot was written:"$'\n'"$output"
 else
   echo "ok:   --out \"$hostile\" -> results and the plot in that directory, nothing executed"
 fi
 
-[ "$failures" -eq 0 ] || { echo "$failures case(s) failed"; exit 1; }
+finish
 echo "every case held"

@@ -7,41 +7,15 @@
 # before any training.
 #   bash test_resume.sh PROGRAM DATA_DIR
 # Exit 0: every case held; 1: one failed; 77 (CTest: skipped): no data set.
-set -uo pipefail
-program=$1
-data=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-failures=0
-fail() {
-  printf 'FAIL: %s\n' "$*"
-  failures=$((failures + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/test_common.sh" "$@"
 
 # The cases that need no data first.
-expect_rejection() {
-  local expected=$1
-  shift
-  local output status
-  output=$("$program" "$@" 2>&1)
-  status=$?
-  if [ "$status" -ne 2 ] || [[ "$output" != *"$expected"* ]] || [[ "$output" == *"Training "* ]]; then
-    fail "$* : expected exit 2 and \"$expected\" before any training; got exit $status:"$'\n'"$output"
-  else
-    printf 'ok:   %-70s -> %s\n' "$*" "$expected"
-  fi
-}
 expect_rejection "--stop-after 1 without --checkpoint (or --resume) would lose the run" --stop-after 1
 expect_rejection "--stop-after must be at least 1" --checkpoint --stop-after 0
 expect_rejection "--checkpoint and --resume run on the CPU path only" --resume somewhere --device cuda
 expect_rejection "--resume needs the directory" --resume ""
 
-if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIPPED: the resume cases need Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)"
-  [ "$failures" -eq 0 ] && exit 77
-  exit 1
-fi
+skip_without_data "the resume cases"
 
 # Every recipe, 3 epochs of 20 steps: cheap, and long enough that the
 # resumed epochs 2-3 depend on every piece of restored state (moments, loss
@@ -94,5 +68,5 @@ expect_rejection "--resume empty: no checkpoint for recipe bf16" "${small[@]:1}"
 cp stopped/checkpoint-fp8.bin damaged/checkpoint-fp8-current.bin
 expect_rejection "(recipe: checkpoint fp8, this run fp8-current)" "${small[@]:1}" --recipes fp8-current --resume damaged
 
-[ "$failures" -eq 0 ] || { echo "$failures case(s) failed"; exit 1; }
+finish
 echo "every case held"
