@@ -17,7 +17,8 @@
 /// (naming mixprec::host::...) before anything is written.
 ///
 /// How: blocks are processed a panel at a time (up to 1024 elements of a line,
-/// or, column-wise, one block of 256 columns gathered into a buffer). Block amax
+/// or, column-wise, one block of rows of 256 columns, gathered by 8x8 transposes
+/// into a buffer). Block amax
 /// is a maximum of magnitude bit patterns; the scales follow the rules of
 /// mixprec/cast/ (MX's E8M0 code from amax's fields, NVFP4's d through the
 /// E4M3 encoder); each element is pre-scaled into a float that rounds as the
@@ -385,7 +386,8 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
 ///         with the messages of reference::quantize_mx (negative rows or cols
 ///         or a product that overflows, a null x, out or scales with
 ///         elements, options whose rule, mode or layout is no enumerator, an
-///         orientation that is no enumerator).
+///         orientation that is no enumerator, arrays that overlap or reach
+///         beyond the address space).
 template <class Element, class Source>
 void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
                  const mx_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
@@ -413,7 +415,8 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
 ///         cols or sizes that overflow, a null x, out or block_scales with
 ///         elements, a mode, layout or orientation that is no enumerator,
 ///         random_hadamard with two_dimensional_blocks or with a quantized
-///         dimension that is no multiple of 16).
+///         dimension that is no multiple of 16, arrays that overlap or reach
+///         beyond the address space).
 template <class Source>
 float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
                      const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {

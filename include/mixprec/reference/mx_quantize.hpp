@@ -59,7 +59,10 @@ float mx_source_value(Source x) {
 /// the lines padded to 128 times the blocks padded to 4 for cuBLASLt's tiles).
 /// @throws mixprec::error, before writing anything, for negative rows or cols
 ///         or a product that overflows, a null x, out or scales with
-///         elements, and options whose rule, mode or layout is no enumerator.
+///         elements, options whose rule, mode or layout is no enumerator, and
+///         x, out and scales that overlap or reach beyond the address space
+///         (the checks are cast::detail::check_mx_quantize, shared with
+///         host::quantize_mx).
 template <class Element, class Source>
 void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
                  const mx_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {

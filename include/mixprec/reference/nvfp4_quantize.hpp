@@ -66,7 +66,10 @@ using cast::detail::nvfp4_validate;
 ///         cols or sizes that overflow, a null x, out or block_scales with
 ///         elements, a mode, layout or orientation that is no enumerator, and
 ///         random_hadamard with two_dimensional_blocks or with a quantized
-///         dimension that is no multiple of 16.
+///         dimension that is no multiple of 16, and x, out and block_scales
+///         that overlap or reach beyond the address space (the checks are
+///         cast::detail::check_nvfp4_quantize, shared with
+///         host::quantize_nvfp4).
 template <class Source>
 float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out, float8_e4m3* block_scales,
                      const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
