@@ -196,8 +196,10 @@ struct is_field_extension {
 //
 // An unsigned format (E8M0) encodes the magnitude: `negative` is ignored.
 // Ties of nearest_even go to the even code; in a format without mantissa
-// bits that is the even exponent (ml_dtypes rounds E8M0 so: 1.5 -> 2,
-// 3 -> 2), between neighbours 2^e and 2^(e+1) whose midpoint is 1.5 * 2^e.
+// bits that is the even exponent (1.5 -> 2, 3 -> 2), between neighbours 2^e
+// and 2^(e+1) whose midpoint is 1.5 * 2^e. No spec fixes this tie (OCP MX
+// v1.0 defines no float -> E8M0 rounding); ml_dtypes (b793a6e) rounds every
+// tie up (3 -> 4), and its open PR #398 proposes this rule.
 /// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
 /// To. `significand` may be any non-negative integer (0 gives a signed zero).
 /// This is the heart of the engine; the functions below only unpack their
@@ -387,6 +389,14 @@ MIXPREC_HOST_DEVICE constexpr std::uint32_t decode_to_binary32(std::uint64_t sou
   // hold every code of every format to CUDA's host functions and an
   // independent reference.
   const std::uint64_t code = source & From::code_mask;
+#if MIXPREC_HAS_HARDWARE_CONVERSIONS
+  // On the device, one instruction where it gives exactly these bits
+  // (core/hardware_conversion.hpp); constant evaluation stays on the engine.
+  if (!__builtin_is_constant_evaluated()) {
+    std::uint32_t float_bits = 0;
+    if (detail::hardware_decode<From>(code, float_bits)) return float_bits;
+  }
+#endif
   if constexpr (detail::is_field_extension<To, From>::value) {
     constexpr int shift = To::total_bits - From::total_bits;
     constexpr std::uint64_t quiet = std::uint64_t{1} << (To::mantissa_bits - 1);

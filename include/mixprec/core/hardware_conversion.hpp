@@ -9,7 +9,7 @@
 // cuda_fp16.hpp, cuda_bf16.hpp), which mirror these instructions, agree with
 // the engine on all 2^32 inputs (tests/unit/test_conversion_exhaustive.cpp);
 // tests/cuda/test_device_conversion.cpp checks the instructions themselves on
-// all 2^32 inputs. Define MIXPREC_NO_HARDWARE_CONVERSIONS to use the integer
+// all 2^32 inputs, and every code decoded. Define MIXPREC_NO_HARDWARE_CONVERSIONS to use the integer
 // engine on the device too.
 #pragma once
 
@@ -70,6 +70,23 @@ __device__ inline bool hardware_encode(float x, rounding mode, saturation policy
     }
   }
 #endif
+  return false;
+}
+
+// Sets `float_bits` to the value of `code` and returns true when the device
+// has an instruction for it: cvt.f32.f16 widens every float16 that is not a
+// NaN exactly (subnormals included; .ftz applies to f32 operands only). NaN
+// is left to the engine, which keeps the payload and makes it quiet.
+template <class From>
+__device__ inline bool hardware_decode(std::uint64_t code, std::uint32_t& float_bits) {
+  (void)code, (void)float_bits;
+  if constexpr (std::is_same<From, formats::binary16>::value) {
+    if ((code & 0x7FFFu) > 0x7C00u) return false;
+    float value = 0;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(value) : "h"(static_cast<unsigned short>(code)));
+    float_bits = __float_as_uint(value);
+    return true;
+  }
   return false;
 }
 #else

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "mixprec/core/error.hpp"
+#include "mixprec/cuda/detail/block_reduce.hpp"
 #include "mixprec/cuda/runtime.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "mixprec/types.hpp"
@@ -89,66 +90,21 @@ __device__ inline bool aligned_for_vector4(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) % (4 * sizeof(T))) == 0;
 }
 
-// Exact widening to float on the device (the engine's values; NaN quieted as
-// the engine does), through the cheap instructions.
+// Exact widening to float on the device: the engine's decode, which is one
+// shift for bfloat16 and one cvt.f32.f16 for float16 on the device
+// (engine::decode_to_binary32, core/hardware_conversion.hpp).
 template <class T>
 __device__ inline float widen(T x) {
-  return static_cast<float>(x);  // the engine: exact for every mixprec type
+  return static_cast<float>(x);
 }
 __device__ inline float widen(float x) { return x; }
-__device__ inline float widen(bfloat16 x) {
-  const std::uint32_t bits = x.bits();
-  std::uint32_t f = bits << 16;
-  if ((bits & 0x7FFFu) > 0x7F80u) f |= 0x00400000u;
-  return __uint_as_float(f);
-}
-__device__ inline float widen(float16 x) {
-  const unsigned short bits = x.bits();
-  if ((bits & 0x7FFFu) > 0x7C00u) return static_cast<float>(x);  // NaN: the engine's quiet NaN
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
-  return f;
-}
 
-// Sum over the block (deterministic for a given block size); thread 0 gets it.
-__device__ inline double block_sum(double value) {
-  __shared__ double partial[32];
-  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xFFFFFFFFu, value, offset);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  __syncthreads();
-  if (lane == 0) partial[warp] = value;
-  __syncthreads();
-  value = 0.0;
-  if (warp == 0) {
-    value = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : 0.0;
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xFFFFFFFFu, value, offset);
-  }
-  return value;
-}
+// Block reductions (cuda/detail/block_reduce.hpp): block_max returns the
+// maximum to every thread, block_sum the sum to thread 0.
+using reduce_detail::block_max;
+using reduce_detail::block_sum;
 
-// Maximum over the block; thread 0 gets it.
-__device__ inline std::uint32_t block_max(std::uint32_t value) {
-  __shared__ std::uint32_t partial[32];
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const std::uint32_t other = __shfl_down_sync(0xFFFFFFFFu, value, offset);
-    value = other > value ? other : value;
-  }
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  __syncthreads();
-  if (lane == 0) partial[warp] = value;
-  __syncthreads();
-  value = 0;
-  if (warp == 0) {
-    value = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : 0u;
-    for (int offset = 16; offset > 0; offset >>= 1) {
-      const std::uint32_t other = __shfl_down_sync(0xFFFFFFFFu, value, offset);
-      value = other > value ? other : value;
-    }
-  }
-  return value;
-}
-
-// True in thread 0 of the last block of the grid to get here (the CUDA
+// True in every thread of the last block of the grid to get here (the CUDA
 // samples' threadFenceReduction pattern); that block may then finish the
 // launch's bookkeeping. The counter is reset for the next launch.
 __device__ inline bool last_block_done(unsigned int* ticket) {

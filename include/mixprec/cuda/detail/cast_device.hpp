@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "mixprec/cast/rules.hpp"
+#include "mixprec/cuda/detail/block_reduce.hpp"
 #include "mixprec/types.hpp"
 
 namespace mixprec {
@@ -35,20 +36,8 @@ __device__ inline int clamp_count(std::int64_t available, int n) {
   return available <= 0 ? 0 : (available < n ? static_cast<int>(available) : n);
 }
 
-__device__ inline std::uint32_t warp_max(std::uint32_t value) { return __reduce_max_sync(0xFFFFFFFFu, value); }
-
-// The maximum over the block, returned to every thread. Every thread of the
-// block must call it (it synchronises); blockDim.x is a multiple of 32.
-__device__ inline std::uint32_t block_max(std::uint32_t value) {
-  __shared__ std::uint32_t warp_maxima[32];
-  value = warp_max(value);
-  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  __syncthreads();  // a previous call may still be reading warp_maxima
-  if (lane == 0) warp_maxima[warp] = value;
-  __syncthreads();
-  const unsigned warps = (blockDim.x + 31) / 32;
-  return warp_max(lane < warps ? warp_maxima[lane] : 0u);
-}
+using reduce_detail::block_max;  // the maximum to every thread (cuda/detail/block_reduce.hpp)
+using reduce_detail::warp_max;
 
 // Raises *amax to the block's largest magnitude (the slot rule above).
 __device__ inline void publish_amax(float* amax, std::uint32_t largest) {
