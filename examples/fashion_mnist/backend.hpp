@@ -20,6 +20,7 @@
 #include "mixprec/core/error.hpp"
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
+#include "mixprec/host/block_quantize.hpp"
 #include "mixprec/reference/quantize.hpp"
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/reference/nvfp4_quantize.hpp"
@@ -227,7 +228,7 @@ inline void cast_block_scaled(const float* x, std::int64_t rows, std::int64_t co
     std::vector<mixprec::float4_e2m1> q(n);
     std::vector<mixprec::float8_e4m3> block_scales(static_cast<std::size_t>(lines) * blocks);
     const float tensor_scale =
-        mixprec::reference::quantize_nvfp4(x, rows, cols, q.data(), block_scales.data(), options, orientation);
+        mixprec::host::quantize_nvfp4(x, rows, cols, q.data(), block_scales.data(), options, orientation);
     mixprec::nvfp4_options decode = options;
     decode.random_hadamard = false;  // stay in the transformed domain (see above)
     float* values = static_cast<float*>(out.allocate(element_type::float32, lines, length));
@@ -250,8 +251,8 @@ inline void cast_block_scaled(const float* x, std::int64_t rows, std::int64_t co
                                mixprec::mx_block_size;
     std::vector<T> q(n);
     std::vector<mixprec::float8_e8m0> scales(static_cast<std::size_t>(lines) * blocks);
-    mixprec::reference::quantize_mx(x, rows, cols, q.data(), scales.data(), mixprec::mx_options_for(r, seed, offset),
-                                    orientation);
+    mixprec::host::quantize_mx(x, rows, cols, q.data(), scales.data(), mixprec::mx_options_for(r, seed, offset),
+                               orientation);
     float* values = static_cast<float*>(out.allocate(element_type::float32, lines, length));
     mixprec::reference::dequantize_mx(q.data(), scales.data(), lines, length, values);
     out.mode = scale_mode::per_tensor;
