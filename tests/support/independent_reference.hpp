@@ -31,7 +31,7 @@
 // the input's sign is dropped first (CUDA's __nv_cvt_float_to_e8m0 converts
 // |x|); it has no zero: zero and every magnitude below 2^-127 give 2^-127
 // (code 0) in every mode; nearest_even ties (1.5 * 2^e) go to the even code,
-// i.e. the even biased exponent (ml_dtypes' rule); overflow and inf follow the
+// i.e. the even biased exponent (no spec fixes it; ml_dtypes rounds ties up); overflow and inf follow the
 // E4M3 rule (NaN under none, max under finite), NaN gives 0xFF.
 //
 // Deliberately no mixprec header is included here.
@@ -234,7 +234,7 @@ class rounder {
     // v = n * 2^q with q the spacing exponent at v's binade (the subnormal
     // spacing below the normal range). Ties go to the even n. E8M0's
     // significand is always 1; its ties go to the even code, i.e. the even
-    // biased exponent log2(v) + bias (ml_dtypes' rule).
+    // biased exponent log2(v) + bias (mixprec's documented E8M0 tie rule).
     for (point& p : grid_) p.even = is_even_significand(p.value);
     beyond_max_even_ = is_even_significand(beyond_max_);
   }
