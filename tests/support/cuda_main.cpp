@@ -1,14 +1,11 @@
 // Main of the GPU test program. Without a usable CUDA device it says why and
 // exits 77, which CTest reports as a skipped test: CI (no GPU) shows the skip
 // instead of passing silently.
-#if MIXPREC_CATCH2_VERSION == 2
-#define CATCH_CONFIG_RUNNER
-#endif
 #include <cuda_runtime.h>
 
 #include <cstdio>
 
-#include "support/catch.hpp"
+#include "support/catch_runner.hpp"
 
 int main(int argc, char* argv[]) {
   int devices = 0;
@@ -18,5 +15,5 @@ int main(int argc, char* argv[]) {
                 status != cudaSuccess ? cudaGetErrorString(status) : "cudaGetDeviceCount reported 0 devices");
     return 77;
   }
-  return Catch::Session().run(argc, argv);
+  return mixprec_test::run_catch2(argc, argv);
 }
