@@ -220,6 +220,23 @@ void encode_panel(const float* pre, std::size_t lines, std::size_t count, Elemen
     std::memcpy(out + (first_line + line) * length + first, codes.data() + line * count, count * sizeof(Element));
 }
 
+// The modes without a vector encoder (stochastic, upward, downward): the
+// reference's rule element by element. encode_one(value, line, p, random_bits)
+// returns the code of element p of the panel's line `line`; stochastic
+// rounding reads the bits of the element's index in x, as the references do.
+template <class Element, class Source, class Options, class EncodeOne>
+void encode_panel_elementwise(const block_source<Source>& source, const float* y, std::size_t stride,
+                              std::size_t lines, std::size_t count, Element* out, std::size_t first_line,
+                              std::size_t length, std::size_t first, const Options& o, EncodeOne&& encode_one) {
+  for (std::size_t line = 0; line < lines; ++line)
+    for (std::size_t p = 0; p < count; ++p) {
+      const std::size_t index = source.source_index(first_line + line, first + p);
+      const std::uint32_t random_bits =
+          o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
+      out[(first_line + line) * length + first + p] = encode_one(y[line * stride + p], line, p, random_bits);
+    }
+}
+
 template <class Element, class Source>
 void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, Element* out, float8_e8m0* scales,
                          const mx_options& o, mx_orientation orientation, simd_path path, const char* who) {
@@ -261,15 +278,12 @@ void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, 
         encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
         return;
       }
-      // stochastic, upward, downward: the reference's rule, element by element.
-      for (std::size_t line = 0; line < panel_lines; ++line)
-        for (std::size_t p = 0; p < count; ++p) {
-          const std::size_t index = source.source_index(first_line + line, first + p);
-          const std::uint32_t random_bits =
-              o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
-          out[(first_line + line) * length + first + p] = cast::mx_encode<Element>(
-              y[line * stride + p], float8_e8m0::from_bits(scale_codes[line * blocks + p / block]), o.mode, random_bits);
-        }
+      encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o,
+                               [&](float value, std::size_t line, std::size_t p, std::uint32_t random_bits) {
+                                 return cast::mx_encode<Element>(
+                                     value, float8_e8m0::from_bits(scale_codes[line * blocks + p / block]), o.mode,
+                                     random_bits);
+                               });
   });
 }
 
@@ -359,15 +373,11 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
       encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
       return;
     }
-    // stochastic, upward, downward: the reference's rule, element by element.
-    for (std::size_t line = 0; line < panel_lines; ++line)
-      for (std::size_t p = 0; p < count; ++p) {
-        const std::size_t index = source.source_index(first_line + line, first + p);
-        const std::uint32_t random_bits =
-            o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
-        out[(first_line + line) * length + first + p] = cast::nvfp4_encode(
-            y[line * stride + p], scale_codes[line * blocks + p / block], tensor_scale, o.mode, random_bits);
-      }
+    encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o,
+                             [&](float value, std::size_t line, std::size_t p, std::uint32_t random_bits) {
+                               return cast::nvfp4_encode(value, scale_codes[line * blocks + p / block], tensor_scale,
+                                                         o.mode, random_bits);
+                             });
   });
   return tensor_scale;
 }
