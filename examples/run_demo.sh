@@ -47,7 +47,7 @@ say "building fashion_mnist_train with $(nproc) jobs: $estimate (log: build/demo
 build_started=$SECONDS
 cmake --build build/demo --target fashion_mnist_train -j"$(nproc)" >build/demo.build.log 2>&1 ||
   { cat build/demo.build.log; exit 1; }
-say "built in $((SECONDS - build_started)) s; training (the full run: about 6-7 min on 2 idle AVX-512 cores, more on a busy or AVX2-only machine; --quick: well under a minute; a line per epoch with the time left)"
+say "built in $((SECONDS - build_started)) s; training (the full run: about 5-6 min on 2 idle AVX-512 cores, more on a busy or AVX2-only machine; --quick: well under a minute; a line per epoch with the time left)"
 status=0
 build/demo/examples/fashion_mnist/fashion_mnist_train --out out/demo "$@" || status=$?
 say "finished in $((SECONDS - started)) s; results in out/demo/"
