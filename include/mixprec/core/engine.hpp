@@ -1,23 +1,3 @@
-// mixprec/core/engine.hpp — the one conversion engine.
-//
-// Every conversion in mixprec — scalar, bulk SIMD, CUDA kernels, the GEMM
-// reference — is defined by the functions in this file; faster paths elsewhere
-// are optimisations that the tests hold to these bits. The engine is
-// constexpr integer code on bit patterns, so it runs unchanged in
-// static_assert, on the host and on the device.
-//
-// The rule (OCP OFP8 v1.0 §5, extended to every format and rounding mode):
-// round the exact input onto the target's grid as if the exponent range were
-// unbounded above (subnormals kept at the bottom); a result beyond the largest
-// finite magnitude has overflowed, and the saturation policy decides what it
-// becomes.
-//
-// The microscaling formats follow from their traits (core/format.hpp), with
-// no case of their own here: a format with neither infinity nor NaN (FP6,
-// FP4) saturates under every policy and turns NaN into +max; an unsigned
-// format (E8M0) rounds |x|; a format without zero (E8M0) gives its smallest
-// value wherever another would give zero; ties go to the even code, which
-// without mantissa bits is the even exponent.
 /// \file
 /// mixprec/core/engine.hpp — the one conversion engine.
 ///
@@ -32,9 +12,17 @@
 /// unbounded above (subnormals kept at the bottom); a result beyond the largest
 /// finite magnitude has overflowed, and the saturation policy decides what it
 /// becomes.
+///
+/// The microscaling formats follow from their traits (core/format.hpp), with
+/// no case of their own here: a format with neither infinity nor NaN (FP6,
+/// FP4) saturates under every policy and turns NaN into +max; an unsigned
+/// format (E8M0) rounds |x|; a format without zero (E8M0) gives its smallest
+/// value wherever another would give zero; ties go to the even code, which
+/// without mantissa bits is the even exponent.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/format.hpp"
@@ -159,18 +147,13 @@ struct is_normal_narrowing {
                                 (To::mantissa_bits > 0 || (From::bias - To::bias) % 2 == 0);
 };
 
-// From's normal numbers are normal numbers of To: widening moves the fields.
+// Every finite code of From is zero or a normal number of To (a subnormal's
+// significand normalised): widening moves the fields.
 template <class To, class From>
 struct is_normal_widening {
-  static constexpr bool value = is_exact_widening<To, From>::value && To::min_exponent <= From::min_exponent;
-};
-
-// From's subnormal numbers are normal numbers of To too: every finite code
-// widens by moving fields, after normalising a subnormal's significand.
-template <class To, class From>
-struct is_subnormal_widening {
-  static constexpr bool value = is_normal_widening<To, From>::value && From::has_subnormals &&
-                                To::min_exponent <= From::min_exponent - From::mantissa_bits;
+  static constexpr bool value =
+      is_exact_widening<To, From>::value && To::min_exponent <= From::min_exponent &&
+      (!From::has_subnormals || To::min_exponent <= From::min_exponent - From::mantissa_bits);
 };
 
 // To's fields extend From's at the low end (bfloat16 in binary32): the same
@@ -182,26 +165,66 @@ struct is_field_extension {
                                 From::has_sign && To::exponent_bits == From::exponent_bits && To::bias == From::bias;
 };
 
+// Conversions that never round and move fields only: a field extension or a
+// normal widening. convert_bits takes them whole through widen_by_moving_fields,
+// so the rounding core is never compiled into them.
+template <class To, class From>
+struct widens_by_moving_fields {
+  static constexpr bool value = is_field_extension<To, From>::value || is_normal_widening<To, From>::value;
+};
+
+// convert_bits for widens_by_moving_fields (same bits as round_value; the
+// exhaustive decode and format-pair tests hold every code to CUDA's host
+// functions and the independent reference). Why it exists: inlined into a
+// kernel that decodes 16 bfloat16 or float16 values per thread, the general
+// path's subnormal branch (round_value) made each cast kernel ~8x the
+// instructions of its float-source twin. The arithmetic is 32-bit wherever To
+// fits, since a GPU does 64-bit integer work in pairs.
+template <class To, class From>
+MIXPREC_HOST_DEVICE constexpr std::uint64_t widen_by_moving_fields(std::uint64_t source, saturation policy) noexcept {
+  static_assert(widens_by_moving_fields<To, From>::value, "only for conversions that move fields");
+  using word = typename std::conditional<(To::total_bits <= 32), std::uint32_t, std::uint64_t>::type;
+  constexpr int shift = To::mantissa_bits - From::mantissa_bits;
+  const word code = static_cast<word>(source & From::code_mask);
+  const word magnitude = code & static_cast<word>(From::magnitude_mask);
+  const word sign = (code & static_cast<word>(From::sign_mask)) != 0 ? static_cast<word>(To::sign_mask) : word{0};
+  constexpr word min_normal = static_cast<word>(From::min_normal_magnitude);
+  if constexpr (is_field_extension<To, From>::value) {
+    // Every finite code, subnormals and zeros included: one shift.
+    if (magnitude < static_cast<word>(From::infinity_magnitude)) return static_cast<word>(code << shift);
+  } else {
+    constexpr word max_finite = static_cast<word>(From::max_finite_magnitude);
+    constexpr word rebias = static_cast<word>(static_cast<word>(To::bias - From::bias) << To::mantissa_bits);
+    // Most codes are normal: one unsigned compare selects them.
+    if (static_cast<word>(magnitude - min_normal) <= max_finite - min_normal)
+      return sign | static_cast<word>((magnitude << shift) + rebias);
+  }
+  if (From::is_nan_code(code)) return convert_nan<To, From>(code);
+  // An infinity follows the policy, as in every conversion (saturation::finite: ±max).
+  if (From::is_infinity_code(code)) return overflow<To>(sign != 0, true, rounding::nearest_even, policy);
+  if constexpr (!is_field_extension<To, From>::value && From::has_subnormals) {
+    if (magnitude == 0) return sign;
+    // A subnormal, significand · 2^(min_exponent - mantissa_bits), is normal in
+    // To: shift the significand up to the implicit bit, one exponent step per
+    // place (at most mantissa_bits steps; rare, so a short loop beats
+    // unrolled selects).
+    word significand = magnitude;
+    word biased = static_cast<word>(From::min_exponent + To::bias);
+    while (significand < min_normal) {
+      significand = static_cast<word>(significand << 1);
+      --biased;
+    }
+    const word mantissa = static_cast<word>((significand & static_cast<word>(From::mantissa_mask)) << shift);
+    return sign | static_cast<word>(biased << To::mantissa_bits) | mantissa;
+  }
+  return 0;  // unreachable: every code was handled above
+}
+
 }  // namespace detail
 
-// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
-// To. `significand` may be any non-negative integer (0 gives a signed zero;
-// E8M0, without zero, its smallest value).
-// This is the heart of the engine; the functions below only unpack their
-// inputs into this form.
-//
-// Stochastic rounding: the discarded fraction, truncated to 32 bits (f), is
-// added to `random_bits` (r); the result rounds away from zero exactly when
-// f + r >= 2^32, i.e. with probability f / 2^32 for uniform r.
-//
-// An unsigned format (E8M0) encodes the magnitude: `negative` is ignored.
-// Ties of nearest_even go to the even code; in a format without mantissa
-// bits that is the even exponent (1.5 -> 2, 3 -> 2), between neighbours 2^e
-// and 2^(e+1) whose midpoint is 1.5 * 2^e. No spec fixes this tie (OCP MX
-// v1.0 defines no float -> E8M0 rounding); ml_dtypes (b793a6e) rounds every
-// tie up (3 -> 4), and its open PR #398 proposes this rule.
 /// Rounds the exact value (-1)^negative · significand · 2^exponent onto format
-/// To. `significand` may be any non-negative integer (0 gives a signed zero).
+/// To. `significand` may be any non-negative integer (0 gives a signed zero;
+/// E8M0, without zero, its smallest value).
 /// This is the heart of the engine; the functions below only unpack their
 /// inputs into this form.
 ///
@@ -213,6 +236,13 @@ struct is_field_extension {
 /// `policy` decides what a result beyond ±max becomes (saturation::finite: ±max;
 /// saturation::none: ±inf, or NaN where To has no infinity; see the README's table).
 /// Returns the bit pattern of the result in To.
+///
+/// An unsigned format (E8M0) encodes the magnitude: `negative` is ignored.
+/// Ties of nearest_even go to the even code; in a format without mantissa
+/// bits that is the even exponent (1.5 -> 2, 3 -> 2), between neighbours 2^e
+/// and 2^(e+1) whose midpoint is 1.5 * 2^e. No spec fixes this tie (OCP MX
+/// v1.0 defines no float -> E8M0 rounding); ml_dtypes (b793a6e) rounds every
+/// tie up (3 -> 4), and its open PR #398 proposes this rule.
 template <class To>
 MIXPREC_HOST_DEVICE constexpr typename To::storage_type round_value(bool negative, std::uint64_t significand,
                                                                     int exponent, rounding mode, saturation policy,
@@ -292,60 +322,59 @@ MIXPREC_HOST_DEVICE constexpr typename To::storage_type convert_bits(std::uint64
                                                                      saturation policy,
                                                                      std::uint32_t random_bits = 0) noexcept {
   using storage = typename To::storage_type;
-  if constexpr (detail::is_normal_narrowing<To, From>::value) {
-    // Fast path, same bits as round_value: a normal input whose rounded value
-    // is a normal number of To no larger than max. Its significand is rounded
-    // at a fixed position, so the rounding is one add and a shift of the bit
-    // pattern; the carry runs into the exponent field (as the encoding trick
-    // in round_value does). The bounds exclude NaN and inf.
-    constexpr int shift = From::mantissa_bits - To::mantissa_bits;
-    constexpr std::uint64_t lowest = static_cast<std::uint64_t>(To::min_exponent + From::bias) << From::mantissa_bits;
-    constexpr std::uint64_t highest =
-        (static_cast<std::uint64_t>(To::max_exponent + From::bias) << From::mantissa_bits) |
-        ((To::max_finite_magnitude & To::mantissa_mask) << shift);
-    constexpr std::uint64_t rebias = static_cast<std::uint64_t>(From::bias - To::bias) << To::mantissa_bits;
-    const std::uint64_t magnitude = source & From::magnitude_mask;
-    if (magnitude - lowest <= highest - lowest && (mode == rounding::nearest_even || mode == rounding::toward_zero)) {
-      const std::uint64_t half_minus_one = (std::uint64_t{1} << (shift - 1)) - 1;
-      const std::uint64_t increment =
-          mode == rounding::nearest_even ? half_minus_one + ((magnitude >> shift) & 1u) : std::uint64_t{0};
-      const std::uint64_t sign = (source & From::sign_mask) ? To::sign_mask : 0;
-      return static_cast<storage>(sign | (((magnitude + increment) >> shift) - rebias));
+  if constexpr (detail::widens_by_moving_fields<To, From>::value) {
+    // Never rounds: the fields move, and the rounding core is not compiled in.
+    (void)mode;
+    (void)random_bits;
+    return static_cast<storage>(detail::widen_by_moving_fields<To, From>(source, policy));
+  } else {
+    if constexpr (detail::is_normal_narrowing<To, From>::value) {
+      // Fast path, same bits as round_value: a normal input whose rounded value
+      // is a normal number of To no larger than max. Its significand is rounded
+      // at a fixed position, so the rounding is one add and a shift of the bit
+      // pattern; the carry runs into the exponent field (as the encoding trick
+      // in round_value does). The bounds exclude NaN and inf.
+      constexpr int shift = From::mantissa_bits - To::mantissa_bits;
+      constexpr std::uint64_t lowest = static_cast<std::uint64_t>(To::min_exponent + From::bias) << From::mantissa_bits;
+      constexpr std::uint64_t highest =
+          (static_cast<std::uint64_t>(To::max_exponent + From::bias) << From::mantissa_bits) |
+          ((To::max_finite_magnitude & To::mantissa_mask) << shift);
+      constexpr std::uint64_t rebias = static_cast<std::uint64_t>(From::bias - To::bias) << To::mantissa_bits;
+      const std::uint64_t magnitude = source & From::magnitude_mask;
+      if (magnitude - lowest <= highest - lowest && (mode == rounding::nearest_even || mode == rounding::toward_zero)) {
+        const std::uint64_t half_minus_one = (std::uint64_t{1} << (shift - 1)) - 1;
+        const std::uint64_t increment =
+            mode == rounding::nearest_even ? half_minus_one + ((magnitude >> shift) & 1u) : std::uint64_t{0};
+        const std::uint64_t sign = (source & From::sign_mask) ? To::sign_mask : 0;
+        return static_cast<storage>(sign | (((magnitude + increment) >> shift) - rebias));
+      }
     }
-  }
-  if constexpr (detail::is_normal_widening<To, From>::value) {
-    // Fast path, same bits as round_value: a normal input is a normal number
-    // of To; only the fields move.
-    constexpr std::uint64_t lowest = From::min_normal_magnitude;
-    constexpr std::uint64_t highest = From::max_finite_magnitude;
-    constexpr std::uint64_t rebias = static_cast<std::uint64_t>(To::bias - From::bias) << To::mantissa_bits;
+    if (From::is_nan_code(source)) return static_cast<storage>(detail::convert_nan<To, From>(source));
+    // An unsigned target encodes |x| (CUDA's __nv_cvt_float_to_e8m0 ignores the sign).
+    const bool negative = To::has_sign && (source & From::sign_mask) != 0;
+    if (From::is_infinity_code(source)) return static_cast<storage>(detail::overflow<To>(negative, true, mode, policy));
     const std::uint64_t magnitude = source & From::magnitude_mask;
-    if (magnitude - lowest <= highest - lowest) {
-      const std::uint64_t sign = (source & From::sign_mask) ? To::sign_mask : 0;
-      return static_cast<storage>(sign | ((magnitude << (To::mantissa_bits - From::mantissa_bits)) + rebias));
+    const int biased = static_cast<int>(magnitude >> From::mantissa_bits);
+    const std::uint64_t mantissa = magnitude & From::mantissa_mask;
+    if (biased == 0 && From::has_subnormals)  // zero or subnormal
+      return round_value<To>(negative, mantissa, From::min_exponent - From::mantissa_bits, mode, policy, random_bits);
+    // Shortcuts, same bits as round_value, for normal inputs far outside To's
+    // range (most floats, for the 8- and 16-bit formats):
+    //  - at or above 2^(max_exponent + 1) every mode rounds past max: overflow;
+    //  - below half the smallest subnormal, nearest_even and toward_zero give
+    //    zero, and upward and downward zero or the smallest magnitude, by sign.
+    const int exponent = biased - From::bias;
+    if (exponent > To::max_exponent)
+      return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
+    constexpr int smallest_subnormal_exponent = To::min_exponent - To::mantissa_bits;
+    if (exponent < smallest_subnormal_exponent - 1 && mode != rounding::stochastic) {
+      const bool away = (mode == rounding::upward && !negative) || (mode == rounding::downward && negative);
+      if (!away) return static_cast<storage>(detail::underflow<To>(negative));
+      return static_cast<storage>((negative ? To::sign_mask : 0) | detail::magnitude_code<To>(0, 1));
     }
+    return round_value<To>(negative, mantissa | (std::uint64_t{1} << From::mantissa_bits),
+                           biased - From::bias - From::mantissa_bits, mode, policy, random_bits);
   }
-  if (From::is_nan_code(source)) return static_cast<storage>(detail::convert_nan<To, From>(source));
-  // An unsigned target encodes |x| (CUDA's __nv_cvt_float_to_e8m0 ignores the sign).
-  const bool negative = To::has_sign && (source & From::sign_mask) != 0;
-  if (From::is_infinity_code(source)) return static_cast<storage>(detail::overflow<To>(negative, true, mode, policy));
-  const std::uint64_t magnitude = source & From::magnitude_mask;
-  const int biased = static_cast<int>(magnitude >> From::mantissa_bits);
-  const std::uint64_t mantissa = magnitude & From::mantissa_mask;
-  if (biased == 0 && From::has_subnormals)  // zero or subnormal
-    return round_value<To>(negative, mantissa, From::min_exponent - From::mantissa_bits, mode, policy, random_bits);
-  // Shortcuts, same bits as round_value, for normal inputs far outside To's
-  // range (most floats, for the 8- and 16-bit formats):
-  //  - at or above 2^(max_exponent + 1) every mode rounds past max: overflow;
-  //  - below half the smallest subnormal, nearest_even and toward_zero give zero.
-  const int exponent = biased - From::bias;
-  if (exponent > To::max_exponent)
-    return static_cast<storage>(detail::overflow<To>(negative, false, mode, policy));
-  constexpr int smallest_subnormal_exponent = To::min_exponent - To::mantissa_bits;
-  if (exponent < smallest_subnormal_exponent - 1 && (mode == rounding::nearest_even || mode == rounding::toward_zero))
-    return static_cast<storage>(detail::underflow<To>(negative));
-  return round_value<To>(negative, mantissa | (std::uint64_t{1} << From::mantissa_bits),
-                         biased - From::bias - From::mantissa_bits, mode, policy, random_bits);
 }
 
 /// float / double -> format To. A double is rounded once, never through float.
@@ -381,13 +410,6 @@ template <class From>
 MIXPREC_HOST_DEVICE constexpr std::uint32_t decode_to_binary32(std::uint64_t source) noexcept {
   using To = formats::binary32;
   static_assert(detail::is_exact_widening<To, From>::value, "decode needs a format inside binary32");
-  // Same bits as convert_bits<binary32, From>(source, nearest_even, none),
-  // without its rounding core: an exact widening never rounds, and inlined
-  // into a kernel that decodes 16 bfloat16 or float16 values per thread the
-  // general path's subnormal branch (round_value) made each cast kernel ~8x
-  // the instructions of its float-source twin. The exhaustive decode tests
-  // hold every code of every format to CUDA's host functions and an
-  // independent reference.
   const std::uint64_t code = source & From::code_mask;
 #if MIXPREC_HAS_HARDWARE_CONVERSIONS
   // On the device, one instruction where it gives exactly these bits
@@ -397,40 +419,9 @@ MIXPREC_HOST_DEVICE constexpr std::uint32_t decode_to_binary32(std::uint64_t sou
     if (detail::hardware_decode<From>(code, float_bits)) return float_bits;
   }
 #endif
-  if constexpr (detail::is_field_extension<To, From>::value) {
-    constexpr int shift = To::total_bits - From::total_bits;
-    constexpr std::uint64_t quiet = std::uint64_t{1} << (To::mantissa_bits - 1);
-    // A NaN keeps sign and payload and is made quiet, as convert_nan does.
-    return static_cast<std::uint32_t>((code << shift) | (From::is_nan_code(code) ? quiet : 0));
-  } else if constexpr (detail::is_subnormal_widening<To, From>::value) {
-    // 32-bit arithmetic throughout: a GPU does 64-bit integer work in pairs.
-    using bits32 = std::uint32_t;
-    const bits32 value = static_cast<bits32>(code);
-    constexpr bits32 magnitude_mask = static_cast<bits32>(From::magnitude_mask);
-    constexpr bits32 min_normal = static_cast<bits32>(From::min_normal_magnitude);
-    constexpr bits32 max_finite = static_cast<bits32>(From::max_finite_magnitude);
-    constexpr int shift = To::mantissa_bits - From::mantissa_bits;
-    constexpr bits32 rebias = static_cast<bits32>(To::bias - From::bias) << To::mantissa_bits;
-    const bits32 magnitude = value & magnitude_mask;
-    const bits32 sign = (value & static_cast<bits32>(From::sign_mask)) != 0 ? static_cast<bits32>(To::sign_mask) : 0u;
-    // Most codes are normal: one unsigned compare selects them.
-    if (magnitude - min_normal <= max_finite - min_normal) return sign | ((magnitude << shift) + rebias);
-    if (From::is_nan_code(code)) return static_cast<std::uint32_t>(detail::convert_nan<To, From>(code));
-    if (From::is_infinity_code(code)) return sign | static_cast<bits32>(To::infinity_magnitude);
-    if (magnitude == 0) return sign;
-    // A subnormal, significand · 2^(min_exponent - mantissa_bits): shift the
-    // significand up to the implicit bit, one exponent step per place (at
-    // most mantissa_bits steps; rare, so a short loop beats unrolled selects).
-    bits32 significand = magnitude;
-    bits32 biased = static_cast<bits32>(From::min_exponent + To::bias);
-    while (significand < min_normal) {
-      significand <<= 1;
-      --biased;
-    }
-    return sign | (biased << To::mantissa_bits) | ((significand & static_cast<bits32>(From::mantissa_mask)) << shift);
-  } else {
-    return static_cast<std::uint32_t>(convert_bits<To, From>(code, rounding::nearest_even, saturation::none));
-  }
+  // bfloat16, float16 and the 8/6/4-bit formats but E8M0 widen by moving
+  // fields (detail::widen_by_moving_fields), without the rounding core.
+  return static_cast<std::uint32_t>(convert_bits<To, From>(code, rounding::nearest_even, saturation::none));
 }
 
 }  // namespace engine
