@@ -69,23 +69,17 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
   static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
   const cast::detail::block_quantize_shape shape = cast::detail::check_mx_quantize(
       x, rows, cols, out, scales, o, orientation, "mixprec::reference::quantize_mx");
-  const std::size_t n = shape.elements;
-  const bool rowwise = shape.rowwise;
-  const std::int64_t lines = shape.lines;
-  const std::int64_t length = shape.length;
-  const std::size_t blocks = shape.blocks;
-  const std::size_t scale_count = shape.scale_count;
-  if (n == 0) return;
-  for (std::size_t i = 0; i < scale_count; ++i) scales[i] = float8_e8m0::from_bits(0);  // tile padding
+  if (shape.elements == 0) return;
+  for (std::size_t i = 0; i < shape.scale_count; ++i) scales[i] = float8_e8m0::from_bits(0);  // tile padding
   const auto source_index = [&](std::int64_t line, std::int64_t position) {
-    return static_cast<std::size_t>(rowwise ? line * cols + position : position * cols + line);
+    return static_cast<std::size_t>(shape.rowwise ? line * cols + position : position * cols + line);
   };
-  for (std::int64_t line = 0; line < lines; ++line) {
-    for (std::size_t block = 0; block < blocks; ++block) {
+  for (std::int64_t line = 0; line < shape.lines; ++line) {
+    for (std::size_t block = 0; block < shape.blocks; ++block) {
       const std::int64_t begin = static_cast<std::int64_t>(block * mx_block_size);
-      const std::int64_t end = begin + static_cast<std::int64_t>(mx_block_size) < length
+      const std::int64_t end = begin + static_cast<std::int64_t>(mx_block_size) < shape.length
                                    ? begin + static_cast<std::int64_t>(mx_block_size)
-                                   : length;
+                                   : shape.length;
       // amax as a magnitude; a NaN anywhere makes it NaN (and the scale NaN).
       float amax = 0;
       bool any_nan = false;
@@ -97,12 +91,12 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
       }
       const float8_e8m0 scale =
           cast::mx_scale<Element>(any_nan ? std::numeric_limits<float>::quiet_NaN() : amax, o.rule);
-      scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks)] = scale;
+      scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, shape.blocks)] = scale;
       for (std::int64_t p = begin; p < end; ++p) {
         const std::size_t index = source_index(line, p);
         const std::uint32_t random_bits =
             o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
-        out[static_cast<std::size_t>(line * length + p)] =
+        out[static_cast<std::size_t>(line * shape.length + p)] =
             cast::mx_encode<Element>(detail::mx_source_value(x[index]), scale, o.mode, random_bits);
       }
     }

@@ -75,26 +75,21 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
                      const nvfp4_options& o = {}, mx_orientation orientation = mx_orientation::rowwise) {
   const cast::detail::block_quantize_shape shape = cast::detail::check_nvfp4_quantize(
       x, rows, cols, out, block_scales, o, orientation, "mixprec::reference::quantize_nvfp4");
-  const std::size_t n = shape.elements;
-  const bool rowwise = shape.rowwise;
-  const std::int64_t lines = shape.lines;
-  const std::int64_t length = shape.length;
-  const std::size_t scale_count = shape.scale_count;
-  if (n == 0) return 1.0f;  // an empty tensor: amax 0
+  if (shape.elements == 0) return 1.0f;  // an empty tensor: amax 0
 
   const auto source_index = [&](std::int64_t line, std::int64_t position) {
-    return static_cast<std::size_t>(rowwise ? line * cols + position : position * cols + line);
+    return static_cast<std::size_t>(shape.rowwise ? line * cols + position : position * cols + line);
   };
   const auto index_in_y = [&](std::int64_t line, std::int64_t position) {
-    return static_cast<std::size_t>(line * length + position);
+    return static_cast<std::size_t>(line * shape.length + position);
   };
   // y in line-major order, transformed block by block when asked.
-  std::vector<float> y(n);
-  for (std::int64_t line = 0; line < lines; ++line)
-    for (std::int64_t p = 0; p < length; ++p)
+  std::vector<float> y(shape.elements);
+  for (std::int64_t line = 0; line < shape.lines; ++line)
+    for (std::int64_t p = 0; p < shape.length; ++p)
       y[index_in_y(line, p)] = mixprec::reference::detail::mx_source_value(x[source_index(line, p)]);
   if (o.random_hadamard)
-    for (std::size_t begin = 0; begin < n; begin += hadamard_size)
+    for (std::size_t begin = 0; begin < shape.elements; begin += hadamard_size)
       cast::random_hadamard_transform(&y[begin], &y[begin], o.hadamard_signs, false);
 
   // amax as a magnitude; NaN as soon as one value is NaN.
@@ -107,20 +102,19 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
   for (const float v : y) tensor_amax = magnitude_max(tensor_amax, v);
   const float tensor_scale = cast::nvfp4_tensor_scale(tensor_amax);
 
-  const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
   const auto scale_offset = [&](std::int64_t line, std::size_t block) {
-    return gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, blocks);
+    return gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, shape.blocks);
   };
-  for (std::size_t i = 0; i < scale_count; ++i) block_scales[i] = float8_e4m3::from_bits(0);  // tile padding
+  for (std::size_t i = 0; i < shape.scale_count; ++i) block_scales[i] = float8_e4m3::from_bits(0);  // tile padding
   const std::int64_t block_length = static_cast<std::int64_t>(nvfp4_block_size);
   // A block spans positions [begin, end) of lines [first_line, last_line):
   // one line, or 16 lines for a 16x16 tile.
   const std::int64_t lines_per_block = o.two_dimensional_blocks ? block_length : 1;
-  for (std::int64_t first_line = 0; first_line < lines; first_line += lines_per_block) {
-    const std::int64_t last_line = first_line + lines_per_block < lines ? first_line + lines_per_block : lines;
-    for (std::size_t block = 0; block < blocks; ++block) {
+  for (std::int64_t first_line = 0; first_line < shape.lines; first_line += lines_per_block) {
+    const std::int64_t last_line = first_line + lines_per_block < shape.lines ? first_line + lines_per_block : shape.lines;
+    for (std::size_t block = 0; block < shape.blocks; ++block) {
       const std::int64_t begin = static_cast<std::int64_t>(block) * block_length;
-      const std::int64_t end = begin + block_length < length ? begin + block_length : length;
+      const std::int64_t end = begin + block_length < shape.length ? begin + block_length : shape.length;
       float block_amax = 0;
       for (std::int64_t line = first_line; line < last_line; ++line)
         for (std::int64_t p = begin; p < end; ++p) block_amax = magnitude_max(block_amax, y[index_in_y(line, p)]);
