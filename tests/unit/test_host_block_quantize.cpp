@@ -29,6 +29,7 @@
 #include "mixprec/reference/nvfp4_quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/unwritten.hpp"
 
 namespace {
 
@@ -415,13 +416,7 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
   const std::vector<float> x(64, 1.0f);
   std::vector<mixprec::float8_e4m3> q(64, mixprec::float8_e4m3::from_bits(0x33));
   std::vector<mixprec::float8_e8m0> scales(512, mixprec::float8_e8m0::from_bits(0x33));
-  const auto untouched = [&] {
-    for (const auto& v : q)
-      if (v.bits() != 0x33) return false;
-    for (const auto& s : scales)
-      if (s.bits() != 0x33) return false;
-    return true;
-  };
+  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x33) && mixprec_test::every_code_is(scales, 0x33); };
   mixprec::mx_options bad_rule, bad_mode, bad_layout;
   bad_rule.rule = static_cast<mx_scale_rule>(9);
   bad_mode.mode = static_cast<rounding>(42);
@@ -504,13 +499,7 @@ TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its messag
   const std::vector<float> x(24 * 16, 1.0f);
   std::vector<mixprec::float4_e2m1> q(x.size(), mixprec::float4_e2m1::from_bits(0x3));
   std::vector<mixprec::float8_e4m3> scales(1024, mixprec::float8_e4m3::from_bits(0x33));
-  const auto untouched = [&] {
-    for (const auto& v : q)
-      if (v.bits() != 0x3) return false;
-    for (const auto& s : scales)
-      if (s.bits() != 0x33) return false;
-    return true;
-  };
+  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x3) && mixprec_test::every_code_is(scales, 0x33); };
   mixprec::nvfp4_options bad_mode, both, rht, bad_layout;
   bad_mode.mode = static_cast<rounding>(42);
   both.random_hadamard = both.two_dimensional_blocks = true;

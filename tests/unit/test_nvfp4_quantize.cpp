@@ -19,6 +19,7 @@
 #include "mixprec/reference/nvfp4_quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/unwritten.hpp"
 #include "support/failure_log.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
@@ -565,13 +566,7 @@ TEST_CASE("quantize_nvfp4 and dequantize_nvfp4 reject bad arguments before writi
   std::vector<float> x(64, 1.0f);
   std::vector<float4_e2m1> q(64, float4_e2m1::from_bits(0x5));
   std::vector<float8_e4m3> scales(4, float8_e4m3::from_bits(0x33));
-  const auto untouched = [&] {
-    for (const auto& v : q)
-      if (v.bits() != 0x5) return false;
-    for (const auto& s : scales)
-      if (s.bits() != 0x33) return false;
-    return true;
-  };
+  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x5) && mixprec_test::every_code_is(scales, 0x33); };
   MIXPREC_REQUIRE_ERROR(quantize_nvfp4(x.data(), -1, 64, q.data(), scales.data()), "must not be negative");
   MIXPREC_REQUIRE_ERROR(quantize_nvfp4(x.data(), INT64_MAX, 2, q.data(), scales.data()), "overflows");
   MIXPREC_REQUIRE_ERROR(quantize_nvfp4(static_cast<const float*>(nullptr), 1, 64, q.data(), scales.data()),

@@ -12,6 +12,7 @@
 #include "mixprec/reference/quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/unwritten.hpp"
 
 using namespace mixprec;
 using gemm::scale_mode;
@@ -337,11 +338,7 @@ namespace {
 
 const std::uint8_t marker = 0x5A;
 
-bool all_marked(const std::vector<float8_e4m3>& q) {
-  for (float8_e4m3 v : q)
-    if (v.bits() != marker) return false;
-  return true;
-}
+bool all_marked(const std::vector<float8_e4m3>& q) { return mixprec_test::every_code_is(q, marker); }
 
 }  // namespace
 
