@@ -4,6 +4,10 @@
 //       combinations they implement;
 //   (b) tests/support/independent_reference.hpp, which shares no code with
 //       mixprec, for every combination.
+// Both the scalar conversion (mixprec::convert) and the bulk one
+// (mixprec::convert_n on each SIMD path of this machine, where the format and
+// mode have a vector encoder) are held to (b) in the same pass: the expected
+// codes are computed once per input for both.
 // One TEST_CASE per (format, mode) so that `ctest -j` spreads the sweeps over
 // the cores. MIXPREC_EXHAUSTIVE_STRIDE=s tests only every s-th input (the
 // sanitizer run uses it).
@@ -11,8 +15,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <vector>
 
+#include "mixprec/host/convert_n.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
 #include "support/exhaustive.hpp"
@@ -157,9 +164,75 @@ MIXPREC_CUDA_REFERENCE(mixprec::float8_e8m0, rounding::upward, saturation::none,
 struct sweep_result {
   mismatch_log against_reference;
   mismatch_log against_cuda;
+  mismatch_log bulk_against_reference;
   std::uint64_t inputs = 0;
   std::uint64_t cuda_inputs = 0;
+  std::uint64_t bulk_inputs = 0;  // per SIMD path and saturation
   std::string cuda_functions;
+  std::string bulk_paths;
+};
+
+// (b) for convert_n: the inputs of a run share their expected codes (one per
+// sign and saturation), so each run is converted in chunks on every SIMD path
+// under both saturations and every element compared with that code. Formats
+// and modes without a vector encoder run the scalar engine on every path
+// (host/detail/dispatch.hpp): nothing to add there.
+template <class T, rounding R>
+class bulk_check {
+ public:
+  static constexpr bool enabled = mixprec::host::detail::has_vector_encoder<typename T::format>::value &&
+                                  (R == rounding::nearest_even || R == rounding::toward_zero);
+
+  explicit bulk_check(sweep_result& result)
+      : result_(result), bits_(chunk), input_(chunk), expected_(chunk), actual_(chunk) {
+    for (const mixprec::host::simd_path path : mixprec::host::available_simd_paths())
+      if (enabled && path != mixprec::host::simd_path::portable) paths_.push_back(path);
+    for (const mixprec::host::simd_path path : paths_)
+      result_.bulk_paths += std::string(result_.bulk_paths.empty() ? "" : ", ") + mixprec::host::to_string(path);
+  }
+
+  // The stride-th magnitudes of [begin, end), each with both signs; expected
+  // as in check_run. The loops are written to vectorise: this runs on every
+  // float, like the scalar sweep.
+  void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride, const std::uint32_t (&expected)[2][2]) {
+    if (paths_.empty()) return;
+    const std::uint64_t first = (begin + stride - 1) / stride * stride;
+    const std::uint64_t total = end > first ? (end - first + stride - 1) / stride : 0;
+    for (int negative = 0; negative < 2; ++negative) {
+      for (std::uint64_t done = 0; done < total;) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, total - done));
+        // Magnitudes stay below 2^31, so adding the sign bit is OR-ing it.
+        const std::uint32_t base = static_cast<std::uint32_t>(first + done * stride) + (negative ? 0x80000000u : 0u);
+        for (std::size_t i = 0; i < n; ++i) bits_[i] = base + static_cast<std::uint32_t>(i) * stride;
+        std::memcpy(input_.data(), bits_.data(), n * sizeof(float));
+        for (int policy = 0; policy < 2; ++policy) {
+          const T code = T::from_bits(static_cast<typename T::storage_type>(expected[negative][policy]));
+          std::fill_n(expected_.begin(), n, code);
+          for (const mixprec::host::simd_path path : paths_)
+            compare(n, path, policy == 0 ? saturation::finite : saturation::none);
+        }
+        result_.bulk_inputs += n;
+        done += n;
+      }
+    }
+  }
+
+ private:
+  static constexpr std::size_t chunk = std::size_t{1} << 14;
+  void compare(std::size_t n, mixprec::host::simd_path path, saturation policy) {
+    mixprec::convert_n(input_.data(), n, actual_.data(), R, policy, path);
+    if (std::memcmp(actual_.data(), expected_.data(), n * sizeof(T)) == 0) return;
+    const std::string label = std::string("convert_n ") + mixprec::host::to_string(path) +
+                              (policy == saturation::finite ? ", saturation::finite" : ", saturation::none");
+    for (std::size_t i = 0; i < n; ++i)
+      if (actual_[i].bits() != expected_[i].bits())
+        result_.bulk_against_reference.add(label.c_str(), bits_[i], expected_[i].bits(), actual_[i].bits());
+  }
+  sweep_result& result_;
+  std::vector<mixprec::host::simd_path> paths_;
+  std::vector<std::uint32_t> bits_;
+  std::vector<float> input_;
+  std::vector<T> expected_, actual_;
 };
 
 // Checks every stride-th magnitude in [begin, end) (float bits, sign clear),
@@ -168,7 +241,7 @@ struct sweep_result {
 // where CUDA implements the combination, against CUDA.
 template <class T, rounding R>
 void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride, const std::uint32_t (&expected)[2][2],
-               sweep_result& result) {
+               sweep_result& result, bulk_check<T, R>& bulk) {
   using finite_cuda = cuda_reference<T, R, saturation::finite>;
   using none_cuda = cuda_reference<T, R, saturation::none>;
   static_assert(!finite_cuda::same_call_as_finite, "the saturation::finite entry is its own call");
@@ -208,6 +281,7 @@ void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride, con
   }
   result.inputs += inputs;
   result.cuda_inputs += cuda_inputs;
+  bulk.check_run(begin, end, stride, expected);
 }
 
 // Which float magnitudes a sweep tests: every dense_stride-th one in
@@ -251,13 +325,14 @@ sweep_result sweep(const sweep_plan& plan) {
   result.cuda_functions = std::string(cuda_reference<T, R, saturation::finite>::name) + " " +
                           cuda_reference<T, R, saturation::none>::name;
 
+  bulk_check<T, R> bulk(result);
   std::uint32_t expected[2][2] = {};  // [negative][0 = finite, 1 = none]
   // Checks the magnitudes of [begin, end) that the plan selects.
   const auto check_planned = [&](std::uint64_t begin, std::uint64_t end) {
-    check_run<T, R>(begin, std::min(end, plan.dense_begin), plan.sparse_stride, expected, result);
+    check_run<T, R>(begin, std::min(end, plan.dense_begin), plan.sparse_stride, expected, result, bulk);
     check_run<T, R>(std::max(begin, plan.dense_begin), std::min(end, plan.dense_end), plan.dense_stride, expected,
-                    result);
-    check_run<T, R>(std::max(begin, plan.dense_end), end, plan.sparse_stride, expected, result);
+                    result, bulk);
+    check_run<T, R>(std::max(begin, plan.dense_end), end, plan.sparse_stride, expected, result, bulk);
   };
   const auto run = [&](std::size_t index, std::uint64_t begin, std::uint64_t end) {
     if (begin >= end) return;
@@ -308,9 +383,17 @@ void require_sweep_clean(const sweep_plan& plan) {
                << "reference mismatches: " << result.against_reference.count() << "\n"
                << result.against_reference.report() << "CUDA (" << result.cuda_functions
                << ") comparisons: " << result.cuda_inputs << ", mismatches: " << result.against_cuda.count() << "\n"
-               << result.against_cuda.report());
+               << result.against_cuda.report() << "convert_n (" << result.bulk_paths
+               << ") inputs per path and saturation: " << result.bulk_inputs
+               << ", mismatches: " << result.bulk_against_reference.count() << "\n"
+               << result.bulk_against_reference.report());
   // The runs tile the float range: each selected magnitude was tested once.
   CHECK(result.inputs == 2 * plan.magnitudes());
+  if (bulk_check<T, R>::enabled && !result.bulk_paths.empty()) {
+    CHECK(result.bulk_inputs == result.inputs);
+  } else if (bulk_check<T, R>::enabled) {
+    WARN("no SIMD path on this machine or build: convert_n is the scalar engine itself; bulk check skipped");
+  }
 #if MIXPREC_HAVE_CUDA_HOST_HEADERS
   const bool cuda_expected =
       cuda_reference<T, R, saturation::finite>::available || cuda_reference<T, R, saturation::none>::available;
@@ -318,6 +401,7 @@ void require_sweep_clean(const sweep_plan& plan) {
 #endif
   REQUIRE(result.against_reference.count() == 0);
   REQUIRE(result.against_cuda.count() == 0);
+  REQUIRE(result.bulk_against_reference.count() == 0);
 }
 
 // Every float input (every MIXPREC_EXHAUSTIVE_STRIDE-th one if set).
@@ -352,49 +436,50 @@ void require_format_range_correct() {
 }  // namespace
 
 // ---- round to nearest even and toward zero: every float input ---------------
+// Scalar and bulk (convert_n on every SIMD path): "every input" covers both.
 
-TEST_CASE("exhaustive float to float16 nearest_even: every input matches the reference and __float2half_rn",
+TEST_CASE("exhaustive float to float16 nearest_even: every input, scalar and convert_n, matches the reference and __float2half_rn",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float16, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float16 toward_zero: every input matches the reference and __float2half_rz",
+TEST_CASE("exhaustive float to float16 toward_zero: every input, scalar and convert_n, matches the reference and __float2half_rz",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float16, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to bfloat16 nearest_even: every input matches the reference and __float2bfloat16_rn",
+TEST_CASE("exhaustive float to bfloat16 nearest_even: every input, scalar and convert_n, matches the reference and __float2bfloat16_rn",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::bfloat16, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to bfloat16 toward_zero: every input matches the reference and __float2bfloat16_rz",
+TEST_CASE("exhaustive float to bfloat16 toward_zero: every input, scalar and convert_n, matches the reference and __float2bfloat16_rz",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::bfloat16, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to float8_e4m3 nearest_even: every input matches the reference and __nv_cvt_float_to_fp8",
+TEST_CASE("exhaustive float to float8_e4m3 nearest_even: every input, scalar and convert_n, matches the reference and __nv_cvt_float_to_fp8",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e4m3 toward_zero: every input matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3 toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to float8_e5m2 nearest_even: every input matches the reference and __nv_cvt_float_to_fp8",
+TEST_CASE("exhaustive float to float8_e5m2 nearest_even: every input, scalar and convert_n, matches the reference and __nv_cvt_float_to_fp8",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e5m2 toward_zero: every input matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2 toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to float8_e4m3fnuz nearest_even: every input matches the reference",
+TEST_CASE("exhaustive float to float8_e4m3fnuz nearest_even: every input, scalar and convert_n, matches the reference",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3fnuz, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e4m3fnuz toward_zero: every input matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3fnuz toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3fnuz, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to float8_e5m2fnuz nearest_even: every input matches the reference",
+TEST_CASE("exhaustive float to float8_e5m2fnuz nearest_even: every input, scalar and convert_n, matches the reference",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2fnuz, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e5m2fnuz toward_zero: every input matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2fnuz toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2fnuz, rounding::toward_zero>();
 }
 
@@ -450,23 +535,25 @@ TEST_CASE("exhaustive float to float8_e5m2fnuz downward: every float in the form
 // toward_zero, the modes CUDA has) and the reference; E8M0 against CUDA's
 // __nv_cvt_float_to_e8m0 (toward_zero and upward = cudaRoundZero and
 // cudaRoundPosInf, with __NV_SATFINITE and __NV_NOSAT) and the reference.
-// The modes CUDA lacks are held to the reference alone.
+// The modes CUDA lacks are held to the reference alone. convert_n's vector
+// encoder (FP4 and FP6, nearest_even and toward_zero) is held to the
+// reference on every input in the same sweeps.
 
 #define MIXPREC_MICROSCALING_SWEEP(T, R, against)                                                               \
   TEST_CASE("exhaustive float to " #T " " #R ": every input matches the reference" against,                   \
             "[exhaustive][conversion][microscaling]") {                                                        \
     require_every_input_correct<mixprec::T, rounding::R>();                                                     \
   }
-MIXPREC_MICROSCALING_SWEEP(float4_e2m1, nearest_even, " and __nv_cvt_float_to_fp4")
-MIXPREC_MICROSCALING_SWEEP(float4_e2m1, toward_zero, " and __nv_cvt_float_to_fp4")
+MIXPREC_MICROSCALING_SWEEP(float4_e2m1, nearest_even, " and __nv_cvt_float_to_fp4, scalar and convert_n")
+MIXPREC_MICROSCALING_SWEEP(float4_e2m1, toward_zero, " and __nv_cvt_float_to_fp4, scalar and convert_n")
 MIXPREC_MICROSCALING_SWEEP(float4_e2m1, upward, "")
 MIXPREC_MICROSCALING_SWEEP(float4_e2m1, downward, "")
-MIXPREC_MICROSCALING_SWEEP(float6_e2m3, nearest_even, " and __nv_cvt_float_to_fp6")
-MIXPREC_MICROSCALING_SWEEP(float6_e2m3, toward_zero, " and __nv_cvt_float_to_fp6")
+MIXPREC_MICROSCALING_SWEEP(float6_e2m3, nearest_even, " and __nv_cvt_float_to_fp6, scalar and convert_n")
+MIXPREC_MICROSCALING_SWEEP(float6_e2m3, toward_zero, " and __nv_cvt_float_to_fp6, scalar and convert_n")
 MIXPREC_MICROSCALING_SWEEP(float6_e2m3, upward, "")
 MIXPREC_MICROSCALING_SWEEP(float6_e2m3, downward, "")
-MIXPREC_MICROSCALING_SWEEP(float6_e3m2, nearest_even, " and __nv_cvt_float_to_fp6")
-MIXPREC_MICROSCALING_SWEEP(float6_e3m2, toward_zero, " and __nv_cvt_float_to_fp6")
+MIXPREC_MICROSCALING_SWEEP(float6_e3m2, nearest_even, " and __nv_cvt_float_to_fp6, scalar and convert_n")
+MIXPREC_MICROSCALING_SWEEP(float6_e3m2, toward_zero, " and __nv_cvt_float_to_fp6, scalar and convert_n")
 MIXPREC_MICROSCALING_SWEEP(float6_e3m2, upward, "")
 MIXPREC_MICROSCALING_SWEEP(float6_e3m2, downward, "")
 MIXPREC_MICROSCALING_SWEEP(float8_e8m0, nearest_even, "")

@@ -3,18 +3,13 @@
 // mixprec::convert<T>, static_cast<float> and convert_stochastic, which are
 // the engine — on every SIMD path this machine has, each path forced in turn.
 //
-// The exhaustive sweeps run float inputs through every format with both
-// vectorised modes and both saturations: every float for nearest_even, every
-// 7th float for toward_zero (all of them would take the file well past its
-// 2.5-minute share of the suite on the 2-core CI machine; the scalar engine,
-// computed once per input and saturation, is most of the cost). One TEST_CASE per
-// (format, mode), so that `ctest -j` spreads them over the cores; each
-// computes the scalar result once per chunk of inputs and compares every path
-// against it. MIXPREC_EXHAUSTIVE_STRIDE=s tests only every s-th of those
-// inputs (the sanitizer run uses it).
+// The exhaustive sweeps over every float input (every format with a vector
+// encoder, nearest_even and toward_zero, both saturations, every SIMD path)
+// are in test_conversion_exhaustive.cpp: there convert_n is held to the
+// independent reference in the same pass as the scalar conversion, so the
+// expected codes are computed once (here they cost a second scalar pass).
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -24,7 +19,6 @@
 #include "mixprec/host/convert_n.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
-#include "support/exhaustive.hpp"
 #if MIXPREC_CATCH2_VERSION == 3
 #include <catch2/catch_template_test_macros.hpp>
 #endif
@@ -41,8 +35,6 @@ namespace {
 using mixprec::rounding;
 using mixprec::saturation;
 using mixprec::host::simd_path;
-
-using mixprec_test::exhaustive_stride;
 
 float float_from_bits(std::uint32_t bits) {
   float x;
@@ -76,102 +68,12 @@ std::vector<simd_path> simd_paths() {
   return paths;
 }
 
-// Counts mismatches and keeps the first few for the failure message.
-class mismatch_log {
- public:
-  __attribute__((noinline, cold)) void add(const std::string& where, std::uint32_t input, std::uint32_t expected,
-                                          std::uint32_t actual) {
-    if (count_++ < 8) {
-      char line[200];
-      std::snprintf(line, sizeof line, "  %s: input 0x%08X: scalar 0x%08X, bulk 0x%08X\n", where.c_str(), input,
-                    expected, actual);
-      first_ += line;
-    }
-  }
-  std::uint64_t count() const { return count_; }
-  const std::string& report() const { return first_; }
-
- private:
-  std::uint64_t count_ = 0;
-  std::string first_;
-};
-
 template <class T>
 std::vector<std::uint32_t> bits_of(const std::vector<T>& values) {
   std::vector<std::uint32_t> bits(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) bits[i] = values[i].bits();
   return bits;
 }
-
-// The scalar conversion of each input: mode and policy are template
-// arguments so that the engine's loop is compiled for them.
-template <class T, rounding Mode, saturation Policy>
-void scalar_encode(const std::vector<float>& in, std::vector<T>& out) {
-  for (std::size_t i = 0; i < in.size(); ++i) out[i] = mixprec::convert<T>(in[i], Mode, Policy);
-}
-
-template <class T, rounding Mode, saturation Policy>
-void compare_paths(const std::vector<float>& in, std::vector<T>& expected, std::vector<T>& actual,
-                   const std::vector<simd_path>& paths, mismatch_log& log) {
-  scalar_encode<T, Mode, Policy>(in, expected);
-  for (simd_path path : paths) {
-    mixprec::convert_n(in.data(), in.size(), actual.data(), Mode, Policy, path);
-    if (std::memcmp(expected.data(), actual.data(), in.size() * sizeof(T)) == 0) continue;
-    for (std::size_t i = 0; i < in.size(); ++i)
-      if (expected[i].bits() != actual[i].bits())
-        log.add(std::string(mixprec::host::to_string(path)) + " " + name_of(Mode) + " " + name_of(Policy),
-                bits_of(in[i]), expected[i].bits(), actual[i].bits());
-  }
-}
-
-// Every own_stride-th float input (times MIXPREC_EXHAUSTIVE_STRIDE), in
-// chunks, both saturations.
-template <class T, rounding Mode>
-void sweep_floats(std::uint64_t own_stride) {
-  const std::vector<simd_path> paths = simd_paths();
-  if (paths.empty()) {
-    WARN("no SIMD path on this machine: convert_n is the engine itself; nothing to compare");
-    return;
-  }
-  const std::uint64_t stride = own_stride * exhaustive_stride();
-  if (stride != 1) std::printf("testing every %llu-th float input\n", static_cast<unsigned long long>(stride));
-  constexpr std::size_t chunk = std::size_t{1} << 20;
-  std::vector<float> in(chunk);
-  std::vector<T> expected(chunk), actual(chunk);
-  mismatch_log log;
-  std::uint64_t tested = 0;
-  for (std::uint64_t next = 0; next <= 0xFFFFFFFFull;) {
-    in.resize(chunk);
-    std::size_t count = 0;
-    for (; count < chunk && next <= 0xFFFFFFFFull; ++count, next += stride)
-      in[count] = float_from_bits(static_cast<std::uint32_t>(next));
-    in.resize(count);
-    compare_paths<T, Mode, saturation::finite>(in, expected, actual, paths, log);
-    compare_paths<T, Mode, saturation::none>(in, expected, actual, paths, log);
-    tested += count;
-  }
-  INFO("inputs tested per path and saturation: " << tested << "\n" << log.report());
-  CHECK(log.count() == 0);
-}
-
-#define MIXPREC_EXHAUSTIVE_CASES(T)                                                                             \
-  TEST_CASE("convert_n exhaustive: float -> " #T " nearest_even: every float input and both saturations on "   \
-            "every SIMD path equal the scalar engine",                                                          \
-            "[convert_n][exhaustive]") {                                                                        \
-    sweep_floats<mixprec::T, rounding::nearest_even>(1);                                                        \
-  }                                                                                                             \
-  TEST_CASE("convert_n exhaustive: float -> " #T " toward_zero: every 7th float input and both saturations "    \
-            "on every SIMD path equal the scalar engine",                                                       \
-            "[convert_n][exhaustive]") {                                                                        \
-    sweep_floats<mixprec::T, rounding::toward_zero>(7);                                                         \
-  }
-MIXPREC_EXHAUSTIVE_CASES(float8_e4m3)
-MIXPREC_EXHAUSTIVE_CASES(float8_e5m2)
-MIXPREC_EXHAUSTIVE_CASES(float16)
-MIXPREC_EXHAUSTIVE_CASES(bfloat16)
-MIXPREC_EXHAUSTIVE_CASES(float8_e4m3fnuz)
-MIXPREC_EXHAUSTIVE_CASES(float8_e5m2fnuz)
-#undef MIXPREC_EXHAUSTIVE_CASES
 
 // ---- Everything below runs on every type ----------------------------------
 

@@ -15,6 +15,7 @@
 #include "mixprec/host/convert_n.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/unwritten.hpp"
 #include "support/exhaustive.hpp"
 #include "support/reference_formats.hpp"
 
@@ -225,11 +226,7 @@ TEST_CASE("convert_n to and from packed FP4 gives the scalar conversion of every
 TEST_CASE("convert_n to packed FP4 rejects bad arguments before writing a byte", "[microscaling][packed][convert_n]") {
   std::vector<float> src(9, 1.0f);
   std::vector<mixprec::float4_e2m1x2> dst(5, mixprec::float4_e2m1x2::from_bits(0x5A));
-  const auto untouched = [&dst] {
-    for (const auto& p : dst)
-      if (p.bits() != 0x5A) return false;
-    return true;
-  };
+  const auto untouched = [&dst] { return mixprec_test::every_code_is(dst, 0x5A); };
   CHECK_THROWS_AS(mixprec::convert_n(src.data(), 9, static_cast<mixprec::float4_e2m1x2*>(nullptr)), mixprec::error);
   CHECK_THROWS_AS(mixprec::convert_n(static_cast<const float*>(nullptr), 9, dst.data()), mixprec::error);
   CHECK_THROWS_AS(mixprec::convert_n(src.data(), 9, dst.data(), rounding::stochastic), mixprec::error);
@@ -287,76 +284,7 @@ TEST_CASE("convert_n of the unpacked microscaling types equals the scalar conver
   });
 }
 
-namespace {
-
-// Float bits of a non-negative double below 2^128.
-std::uint32_t float_bits_of(double magnitude) {
-  const float f = static_cast<float>(magnitude);
-  std::uint32_t bits = 0;
-  std::memcpy(&bits, &f, sizeof bits);
-  return bits;
-}
-
-// The vector encoder against the scalar engine for FP6/FP4: every float whose
-// magnitude lies within two binades of the format's range (where every
-// rounding decision is) and every 97th float elsewhere (shortcuts: all
-// underflow or saturate), both signs, on every SIMD path, both saturations.
-template <class T, rounding Mode>
-void sweep_vector_encoder() {
-  const reference::rounder& ref = reference::rounder_of<T>();
-  const std::uint32_t stride = mixprec_test::exhaustive_stride();
-  const std::uint32_t dense_begin = float_bits_of(ref.grid_value(1) / 4), dense_end = float_bits_of(ref.beyond_max() * 4);
-  constexpr std::size_t chunk = std::size_t{1} << 16;
-  std::vector<float> in;
-  in.reserve(chunk);
-  std::vector<T> expected(chunk), actual(chunk);
-  std::uint64_t tested = 0, wrong = 0;
-  std::string first;
-  const auto flush = [&] {
-    // FP6/FP4 give the same codes under both policies (the exhaustive sweeps
-    // hold the scalar engine to that), so the scalar result is computed once.
-    for (std::size_t i = 0; i < in.size(); ++i) expected[i] = mixprec::convert<T>(in[i], Mode, saturation::finite);
-    for (const saturation s : every_policy) {
-      for (const mixprec::host::simd_path path : mixprec::host::available_simd_paths()) {
-        mixprec::convert_n(in.data(), in.size(), actual.data(), Mode, s, path);
-        for (std::size_t i = 0; i < in.size(); ++i)
-          if (expected[i].bits() != actual[i].bits() && wrong++ < 4)
-            first += std::string(mixprec::host::to_string(path)) + ": " + std::to_string(in[i]) + "; ";
-      }
-    }
-    tested += in.size();
-    in.clear();
-  };
-  for (std::uint64_t magnitude = 0; magnitude < 0x80000000u;) {
-    for (const std::uint32_t sign : {0u, 0x80000000u}) {
-      const std::uint32_t bits = static_cast<std::uint32_t>(magnitude) | sign;
-      float x = 0;
-      std::memcpy(&x, &bits, sizeof x);
-      in.push_back(x);
-    }
-    if (in.size() >= chunk) flush();
-    const bool dense = magnitude >= dense_begin && magnitude < dense_end;
-    magnitude += static_cast<std::uint64_t>(dense ? 1 : 97) * stride;
-  }
-  flush();
-  INFO(reference::spec_of<T>().name << ": " << tested << " floats, " << wrong << " mismatches: " << first);
-  CHECK(tested > 2 * static_cast<std::uint64_t>(dense_end - dense_begin) / stride);
-  CHECK(wrong == 0);
-}
-
-}  // namespace
-
-// One TEST_CASE per (format, mode), so that `ctest -j` spreads them.
-#define MIXPREC_VECTOR_ENCODER_SWEEP(T, R)                                                                   \
-  TEST_CASE("convert_n's vector encoder: float -> " #T " " #R " equals the scalar engine on every float near " \
-            "the range, on every SIMD path",                                                                   \
-            "[microscaling][convert_n][exhaustive]") {                                                         \
-    sweep_vector_encoder<mixprec::T, rounding::R>();                                                           \
-  }
-MIXPREC_VECTOR_ENCODER_SWEEP(float4_e2m1, nearest_even)
-MIXPREC_VECTOR_ENCODER_SWEEP(float4_e2m1, toward_zero)
-MIXPREC_VECTOR_ENCODER_SWEEP(float6_e2m3, nearest_even)
-MIXPREC_VECTOR_ENCODER_SWEEP(float6_e2m3, toward_zero)
-MIXPREC_VECTOR_ENCODER_SWEEP(float6_e3m2, nearest_even)
-MIXPREC_VECTOR_ENCODER_SWEEP(float6_e3m2, toward_zero)
-#undef MIXPREC_VECTOR_ENCODER_SWEEP
+// convert_n's vector encoder for FP6/FP4 (nearest_even and toward_zero) is
+// held to the independent reference on every float input, on every SIMD path
+// and under both saturations, by the exhaustive sweeps in
+// test_conversion_exhaustive.cpp, in the same pass as the scalar conversion.
