@@ -97,10 +97,6 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::enable_if_t<is_basic_float<T>::v
 ///         no enumerator (rounding(42)). In a constant expression these fail
 ///         to compile; on the device they trap (see
 ///         detail::reject_conversion_arguments).
-/// Rounds x to T. A double is rounded once (never through float). The
-/// default saturation is T's: finite for the 8-bit formats, none otherwise.
-/// rounding::stochastic is rejected (mixprec::error on the host, a trap on
-/// the device): it needs the random bits that convert_stochastic takes.
 template <class T, class Source>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::enable_if_t<is_basic_float<T>::value, T> convert(
     Source x, rounding mode = rounding::nearest_even, saturation policy = T::default_saturation) {
