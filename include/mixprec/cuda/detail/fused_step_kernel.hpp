@@ -179,8 +179,6 @@ __device__ inline void update_chunk_for_model(const parameter_entry& e, const ch
                                               const typename Rule::scalars& s, float inverse_scale, float clip,
                                               std::int64_t step, const step_arguments& a, std::uint32_t& amax_bits) {
   switch (e.model_type) {
-    case static_cast<std::uint8_t>(scalar_type::float32):
-      return update_chunk<Rule, G, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
     case static_cast<std::uint8_t>(scalar_type::bfloat16):
       return update_chunk<Rule, G, bfloat16>(e, c, s, inverse_scale, clip, step, a, amax_bits);
     case static_cast<std::uint8_t>(scalar_type::float16):
@@ -189,7 +187,7 @@ __device__ inline void update_chunk_for_model(const parameter_entry& e, const ch
       return update_chunk<Rule, G, float8_e4m3>(e, c, s, inverse_scale, clip, step, a, amax_bits);
     case static_cast<std::uint8_t>(scalar_type::float8_e5m2):
       return update_chunk<Rule, G, float8_e5m2>(e, c, s, inverse_scale, clip, step, a, amax_bits);
-    default:  // no copy: M = float with a null pointer writes nothing
+    default:  // float32, or no copy (M = float with a null pointer writes nothing): one inlined copy for both
       return update_chunk<Rule, G, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
   }
 }
