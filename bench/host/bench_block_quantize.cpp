@@ -7,6 +7,11 @@
 //     (label: the path), row-wise and column-wise (xᵀ quantized);
 //   - the CPU reference (reference::quantize_mx, quantize_nvfp4), the exact
 //     oracle the fast path is tested against (same bytes);
+// NVFP4 packed two per byte (float4_e2m1x2, cuBLASLt's CUDA_R_4F_E2M1
+// storage), row-wise: host::quantize_nvfp4_packed on each path against
+// reference::quantize_nvfp4_packed and against what a user would otherwise
+// write, host::quantize_nvfp4 into a full-size float4_e2m1 tensor and then a
+// loop packing its codes (float4_e2m1x2(q[2t], q[2t + 1])).
 // beside, in the same run:
 //   - memcpy moving the same bytes (half of them read, half written);
 //   - the same quantization written element by element with CUDA's host
@@ -66,10 +71,11 @@ const std::vector<float>& block_varied_floats(std::int64_t n) {
 }
 
 // Bytes a row-wise quantization of n floats reads and writes: the source
-// (`source_reads` times), one byte per element, one byte per scale.
-double quantize_bytes(std::int64_t n, std::size_t block, int source_reads) {
+// (`source_reads` times), `element_bytes` per element (1, or 1/2 packed),
+// one byte per scale.
+double quantize_bytes(std::int64_t n, std::size_t block, int source_reads, double element_bytes = 1) {
   const double elements = static_cast<double>(n);
-  return elements * 4 * source_reads + elements + std::ceil(elements / static_cast<double>(block));
+  return elements * 4 * source_reads + elements * element_bytes + std::ceil(elements / static_cast<double>(block));
 }
 
 void report(benchmark::State& state, double bytes_per_iteration) {
@@ -151,6 +157,40 @@ void nvfp4_host(benchmark::State& state, mixprec::mx_orientation orientation) {
   report(state, quantize_bytes(rows * cols, 16, 2));
 }
 
+// How nvfp4_packed produces the packed tensor.
+enum class packed_by { host, reference, host_then_packing_loop };
+
+// NVFP4 packed two per byte, row-wise; the host forms on the path
+// state.range(1). Bytes: those of the packed result (the loop's extra
+// full-size tensor is its cost, not counted as work).
+void nvfp4_packed(benchmark::State& state, packed_by how) {
+  const std::int64_t rows = side(state), cols = side(state);
+  const std::vector<float>& x = block_varied_floats(rows * cols);
+  std::vector<mixprec::float4_e2m1x2> packed(x.size() / 2);
+  std::vector<mixprec::float4_e2m1> q(how == packed_by::host_then_packing_loop ? x.size() : 0);
+  std::vector<mixprec::float8_e4m3> scales(x.size() / 16);
+  const auto path = how == packed_by::reference ? mixprec::host::simd_path::portable
+                                                : static_cast<mixprec::host::simd_path>(state.range(1));
+  if (how != packed_by::reference) state.SetLabel(mixprec::host::to_string(path));
+  const mixprec::mx_orientation rowwise = mixprec::mx_orientation::rowwise;
+  for (auto _ : state) {
+    float tensor_scale = 0;
+    if (how == packed_by::host) {
+      tensor_scale =
+          mixprec::host::quantize_nvfp4_packed(x.data(), rows, cols, packed.data(), scales.data(), {}, rowwise, path);
+    } else if (how == packed_by::reference) {
+      tensor_scale = mixprec::reference::quantize_nvfp4_packed(x.data(), rows, cols, packed.data(), scales.data());
+    } else {
+      tensor_scale = mixprec::host::quantize_nvfp4(x.data(), rows, cols, q.data(), scales.data(), {}, rowwise, path);
+      for (std::size_t t = 0; t < packed.size(); ++t) packed[t] = mixprec::float4_e2m1x2(q[2 * t], q[2 * t + 1]);
+    }
+    benchmark::DoNotOptimize(tensor_scale);
+    benchmark::DoNotOptimize(packed.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, quantize_bytes(rows * cols, 16, 2, 0.5));
+}
+
 #if MIXPREC_BENCH_CUDA
 // MXFP8 (rceil) with CUDA's host conversions, one element at a time.
 void mxfp8_cuda_loop(benchmark::State& state) {
@@ -223,6 +263,9 @@ BENCHMARK_CAPTURE(nvfp4_host, columnwise, mixprec::mx_orientation::columnwise)->
 BENCHMARK_CAPTURE(nvfp4_reference, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes);
 BENCHMARK_CAPTURE(nvfp4_reference, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes);
 BENCHMARK_CAPTURE(memcpy_same_bytes, nvfp4, 16, 2)->Apply(sizes);
+BENCHMARK_CAPTURE(nvfp4_packed, host, packed_by::host)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_packed, host_then_packing_loop, packed_by::host_then_packing_loop)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_packed, reference, packed_by::reference)->Apply(sizes);
 #if MIXPREC_BENCH_CUDA
 BENCHMARK(mxfp8_cuda_loop)->Apply(sizes);
 BENCHMARK(nvfp4_cuda_loop)->Apply(sizes);

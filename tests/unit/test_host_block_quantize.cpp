@@ -22,6 +22,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "mixprec/host/block_quantize.hpp"
@@ -116,6 +117,32 @@ void check_mx_everywhere(const std::vector<Source>& x, std::int64_t rows, std::i
         }
 }
 
+// host::quantize_nvfp4_packed against reference::quantize_nvfp4_packed on
+// every path: every packed byte, scale byte and S.
+template <class Source>
+void check_nvfp4_packed(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols,
+                        const mixprec::nvfp4_options& o, mx_orientation orientation, std::size_t scale_count) {
+  std::vector<mixprec::float4_e2m1x2> expected(x.size() / 2, mixprec::float4_e2m1x2::from_bits(0xA5));
+  std::vector<mixprec::float8_e4m3> expected_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
+  const float expected_tensor_scale = mixprec::reference::quantize_nvfp4_packed(
+      x.data(), rows, cols, expected.data(), expected_scales.data(), o, orientation);
+  for (const simd_path path : mixprec::host::available_simd_paths()) {
+    std::vector<mixprec::float4_e2m1x2> actual(x.size() / 2, mixprec::float4_e2m1x2::from_bits(0xA5));
+    std::vector<mixprec::float8_e4m3> actual_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
+    const float tensor_scale = mixprec::host::quantize_nvfp4_packed(x.data(), rows, cols, actual.data(),
+                                                                    actual_scales.data(), o, orientation, path);
+    INFO("packed, path " << mixprec::host::to_string(path) << ", mode " << static_cast<int>(o.mode) << ", layout "
+                         << static_cast<int>(o.scale_layout) << ", 2D " << o.two_dimensional_blocks << ", RHT "
+                         << o.random_hadamard << ", orientation " << static_cast<int>(orientation) << ", " << rows
+                         << " x " << cols);
+    CHECK(std::memcmp(&tensor_scale, &expected_tensor_scale, sizeof(float)) == 0);
+    CHECK(first_difference(expected_scales, actual_scales, "block scale") == "");
+    CHECK(first_difference(expected, actual, "packed byte") == "");
+  }
+}
+
+// host::quantize_nvfp4 against reference::quantize_nvfp4 on every path, and
+// the packed forms where the quantized dimension is even.
 template <class Source>
 void check_nvfp4(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols, const mixprec::nvfp4_options& o,
                  mx_orientation orientation) {
@@ -139,6 +166,7 @@ void check_nvfp4(const std::vector<Source>& x, std::int64_t rows, std::int64_t c
     CHECK(first_difference(expected_scales, actual_scales, "block scale") == "");
     CHECK(first_difference(expected, actual, "element") == "");
   }
+  if (length % 2 == 0) check_nvfp4_packed(x, rows, cols, o, orientation, scale_count);
 }
 
 // Every mode, orientation, layout and block shape (the transform only where
@@ -160,6 +188,15 @@ void check_nvfp4_everywhere(const std::vector<Source>& x, std::int64_t rows, std
           if (o.random_hadamard && mode == rounding::toward_zero) o.hadamard_signs = 0x1234;
           check_nvfp4(x, rows, cols, o, orientation);
         }
+}
+
+// values as T (bfloat16, float16: a source type of its own), each rounded once.
+template <class T>
+std::vector<T> converted(const std::vector<float>& values) {
+  std::vector<T> result;
+  result.reserve(values.size());
+  for (const float v : values) result.push_back(T(v));
+  return result;
 }
 
 // Values of many magnitudes: each 8-element run shares a random binade, from
@@ -308,14 +345,8 @@ TEST_CASE("host quantize_mx equals the reference on NaN, inf, zero, subnormal, t
 
 TEST_CASE("host quantize_mx equals the reference from bfloat16 and float16 sources", "[host_block_quantize]") {
   const std::vector<float> values = many_magnitudes(37 * 41, 3, -30, 15);
-  std::vector<mixprec::bfloat16> bf16(values.size());
-  std::vector<mixprec::float16> fp16(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    bf16[i] = mixprec::bfloat16(values[i]);
-    fp16[i] = mixprec::float16(values[i]);
-  }
-  check_mx_everywhere<mixprec::float8_e4m3>(bf16, 37, 41);
-  check_mx_everywhere<mixprec::float4_e2m1>(fp16, 37, 41);
+  check_mx_everywhere<mixprec::float8_e4m3>(converted<mixprec::bfloat16>(values), 37, 41);
+  check_mx_everywhere<mixprec::float4_e2m1>(converted<mixprec::float16>(values), 37, 41);
 }
 
 TEST_CASE("host quantize_nvfp4 equals the reference on random data of many magnitudes, partial blocks included",
@@ -382,11 +413,27 @@ TEST_CASE("host quantize_nvfp4 equals the reference on NaN, inf, zero, tiny and 
   check_nvfp4_everywhere(many_magnitudes(32 * 16, 9, 100, 127), 32, 16);    // huge
 }
 
+TEST_CASE("host quantize_nvfp4_packed equals the reference on odd and even shapes, partial blocks and every source",
+          "[host_block_quantize]") {
+  // check_nvfp4 compares the packed forms wherever the quantized dimension is
+  // even (so every case above covers them too); here shapes whose lines end
+  // in partial blocks of every even length, one orientation odd (37 rows),
+  // panels wider than 1024 and column-wise panels of more than 256 lines.
+  const std::int64_t shapes[][2] = {{37, 42}, {50, 34}, {2, 1058}, {48, 300}, {18, 2}, {1, 2}, {64, 16}};
+  for (const auto& shape : shapes) {
+    const std::int64_t rows = shape[0], cols = shape[1];
+    const std::vector<float> values =
+        many_magnitudes(static_cast<std::size_t>(rows * cols), static_cast<std::uint32_t>(rows + cols), -30, 30);
+    check_nvfp4_everywhere(values, rows, cols);
+  }
+  const std::vector<float> values = many_magnitudes(32 * 46, 11, -20, 20);
+  check_nvfp4_everywhere(converted<mixprec::bfloat16>(values), 32, 46);
+  check_nvfp4_everywhere(converted<mixprec::float16>(values), 32, 46);
+}
+
 TEST_CASE("host quantize_nvfp4 equals the reference from bfloat16 sources", "[host_block_quantize]") {
   const std::vector<float> values = many_magnitudes(32 * 40, 10, -20, 20);
-  std::vector<mixprec::bfloat16> bf16(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) bf16[i] = mixprec::bfloat16(values[i]);
-  check_nvfp4_everywhere(bf16, 32, 40);
+  check_nvfp4_everywhere(converted<mixprec::bfloat16>(values), 32, 40);
 }
 
 namespace {
@@ -407,6 +454,22 @@ std::string as_host(std::string message, const std::string& function) {
   for (std::size_t at = message.find(reference); at != std::string::npos; at = message.find(reference, at))
     message.replace(at, reference.size(), host);
   return message;
+}
+
+// Checks that the host rejects a call as the reference does: host_call(path...)
+// (called with no path: the best-path overload; with one: that path, each
+// available one) must throw the reference's message with `function`'s name
+// as the host's. Returns that message (for further checks).
+template <class ReferenceCall, class HostCall>
+std::string check_host_rejects_as_reference(const std::string& function, ReferenceCall&& reference_call,
+                                            HostCall&& host_call) {
+  const std::string expected = as_host(message_of(reference_call), function);
+  INFO(expected);
+  REQUIRE(expected.find("mixprec::host::" + function + ": ") == 0);
+  CHECK(message_of([&] { host_call(); }) == expected);
+  for (const simd_path path : mixprec::host::available_simd_paths())
+    CHECK(message_of([&] { host_call(path); }) == expected);
+  return expected;
 }
 
 }  // namespace
@@ -441,16 +504,12 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
       {x.data(), 1, 64, q.data(), scales.data(), {}, static_cast<mx_orientation>(3)},
   };
   for (const bad_call& c : calls) {
-    const std::string expected = as_host(message_of([&] {
-      mixprec::reference::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
-    }), "quantize_mx");
-    REQUIRE(expected != "(no error)");
-    CHECK(message_of([&] { mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation); }) ==
-          expected);
-    for (const simd_path path : mixprec::host::available_simd_paths())
-      CHECK(message_of([&] {
-        mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path);
-      }) == expected);
+    check_host_rejects_as_reference(
+        "quantize_mx",
+        [&] { mixprec::reference::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation); },
+        [&](auto... path) {
+          mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path...);
+        });
   }
   CHECK(untouched());
   // Arrays that overlap: out over x, scales over out, scales over x. The
@@ -473,14 +532,13 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
       {shared.data(), q.data(), overlapping_scales, "x ["},
   };
   for (const overlap_call& c : overlaps) {
-    const std::string expected = as_host(
-        message_of([&] { mixprec::reference::quantize_mx(c.x, 1, 64, c.out, c.scales); }), "quantize_mx");
+    const std::string expected = check_host_rejects_as_reference(
+        "quantize_mx", [&] { mixprec::reference::quantize_mx(c.x, 1, 64, c.out, c.scales); },
+        [&](auto... path) {
+          mixprec::host::quantize_mx(c.x, 1, 64, c.out, c.scales, {}, mx_orientation::rowwise, path...);
+        });
     CHECK(expected.find("overlap") != std::string::npos);
     CHECK(expected.find(c.names) != std::string::npos);
-    for (const simd_path path : mixprec::host::available_simd_paths())
-      CHECK(message_of([&] {
-        mixprec::host::quantize_mx(c.x, 1, 64, c.out, c.scales, {}, mx_orientation::rowwise, path);
-      }) == expected);
   }
   CHECK(std::memcmp(shared.data(), shared_copy.data(), shared.size() * sizeof(float)) == 0);
   CHECK(untouched());
@@ -494,50 +552,93 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
                                            static_cast<mixprec::float8_e4m3*>(nullptr), nullptr));
 }
 
+namespace {
+
+// A call quantize_nvfp4 or quantize_nvfp4_packed (out of type Storage) must
+// reject, with a part of its message.
+template <class Storage>
+struct nvfp4_bad_call {
+  const float* x;
+  std::int64_t rows, cols;
+  Storage* out;
+  mixprec::float8_e4m3* scales;
+  mixprec::nvfp4_options o;
+  mx_orientation orientation;
+  const char* says;
+};
+
+// The bad calls both forms share, on x [24, 16] (quantized dimensions even,
+// so that the packed form's length check passes them on).
+template <class Storage>
+std::vector<nvfp4_bad_call<Storage>> nvfp4_bad_calls(const float* x, Storage* out, mixprec::float8_e4m3* scales) {
+  mixprec::nvfp4_options bad_mode, both, rht, bad_layout;
+  bad_mode.mode = static_cast<rounding>(42);
+  both.random_hadamard = both.two_dimensional_blocks = true;
+  rht.random_hadamard = true;
+  bad_layout.scale_layout = static_cast<block_scale_layout>(5);
+  return {
+      {x, 16, -2, out, scales, {}, mx_orientation::rowwise, "negative"},
+      {x, 4, INT64_MAX - 1, out, scales, {}, mx_orientation::rowwise, "overflow"},
+      {nullptr, 24, 16, out, scales, {}, mx_orientation::rowwise, "x is null"},
+      {x, 24, 16, nullptr, scales, {}, mx_orientation::rowwise, "out is null"},
+      {x, 24, 16, out, nullptr, {}, mx_orientation::rowwise, "block_scales is null"},
+      {x, 24, 16, out, scales, bad_mode, mx_orientation::rowwise, "mode = 42"},
+      {x, 24, 16, out, scales, both, mx_orientation::rowwise, "choose one"},
+      {x, 24, 16, out, scales, rht, mx_orientation::columnwise, "multiple of 16"},  // 24 rows
+      {x, 24, 16, out, scales, bad_layout, mx_orientation::rowwise, "layout"},
+      {x, 24, 16, out, scales, {}, static_cast<mx_orientation>(3), "orientation = 3"},
+  };
+}
+
+// c through reference::quantize_nvfp4 (Storage float4_e2m1) or
+// quantize_nvfp4_packed (float4_e2m1x2), and through the host's same
+// function (with path...: none for the best-path overload, or one).
+template <class Storage>
+float reference_quantize(const nvfp4_bad_call<Storage>& c) {
+  if constexpr (std::is_same<Storage, mixprec::float4_e2m1x2>::value)
+    return mixprec::reference::quantize_nvfp4_packed(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
+  else
+    return mixprec::reference::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
+}
+template <class Storage, class... Path>
+float host_quantize(const nvfp4_bad_call<Storage>& c, Path... path) {
+  if constexpr (std::is_same<Storage, mixprec::float4_e2m1x2>::value)
+    return mixprec::host::quantize_nvfp4_packed(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path...);
+  else
+    return mixprec::host::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path...);
+}
+
+// The host rejects c as the reference's same function does, on every path,
+// with a message holding c.says; returns the message.
+template <class Storage>
+std::string check_nvfp4_rejects(const nvfp4_bad_call<Storage>& c) {
+  const bool packed = std::is_same<Storage, mixprec::float4_e2m1x2>::value;
+  const std::string expected =
+      check_host_rejects_as_reference(packed ? "quantize_nvfp4_packed" : "quantize_nvfp4",
+                                      [&] { reference_quantize(c); }, [&](auto... path) { host_quantize(c, path...); });
+  CHECK(expected.find(c.says) != std::string::npos);
+  return expected;
+}
+
+// The last checks of both rejection tests: a path that is no enumerator is
+// refused, and an empty tensor takes null pointers (S = 1).
+template <class Storage>
+void check_nvfp4_bad_path_and_empty(const float* x, Storage* out, mixprec::float8_e4m3* scales) {
+  const nvfp4_bad_call<Storage> good{x, 24, 16, out, scales, {}, mx_orientation::rowwise, ""};
+  MIXPREC_REQUIRE_ERROR(host_quantize(good, static_cast<simd_path>(7)), "available_simd_paths");
+  const nvfp4_bad_call<Storage> empty{nullptr, 0, 16, nullptr, nullptr, {}, mx_orientation::rowwise, ""};
+  CHECK(host_quantize(empty) == 1.0f);
+}
+
+}  // namespace
+
 TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its message, writing nothing",
           "[host_block_quantize]") {
   const std::vector<float> x(24 * 16, 1.0f);
   std::vector<mixprec::float4_e2m1> q(x.size(), mixprec::float4_e2m1::from_bits(0x3));
   std::vector<mixprec::float8_e4m3> scales(1024, mixprec::float8_e4m3::from_bits(0x33));
   const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x3) && mixprec_test::every_code_is(scales, 0x33); };
-  mixprec::nvfp4_options bad_mode, both, rht, bad_layout;
-  bad_mode.mode = static_cast<rounding>(42);
-  both.random_hadamard = both.two_dimensional_blocks = true;
-  rht.random_hadamard = true;
-  bad_layout.scale_layout = static_cast<block_scale_layout>(5);
-  struct bad_call {
-    const float* x;
-    std::int64_t rows, cols;
-    mixprec::float4_e2m1* out;
-    mixprec::float8_e4m3* scales;
-    mixprec::nvfp4_options o;
-    mx_orientation orientation;
-  };
-  const bad_call calls[] = {
-      {x.data(), 16, -1, q.data(), scales.data(), {}, mx_orientation::rowwise},
-      {x.data(), 3, INT64_MAX, q.data(), scales.data(), {}, mx_orientation::rowwise},
-      {nullptr, 24, 16, q.data(), scales.data(), {}, mx_orientation::rowwise},
-      {x.data(), 24, 16, nullptr, scales.data(), {}, mx_orientation::rowwise},
-      {x.data(), 24, 16, q.data(), nullptr, {}, mx_orientation::rowwise},
-      {x.data(), 24, 16, q.data(), scales.data(), bad_mode, mx_orientation::rowwise},
-      {x.data(), 24, 16, q.data(), scales.data(), both, mx_orientation::rowwise},
-      {x.data(), 24, 16, q.data(), scales.data(), rht, mx_orientation::columnwise},  // 24 rows: no multiple of 16
-      {x.data(), 24, 16, q.data(), scales.data(), bad_layout, mx_orientation::rowwise},
-      {x.data(), 24, 16, q.data(), scales.data(), {}, static_cast<mx_orientation>(3)},
-  };
-  for (const bad_call& c : calls) {
-    const std::string expected = as_host(message_of([&] {
-      mixprec::reference::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
-    }), "quantize_nvfp4");
-    REQUIRE(expected != "(no error)");
-    CHECK(message_of([&] {
-      mixprec::host::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
-    }) == expected);
-    for (const simd_path path : mixprec::host::available_simd_paths())
-      CHECK(message_of([&] {
-        mixprec::host::quantize_nvfp4(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path);
-      }) == expected);
-  }
+  for (const auto& c : nvfp4_bad_calls(x.data(), q.data(), scales.data())) check_nvfp4_rejects(c);
   CHECK(untouched());
   // out over x, and block scales over out: refused, nothing written.
   std::vector<float> shared(x.size(), 2.0f);
@@ -547,21 +648,56 @@ TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its messag
     const float* source = which == 0 ? shared.data() : x.data();
     mixprec::float4_e2m1* out = which == 0 ? overlapping_out : q.data();
     mixprec::float8_e4m3* block_scales = which == 0 ? scales.data() : reinterpret_cast<mixprec::float8_e4m3*>(q.data() + 5);
-    const std::string expected = as_host(message_of([&] {
-      mixprec::reference::quantize_nvfp4(source, 24, 16, out, block_scales);
-    }), "quantize_nvfp4");
-    CHECK(expected.find("overlap") != std::string::npos);
-    for (const simd_path path : mixprec::host::available_simd_paths())
-      CHECK(message_of([&] {
-        mixprec::host::quantize_nvfp4(source, 24, 16, out, block_scales, {}, mx_orientation::rowwise, path);
-      }) == expected);
+    check_nvfp4_rejects(
+        nvfp4_bad_call<mixprec::float4_e2m1>{source, 24, 16, out, block_scales, {}, mx_orientation::rowwise, "overlap"});
   }
   CHECK(std::memcmp(shared.data(), shared_copy.data(), shared.size() * sizeof(float)) == 0);
+  check_nvfp4_bad_path_and_empty(x.data(), q.data(), scales.data());
   CHECK(untouched());
-  MIXPREC_REQUIRE_ERROR(mixprec::host::quantize_nvfp4(x.data(), 24, 16, q.data(), scales.data(), {},
-                                                      mx_orientation::rowwise, static_cast<simd_path>(7)),
-                        "available_simd_paths");
+}
+
+TEST_CASE("host quantize_nvfp4_packed rejects the reference's bad calls with its message, writing nothing",
+          "[host_block_quantize]") {
+  const std::vector<float> x(24 * 16, 1.0f);
+  std::vector<mixprec::float4_e2m1x2> q(x.size() / 2, mixprec::float4_e2m1x2::from_bits(0x3C));
+  std::vector<mixprec::float8_e4m3> scales(1024, mixprec::float8_e4m3::from_bits(0x33));
+  const auto untouched = [&] {
+    return mixprec_test::every_code_is(q, 0x3C) && mixprec_test::every_code_is(scales, 0x33);
+  };
+  // quantize_nvfp4's bad calls, and quantized dimensions that are odd (row-wise,
+  // column-wise, and cols under an orientation that is no enumerator: the
+  // length check comes first and reads cols there).
+  std::vector<nvfp4_bad_call<mixprec::float4_e2m1x2>> calls = nvfp4_bad_calls(x.data(), q.data(), scales.data());
+  calls.push_back({x.data(), 1, 15, q.data(), scales.data(), {}, mx_orientation::rowwise, "is 15, odd"});
+  calls.push_back({x.data(), 3, 16, q.data(), scales.data(), {}, mx_orientation::columnwise, "is 3, odd"});
+  calls.push_back({x.data(), 16, 3, q.data(), scales.data(), {}, static_cast<mx_orientation>(3), "is 3, odd"});
+  for (const auto& c : calls) check_nvfp4_rejects(c);
   CHECK(untouched());
-  CHECK(mixprec::host::quantize_nvfp4(static_cast<const float*>(nullptr), 0, 16,
-                                      static_cast<mixprec::float4_e2m1*>(nullptr), nullptr) == 1.0f);
+  // out (24 · 16 / 2 = 192 bytes) over x, block scales over out's last byte,
+  // and out over the block scales: refused, nothing written.
+  std::vector<float> shared(x.size(), 2.0f);
+  const std::vector<float> shared_copy = shared;
+  auto* overlapping_out = reinterpret_cast<mixprec::float4_e2m1x2*>(shared.data() + 3);
+  const mx_orientation rowwise = mx_orientation::rowwise;
+  const nvfp4_bad_call<mixprec::float4_e2m1x2> overlaps[] = {
+      {shared.data(), 24, 16, overlapping_out, scales.data(), {}, rowwise, "x ["},
+      {x.data(), 24, 16, q.data(), reinterpret_cast<mixprec::float8_e4m3*>(q.data() + q.size() - 1), {}, rowwise,
+       "out ["},
+      {x.data(), 24, 16, reinterpret_cast<mixprec::float4_e2m1x2*>(scales.data() + 8), scales.data(), {}, rowwise,
+       "out ["},
+  };
+  for (const auto& c : overlaps) {
+    const std::string expected = check_nvfp4_rejects(c);
+    CHECK(expected.find("overlap") != std::string::npos);
+    CHECK(expected.find("+192 bytes") != std::string::npos);  // out spans the packed bytes only
+  }
+  // Packed out ends at byte 192: block scales right after it are apart.
+  const std::vector<float> ones(24 * 16, 1.0f);
+  std::vector<unsigned char> adjacent(192 + 24, 0x77);
+  CHECK_NOTHROW(mixprec::host::quantize_nvfp4_packed(ones.data(), 24, 16,
+                                                     reinterpret_cast<mixprec::float4_e2m1x2*>(adjacent.data()),
+                                                     reinterpret_cast<mixprec::float8_e4m3*>(adjacent.data() + 192)));
+  CHECK(std::memcmp(shared.data(), shared_copy.data(), shared.size() * sizeof(float)) == 0);
+  check_nvfp4_bad_path_and_empty(x.data(), q.data(), scales.data());
+  CHECK(untouched());
 }

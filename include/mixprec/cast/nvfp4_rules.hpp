@@ -66,6 +66,7 @@
 #include <cfloat>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/core/config.hpp"
@@ -76,6 +77,7 @@
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/float4_e2m1x2.hpp"
 #include "mixprec/types/operations.hpp"
 
 namespace mixprec {
@@ -142,15 +144,26 @@ inline std::size_t nvfp4_validate(const nvfp4_options& o, std::int64_t lines, st
   return gemm::block_scale_count(o.scale_layout, static_cast<std::size_t>(lines), blocks, who);
 }
 
-// Every check of quantize_nvfp4 (the reference's and the host's: one list,
-// so both reject the same calls with the same messages), before anything is
-// written; returns the shape.
-template <class Source>
-block_quantize_shape check_nvfp4_quantize(const Source* x, std::int64_t rows, std::int64_t cols, const float4_e2m1* out,
+// Every check of quantize_nvfp4 and quantize_nvfp4_packed (the reference's
+// and the host's: one list, so both reject the same calls with the same
+// messages), before anything is written; returns the shape. Storage is
+// float4_e2m1 (one element per byte) or float4_e2m1x2 (two per byte, element
+// 2t of a line in byte t's low nibble: the quantized dimension must be even
+// so that each line starts on a byte, and out spans elements / 2 bytes).
+template <class Source, class Storage>
+block_quantize_shape check_nvfp4_quantize(const Source* x, std::int64_t rows, std::int64_t cols, const Storage* out,
                                           const float8_e4m3* block_scales, const nvfp4_options& o,
                                           mx_orientation orientation, const char* who) {
+  constexpr bool packed = std::is_same<Storage, float4_e2m1x2>::value;
+  static_assert(packed || std::is_same<Storage, float4_e2m1>::value, "NVFP4 elements are float4_e2m1 or float4_e2m1x2");
   block_quantize_shape shape;
   shape.elements = mx_element_count(rows, cols, who);
+  if constexpr (packed) {
+    const std::int64_t packed_length = orientation == mx_orientation::columnwise ? rows : cols;
+    require(packed_length % 2 == 0, who, ": the quantized dimension is ", packed_length,
+            ", odd, but packed lines hold two elements per byte; pad it to an even length or use quantize_nvfp4");
+    require(shape.elements == 0 || out != nullptr, who, ": out is null but rows * cols = ", shape.elements);
+  }
   require_orientation(orientation, who);
   shape.rowwise = orientation == mx_orientation::rowwise;
   shape.lines = shape.rowwise ? rows : cols;
@@ -165,7 +178,7 @@ block_quantize_shape check_nvfp4_quantize(const Source* x, std::int64_t rows, st
           "; pass arrays for every element and scale (null is accepted only without elements)");
   if (shape.elements != 0) {
     const array_extent arrays[] = {{"x", x, array_bytes(shape.elements, sizeof(Source))},
-                                   {"out", out, array_bytes(shape.elements, sizeof(float4_e2m1))},
+                                   {"out", out, packed ? shape.elements / 2 : shape.elements},
                                    {"block_scales", block_scales, array_bytes(shape.scale_count, sizeof(float8_e4m3))}};
     require_disjoint_arrays(who, arrays, 3);
   }

@@ -5,10 +5,11 @@
 /// ~~~~
 ///   host::quantize_mx(x, rows, cols, out, scales, options, orientation)          = reference::quantize_mx
 ///   host::quantize_nvfp4(x, rows, cols, out, block_scales, options, orientation) = reference::quantize_nvfp4
+///   host::quantize_nvfp4_packed(...)  = reference::quantize_nvfp4_packed (two elements per byte)
 /// ~~~~
 ///
-/// Same signatures, options, results and errors as reference::quantize_mx and
-/// reference::quantize_nvfp4 (mixprec/reference/mx_quantize.hpp,
+/// Same signatures, options, results and errors as reference::quantize_mx,
+/// reference::quantize_nvfp4 and quantize_nvfp4_packed (mixprec/reference/mx_quantize.hpp,
 /// nvfp4_quantize.hpp): every element byte, every scale byte (padding
 /// included) and the NVFP4 tensor scale are the reference's, for every element
 /// type, rounding mode, orientation, scale layout and option; the argument
@@ -31,7 +32,8 @@
 /// Element modes other than nearest_even and toward_zero (stochastic, upward,
 /// downward) take the reference's per-element rule (cast::mx_encode,
 /// cast::nvfp4_encode) with the fast scales; NVFP4's random Hadamard transform
-/// is cast::random_hadamard_transform on each gathered block.
+/// is cast::random_hadamard_transform on each gathered block. The packed NVFP4
+/// form packs each panel's codes two per byte as it stores them.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +52,7 @@
 #include "mixprec/host/detail/block_quantize_kernels.hpp"
 #include "mixprec/host/detail/dispatch.hpp"
 #include "mixprec/types/basic_float.hpp"
+#include "mixprec/types/float4_e2m1x2.hpp"
 
 namespace mixprec {
 namespace host {
@@ -101,6 +104,9 @@ class block_source {
   std::size_t source_index(std::size_t line, std::size_t position) const noexcept {
     return rowwise_ ? line * cols_ + position : position * cols_ + line;
   }
+
+  // The SIMD path the panels are loaded on.
+  simd_path path() const noexcept { return path_; }
 
   // The panel's line i starts at result + i · stride: straight into x where
   // y's lines are x's rows as floats, else in `buffer` (stride = count).
@@ -209,32 +215,62 @@ void for_panel_lines(const float* y, std::size_t stride, std::size_t lines, std:
   }
 }
 
-// Encodes a panel of pre-scaled floats (lines · count, line-major) on `path`
-// into out's lines (out line i at out + (first_line + i) · length + first).
+// Stores a panel's codes (lines · count, line-major) into out's lines
+// [first_line, first_line + lines) from position `first` on (y's element
+// (line, p) is out element line · length + p): byte for byte where out holds
+// one code per byte, two per byte into float4_e2m1x2 (length, first and count
+// even there, so each panel line fills whole bytes).
 template <class Element>
-void encode_panel(const float* pre, std::size_t lines, std::size_t count, Element* out, std::size_t first_line,
-                  std::size_t length, std::size_t first, rounding mode, simd_path path, std::vector<Element>& codes) {
-  if (lines == 1) return encode_on_path(pre, count, out + first_line * length + first, mode, saturation::finite, path);
-  encode_on_path(pre, lines * count, codes.data(), mode, saturation::finite, path);
+void store_panel(const Element* codes, std::size_t lines, std::size_t count, Element* out, std::size_t first_line,
+                 std::size_t length, std::size_t first, simd_path) {
   for (std::size_t line = 0; line < lines; ++line)
-    std::memcpy(out + (first_line + line) * length + first, codes.data() + line * count, count * sizeof(Element));
+    std::memcpy(out + (first_line + line) * length + first, codes + line * count, count * sizeof(Element));
+}
+inline void store_panel(const float4_e2m1* codes, std::size_t lines, std::size_t count, float4_e2m1x2* out,
+                        std::size_t first_line, std::size_t length, std::size_t first, simd_path path) {
+  static_assert(sizeof(float4_e2m1) == 1 && sizeof(float4_e2m1x2) == 1, "codes and pairs are single bytes");
+  for (std::size_t line = 0; line < lines; ++line)
+    run_kernel<pack_nibble_pairs>(path, reinterpret_cast<const std::uint8_t*>(codes + line * count), count / 2,
+                                  reinterpret_cast<std::uint8_t*>(out + ((first_line + line) * length + first) / 2));
+}
+
+// Encodes a panel of pre-scaled floats (lines · count, line-major) on `path`
+// into out's lines (see store_panel): a one-line panel straight into out
+// where out holds one code per byte, else through `codes` (lines · count).
+template <class Element, class Storage>
+void encode_panel(const float* pre, std::size_t lines, std::size_t count, Storage* out, std::size_t first_line,
+                  std::size_t length, std::size_t first, rounding mode, simd_path path, std::vector<Element>& codes) {
+  if constexpr (std::is_same<Element, Storage>::value)
+    if (lines == 1)
+      return encode_on_path(pre, count, out + first_line * length + first, mode, saturation::finite, path);
+  encode_on_path(pre, lines * count, codes.data(), mode, saturation::finite, path);
+  store_panel(codes.data(), lines, count, out, first_line, length, first, path);
 }
 
 // The modes without a vector encoder (stochastic, upward, downward): the
 // reference's rule element by element. encode_one(value, line, p, random_bits)
 // returns the code of element p of the panel's line `line`; stochastic
 // rounding reads the bits of the element's index in x, as the references do.
-template <class Element, class Source, class Options, class EncodeOne>
+// Codes go straight into out where it holds one per byte, else through
+// `codes` (lines · count) and store_panel.
+template <class Element, class Storage, class Source, class Options, class EncodeOne>
 void encode_panel_elementwise(const block_source<Source>& source, const float* y, std::size_t stride,
-                              std::size_t lines, std::size_t count, Element* out, std::size_t first_line,
-                              std::size_t length, std::size_t first, const Options& o, EncodeOne&& encode_one) {
+                              std::size_t lines, std::size_t count, Storage* out, std::size_t first_line,
+                              std::size_t length, std::size_t first, const Options& o, std::vector<Element>& codes,
+                              EncodeOne&& encode_one) {
+  constexpr bool direct = std::is_same<Element, Storage>::value;
   for (std::size_t line = 0; line < lines; ++line)
     for (std::size_t p = 0; p < count; ++p) {
       const std::size_t index = source.source_index(first_line + line, first + p);
       const std::uint32_t random_bits =
           o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
-      out[(first_line + line) * length + first + p] = encode_one(y[line * stride + p], line, p, random_bits);
+      const Element code = encode_one(y[line * stride + p], line, p, random_bits);
+      if constexpr (direct)
+        out[(first_line + line) * length + first + p] = code;
+      else
+        codes[line * count + p] = code;
     }
+  if constexpr (!direct) store_panel(codes.data(), lines, count, out, first_line, length, first, source.path());
 }
 
 template <class Element, class Source>
@@ -278,7 +314,7 @@ void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, 
         encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
         return;
       }
-      encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o,
+      encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o, codes,
                                [&](float value, std::size_t line, std::size_t p, std::uint32_t random_bits) {
                                  return cast::mx_encode<Element>(
                                      value, float8_e8m0::from_bits(scale_codes[line * blocks + p / block]), o.mode,
@@ -287,8 +323,11 @@ void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, 
   });
 }
 
-template <class Source>
-float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1* out,
+// quantize_nvfp4 (Storage float4_e2m1) and quantize_nvfp4_packed
+// (float4_e2m1x2): the same panels, scales and encoders; the packed form
+// packs each panel's codes as it stores them (store_panel).
+template <class Source, class Storage>
+float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t cols, Storage* out,
                              float8_e4m3* block_scales, const nvfp4_options& o, mx_orientation orientation,
                              simd_path path, const char* who) {
   const cast::detail::block_quantize_shape shape =
@@ -305,7 +344,8 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
   const panel_shape panel = panel_shape_for(shape.rowwise, block, tile_lines);
   const std::size_t capacity = panel.lines * panel.positions, blocks_capacity = capacity / block + panel.lines;
   std::vector<float> buffer(capacity), pre(capacity), values(blocks_capacity), block_scale_values(blocks_capacity);
-  std::vector<float4_e2m1> codes(panel.lines == 1 ? 0 : capacity);
+  constexpr bool packed = std::is_same<Storage, float4_e2m1x2>::value;
+  std::vector<float4_e2m1> codes(panel.lines == 1 && !packed ? 0 : capacity);
   std::vector<float8_e4m3> scale_codes(blocks_capacity);
   std::vector<std::uint32_t> amax(blocks_capacity);
 
@@ -373,7 +413,7 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
       encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
       return;
     }
-    encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o,
+    encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o, codes,
                              [&](float value, std::size_t line, std::size_t p, std::uint32_t random_bits) {
                                return cast::nvfp4_encode(value, scale_codes[line * blocks + p / block], tensor_scale,
                                                          o.mode, random_bits);
@@ -441,6 +481,36 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
                      const nvfp4_options& o, mx_orientation orientation, simd_path path) {
   return detail::quantize_nvfp4_on_path(x, rows, cols, out, block_scales, o, orientation, path,
                                         "mixprec::host::quantize_nvfp4");
+}
+
+/// reference::quantize_nvfp4_packed, fast: host::quantize_nvfp4 writing the
+/// elements packed two per byte (float4_e2m1x2: element 2t of a line in the
+/// low nibble of byte t, each line starting on a byte; out holds lines ·
+/// length / 2 bytes), the storage of cuBLASLt's CUDA_R_4F_E2M1 operands and
+/// PyTorch's float4_e2m1fn_x2. Every element byte, block scale and S equal
+/// reference::quantize_nvfp4_packed's, on the CPU's best SIMD path; each
+/// panel's codes are packed as they are stored (no unpacked copy of the
+/// tensor).
+/// \throws mixprec::error, before writing anything, in exactly the cases and
+///         with the messages of reference::quantize_nvfp4_packed (an odd
+///         quantized dimension, a null out with elements, and every error of
+///         quantize_nvfp4, overlaps included).
+template <class Source>
+float quantize_nvfp4_packed(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1x2* out,
+                            float8_e4m3* block_scales, const nvfp4_options& o = {},
+                            mx_orientation orientation = mx_orientation::rowwise) {
+  return detail::quantize_nvfp4_on_path(x, rows, cols, out, block_scales, o, orientation, best_simd_path(),
+                                        "mixprec::host::quantize_nvfp4_packed");
+}
+
+/// The same on a given path (the same bytes on every path).
+/// \throws mixprec::error as above, and when this CPU cannot run `path`.
+template <class Source>
+float quantize_nvfp4_packed(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1x2* out,
+                            float8_e4m3* block_scales, const nvfp4_options& o, mx_orientation orientation,
+                            simd_path path) {
+  return detail::quantize_nvfp4_on_path(x, rows, cols, out, block_scales, o, orientation, path,
+                                        "mixprec::host::quantize_nvfp4_packed");
 }
 
 }  // namespace host

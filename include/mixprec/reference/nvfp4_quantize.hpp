@@ -140,17 +140,17 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
 /// scales and tensor scale as quantize_nvfp4.
 /// @throws mixprec::error, before writing anything, for a quantized
 ///         dimension (cols rowwise, rows columnwise) that is odd, a null out
-///         with elements, and every error of quantize_nvfp4.
+///         with elements, and every error of quantize_nvfp4 (out overlapping
+///         x or block_scales included, out spanning lines · length / 2
+///         bytes); the checks are cast::detail::check_nvfp4_quantize, shared
+///         with host::quantize_nvfp4_packed.
 template <class Source>
 float quantize_nvfp4_packed(const Source* x, std::int64_t rows, std::int64_t cols, float4_e2m1x2* out,
                             float8_e4m3* block_scales, const nvfp4_options& o = {},
                             mx_orientation orientation = mx_orientation::rowwise) {
-  constexpr const char* who = "mixprec::reference::quantize_nvfp4_packed";
-  const std::size_t n = detail::mx_element_count(rows, cols, who);
-  const std::int64_t length = orientation == mx_orientation::columnwise ? rows : cols;
-  require(length % 2 == 0, who, ": the quantized dimension is ", length,
-          ", odd, but packed lines hold two elements per byte; pad it to an even length or use quantize_nvfp4");
-  require(n == 0 || out != nullptr, who, ": out is null but rows * cols = ", n);
+  const std::size_t n = cast::detail::check_nvfp4_quantize(x, rows, cols, out, block_scales, o, orientation,
+                                                           "mixprec::reference::quantize_nvfp4_packed")
+                            .elements;
   std::vector<float4_e2m1> unpacked(n);
   const float tensor_scale = quantize_nvfp4(x, rows, cols, unpacked.data(), block_scales, o, orientation);
   for (std::size_t t = 0; t < n / 2; ++t) out[t] = float4_e2m1x2(unpacked[2 * t], unpacked[2 * t + 1]);

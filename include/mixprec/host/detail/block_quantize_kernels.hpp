@@ -461,6 +461,17 @@ struct nvfp4_prescale {
   }
 };
 
+// Two E2M1 codes (each below 16) per byte, as float4_e2m1x2 stores them:
+// out[t] = codes[2t] | codes[2t + 1] << 4 (host::quantize_nvfp4_packed's
+// pass over each panel's codes, while they are in L1).
+struct pack_nibble_pairs {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const std::uint8_t* codes, std::size_t pairs, std::uint8_t* out) {
+    for (std::size_t t = 0; t < pairs; ++t)
+      out[t] = static_cast<std::uint8_t>(codes[2 * t] | (codes[2 * t + 1] << 4));
+  }
+};
+
 }  // namespace detail
 }  // namespace host
 }  // namespace mixprec
