@@ -220,7 +220,8 @@ class bulk_check {
   }
 
  private:
-  static constexpr std::size_t chunk = std::size_t{1} << 14;
+  // 4096 floats and their codes stay in L1 (16 Ki: ~11 % slower sweeps).
+  static constexpr std::size_t chunk = std::size_t{1} << 12;
   void compare(std::size_t n, mixprec::host::simd_path path, saturation policy) {
     mixprec::convert_n(input_.data(), n, actual_.data(), R, policy, path);
     if (std::memcmp(actual_.data(), expected_.data(), n * sizeof(T)) == 0) return;
