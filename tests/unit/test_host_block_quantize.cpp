@@ -117,56 +117,56 @@ void check_mx_everywhere(const std::vector<Source>& x, std::int64_t rows, std::i
         }
 }
 
-// host::quantize_nvfp4_packed against reference::quantize_nvfp4_packed on
-// every path: every packed byte, scale byte and S.
-template <class Source>
-void check_nvfp4_packed(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols,
-                        const mixprec::nvfp4_options& o, mx_orientation orientation, std::size_t scale_count) {
-  std::vector<mixprec::float4_e2m1x2> expected(x.size() / 2, mixprec::float4_e2m1x2::from_bits(0xA5));
+// host::quantize_nvfp4 (Storage float4_e2m1: one element per byte) or
+// host::quantize_nvfp4_packed (float4_e2m1x2: two per byte) against the
+// reference's same function on every path: every element or packed byte,
+// scale byte and S (outputs start filled with a sentinel, so unwritten bytes
+// show too).
+template <class Storage, class Source>
+void check_nvfp4_form(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols,
+                      const mixprec::nvfp4_options& o, mx_orientation orientation, std::size_t scale_count) {
+  constexpr bool packed = std::is_same<Storage, mixprec::float4_e2m1x2>::value;
+  const std::size_t bytes = packed ? x.size() / 2 : x.size();
+  const Storage sentinel = Storage::from_bits(packed ? std::uint8_t{0xA5} : std::uint8_t{0x5});
+  const auto reference_call = [&](Storage* out, mixprec::float8_e4m3* block_scales) {
+    if constexpr (packed)
+      return mixprec::reference::quantize_nvfp4_packed(x.data(), rows, cols, out, block_scales, o, orientation);
+    else
+      return mixprec::reference::quantize_nvfp4(x.data(), rows, cols, out, block_scales, o, orientation);
+  };
+  const auto host_call = [&](Storage* out, mixprec::float8_e4m3* block_scales, simd_path path) {
+    if constexpr (packed)
+      return mixprec::host::quantize_nvfp4_packed(x.data(), rows, cols, out, block_scales, o, orientation, path);
+    else
+      return mixprec::host::quantize_nvfp4(x.data(), rows, cols, out, block_scales, o, orientation, path);
+  };
+  std::vector<Storage> expected(bytes, sentinel);
   std::vector<mixprec::float8_e4m3> expected_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
-  const float expected_tensor_scale = mixprec::reference::quantize_nvfp4_packed(
-      x.data(), rows, cols, expected.data(), expected_scales.data(), o, orientation);
+  const float expected_tensor_scale = reference_call(expected.data(), expected_scales.data());
   for (const simd_path path : mixprec::host::available_simd_paths()) {
-    std::vector<mixprec::float4_e2m1x2> actual(x.size() / 2, mixprec::float4_e2m1x2::from_bits(0xA5));
+    std::vector<Storage> actual(bytes, sentinel);
     std::vector<mixprec::float8_e4m3> actual_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
-    const float tensor_scale = mixprec::host::quantize_nvfp4_packed(x.data(), rows, cols, actual.data(),
-                                                                    actual_scales.data(), o, orientation, path);
-    INFO("packed, path " << mixprec::host::to_string(path) << ", mode " << static_cast<int>(o.mode) << ", layout "
-                         << static_cast<int>(o.scale_layout) << ", 2D " << o.two_dimensional_blocks << ", RHT "
-                         << o.random_hadamard << ", orientation " << static_cast<int>(orientation) << ", " << rows
-                         << " x " << cols);
+    const float tensor_scale = host_call(actual.data(), actual_scales.data(), path);
+    INFO((packed ? "packed, " : "") << "path " << mixprec::host::to_string(path) << ", mode "
+                                    << static_cast<int>(o.mode) << ", layout " << static_cast<int>(o.scale_layout)
+                                    << ", 2D " << o.two_dimensional_blocks << ", RHT " << o.random_hadamard
+                                    << ", orientation " << static_cast<int>(orientation) << ", " << rows << " x "
+                                    << cols);
     CHECK(std::memcmp(&tensor_scale, &expected_tensor_scale, sizeof(float)) == 0);
     CHECK(first_difference(expected_scales, actual_scales, "block scale") == "");
-    CHECK(first_difference(expected, actual, "packed byte") == "");
+    CHECK(first_difference(expected, actual, packed ? "packed byte" : "element") == "");
   }
 }
 
-// host::quantize_nvfp4 against reference::quantize_nvfp4 on every path, and
-// the packed forms where the quantized dimension is even.
+// Both forms: the packed one where the quantized dimension is even.
 template <class Source>
 void check_nvfp4(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols, const mixprec::nvfp4_options& o,
                  mx_orientation orientation) {
   const std::size_t lines = lines_of(rows, cols, orientation), length = length_of(rows, cols, orientation);
   const std::size_t scale_count =
       mixprec::gemm::block_scale_count(o.scale_layout, lines, (length + 15) / 16, "test");
-  std::vector<mixprec::float4_e2m1> expected(x.size(), mixprec::float4_e2m1::from_bits(0x5));
-  std::vector<mixprec::float8_e4m3> expected_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
-  const float expected_tensor_scale = mixprec::reference::quantize_nvfp4(x.data(), rows, cols, expected.data(),
-                                                                         expected_scales.data(), o, orientation);
-  for (const simd_path path : mixprec::host::available_simd_paths()) {
-    std::vector<mixprec::float4_e2m1> actual(x.size(), mixprec::float4_e2m1::from_bits(0x5));
-    std::vector<mixprec::float8_e4m3> actual_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
-    const float tensor_scale =
-        mixprec::host::quantize_nvfp4(x.data(), rows, cols, actual.data(), actual_scales.data(), o, orientation, path);
-    INFO("path " << mixprec::host::to_string(path) << ", mode " << static_cast<int>(o.mode) << ", layout "
-                 << static_cast<int>(o.scale_layout) << ", 2D " << o.two_dimensional_blocks << ", RHT "
-                 << o.random_hadamard << ", orientation " << static_cast<int>(orientation) << ", " << rows << " x "
-                 << cols);
-    CHECK(std::memcmp(&tensor_scale, &expected_tensor_scale, sizeof(float)) == 0);
-    CHECK(first_difference(expected_scales, actual_scales, "block scale") == "");
-    CHECK(first_difference(expected, actual, "element") == "");
-  }
-  if (length % 2 == 0) check_nvfp4_packed(x, rows, cols, o, orientation, scale_count);
+  check_nvfp4_form<mixprec::float4_e2m1>(x, rows, cols, o, orientation, scale_count);
+  if (length % 2 == 0) check_nvfp4_form<mixprec::float4_e2m1x2>(x, rows, cols, o, orientation, scale_count);
 }
 
 // Every mode, orientation, layout and block shape (the transform only where
@@ -479,7 +479,9 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
   const std::vector<float> x(64, 1.0f);
   std::vector<mixprec::float8_e4m3> q(64, mixprec::float8_e4m3::from_bits(0x33));
   std::vector<mixprec::float8_e8m0> scales(512, mixprec::float8_e8m0::from_bits(0x33));
-  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x33) && mixprec_test::every_code_is(scales, 0x33); };
+  const auto untouched = [&] {
+    return mixprec_test::every_code_is(q, 0x33) && mixprec_test::every_code_is(scales, 0x33);
+  };
   mixprec::mx_options bad_rule, bad_mode, bad_layout;
   bad_rule.rule = static_cast<mx_scale_rule>(9);
   bad_mode.mode = static_cast<rounding>(42);
@@ -637,7 +639,9 @@ TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its messag
   const std::vector<float> x(24 * 16, 1.0f);
   std::vector<mixprec::float4_e2m1> q(x.size(), mixprec::float4_e2m1::from_bits(0x3));
   std::vector<mixprec::float8_e4m3> scales(1024, mixprec::float8_e4m3::from_bits(0x33));
-  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x3) && mixprec_test::every_code_is(scales, 0x33); };
+  const auto untouched = [&] {
+    return mixprec_test::every_code_is(q, 0x3) && mixprec_test::every_code_is(scales, 0x33);
+  };
   for (const auto& c : nvfp4_bad_calls(x.data(), q.data(), scales.data())) check_nvfp4_rejects(c);
   CHECK(untouched());
   // out over x, and block scales over out: refused, nothing written.
@@ -648,8 +652,8 @@ TEST_CASE("host quantize_nvfp4 rejects the reference's bad calls with its messag
     const float* source = which == 0 ? shared.data() : x.data();
     mixprec::float4_e2m1* out = which == 0 ? overlapping_out : q.data();
     mixprec::float8_e4m3* block_scales = which == 0 ? scales.data() : reinterpret_cast<mixprec::float8_e4m3*>(q.data() + 5);
-    check_nvfp4_rejects(
-        nvfp4_bad_call<mixprec::float4_e2m1>{source, 24, 16, out, block_scales, {}, mx_orientation::rowwise, "overlap"});
+    check_nvfp4_rejects(nvfp4_bad_call<mixprec::float4_e2m1>{source, 24, 16, out, block_scales, {},
+                                                             mx_orientation::rowwise, "overlap"});
   }
   CHECK(std::memcmp(shared.data(), shared_copy.data(), shared.size() * sizeof(float)) == 0);
   check_nvfp4_bad_path_and_empty(x.data(), q.data(), scales.data());

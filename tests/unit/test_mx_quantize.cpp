@@ -300,7 +300,9 @@ TEST_CASE("quantize_mx and dequantize_mx reject bad arguments before writing any
   std::vector<float> x(64, 1.0f);
   std::vector<mixprec::float8_e4m3> q(64, mixprec::float8_e4m3::from_bits(0x55));
   std::vector<mixprec::float8_e8m0> scales(2, mixprec::float8_e8m0::from_bits(0x33));
-  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x55) && mixprec_test::every_code_is(scales, 0x33); };
+  const auto untouched = [&] {
+    return mixprec_test::every_code_is(q, 0x55) && mixprec_test::every_code_is(scales, 0x33);
+  };
   using mixprec::reference::quantize_mx;
   CHECK_THROWS_AS(quantize_mx(x.data(), -1, 64, q.data(), scales.data()), mixprec::error);
   CHECK_THROWS_AS(quantize_mx(x.data(), INT64_MAX, 2, q.data(), scales.data()), mixprec::error);

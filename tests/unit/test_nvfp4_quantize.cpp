@@ -566,7 +566,9 @@ TEST_CASE("quantize_nvfp4 and dequantize_nvfp4 reject bad arguments before writi
   std::vector<float> x(64, 1.0f);
   std::vector<float4_e2m1> q(64, float4_e2m1::from_bits(0x5));
   std::vector<float8_e4m3> scales(4, float8_e4m3::from_bits(0x33));
-  const auto untouched = [&] { return mixprec_test::every_code_is(q, 0x5) && mixprec_test::every_code_is(scales, 0x33); };
+  const auto untouched = [&] {
+    return mixprec_test::every_code_is(q, 0x5) && mixprec_test::every_code_is(scales, 0x33);
+  };
   MIXPREC_REQUIRE_ERROR(quantize_nvfp4(x.data(), -1, 64, q.data(), scales.data()), "must not be negative");
   MIXPREC_REQUIRE_ERROR(quantize_nvfp4(x.data(), INT64_MAX, 2, q.data(), scales.data()), "overflows");
   MIXPREC_REQUIRE_ERROR(quantize_nvfp4(static_cast<const float*>(nullptr), 1, 64, q.data(), scales.data()),
