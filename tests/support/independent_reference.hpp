@@ -31,8 +31,9 @@
 // the input's sign is dropped first (CUDA's __nv_cvt_float_to_e8m0 converts
 // |x|); it has no zero: zero and every magnitude below 2^-127 give 2^-127
 // (code 0) in every mode; nearest_even ties (1.5 * 2^e) go to the even code,
-// i.e. the even biased exponent (no spec fixes it; ml_dtypes rounds ties up); overflow and inf follow the
-// E4M3 rule (NaN under none, max under finite), NaN gives 0xFF.
+// i.e. the even biased exponent (no spec fixes it; ml_dtypes rounds ties
+// up); overflow and inf follow the E4M3 rule (NaN under none, max under
+// finite), NaN gives 0xFF.
 //
 // Deliberately no mixprec header is included here.
 #pragma once

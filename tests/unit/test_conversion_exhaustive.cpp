@@ -184,7 +184,7 @@ class bulk_check {
                                   (R == rounding::nearest_even || R == rounding::toward_zero);
 
   explicit bulk_check(sweep_result& result)
-      : result_(result), bits_(chunk), input_(chunk), expected_(chunk), actual_(chunk) {
+      : result_(result), input_(chunk), expected_(chunk), actual_(chunk) {
     for (const mixprec::host::simd_path path : mixprec::host::available_simd_paths())
       if (enabled && path != mixprec::host::simd_path::portable) paths_.push_back(path);
     for (const mixprec::host::simd_path path : paths_)
@@ -196,7 +196,8 @@ class bulk_check {
   // float, like the scalar sweep. Out of line: inlined, it made check_run too
   // big for g++ to inline CUDA's __nv_cvt_float_to_fp8 there, which then ran
   // at a third of its speed (the E4M3/E5M2 sweeps took 60 s instead of 25 s).
-  __attribute__((noinline)) void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride, const std::uint32_t (&expected)[2][2]) {
+  __attribute__((noinline)) void check_run(std::uint64_t begin, std::uint64_t end, std::uint32_t stride,
+                                           const std::uint32_t (&expected)[2][2]) {
     if (paths_.empty()) return;
     const std::uint64_t first = (begin + stride - 1) / stride * stride;
     const std::uint64_t total = end > first ? (end - first + stride - 1) / stride : 0;
@@ -205,8 +206,8 @@ class bulk_check {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, total - done));
         // Magnitudes stay below 2^31, so adding the sign bit is OR-ing it.
         const std::uint32_t base = static_cast<std::uint32_t>(first + done * stride) + (negative ? 0x80000000u : 0u);
-        for (std::size_t i = 0; i < n; ++i) bits_[i] = base + static_cast<std::uint32_t>(i) * stride;
-        std::memcpy(input_.data(), bits_.data(), n * sizeof(float));
+        for (std::size_t i = 0; i < n; ++i)
+          input_[i] = reference::float_from_bits(base + static_cast<std::uint32_t>(i) * stride);
         for (int policy = 0; policy < 2; ++policy) {
           const T code = T::from_bits(static_cast<typename T::storage_type>(expected[negative][policy]));
           std::fill_n(expected_.begin(), n, code);
@@ -229,11 +230,11 @@ class bulk_check {
                               (policy == saturation::finite ? ", saturation::finite" : ", saturation::none");
     for (std::size_t i = 0; i < n; ++i)
       if (actual_[i].bits() != expected_[i].bits())
-        result_.bulk_against_reference.add(label.c_str(), bits_[i], expected_[i].bits(), actual_[i].bits());
+        result_.bulk_against_reference.add(label.c_str(), reference::float_bits(input_[i]), expected_[i].bits(),
+                                           actual_[i].bits());
   }
   sweep_result& result_;
   std::vector<mixprec::host::simd_path> paths_;
-  std::vector<std::uint32_t> bits_;
   std::vector<float> input_;
   std::vector<T> expected_, actual_;
 };
@@ -441,48 +442,62 @@ void require_format_range_correct() {
 // ---- round to nearest even and toward zero: every float input ---------------
 // Scalar and bulk (convert_n on every SIMD path): "every input" covers both.
 
-TEST_CASE("exhaustive float to float16 nearest_even: every input, scalar and convert_n, matches the reference and __float2half_rn",
+TEST_CASE("exhaustive float to float16 nearest_even: every input, scalar and convert_n, matches the reference "
+          "and __float2half_rn",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float16, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float16 toward_zero: every input, scalar and convert_n, matches the reference and __float2half_rz",
+TEST_CASE("exhaustive float to float16 toward_zero: every input, scalar and convert_n, matches the reference "
+          "and __float2half_rz",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float16, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to bfloat16 nearest_even: every input, scalar and convert_n, matches the reference and __float2bfloat16_rn",
+TEST_CASE("exhaustive float to bfloat16 nearest_even: every input, scalar and convert_n, matches the reference "
+          "and __float2bfloat16_rn",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::bfloat16, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to bfloat16 toward_zero: every input, scalar and convert_n, matches the reference and __float2bfloat16_rz",
+TEST_CASE("exhaustive float to bfloat16 toward_zero: every input, scalar and convert_n, matches the reference "
+          "and __float2bfloat16_rz",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::bfloat16, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to float8_e4m3 nearest_even: every input, scalar and convert_n, matches the reference and __nv_cvt_float_to_fp8",
+TEST_CASE("exhaustive float to float8_e4m3 nearest_even: every input, scalar and convert_n, matches the "
+          "reference and __nv_cvt_float_to_fp8",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e4m3 toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3 toward_zero: every input, scalar and convert_n, matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3, rounding::toward_zero>();
 }
-TEST_CASE("exhaustive float to float8_e5m2 nearest_even: every input, scalar and convert_n, matches the reference and __nv_cvt_float_to_fp8",
+TEST_CASE("exhaustive float to float8_e5m2 nearest_even: every input, scalar and convert_n, matches the "
+          "reference and __nv_cvt_float_to_fp8",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e5m2 toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2 toward_zero: every input, scalar and convert_n, matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2, rounding::toward_zero>();
 }
 TEST_CASE("exhaustive float to float8_e4m3fnuz nearest_even: every input, scalar and convert_n, matches the reference",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3fnuz, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e4m3fnuz toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3fnuz toward_zero: every input, scalar and convert_n, matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e4m3fnuz, rounding::toward_zero>();
 }
 TEST_CASE("exhaustive float to float8_e5m2fnuz nearest_even: every input, scalar and convert_n, matches the reference",
           "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2fnuz, rounding::nearest_even>();
 }
-TEST_CASE("exhaustive float to float8_e5m2fnuz toward_zero: every input, scalar and convert_n, matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2fnuz toward_zero: every input, scalar and convert_n, matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_every_input_correct<mixprec::float8_e5m2fnuz, rounding::toward_zero>();
 }
 
@@ -492,44 +507,64 @@ TEST_CASE("exhaustive float to float8_e5m2fnuz toward_zero: every input, scalar 
 // Exhaustive over each format's range, sampled outside it (see
 // require_format_range_correct); bfloat16 sampled throughout.
 
-TEST_CASE("exhaustive float to float16 upward: every float in the format range matches the reference and __float2half_ru",
+TEST_CASE("exhaustive float to float16 upward: every float in the format range matches the reference and "
+          "__float2half_ru",
           "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float16, rounding::upward>();
 }
-TEST_CASE("exhaustive float to float16 downward: every float in the format range matches the reference and __float2half_rd",
+TEST_CASE("exhaustive float to float16 downward: every float in the format range matches the reference and "
+          "__float2half_rd",
           "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float16, rounding::downward>();
 }
-TEST_CASE("exhaustive float to bfloat16 upward: every float in the format range matches the reference and __float2bfloat16_ru",
+TEST_CASE("exhaustive float to bfloat16 upward: every float in the format range matches the reference and "
+          "__float2bfloat16_ru",
           "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::bfloat16, rounding::upward>();
 }
-TEST_CASE("exhaustive float to bfloat16 downward: every float in the format range matches the reference and __float2bfloat16_rd",
+TEST_CASE("exhaustive float to bfloat16 downward: every float in the format range matches the reference and "
+          "__float2bfloat16_rd",
           "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::bfloat16, rounding::downward>();
 }
-TEST_CASE("exhaustive float to float8_e4m3 upward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3 upward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e4m3, rounding::upward>();
 }
-TEST_CASE("exhaustive float to float8_e4m3 downward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3 downward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e4m3, rounding::downward>();
 }
-TEST_CASE("exhaustive float to float8_e5m2 upward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2 upward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e5m2, rounding::upward>();
 }
-TEST_CASE("exhaustive float to float8_e5m2 downward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2 downward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e5m2, rounding::downward>();
 }
-TEST_CASE("exhaustive float to float8_e4m3fnuz upward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3fnuz upward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e4m3fnuz, rounding::upward>();
 }
-TEST_CASE("exhaustive float to float8_e4m3fnuz downward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e4m3fnuz downward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e4m3fnuz, rounding::downward>();
 }
-TEST_CASE("exhaustive float to float8_e5m2fnuz upward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2fnuz upward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e5m2fnuz, rounding::upward>();
 }
-TEST_CASE("exhaustive float to float8_e5m2fnuz downward: every float in the format range matches the reference", "[exhaustive][conversion]") {
+TEST_CASE("exhaustive float to float8_e5m2fnuz downward: every float in the format range matches the "
+          "reference",
+          "[exhaustive][conversion]") {
   require_format_range_correct<mixprec::float8_e5m2fnuz, rounding::downward>();
 }
 
