@@ -9,8 +9,8 @@
 // cuda_fp16.hpp, cuda_bf16.hpp), which mirror these instructions, agree with
 // the engine on all 2^32 inputs (tests/unit/test_conversion_exhaustive.cpp);
 // tests/cuda/test_device_conversion.cpp checks the instructions themselves on
-// all 2^32 inputs, and every code decoded. Define MIXPREC_NO_HARDWARE_CONVERSIONS to use the integer
-// engine on the device too.
+// all 2^32 inputs, and every code decoded. Define
+// MIXPREC_NO_HARDWARE_CONVERSIONS to use the integer engine on the device too.
 #pragma once
 
 #include <cstdint>

@@ -90,14 +90,14 @@ __device__ inline bool aligned_for_vector4(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) % (4 * sizeof(T))) == 0;
 }
 
-// Exact widening to float on the device: the engine's decode, which is one
-// shift for bfloat16 and one cvt.f32.f16 for float16 on the device
-// (engine::decode_to_binary32, core/hardware_conversion.hpp).
+// Exact widening to float on the device (float itself unchanged): the
+// engine's decode, which is one shift for bfloat16 and one cvt.f32.f16 for
+// float16 on the device (engine::decode_to_binary32,
+// core/hardware_conversion.hpp).
 template <class T>
 __device__ inline float widen(T x) {
   return static_cast<float>(x);
 }
-__device__ inline float widen(float x) { return x; }
 
 // Block reductions (cuda/detail/block_reduce.hpp): block_max returns the
 // maximum to every thread, block_sum the sum to thread 0.

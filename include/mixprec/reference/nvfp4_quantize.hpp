@@ -111,7 +111,8 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
   // one line, or 16 lines for a 16x16 tile.
   const std::int64_t lines_per_block = o.two_dimensional_blocks ? block_length : 1;
   for (std::int64_t first_line = 0; first_line < shape.lines; first_line += lines_per_block) {
-    const std::int64_t last_line = first_line + lines_per_block < shape.lines ? first_line + lines_per_block : shape.lines;
+    const std::int64_t last_line =
+        first_line + lines_per_block < shape.lines ? first_line + lines_per_block : shape.lines;
     for (std::size_t block = 0; block < shape.blocks; ++block) {
       const std::int64_t begin = static_cast<std::int64_t>(block) * block_length;
       const std::int64_t end = begin + block_length < shape.length ? begin + block_length : shape.length;

@@ -187,7 +187,7 @@ __device__ inline void update_chunk_for_model(const parameter_entry& e, const ch
       return update_chunk<Rule, G, float8_e4m3>(e, c, s, inverse_scale, clip, step, a, amax_bits);
     case static_cast<std::uint8_t>(scalar_type::float8_e5m2):
       return update_chunk<Rule, G, float8_e5m2>(e, c, s, inverse_scale, clip, step, a, amax_bits);
-    default:  // float32, or no copy (M = float with a null pointer writes nothing): one inlined copy for both
+    default:  // float32, or no copy (M = float, a null pointer: writes nothing); one inlined copy for both
       return update_chunk<Rule, G, float>(e, c, s, inverse_scale, clip, step, a, amax_bits);
   }
 }
