@@ -5,7 +5,7 @@
 # not installed here: with /usr/local/cuda present the CUDA tests build too.
 set -euo pipefail
 
-packages=(cmake make g++ clang catch2 libbenchmark-dev zlib1g-dev gnuplot-nox doxygen dataset-fashion-mnist)
+packages=(cmake make ninja-build g++ clang catch2 libbenchmark-dev zlib1g-dev gnuplot-nox doxygen dataset-fashion-mnist)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

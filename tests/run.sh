@@ -14,7 +14,7 @@
 # The front-door tests (label front_door: the README's demo command from a
 # fresh clone of HEAD, its code blocks, install and consumption, a configure
 # without the optional dependencies) run once, in step 2's build.
-# Build trees go to build/ci-*. MIXPREC_JOBS overrides the parallelism.
+# Build trees go to build/ci-* (Ninja). MIXPREC_JOBS overrides the parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash cmake/install-dependencies.sh
@@ -24,10 +24,16 @@ started=$SECONDS
 section() { printf '\n==== %s (%ds elapsed)\n' "$1" $((SECONDS - started)); }
 mkdir -p build
 
+# Ninja, not make: it compiles a program's files while the libraries it links
+# are still compiling, and builds several targets at once (CMake's top-level
+# Makefile builds them one after another), so both cores stay busy.
 configure() {  # name, then CMake arguments
   local name=$1
   shift
-  cmake -S . -B "build/ci-$name" -G "Unix Makefiles" "$@" >"build/ci-$name.configure.log" 2>&1 ||
+  if [ -f "build/ci-$name/CMakeCache.txt" ] && ! grep -q "^CMAKE_GENERATOR:INTERNAL=Ninja$" "build/ci-$name/CMakeCache.txt"; then
+    rm -rf "build/ci-$name"  # made by another generator, which CMake would refuse to switch
+  fi
+  cmake -S . -B "build/ci-$name" -G Ninja "$@" >"build/ci-$name.configure.log" 2>&1 ||
     { cat "build/ci-$name.configure.log"; return 1; }
   grep -E "^-- mixprec" "build/ci-$name.configure.log" || true
 }
@@ -37,7 +43,7 @@ build() {  # name, then optional targets
   local targets=()
   for target in "$@"; do targets+=(--target "$target"); done
   cmake --build "build/ci-$name" -j"$jobs" "${targets[@]}" >"build/ci-$name.build.log" 2>&1 ||
-    { grep -E -B2 -A12 "error|Error" "build/ci-$name.build.log" | head -n 150; return 1; }
+    { grep -E -B2 -A12 "FAILED:|error|Error" "build/ci-$name.build.log" | head -n 150; return 1; }
 }
 run_tests() {  # name, then ctest arguments
   local name=$1
