@@ -35,8 +35,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host_path.hpp"
 #include "idx_reader.hpp"
-#include "mlp.hpp"
 #include "numerics.hpp"
 #include "recipes.hpp"
 #include "training_setup.hpp"
@@ -675,9 +675,7 @@ recipe_checkpoint read_and_check_checkpoint(const command_line& c, const fs::pat
   mixprec::require(!in.bad(), "--resume: reading ", path.string(), " failed");
   recipe_checkpoint checkpoint = checkpoint_from_bytes(bytes, "--resume: " + path.string());
   try {
-    trainer probe(r, c.training);
-    run_result ignored;
-    probe.restore(checkpoint, train.count, test.count, ignored);
+    check_checkpoint_fits(checkpoint, r, c.training, train.count, test.count);
   } catch (const mixprec::error& e) {
     throw mixprec::error("--resume: " + path.string() + ": " + e.what() + ". Nothing was run");
   }
@@ -699,8 +697,7 @@ run_result train_recipe(const command_line& c, const std::vector<std::size_t>& w
   }
   checkpoints.resume = resume;
   checkpoints.stop_after_epochs = c.stop_after;
-  trainer t(r, c.training);
-  return t.run(train, test, progress, checkpoints);
+  return train_on_host(r, c.training, train, test, progress, checkpoints);
 }
 
 #if defined(MIXPREC_FASHION_MNIST_CUDA)

@@ -35,6 +35,7 @@
 #include "backend.hpp"
 #include "checkpoint_file.hpp"
 #include "mixprec/scaling/fp8_scaling.hpp"
+#include "mixprec/reference/quantize.hpp"
 #include "mixprec/scaling/loss_scaler.hpp"
 #include "mixprec/training/optimizer.hpp"
 #include "numerics.hpp"
