@@ -59,8 +59,13 @@ if [ "$do_build" = 1 ]; then
   if [ ! -f "$build_dir/CMakeCache.txt" ]; then
     echo "== configuring $build_dir (Release, MIXPREC_CUDA=ON, sm_90a)"
     mkdir -p "$(dirname "$build_dir")"  # a fresh clone has no build/
-    cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DMIXPREC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
-      >"$build_dir.configure.log" 2>&1 || { cat "$build_dir.configure.log"; die "configure failed"; }
+    # Ninja where installed: it builds the three programs at once (make's
+    # top-level Makefile builds several targets one after another).
+    generator=()
+    if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+    cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMIXPREC_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90a >"$build_dir.configure.log" 2>&1 ||
+      { cat "$build_dir.configure.log"; die "configure failed"; }
   fi
   compgen -G "$build_dir/CMakeFiles/*/CMakeCUDACompiler.cmake" >/dev/null && ! grep -q '^MIXPREC_CUDA:STRING=OFF' "$build_dir/CMakeCache.txt" ||
     die "$build_dir was configured without CUDA; pass another --build-dir or remove it"
@@ -69,7 +74,7 @@ if [ "$do_build" = 1 ]; then
   echo "== building ${targets[*]} in $build_dir (-j$jobs; test_cast_kernels.cu alone is minutes of ptxas)"
   build_started=$SECONDS
   cmake --build "$build_dir" -j"$jobs" "${targets[@]}" >"$build_dir.stage-build.log" 2>&1 ||
-    { grep -E -B2 -A12 "error|Error" "$build_dir.stage-build.log" | head -n 80; die "build failed (log: $build_dir.stage-build.log)"; }
+    { grep -E -B2 -A12 "FAILED:|error|Error" "$build_dir.stage-build.log" | head -n 80; die "build failed (log: $build_dir.stage-build.log)"; }
   echo "   built in $((SECONDS - build_started)) s"
 fi
 
