@@ -24,7 +24,10 @@
 // Every benchmark reports bytes/s of the bytes it reads and writes (source,
 // elements, scales; NVFP4 reads the source twice: amax, then the cast).
 // Inputs: N(0, 1) values times 2^e, e drawn per 32-element block from
-// [−20, 20], so that block scales vary.
+// [−20, 20], so that block scales vary; `columnwise_of_transposed`
+// quantizes that tensor transposed column-wise, so that its blocks are the
+// row-wise ones (the two orientations then do the same arithmetic); the
+// `_bfloat16` ones quantize the same values rounded to bfloat16.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -32,6 +35,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "mixprec/host/block_quantize.hpp"
@@ -68,6 +72,50 @@ const std::vector<float>& block_varied_floats(std::int64_t n) {
     }
   }
   return values;
+}
+
+// block_varied_floats(side²) transposed: quantized column-wise, its blocks
+// are those that row-wise quantization of block_varied_floats sees (one
+// binade each), so the two orientations do the same arithmetic and differ
+// only in the memory layout. (Column-wise on block_varied_floats itself,
+// each block mixes 32 rows' binades: most of its elements fall on the
+// element format's subnormal grid, whose vectors take the encoder's full
+// rounding, vector_engine.hpp.)
+const std::vector<float>& block_varied_floats_transposed(std::int64_t side_length) {
+  static std::vector<float> values;
+  const auto n = static_cast<std::size_t>(side_length);
+  if (values.size() != n * n) {
+    const std::vector<float>& x = block_varied_floats(side_length * side_length);
+    values.resize(n * n);
+    for (std::size_t r = 0; r < n; ++r)
+      for (std::size_t c = 0; c < n; ++c) values[c * n + r] = x[r * n + c];
+  }
+  return values;
+}
+
+// Which input a host benchmark quantizes.
+enum class input { block_varied, block_varied_transposed };
+const std::vector<float>& input_of(input which, std::int64_t side_length) {
+  return which == input::block_varied ? block_varied_floats(side_length * side_length)
+                                      : block_varied_floats_transposed(side_length);
+}
+
+// The input as Source elements (float itself; bfloat16: each value rounded
+// once, a copy kept per input).
+template <class Source>
+const std::vector<Source>& input_as(input which, std::int64_t side_length) {
+  if constexpr (std::is_same<Source, float>::value) {
+    return input_of(which, side_length);
+  } else {
+    static std::vector<Source> values[2];
+    std::vector<Source>& copy = values[static_cast<int>(which)];
+    const std::vector<float>& x = input_of(which, side_length);
+    if (copy.size() != x.size()) {
+      copy.clear();
+      for (const float v : x) copy.push_back(Source(v));
+    }
+    return copy;
+  }
 }
 
 // Bytes a row-wise quantization of n floats reads and writes: the source
@@ -124,11 +172,13 @@ void nvfp4_reference(benchmark::State& state, mixprec::mx_orientation orientatio
 }
 
 // The fast host path on `path` (state.range(1): a host::simd_path), row-wise
-// or column-wise.
-void mxfp8_host(benchmark::State& state, mixprec::mx_orientation orientation) {
+// or column-wise, of `which` input as Source elements (bytes counted as for
+// floats).
+template <class Source>
+void mxfp8_host_of(benchmark::State& state, mixprec::mx_orientation orientation, input which) {
   const std::int64_t rows = side(state), cols = side(state);
   const auto path = static_cast<mixprec::host::simd_path>(state.range(1));
-  const std::vector<float>& x = block_varied_floats(rows * cols);
+  const std::vector<Source>& x = input_as<Source>(which, rows);
   std::vector<mixprec::float8_e4m3> q(x.size());
   std::vector<mixprec::float8_e8m0> scales(x.size() / 32);
   mixprec::mx_options o;
@@ -142,10 +192,11 @@ void mxfp8_host(benchmark::State& state, mixprec::mx_orientation orientation) {
   report(state, quantize_bytes(rows * cols, 32, 1));
 }
 
-void nvfp4_host(benchmark::State& state, mixprec::mx_orientation orientation) {
+template <class Source>
+void nvfp4_host_of(benchmark::State& state, mixprec::mx_orientation orientation, input which) {
   const std::int64_t rows = side(state), cols = side(state);
   const auto path = static_cast<mixprec::host::simd_path>(state.range(1));
-  const std::vector<float>& x = block_varied_floats(rows * cols);
+  const std::vector<Source>& x = input_as<Source>(which, rows);
   std::vector<mixprec::float4_e2m1> q(x.size());
   std::vector<mixprec::float8_e4m3> scales(x.size() / 16);
   state.SetLabel(mixprec::host::to_string(path));
@@ -155,6 +206,17 @@ void nvfp4_host(benchmark::State& state, mixprec::mx_orientation orientation) {
     benchmark::ClobberMemory();
   }
   report(state, quantize_bytes(rows * cols, 16, 2));
+}
+
+// The element type of a host benchmark's source.
+enum class source { float32, bfloat16 };
+void mxfp8_host(benchmark::State& state, mixprec::mx_orientation orientation, input which, source type) {
+  type == source::float32 ? mxfp8_host_of<float>(state, orientation, which)
+                          : mxfp8_host_of<mixprec::bfloat16>(state, orientation, which);
+}
+void nvfp4_host(benchmark::State& state, mixprec::mx_orientation orientation, input which, source type) {
+  type == source::float32 ? nvfp4_host_of<float>(state, orientation, which)
+                          : nvfp4_host_of<mixprec::bfloat16>(state, orientation, which);
 }
 
 // How nvfp4_packed produces the packed tensor.
@@ -253,13 +315,35 @@ void sizes_and_paths(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond);
 }
 
-BENCHMARK_CAPTURE(mxfp8_host, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes_and_paths);
-BENCHMARK_CAPTURE(mxfp8_host, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_host, rowwise, mixprec::mx_orientation::rowwise, input::block_varied, source::float32)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_host, columnwise, mixprec::mx_orientation::columnwise, input::block_varied, source::float32)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_host, columnwise_of_transposed, mixprec::mx_orientation::columnwise,
+                  input::block_varied_transposed, source::float32)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_host, rowwise_bfloat16, mixprec::mx_orientation::rowwise, input::block_varied,
+                  source::bfloat16)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(mxfp8_host, columnwise_of_transposed_bfloat16, mixprec::mx_orientation::columnwise,
+                  input::block_varied_transposed, source::bfloat16)
+    ->Apply(sizes_and_paths);
 BENCHMARK_CAPTURE(mxfp8_reference, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes);
 BENCHMARK_CAPTURE(mxfp8_reference, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes);
 BENCHMARK_CAPTURE(memcpy_same_bytes, mxfp8, 32, 1)->Apply(sizes);
-BENCHMARK_CAPTURE(nvfp4_host, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes_and_paths);
-BENCHMARK_CAPTURE(nvfp4_host, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_host, rowwise, mixprec::mx_orientation::rowwise, input::block_varied, source::float32)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_host, columnwise, mixprec::mx_orientation::columnwise, input::block_varied, source::float32)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_host, columnwise_of_transposed, mixprec::mx_orientation::columnwise,
+                  input::block_varied_transposed, source::float32)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_host, rowwise_bfloat16, mixprec::mx_orientation::rowwise, input::block_varied,
+                  source::bfloat16)
+    ->Apply(sizes_and_paths);
+BENCHMARK_CAPTURE(nvfp4_host, columnwise_of_transposed_bfloat16, mixprec::mx_orientation::columnwise,
+                  input::block_varied_transposed, source::bfloat16)
+    ->Apply(sizes_and_paths);
 BENCHMARK_CAPTURE(nvfp4_reference, rowwise, mixprec::mx_orientation::rowwise)->Apply(sizes);
 BENCHMARK_CAPTURE(nvfp4_reference, columnwise, mixprec::mx_orientation::columnwise)->Apply(sizes);
 BENCHMARK_CAPTURE(memcpy_same_bytes, nvfp4, 16, 2)->Apply(sizes);

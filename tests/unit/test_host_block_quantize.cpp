@@ -438,6 +438,63 @@ TEST_CASE("host quantize_nvfp4 equals the reference from bfloat16 sources", "[ho
 
 namespace {
 
+// x ([rows, cols], row-major) transposed: [cols, rows]. Quantized
+// column-wise, its blocks are x's row-wise ones, so blocks built along a
+// line become columns, one per SIMD lane of the column-wise panels.
+std::vector<float> transposed(const std::vector<float>& x, std::size_t rows, std::size_t cols) {
+  std::vector<float> result(x.size());
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) result[c * rows + r] = x[r * cols + c];
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("host column-wise quantization equals the reference at panel edges and with special blocks side by side",
+          "[host_block_quantize]") {
+  // Column-wise panels are 256 columns by one block of rows, read a row of x
+  // at a time with a block per lane: shapes with a second panel of 44
+  // columns (300), a last block of 13 rows (45, 13), columns that fill no
+  // vector (17, 1), one row, and whole 16-row tiles of codes (64 x 16).
+  const std::int64_t shapes[][2] = {{45, 300}, {13, 17}, {1, 33}, {33, 1}, {64, 16}};
+  for (const auto& shape : shapes) {
+    const std::int64_t rows = shape[0], cols = shape[1];
+    const std::vector<float> x =
+        many_magnitudes(static_cast<std::size_t>(rows * cols), static_cast<std::uint32_t>(3 * rows + cols), -40, 40);
+    check_mx_everywhere<mixprec::float8_e4m3>(x, rows, cols);
+    check_mx_everywhere<mixprec::float4_e2m1>(x, rows, cols);
+    check_nvfp4_everywhere(x, rows, cols);
+  }
+  // Decoded sources, rows decoded in place: a bfloat16 tensor wider than a panel.
+  const std::vector<float> wide = many_magnitudes(40 * 270, 12, -20, 20);
+  check_mx_everywhere<mixprec::float8_e5m2>(converted<mixprec::bfloat16>(wide), 40, 270);
+  check_nvfp4_everywhere(converted<mixprec::float16>(wide), 40, 270);
+
+  // The special blocks as columns (NaN, inf, zero, subnormal, tiny and huge
+  // scales in neighbouring lanes of one vector).
+  std::vector<float> specials = special_blocks();
+  specials.resize(specials.size() / 32 * 32);
+  const std::size_t special_count = specials.size() / 32;
+  for_each_mx_element([&](auto element) {
+    check_mx_everywhere<decltype(element)>(transposed(specials, special_count, 32), 32,
+                                           static_cast<std::int64_t>(special_count));
+  });
+  // NVFP4 blocks of 16 as columns: zero, d = 0 (tiny), huge and ordinary
+  // blocks side by side, then the same with one NaN or inf (its block's d is NaN).
+  std::vector<float> blocks = many_magnitudes(20 * 16, 13, -20, 20);
+  for (std::size_t i = 0; i < 16; ++i) blocks[16 + i] = 0.0f;
+  for (std::size_t i = 0; i < 16; ++i) blocks[48 + i] = 1e-30f * static_cast<float>(i);
+  for (std::size_t i = 0; i < 16; ++i) blocks[80 + i] = 3e5f * static_cast<float>(i % 3);
+  check_nvfp4_everywhere(transposed(blocks, 20, 16), 16, 20);
+  for (const float poison : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    std::vector<float> poisoned = blocks;
+    poisoned[16 * 7 + 5] = poison;
+    check_nvfp4_everywhere(transposed(poisoned, 20, 16), 16, 20);
+  }
+}
+
+namespace {
+
 // The message of the reference's error for a call, with its function's name
 // replaced by the host's: what the host must say.
 template <class Call>

@@ -18,8 +18,12 @@
 /// (naming mixprec::host::...) before anything is written.
 ///
 /// How: blocks are processed a panel at a time (up to 1024 elements of a line,
-/// or, column-wise, one block of rows of 256 columns, gathered by 8x8 transposes
-/// into a buffer). Block amax
+/// or, column-wise, one block of rows of 256 columns). Column-wise panels are
+/// read as they lie in x, a row at a time, with the SIMD lanes across columns:
+/// each lane holds one block, so amax, scale and pre-scaling are per lane and
+/// only the 1-byte codes are transposed into out's lines (under the Hadamard
+/// transform, which works along y's lines, the panel is gathered by 8x8 float
+/// transposes instead). Block amax
 /// is a maximum of magnitude bit patterns; the scales follow the rules of
 /// mixprec/cast/ (MX's E8M0 code from amax's fields, NVFP4's d through the
 /// E4M3 encoder); each element is pre-scaled into a float that rounds as the
@@ -90,6 +94,24 @@ inline bool encoder_has_mode(rounding mode) noexcept {
   return mode == rounding::nearest_even || mode == rounding::toward_zero;
 }
 
+// A loaded panel of y: element (line, p) at data[line · stride + p]
+// (line-major: y's lines contiguous; row-wise panels, and column-wise ones
+// gathered for the Hadamard transform) or at data[p · stride + line]
+// (position-major: a column-wise panel read as it lies in x, a row of x per
+// position; see "Column-wise panels read in place" in
+// block_quantize_kernels.hpp). The two agree when the panel has one line.
+struct panel_view {
+  const float* data;
+  std::size_t stride;
+  bool position_major;
+  // data + i · stride: line i of a line-major panel, the row of position i of a
+  // position-major one.
+  const float* row(std::size_t i) const noexcept { return data + i * stride; }
+  float at(std::size_t line, std::size_t p) const noexcept {
+    return position_major ? data[p * stride + line] : data[line * stride + p];
+  }
+};
+
 // The quantized tensor y (x rowwise, xᵀ columnwise; optionally each 16-block
 // of a line through the random Hadamard transform), read a panel at a time:
 // lines [first_line, first_line + lines) × positions [first, first + count).
@@ -108,51 +130,67 @@ class block_source {
   // The SIMD path the panels are loaded on.
   simd_path path() const noexcept { return path_; }
 
-  // The panel's line i starts at result + i · stride: straight into x where
-  // y's lines are x's rows as floats, else in `buffer` (stride = count).
-  const float* panel(std::size_t first_line, std::size_t lines, std::size_t first, std::size_t count, float* buffer,
-                     std::size_t& stride) const {
-    if constexpr (std::is_same<Source, float>::value) {
-      if (rowwise_ && !hadamard_) {
-        stride = cols_;
-        return x_ + first_line * cols_ + first;
-      }
-    }
-    stride = count;
+  // Whether the panels are position-major (column-wise, untransformed).
+  bool position_major() const noexcept { return !rowwise_ && !hadamard_; }
+
+  // The floats `buffer` must hold for panels of `capacity` elements: none
+  // where x holds floats read in place.
+  std::size_t buffer_size(std::size_t capacity) const noexcept {
+    return std::is_same<Source, float>::value && !hadamard_ ? 0 : capacity;
+  }
+
+  // The panel, straight from x where it holds floats in the panel's layout,
+  // else decoded or gathered into `buffer` (lines · count floats).
+  // Column-wise it is position-major (x's rows as they lie), except under
+  // the transform, which works along y's lines: then it is gathered.
+  panel_view panel(std::size_t first_line, std::size_t lines, std::size_t first, std::size_t count,
+                   float* buffer) const {
+    constexpr bool floats = std::is_same<Source, float>::value;
     if (rowwise_) {
-      for (std::size_t line = 0; line < lines; ++line) {
-        const Source* row = x_ + (first_line + line) * cols_ + first;
-        if constexpr (std::is_same<Source, float>::value)
-          std::memcpy(buffer + line * count, row, count * sizeof(float));
-        else
-          decode_dispatch(row, count, buffer + line * count, path_);
-      }
-    } else {
-      // Column-wise: x's rows [first, first + count), columns [first_line,
-      // first_line + lines), transposed; read along x's rows, 16 columns at
-      // a time so that the buffer lines being filled stay in L1.
+      if constexpr (floats)
+        if (!hadamard_) return {x_ + first_line * cols_ + first, cols_, false};
+      for (std::size_t line = 0; line < lines; ++line)
+        load_floats(x_ + (first_line + line) * cols_ + first, count, buffer + line * count);
+      return {finish(lines, count, buffer), count, false};
+    }
+    const Source* corner = x_ + first * cols_ + first_line;  // x's row `first`, column `first_line`
+    if (!hadamard_) {
+      if constexpr (floats) return {corner, cols_, true};
+      for (std::size_t p = 0; p < count; ++p) load_floats(corner + p * cols_, lines, buffer + p * lines);
+      return {buffer, lines, true};
+    }
+    // Gathered: x's rows [first, first + count), columns [first_line,
+    // first_line + lines), transposed; read along x's rows, 16 columns at
+    // a time so that the buffer lines being filled stay in L1.
 #if MIXPREC_HOST_SIMD
-      if constexpr (std::is_same<Source, float>::value) {
-        if (path_ != simd_path::portable) {
-          transpose_floats_avx2(x_ + first * cols_ + first_line, cols_, count, lines, buffer, count);
-          return finish(lines, count, buffer);
-        }
-      }
-#endif
-      constexpr std::size_t columns_at_once = 16;
-      for (std::size_t group = 0; group < lines; group += columns_at_once) {
-        const std::size_t group_end = group + columns_at_once < lines ? group + columns_at_once : lines;
-        for (std::size_t position = 0; position < count; ++position) {
-          const Source* row = x_ + (first + position) * cols_ + first_line;
-          for (std::size_t line = group; line < group_end; ++line)
-            buffer[line * count + position] = static_cast<float>(row[line]);
-        }
+    if constexpr (floats) {
+      if (path_ != simd_path::portable) {
+        transpose_floats_avx2(corner, cols_, count, lines, buffer, count);
+        return {finish(lines, count, buffer), count, false};
       }
     }
-    return finish(lines, count, buffer);
+#endif
+    constexpr std::size_t columns_at_once = 16;
+    for (std::size_t group = 0; group < lines; group += columns_at_once) {
+      const std::size_t group_end = group + columns_at_once < lines ? group + columns_at_once : lines;
+      for (std::size_t position = 0; position < count; ++position) {
+        const Source* row = corner + position * cols_;
+        for (std::size_t line = group; line < group_end; ++line)
+          buffer[line * count + position] = static_cast<float>(row[line]);
+      }
+    }
+    return {finish(lines, count, buffer), count, false};
   }
 
  private:
+  // n consecutive elements of x as floats.
+  void load_floats(const Source* from, std::size_t n, float* to) const {
+    if constexpr (std::is_same<Source, float>::value)
+      std::memcpy(to, from, n * sizeof(float));
+    else
+      decode_dispatch(from, n, to, path_);
+  }
+
   // The transform of the buffered panel, where asked; its positions are
   // whole 16-blocks (the length is a multiple of 16).
   const float* finish(std::size_t lines, std::size_t count, float* buffer) const {
@@ -171,11 +209,10 @@ class block_source {
 
 // How y is cut into panels: row-wise, `lines` lines (1, or 16 for NVFP4's
 // tiles) by up to 1024 positions; column-wise, 256 lines (columns of x) by
-// one block of positions (rows of x), gathered into a buffer so that the
-// block loops and the encoder see contiguous lines. (256 columns: each row of
-// x is read 1 KiB at a time; with 64, rows a power of two apart in memory
-// evicted each other from L1 between column groups and column-wise MX ran at
-// a third of the speed.)
+// one block of positions (rows of x), so that every line of the panel holds
+// one block. (256 columns: each row of x is read 1 KiB at a time; with 64,
+// rows a power of two apart in memory evicted each other from L1 between
+// column groups and the gathered column-wise MX ran at a third of the speed.)
 struct panel_shape {
   std::size_t lines = 1;
   std::size_t positions = 1024;
@@ -202,39 +239,66 @@ void for_each_panel(std::size_t lines, std::size_t length, const panel_shape& pa
   }
 }
 
-// Calls kernel(line_begin, count, block_length, line) for the panel's
-// blocks: the whole panel at once where it is contiguous and each line one
-// block or the panel one line, else line by line.
+// Calls kernel(line_begin, count, block_length, line) for the blocks of a
+// line-major panel: the whole panel at once where it is contiguous and each
+// line one block or the panel one line, else line by line.
 template <class Call>
-void for_panel_lines(const float* y, std::size_t stride, std::size_t lines, std::size_t count, std::size_t block,
-                     Call&& call) {
-  if (lines == 1 || (stride == count && count <= block)) {
-    call(y, lines * count, lines == 1 ? block : count, std::size_t{0});
+void for_panel_lines(const panel_view& y, std::size_t lines, std::size_t count, std::size_t block, Call&& call) {
+  if (lines == 1 || (y.stride == count && count <= block)) {
+    call(y.data, lines * count, lines == 1 ? block : count, std::size_t{0});
   } else {
-    for (std::size_t line = 0; line < lines; ++line) call(y + line * stride, count, block, line);
+    for (std::size_t line = 0; line < lines; ++line) call(y.row(line), count, block, line);
   }
 }
 
-// Stores a panel's codes (lines · count, line-major) into out's lines
-// [first_line, first_line + lines) from position `first` on (y's element
-// (line, p) is out element line · length + p): byte for byte where out holds
-// one code per byte, two per byte into float4_e2m1x2 (length, first and count
-// even there, so each panel line fills whole bytes).
+// amax[line · blocks + b] = the magnitude pattern of block b of the panel's
+// line `line` (blocks = ceil(count / Block); one per line where the panel is
+// position-major, whose lines hold one block each).
+template <std::size_t Block>
+void panel_block_amax(const panel_view& y, std::size_t lines, std::size_t count, simd_path path,
+                      std::uint32_t* amax) {
+  if (y.position_major)
+    return run_kernel<column_magnitude_max>(path, y.data, y.stride, count, lines, amax);
+  for_panel_lines(y, lines, count, Block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+    run_kernel<block_magnitude_max<Block>>(path, line_y, n, b, amax + line * ((count + Block - 1) / Block));
+  });
+}
+
+// Stores a panel's codes (lines · count, in the panel's layout) into out's
+// lines [first_line, first_line + lines) from position `first` on (y's
+// element (line, p) is out element line · length + p): byte for byte where
+// out holds one code per byte, two per byte into float4_e2m1x2 (length,
+// first and count even there, so each panel line fills whole bytes).
+// Position-major codes are transposed on the way (transpose_bytes); packed,
+// their row pairs are first packed in place (pack_nibble_rows: row t is
+// written after rows 2t and 2t + 1 are read).
 template <class Element>
-void store_panel(const Element* codes, std::size_t lines, std::size_t count, Element* out, std::size_t first_line,
-                 std::size_t length, std::size_t first, simd_path) {
+void store_panel(Element* codes, std::size_t lines, std::size_t count, bool position_major, Element* out,
+                 std::size_t first_line, std::size_t length, std::size_t first, simd_path path) {
+  static_assert(sizeof(Element) == 1, "codes are single bytes");
+  if (position_major)
+    return run_kernel<transpose_bytes>(path, reinterpret_cast<const std::uint8_t*>(codes), lines, count, lines,
+                                       reinterpret_cast<std::uint8_t*>(out + first_line * length + first), length);
   for (std::size_t line = 0; line < lines; ++line)
     std::memcpy(out + (first_line + line) * length + first, codes + line * count, count * sizeof(Element));
 }
-inline void store_panel(const float4_e2m1* codes, std::size_t lines, std::size_t count, float4_e2m1x2* out,
-                        std::size_t first_line, std::size_t length, std::size_t first, simd_path path) {
+inline void store_panel(float4_e2m1* codes, std::size_t lines, std::size_t count, bool position_major,
+                        float4_e2m1x2* out, std::size_t first_line, std::size_t length, std::size_t first,
+                        simd_path path) {
   static_assert(sizeof(float4_e2m1) == 1 && sizeof(float4_e2m1x2) == 1, "codes and pairs are single bytes");
+  auto* const bytes = reinterpret_cast<std::uint8_t*>(codes);
+  auto* const out_bytes = reinterpret_cast<std::uint8_t*>(out);
+  if (position_major) {
+    run_kernel<pack_nibble_rows>(path, static_cast<const std::uint8_t*>(bytes), count / 2, lines, bytes);
+    return run_kernel<transpose_bytes>(path, static_cast<const std::uint8_t*>(bytes), lines, count / 2, lines,
+                                       out_bytes + (first_line * length + first) / 2, length / 2);
+  }
   for (std::size_t line = 0; line < lines; ++line)
-    run_kernel<pack_nibble_pairs>(path, reinterpret_cast<const std::uint8_t*>(codes + line * count), count / 2,
-                                  reinterpret_cast<std::uint8_t*>(out + ((first_line + line) * length + first) / 2));
+    run_kernel<pack_nibble_pairs>(path, static_cast<const std::uint8_t*>(bytes + line * count), count / 2,
+                                  out_bytes + ((first_line + line) * length + first) / 2);
 }
 
-// Encodes a panel of pre-scaled floats (lines · count, line-major) on `path`
+// Encodes a line-major panel of pre-scaled floats (lines · count) on `path`
 // into out's lines (see store_panel): a one-line panel straight into out
 // where out holds one code per byte, else through `codes` (lines · count).
 template <class Element, class Storage>
@@ -244,33 +308,58 @@ void encode_panel(const float* pre, std::size_t lines, std::size_t count, Storag
     if (lines == 1)
       return encode_on_path(pre, count, out + first_line * length + first, mode, saturation::finite, path);
   encode_on_path(pre, lines * count, codes.data(), mode, saturation::finite, path);
-  store_panel(codes.data(), lines, count, out, first_line, length, first, path);
+  store_panel(codes.data(), lines, count, false, out, first_line, length, first, path);
+}
+
+// The same for a position-major panel, a row of x at a time so that the
+// pre-scaled floats stay in L1: prescale_row(i, pre) writes the `lines`
+// floats of the panel's row i (position i) into pre, which are encoded into
+// row i of `codes` (count · lines, position-major), stored at the end.
+template <class Element, class Storage, class PrescaleRow>
+void encode_panel_by_rows(std::size_t lines, std::size_t count, Storage* out, std::size_t first_line,
+                          std::size_t length, std::size_t first, rounding mode, simd_path path, float* pre,
+                          std::vector<Element>& codes, PrescaleRow&& prescale_row) {
+  for (std::size_t i = 0; i < count; ++i) {
+    prescale_row(i, pre);
+    encode_on_path(pre, lines, codes.data() + i * lines, mode, saturation::finite, path);
+  }
+  store_panel(codes.data(), lines, count, true, out, first_line, length, first, path);
 }
 
 // The modes without a vector encoder (stochastic, upward, downward): the
 // reference's rule element by element. encode_one(value, line, p, random_bits)
 // returns the code of element p of the panel's line `line`; stochastic
 // rounding reads the bits of the element's index in x, as the references do.
-// Codes go straight into out where it holds one per byte, else through
-// `codes` (lines · count) and store_panel.
+// Codes go straight into out where it holds one per byte and the panel is
+// line-major, else through `codes` (lines · count, in the panel's layout)
+// and store_panel.
 template <class Element, class Storage, class Source, class Options, class EncodeOne>
-void encode_panel_elementwise(const block_source<Source>& source, const float* y, std::size_t stride,
-                              std::size_t lines, std::size_t count, Storage* out, std::size_t first_line,
-                              std::size_t length, std::size_t first, const Options& o, std::vector<Element>& codes,
+void encode_panel_elementwise(const block_source<Source>& source, const panel_view& y, std::size_t lines,
+                              std::size_t count, Storage* out, std::size_t first_line, std::size_t length,
+                              std::size_t first, const Options& o, std::vector<Element>& codes,
                               EncodeOne&& encode_one) {
-  constexpr bool direct = std::is_same<Element, Storage>::value;
-  for (std::size_t line = 0; line < lines; ++line)
-    for (std::size_t p = 0; p < count; ++p) {
-      const std::size_t index = source.source_index(first_line + line, first + p);
-      const std::uint32_t random_bits =
-          o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
-      const Element code = encode_one(y[line * stride + p], line, p, random_bits);
-      if constexpr (direct)
+  constexpr bool one_per_byte = std::is_same<Element, Storage>::value;
+  const bool direct = one_per_byte && !y.position_major;
+  const auto encode_at = [&](std::size_t line, std::size_t p) {
+    const std::size_t index = source.source_index(first_line + line, first + p);
+    const std::uint32_t random_bits =
+        o.mode == rounding::stochastic ? stochastic_rounding_bits(o.seed, o.offset, index) : 0u;
+    const Element code = encode_one(y.at(line, p), line, p, random_bits);
+    if constexpr (one_per_byte)
+      if (direct) {
         out[(first_line + line) * length + first + p] = code;
-      else
-        codes[line * count + p] = code;
-    }
-  if constexpr (!direct) store_panel(codes.data(), lines, count, out, first_line, length, first, source.path());
+        return;
+      }
+    codes[y.position_major ? p * lines + line : line * count + p] = code;
+  };
+  if (y.position_major) {
+    for (std::size_t p = 0; p < count; ++p)
+      for (std::size_t line = 0; line < lines; ++line) encode_at(line, p);
+  } else {
+    for (std::size_t line = 0; line < lines; ++line)
+      for (std::size_t p = 0; p < count; ++p) encode_at(line, p);
+  }
+  if (!direct) store_panel(codes.data(), lines, count, y.position_major, out, first_line, length, first, source.path());
 }
 
 template <class Element, class Source>
@@ -287,19 +376,18 @@ void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, 
   const block_source<Source> source(x, static_cast<std::size_t>(cols), shape.rowwise, false, 0, path);
   const panel_shape panel = panel_shape_for(shape.rowwise, block, 1);
   const std::size_t capacity = panel.lines * panel.positions, blocks_capacity = capacity / block + panel.lines;
-  std::vector<float> buffer(capacity), pre(capacity);
+  // pre: a panel, or one row of a position-major one (encode_panel_by_rows).
+  std::vector<float> buffer(source.buffer_size(capacity)), pre(source.position_major() ? panel.lines : capacity);
   std::vector<Element> codes(panel.lines == 1 ? 0 : capacity);
   std::vector<std::uint32_t> amax(blocks_capacity);
   std::vector<std::uint8_t> scale_codes(blocks_capacity);
+  std::vector<std::uint32_t> unscales(shape.rowwise ? 0 : panel.lines);  // per column, position-major panels
   const bool vector_mode = encoder_has_mode(o.mode);
   for_each_panel(lines, length, panel, shape.rowwise, [&](std::size_t first_line, std::size_t panel_lines,
                                                          std::size_t first, std::size_t count) {
       const std::size_t blocks = (count + block - 1) / block;  // per line of the panel
-      std::size_t stride = 0;
-      const float* y = source.panel(first_line, panel_lines, first, count, buffer.data(), stride);
-      for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
-        run_kernel<block_magnitude_max<block>>(path, line_y, n, b, amax.data() + line * blocks);
-      });
+      const panel_view y = source.panel(first_line, panel_lines, first, count, buffer.data());
+      panel_block_amax<block>(y, panel_lines, count, path, amax.data());
       for (std::size_t line = 0; line < panel_lines; ++line)
         for (std::size_t b = 0; b < blocks; ++b) {
           const std::uint8_t code = mx_scale_code<Element>(amax[line * blocks + b], o.rule);
@@ -308,13 +396,21 @@ void quantize_mx_on_path(const Source* x, std::int64_t rows, std::int64_t cols, 
               float8_e8m0::from_bits(code);
         }
       if (vector_mode) {
-        for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
-          run_kernel<mx_unscale>(path, line_y, n, b, scale_codes.data() + line * blocks, pre.data() + line * count);
-        });
-        encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
+        if (y.position_major) {
+          for (std::size_t line = 0; line < panel_lines; ++line) unscales[line] = mx_unscale_bits(scale_codes[line]);
+          encode_panel_by_rows(panel_lines, count, out, first_line, length, first, o.mode, path, pre.data(), codes,
+                               [&](std::size_t i, float* pre_row) {
+                                 run_kernel<mx_unscale_columns>(path, y.row(i), panel_lines, unscales.data(), pre_row);
+                               });
+        } else {
+          for_panel_lines(y, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+            run_kernel<mx_unscale>(path, line_y, n, b, scale_codes.data() + line * blocks, pre.data() + line * count);
+          });
+          encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
+        }
         return;
       }
-      encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o, codes,
+      encode_panel_elementwise(source, y, panel_lines, count, out, first_line, length, first, o, codes,
                                [&](float value, std::size_t line, std::size_t p, std::uint32_t random_bits) {
                                  return cast::mx_encode<Element>(
                                      value, float8_e8m0::from_bits(scale_codes[line * blocks + p / block]), o.mode,
@@ -343,7 +439,9 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
   const std::size_t tile_lines = o.two_dimensional_blocks ? block : 1;
   const panel_shape panel = panel_shape_for(shape.rowwise, block, tile_lines);
   const std::size_t capacity = panel.lines * panel.positions, blocks_capacity = capacity / block + panel.lines;
-  std::vector<float> buffer(capacity), pre(capacity), values(blocks_capacity), block_scale_values(blocks_capacity);
+  std::vector<float> buffer(source.buffer_size(capacity)), pre(source.position_major() ? panel.lines : capacity);
+  std::vector<float> values(blocks_capacity), block_scale_values(blocks_capacity);
+  nvfp4_column_scales column_scales(source.position_major() ? panel.lines : 0);
   constexpr bool packed = std::is_same<Storage, float4_e2m1x2>::value;
   std::vector<float4_e2m1> codes(panel.lines == 1 && !packed ? 0 : capacity);
   std::vector<float8_e4m3> scale_codes(blocks_capacity);
@@ -352,9 +450,7 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
   const auto for_each_loaded_panel = [&](auto&& body) {
     for_each_panel(lines, length, panel, shape.rowwise, [&](std::size_t first_line, std::size_t panel_lines,
                                                            std::size_t first, std::size_t count) {
-      std::size_t stride = 0;
-      const float* y = source.panel(first_line, panel_lines, first, count, buffer.data(), stride);
-      body(first_line, panel_lines, first, count, y, stride);
+      body(first_line, panel_lines, first, count, source.panel(first_line, panel_lines, first, count, buffer.data()));
     });
   };
 
@@ -368,12 +464,13 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
     }
   }
   if (!amax_done) {
-    for_each_loaded_panel([&](std::size_t, std::size_t panel_lines, std::size_t, std::size_t count, const float* y,
-                       std::size_t stride) {
-      for (std::size_t line = 0; line < panel_lines; ++line) {
-        std::uint32_t line_amax = 0;
-        run_kernel<block_magnitude_max<block>>(path, y + line * stride, count, count, &line_amax);
-        tensor_amax = line_amax > tensor_amax ? line_amax : tensor_amax;
+    for_each_loaded_panel([&](std::size_t, std::size_t panel_lines, std::size_t, std::size_t count, const panel_view& y) {
+      // Each contiguous run of the panel (a line, or a row of x) as one block.
+      const std::size_t runs = y.position_major ? count : panel_lines, run = y.position_major ? panel_lines : count;
+      for (std::size_t r = 0; r < runs; ++r) {
+        std::uint32_t run_amax = 0;
+        run_kernel<block_magnitude_max<block>>(path, y.row(r), run, run, &run_amax);
+        tensor_amax = run_amax > tensor_amax ? run_amax : tensor_amax;
       }
     });
   }
@@ -382,12 +479,10 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
   for (std::size_t i = 0; i < shape.scale_count; ++i) block_scales[i] = float8_e4m3::from_bits(0);  // tile padding
   const bool vector_mode = encoder_has_mode(o.mode);
   for_each_loaded_panel([&](std::size_t first_line, std::size_t panel_lines, std::size_t first, std::size_t count,
-                            const float* y, std::size_t stride) {
+                            const panel_view& y) {
     const std::size_t blocks = (count + block - 1) / block;  // per line of the panel
     const std::size_t panel_blocks = panel_lines * blocks;
-    for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
-      run_kernel<block_magnitude_max<block>>(path, line_y, n, b, amax.data() + line * blocks);
-    });
+    panel_block_amax<block>(y, panel_lines, count, path, amax.data());
     if (o.two_dimensional_blocks)  // a tile's amax over its 16 lines (panels start on a tile)
       for (std::size_t tile = 0; tile < panel_lines; tile += tile_lines)
         for (std::size_t b = 0; b < blocks; ++b) {
@@ -406,14 +501,23 @@ float quantize_nvfp4_on_path(const Source* x, std::int64_t rows, std::int64_t co
         block_scales[gemm::block_scale_offset(o.scale_layout, first_line + line, first / block + b, shape.blocks)] = d;
       }
     if (vector_mode) {
-      for_panel_lines(y, stride, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
-        run_kernel<nvfp4_prescale>(path, line_y, n, b, block_scale_values.data() + line * blocks, tensor_scale,
-                                   pre.data() + line * count);
-      });
-      encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
+      if (y.position_major) {
+        column_scales.set(block_scale_values.data(), panel_lines);
+        encode_panel_by_rows(panel_lines, count, out, first_line, length, first, o.mode, path, pre.data(), codes,
+                             [&](std::size_t i, float* pre_row) {
+                               run_kernel<nvfp4_prescale_columns>(path, y.row(i), panel_lines, &column_scales,
+                                                                  tensor_scale, pre_row);
+                             });
+      } else {
+        for_panel_lines(y, panel_lines, count, block, [&](const float* line_y, std::size_t n, std::size_t b, std::size_t line) {
+          run_kernel<nvfp4_prescale>(path, line_y, n, b, block_scale_values.data() + line * blocks, tensor_scale,
+                                     pre.data() + line * count);
+        });
+        encode_panel(pre.data(), panel_lines, count, out, first_line, length, first, o.mode, path, codes);
+      }
       return;
     }
-    encode_panel_elementwise(source, y, stride, panel_lines, count, out, first_line, length, first, o, codes,
+    encode_panel_elementwise(source, y, panel_lines, count, out, first_line, length, first, o, codes,
                              [&](float value, std::size_t line, std::size_t p, std::uint32_t random_bits) {
                                return cast::nvfp4_encode(value, scale_codes[line * blocks + p / block], tensor_scale,
                                                          o.mode, random_bits);

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/core/config.hpp"
@@ -176,7 +177,7 @@ MIXPREC_KERNEL_INLINE void for_each_block(std::size_t count, std::size_t block_l
     body(block, begin, count - begin < block_length ? count - begin : block_length);
 }
 
-// ---- Column-wise gathering ----------------------------------------------------
+// ---- Column-wise gathering (panels under the Hadamard transform) -----------
 
 #if MIXPREC_HOST_SIMD
 // dst[c · dst_stride + r] = src[r · src_stride + c] for r, c < 8: the usual
@@ -298,9 +299,12 @@ constexpr std::uint8_t mx_scale_code(std::uint32_t amax_bits, mx_scale_rule rule
 //    2^(emax + 1) <= 2^16 (floor) or at most max (rceil) for every x of the
 //    block, and blocks holding NaN or inf have a NaN scale (not this path).
 // With offset = 128 · 2^23 added, every intermediate is a positive 32-bit
-// value: unscale = (c + 1) · 2^23 is (k + 128) · 2^23.
-template <class Lanes>
-MIXPREC_KERNEL_INLINE void mx_unscaled_lanes(const typename Lanes::u32& bits, std::uint32_t unscale,
+// value: unscale = mx_unscale_bits(c) = (c + 1) · 2^23 is (k + 128) · 2^23.
+// Unscale is one value for every lane (a row-wise block) or a vector of
+// them, one per lane (column-wise: a block per lane).
+constexpr std::uint32_t mx_unscale_bits(std::uint32_t scale_code) noexcept { return (scale_code + 1u) << 23; }
+template <class Lanes, class Unscale>
+MIXPREC_KERNEL_INLINE void mx_unscaled_lanes(const typename Lanes::u32& bits, const Unscale& unscale,
                                              typename Lanes::u32& result) noexcept {
   using u32 = typename Lanes::u32;
   constexpr std::uint32_t offset = 128u << 23;
@@ -343,7 +347,7 @@ struct mx_unscale {
         for (std::size_t i = 0; i < length; ++i) pre[begin + i] = float_of(float_quiet_nan_bits);
         return;
       }
-      const std::uint32_t unscale = (code + 1u) << 23;
+      const std::uint32_t unscale = mx_unscale_bits(code);
       for_lanes<typename Lanes::u32, std::uint32_t>(length, [&](std::size_t i, auto tag) MIXPREC_LAMBDA_INLINE {
         using V = typename decltype(tag)::type;
         using L = std::conditional_t<std::is_same<V, std::uint32_t>::value, scalar_lanes, Lanes>;
@@ -427,6 +431,26 @@ struct nvfp4_block_values {
 // conversion of NaN, +6), as cast::nvfp4_encode gives.
 constexpr double nvfp4_element_low = 0x1p-40;
 constexpr double nvfp4_element_high = 0x1p10;
+
+// The pattern of pre for x with the block's d > 0 (divisor = d as a double:
+// one for every lane, or one per lane), scale = S. The quotient is computed
+// from |x| (its sign bit cleared: no comparison, which the portable path
+// would compile into an unpredictable branch): rounding is symmetric, so
+// |x| · S / d is the magnitude of x · S / d.
+template <class Lanes, class Divisor>
+MIXPREC_KERNEL_INLINE void nvfp4_prescaled_lanes(const typename Lanes::f32_narrow& x, const Divisor& divisor,
+                                                 double scale, typename Lanes::u32_narrow& result) noexcept {
+  typename Lanes::u32_narrow x_bits;
+  reinterpret_lanes(x, x_bits);
+  typename Lanes::f32_narrow magnitude;
+  reinterpret_lanes(typename Lanes::u32_narrow(x_bits & float_magnitude_mask), magnitude);
+  typename Lanes::f64 quotient;
+  convert_lanes(magnitude, quotient);
+  quotient = quotient * scale / divisor;
+  clamp_lanes(quotient, nvfp4_element_low, nvfp4_element_high);
+  round_to_odd_lanes<Lanes>(quotient, result);
+  result |= x_bits & float_sign_mask;
+}
 struct nvfp4_prescale {
   template <class Lanes>
   static MIXPREC_KERNEL_INLINE void run(const float* y, std::size_t count, std::size_t block_length,
@@ -446,15 +470,8 @@ struct nvfp4_prescale {
         using L = std::conditional_t<std::is_same<V, float>::value, scalar_lanes, Lanes>;
         typename L::f32_narrow x;
         load_lanes(x, y + begin + i);
-        typename L::f64 quotient;
-        convert_lanes(x, quotient);
-        quotient = quotient * scale / divisor;
-        quotient = quotient < 0.0 ? -quotient : quotient;
-        clamp_lanes(quotient, nvfp4_element_low, nvfp4_element_high);
-        typename L::u32_narrow rounded, x_bits;
-        round_to_odd_lanes<L>(quotient, rounded);
-        reinterpret_lanes(x, x_bits);
-        rounded |= x_bits & float_sign_mask;
+        typename L::u32_narrow rounded;
+        nvfp4_prescaled_lanes<L>(x, divisor, scale, rounded);
         store_lanes(pre + begin + i, rounded);
       });
     });
@@ -469,6 +486,210 @@ struct pack_nibble_pairs {
   static MIXPREC_KERNEL_INLINE void run(const std::uint8_t* codes, std::size_t pairs, std::uint8_t* out) {
     for (std::size_t t = 0; t < pairs; ++t)
       out[t] = static_cast<std::uint8_t>(codes[2 * t] | (codes[2 * t + 1] << 4));
+  }
+};
+
+// ---- Column-wise panels read in place -----------------------------------------
+// Column-wise, each block of y is a stretch of one column of x. A panel of
+// `width` columns and `rows` (<= one block) rows is read as it lies in x,
+// row after row (element (line j, position i) of y at y[i · stride + j]),
+// with the lanes across columns: each lane then holds one block, so the
+// block's amax is a lane-wise maximum over the rows and its scale a per-lane
+// value, and no float is transposed (a fourth of the bytes the gathered
+// panels moved). The pre-scaling kernels take one row of the panel (its
+// floats then stay in L1 until encoded); the element codes, a byte each, are
+// transposed into out's lines as they are stored (transpose_bytes).
+
+// amax_bits[j] = the largest magnitude pattern of column j (block_magnitude_max's
+// order, lane by lane).
+struct column_magnitude_max {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const float* y, std::size_t stride, std::size_t rows, std::size_t width,
+                                        std::uint32_t* amax_bits) {
+    for (std::size_t j = 0; j < width; ++j) amax_bits[j] = 0;
+    for (std::size_t i = 0; i < rows; ++i)
+      for_lanes<typename Lanes::u32, std::uint32_t>(width, [&](std::size_t j, auto tag) MIXPREC_LAMBDA_INLINE {
+        using V = typename decltype(tag)::type;
+        V magnitude, largest;
+        load_lanes(magnitude, y + i * stride + j);
+        load_lanes(largest, amax_bits + j);
+        magnitude &= float_magnitude_mask;
+        largest = magnitude > largest ? magnitude : largest;
+        store_lanes(amax_bits + j, largest);
+      });
+  }
+};
+
+// mx_unscale for a row of the panel (pre[j] for row[j]), with column j's block scale as unscales[j] = mx_unscale_bits(its
+// code): the same pattern per element, quiet NaNs where the code is 0xFF.
+constexpr std::uint32_t mx_nan_unscale = mx_unscale_bits(0xFF);
+struct mx_unscale_columns {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const float* row, std::size_t width, const std::uint32_t* unscales,
+                                        float* pre) {
+    for_lanes<typename Lanes::u32, std::uint32_t>(width, [&](std::size_t j, auto tag) MIXPREC_LAMBDA_INLINE {
+      using V = typename decltype(tag)::type;
+      using L = std::conditional_t<std::is_same<V, std::uint32_t>::value, scalar_lanes, Lanes>;
+      V bits, unscale, quotient;
+      load_lanes(bits, row + j);
+      load_lanes(unscale, unscales + j);
+      mx_unscaled_lanes<L>(bits, unscale, quotient);
+      quotient = unscale == mx_nan_unscale ? V{} + float_quiet_nan_bits : quotient;
+      store_lanes(pre + j, quotient);
+    });
+  }
+};
+
+// What nvfp4_prescale's per-block test on d decides, per column of a
+// position-major panel (column j's d is d[j]): the divisor (d where d > 0,
+// else 1, so that no division by zero or NaN is computed) and the patterns
+// that give each lane its result, pre = (quotient & keep) | fill | (x's sign
+// & sign): the quotient with x's sign where d > 0, ±0 with x's sign where
+// d = 0, a quiet NaN otherwise (NaN). Worked out once per panel, not per row.
+struct nvfp4_column_scales {
+  std::vector<double> divisor;
+  std::vector<std::uint32_t> keep, fill, sign;
+
+  explicit nvfp4_column_scales(std::size_t width) : divisor(width), keep(width), fill(width), sign(width) {}
+
+  void set(const float* d, std::size_t width) {
+    for (std::size_t j = 0; j < width; ++j) {
+      const bool positive = d[j] > 0.0f, zero = d[j] == 0.0f;
+      divisor[j] = positive ? static_cast<double>(d[j]) : 1.0;
+      keep[j] = positive ? ~0u : 0u;
+      fill[j] = positive || zero ? 0u : float_quiet_nan_bits;
+      sign[j] = positive || zero ? float_sign_mask : 0u;
+    }
+  }
+};
+
+// nvfp4_prescale for a row of the panel (pre[j] for row[j]), with column j's
+// d as described by `columns`.
+struct nvfp4_prescale_columns {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const float* row, std::size_t width, const nvfp4_column_scales* columns,
+                                        float tensor_scale, float* pre) {
+    const double scale = static_cast<double>(tensor_scale);
+    for_lanes<typename Lanes::f32_narrow, float>(width, [&](std::size_t j, auto tag) MIXPREC_LAMBDA_INLINE {
+      using V = typename decltype(tag)::type;
+      using L = std::conditional_t<std::is_same<V, float>::value, scalar_lanes, Lanes>;
+      using u32 = typename L::u32_narrow;
+      typename L::f32_narrow x;
+      typename L::f64 divisor;
+      u32 keep, fill, sign, x_bits, rounded;
+      load_lanes(x, row + j);
+      load_lanes(divisor, columns->divisor.data() + j);
+      load_lanes(keep, columns->keep.data() + j);
+      load_lanes(fill, columns->fill.data() + j);
+      load_lanes(sign, columns->sign.data() + j);
+      reinterpret_lanes(x, x_bits);
+      nvfp4_prescaled_lanes<L>(x, divisor, scale, rounded);
+      store_lanes(pre + j, u32((rounded & keep) | fill | (x_bits & sign)));
+    });
+  }
+};
+
+// Column-wise packed NVFP4: byte t of column j's line pairs the tile's rows
+// 2t and 2t + 1 (elements 2t and 2t + 1 of the line, low nibble first), so
+// the position-major code tile is packed row pair by row pair before it is
+// transposed: pairs[t · width + j] = codes[2t · width + j] | codes[(2t + 1) ·
+// width + j] << 4. pairs may be codes itself: row t is written after rows
+// 2t and 2t + 1 are read.
+struct pack_nibble_rows {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const std::uint8_t* codes, std::size_t pair_rows, std::size_t width,
+                                        std::uint8_t* pairs) {
+    for (std::size_t t = 0; t < pair_rows; ++t)
+      for (std::size_t j = 0; j < width; ++j)
+        pairs[t * width + j] =
+            static_cast<std::uint8_t>(codes[2 * t * width + j] | (codes[(2 * t + 1) * width + j] << 4));
+  }
+};
+
+#if MIXPREC_HOST_SIMD
+// The 8 rows src[r · stride + c] (r < 8, c < 16) transposed: column 2k's 8
+// bytes (rows 0 to 7) in the low half of columns[k], column 2k + 1's in the
+// high half. Unpacks of bytes, then 16-bit pairs, then 32-bit quads: SSE2,
+// which every x86-64 CPU has, so no target attribute is needed and the
+// AVX-512 instantiation of transpose_bytes gets its 32 registers.
+MIXPREC_VECTOR_INLINE void transpose_bytes_8x16(const std::uint8_t* src, std::size_t stride,
+                                                __m128i (&columns)[8]) noexcept {
+  __m128i row[8], two[8], four[8];
+  for (std::size_t r = 0; r < 8; ++r) row[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + r * stride));
+  // two[2p + h]: rows 2p, 2p + 1 of columns 8h to 8h + 7, two bytes per column.
+  for (std::size_t p = 0; p < 4; ++p) {
+    two[2 * p] = _mm_unpacklo_epi8(row[2 * p], row[2 * p + 1]);
+    two[2 * p + 1] = _mm_unpackhi_epi8(row[2 * p], row[2 * p + 1]);
+  }
+  // four[4h + 2q + s]: rows 4q to 4q + 3 of columns 8h + 4s to 8h + 4s + 3.
+  for (std::size_t h = 0; h < 2; ++h)
+    for (std::size_t q = 0; q < 2; ++q) {
+      four[4 * h + 2 * q] = _mm_unpacklo_epi16(two[4 * q + h], two[4 * q + 2 + h]);
+      four[4 * h + 2 * q + 1] = _mm_unpackhi_epi16(two[4 * q + h], two[4 * q + 2 + h]);
+    }
+  for (std::size_t h = 0; h < 2; ++h)
+    for (std::size_t s = 0; s < 2; ++s) {
+      columns[4 * h + 2 * s] = _mm_unpacklo_epi32(four[4 * h + s], four[4 * h + 2 + s]);
+      columns[4 * h + 2 * s + 1] = _mm_unpackhi_epi32(four[4 * h + s], four[4 * h + 2 + s]);
+    }
+}
+#endif
+
+// dst[c · dst_stride + r] = src[r · src_stride + c] for r < rows, c < cols:
+// a position-major tile of codes into out's lines. On the SIMD paths 16
+// columns at a time, by 16 rows (two 8x16 transposes joined: a 16-byte store
+// per column) or 8 rows (8-byte stores); the ragged edges byte by byte.
+struct transpose_bytes {
+  template <class Lanes>
+  static MIXPREC_KERNEL_INLINE void run(const std::uint8_t* src, std::size_t src_stride, std::size_t rows,
+                                        std::size_t cols, std::uint8_t* dst, std::size_t dst_stride) {
+    std::size_t simd_cols = 0;
+#if MIXPREC_HOST_SIMD
+    if constexpr (!std::is_same<Lanes, scalar_lanes>::value) {
+      simd_cols = cols / 16 * 16;
+      for (std::size_t c = 0; c < simd_cols; c += 16) {
+        std::uint8_t* column = dst + c * dst_stride;
+        std::size_t r = 0;
+        // Up to 32 rows at a time: a column's two 16-byte stores follow each
+        // other, so its line of out is fetched once (the lines of out are
+        // `dst_stride` apart, often a power of two: they share a few L1 sets
+        // and would be evicted between the two).
+        for (; r + 16 <= rows; r += 32) {
+          const std::size_t tiles = r + 32 <= rows ? 2 : 1;
+          __m128i columns[2][16];
+          for (std::size_t t = 0; t < tiles; ++t) {
+            __m128i top[8], bottom[8];
+            transpose_bytes_8x16(src + (r + 16 * t) * src_stride + c, src_stride, top);
+            transpose_bytes_8x16(src + (r + 16 * t + 8) * src_stride + c, src_stride, bottom);
+            for (std::size_t k = 0; k < 8; ++k) {
+              columns[t][2 * k] = _mm_unpacklo_epi64(top[k], bottom[k]);
+              columns[t][2 * k + 1] = _mm_unpackhi_epi64(top[k], bottom[k]);
+            }
+          }
+          for (std::size_t k = 0; k < 16; ++k)
+            for (std::size_t t = 0; t < tiles; ++t)
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(column + k * dst_stride + r + 16 * t), columns[t][k]);
+        }
+        if (r > rows) r -= 16;  // the last step took one tile
+        for (; r + 8 <= rows; r += 8) {
+          __m128i pairs[8];
+          transpose_bytes_8x16(src + r * src_stride + c, src_stride, pairs);
+          for (std::size_t k = 0; k < 8; ++k) {
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(column + 2 * k * dst_stride + r), pairs[k]);
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(column + (2 * k + 1) * dst_stride + r),
+                             _mm_unpackhi_epi64(pairs[k], pairs[k]));
+          }
+        }
+        for (std::size_t k = 0; k < 16; ++k)
+          for (std::size_t rest = r; rest < rows; ++rest) column[k * dst_stride + rest] = src[rest * src_stride + c + k];
+      }
+    }
+#endif
+    // Column by column: each line of out is written front to back (the
+    // other order would write a different line, often a few L1 sets apart,
+    // at every byte).
+    for (std::size_t c = simd_cols; c < cols; ++c)
+      for (std::size_t r = 0; r < rows; ++r) dst[c * dst_stride + r] = src[r * src_stride + c];
   }
 };
 
