@@ -363,11 +363,6 @@ inline std::string identity_differences(const run_identity& saved, const run_ide
     if (a == b) return;
     out += mixprec::detail::make_message(out.empty() ? "" : "; ", field, ": checkpoint ", a, ", this run ", b);
   };
-  auto widths = [](const std::vector<std::uint64_t>& w) {
-    std::string text;
-    for (std::uint64_t x : w) text += (text.empty() ? "" : "-") + std::to_string(x);
-    return text;
-  };
   differ("recipe", saved.recipe, now.recipe);
   differ("--seed", saved.seed, now.seed);
   differ("--batch", saved.batch, now.batch);
@@ -375,7 +370,7 @@ inline std::string identity_differences(const run_identity& saved, const run_ide
   differ("training images", saved.train_count, now.train_count);
   differ("test images", saved.test_count, now.test_count);
   differ("evaluation batch", saved.eval_batch, now.eval_batch);
-  differ("layer widths", widths(saved.widths), widths(now.widths));
+  differ("layer widths", describe_widths(saved.widths), describe_widths(now.widths));
   differ("--optimizer", saved.optimizer, now.optimizer);
   differ("--lr", saved.learning_rate, now.learning_rate);
   differ("weight decay", saved.weight_decay, now.weight_decay);

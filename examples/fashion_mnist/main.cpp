@@ -626,12 +626,6 @@ std::vector<std::size_t> layer_widths(const command_line& c) {
   return widths;
 }
 
-std::string describe_widths(const std::vector<std::size_t>& widths) {
-  std::string text;
-  for (std::size_t w : widths) text += (text.empty() ? "" : "-") + std::to_string(w);
-  return text;
-}
-
 std::string where_gemms_run(const command_line& c) {
 #if defined(MIXPREC_FASHION_MNIST_CUDA)
   if (c.device == "cuda") return "every GEMM through cuBLASLt on " + cuda_device_description();

@@ -30,6 +30,19 @@ constexpr std::size_t class_count = 10;
 // widths (--hidden); the CPU path trains this one.
 inline std::vector<std::size_t> default_layer_widths() { return {image_size, 256, 128, class_count}; }
 
+// Layer widths as the messages write them: "784-256-128-10". (Appended a
+// piece at a time: `"-" + std::to_string(w)` trips g++ 12's false
+// -Wrestrict at -O3 in C++20, GCC bug 105329.)
+template <class Width>
+std::string describe_widths(const std::vector<Width>& widths) {
+  std::string text;
+  for (const Width w : widths) {
+    if (!text.empty()) text += '-';
+    text += std::to_string(w);
+  }
+  return text;
+}
+
 // A split of the data set as the model reads it: pixels / 255 in [0, 1].
 struct prepared_split {
   std::size_t count = 0;
