@@ -45,6 +45,7 @@
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/engine.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/format.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
@@ -234,8 +235,8 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float8_e8m0 mx_scale(float amax, mx_s
   // The smallest power of two >= amax / max: E8M0's upward rounding of the
   // exact quotient (finite: amax / max < 2^127 for every element format).
   const double max_element = static_cast<double>(static_cast<float>(std::numeric_limits<Element>::max()));
-  return float8_e8m0::from_bits(
-      engine::encode<formats::e8m0>(static_cast<double>(amax) / max_element, rounding::upward, saturation::finite));
+  return float8_e8m0::from_bits(engine::encode<formats::e8m0>(mixprec::detail::widen_exactly(amax) / max_element,
+                                                              rounding::upward, saturation::finite));
 }
 
 /// The element of value x in a block with shared scale `scale`:
@@ -254,7 +255,7 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS Element mx_encode(float x, float8_e8m
     // 1 / X = 2^(127 − (code − 127)) is the E8M0 code 254 − code, exactly a
     // float (2^−127 is a float subnormal); the product is exact in double.
     const float inverse = static_cast<float>(float8_e8m0::from_bits(static_cast<std::uint8_t>(254 - scale.bits())));
-    value = static_cast<double>(x) * static_cast<double>(inverse);
+    value = mixprec::detail::widen_exactly(x) * mixprec::detail::widen_exactly(inverse);
   }
   return Element::from_bits(engine::encode<format>(value, mode, saturation::finite, random_bits));
 }
@@ -264,7 +265,7 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS Element mx_encode(float x, float8_e8m
 template <class Element>
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float mx_decode(Element q, float8_e8m0 scale) noexcept {
   static_assert(is_mx_element<Element>::value, "MX elements are E4M3, E5M2, E2M3, E3M2 or E2M1");
-  return static_cast<float>(static_cast<double>(static_cast<float>(q)) * static_cast<double>(static_cast<float>(scale)));
+  return mixprec::detail::round_to_float(static_cast<double>(q) * static_cast<double>(scale));
 }
 
 }  // namespace cast

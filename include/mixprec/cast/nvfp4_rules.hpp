@@ -56,10 +56,11 @@
 // since (D H / 4)(D H / 4)ᵀ = I. Both evaluated in double by the fast
 // Walsh–Hadamard butterfly (stages of span 1, 2, 4, 8; at each, v[i], v[i+h] ←
 // v[i] + v[i+h], v[i] − v[i+h]), then scaled by 1/4 (exact) and rounded once to
-// float. The double sums are exact whenever the 16 inputs span at most 2^25
-// in magnitude (24 + 4 + 25 <= 53 bits), so the result is then the exact
-// transform rounded once; the round trip is exact when every intermediate is
-// (integers below 2^18, for instance). A GEMM of two operands transformed
+// float; on the host every sum and that rounding are to nearest whatever its
+// MXCSR (mixprec/core/exact_float.hpp). The double sums are exact whenever
+// the 16 inputs span at most 2^25 in magnitude (24 + 4 + 25 <= 53 bits), so
+// the result is then the exact transform rounded once; the round trip is
+// exact when every intermediate is (integers below 2^18, for instance). A GEMM of two operands transformed
 // with the same signs along K needs no inverse: Aᵀ(DH/4)(DH/4)ᵀB = AᵀB.
 #pragma once
 
@@ -72,6 +73,7 @@
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/engine.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/format.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
@@ -191,9 +193,11 @@ block_quantize_shape check_nvfp4_quantize(const Source* x, std::int64_t rows, st
 /// whose largest magnitude is `amax` (>= 0, +inf or NaN): 2688 / amax rounded
 /// to nearest, FLT_MAX if that overflows, 1 for amax 0, +inf or NaN (see
 /// mixprec/cast/nvfp4_rules.hpp).
-MIXPREC_HOST_DEVICE constexpr float nvfp4_tensor_scale(float amax) noexcept {
-  if (!(amax > 0.0f) || !(amax <= FLT_MAX)) return 1.0f;  // 0, NaN or +inf
-  const float scale = nvfp4_tensor_scale_numerator / amax;
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float nvfp4_tensor_scale(float amax) noexcept {
+  // Bits, not float compares (DAZ would take a subnormal amax for 0).
+  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(amax);
+  if (bits == 0 || bits >= 0x7F800000u) return 1.0f;  // 0, NaN or +inf (or no magnitude)
+  const float scale = mixprec::detail::divide_nearest(nvfp4_tensor_scale_numerator, amax);
   return scale <= FLT_MAX ? scale : FLT_MAX;  // TE: fminf(scale, FLT_MAX)
 }
 
@@ -205,7 +209,7 @@ MIXPREC_HOST_DEVICE constexpr float nvfp4_tensor_scale(float amax) noexcept {
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float8_e4m3 nvfp4_block_scale(float block_amax,
                                                                          float tensor_scale) noexcept {
   if (!(block_amax <= FLT_MAX)) return float8_e4m3::from_bits(0x7F);  // NaN or +inf: no finite scale
-  const double value = static_cast<double>(block_amax) * static_cast<double>(tensor_scale) / 6.0;
+  const double value = mixprec::detail::widen_exactly(block_amax) * mixprec::detail::widen_exactly(tensor_scale) / 6.0;
   return float8_e4m3::from_bits(engine::encode<formats::e4m3>(value, rounding::nearest_even, saturation::finite));
 }
 
@@ -224,7 +228,8 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float4_e2m1 nvfp4_encode(float x, flo
   } else if (d == 0.0f) {
     value = static_cast<double>(x) * 0.0;  // ±0: the block decodes to 0 whatever its elements
   } else {
-    value = static_cast<double>(x) * static_cast<double>(tensor_scale) / static_cast<double>(d);
+    // x widened exactly whatever DAZ says; S and d are normal floats.
+    value = mixprec::detail::widen_exactly(x) * static_cast<double>(tensor_scale) / static_cast<double>(d);
   }
   return float4_e2m1::from_bits(engine::encode<formats::e2m1>(value, mode, saturation::finite, random_bits));
 }
@@ -235,8 +240,8 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float4_e2m1 nvfp4_encode(float x, flo
 /// finite and positive.
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float nvfp4_decode(float4_e2m1 q, float8_e4m3 block_scale,
                                                               float tensor_scale) noexcept {
-  return static_cast<float>(static_cast<double>(static_cast<float>(q)) *
-                            static_cast<double>(static_cast<float>(block_scale)) / static_cast<double>(tensor_scale));
+  return mixprec::detail::round_to_float(static_cast<double>(q) * static_cast<double>(block_scale) /
+                                         mixprec::detail::widen_exactly(tensor_scale));
 }
 
 /// A sign mask for the random Hadamard transform drawn from `seed` with
@@ -250,30 +255,54 @@ MIXPREC_HOST_DEVICE constexpr std::uint16_t random_hadamard_signs(std::uint64_t 
   return mask;
 }
 
-/// The 16-point random Hadamard transform of in[0..16) into out[0..16)
-/// (forward: y_j = (1/4) Σ_i s_i x_i H_ij; inverse: x_i = s_i (1/4) Σ_j H_ij
-/// y_j), with s_i = −1 where bit i of `signs` is set; evaluated in double by
-/// the butterfly and rounded once to float (see
-/// mixprec/cast/nvfp4_rules.hpp). in and out may be the same array.
-/// Non-finite inputs propagate (inf − inf gives NaN) as in any matrix product.
-MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS void random_hadamard_transform(const float* in, float* out,
-                                                                          std::uint16_t signs, bool inverse) noexcept {
+namespace detail {
+
+// The transform with the given steps: widen (float to double), add (double
+// sum) and narrow (double to float).
+template <class Widen, class Add, class Narrow>
+MIXPREC_HOST_DEVICE inline void hadamard_transform_with(const float* in, float* out, std::uint16_t signs, bool inverse,
+                                                        Widen widen, Add add, Narrow narrow) noexcept {
   double v[hadamard_size] = {};
   for (std::size_t i = 0; i < hadamard_size; ++i) {
-    const double x = static_cast<double>(in[i]);
+    const double x = widen(in[i]);
     v[i] = (!inverse && ((signs >> i) & 1u) != 0) ? -x : x;
   }
   for (std::size_t span = 1; span < hadamard_size; span *= 2)
     for (std::size_t start = 0; start < hadamard_size; start += 2 * span)
       for (std::size_t i = start; i < start + span; ++i) {
         const double a = v[i], b = v[i + span];
-        v[i] = a + b;
-        v[i + span] = a - b;
+        v[i] = add(a, b);
+        v[i + span] = add(a, -b);
       }
   for (std::size_t i = 0; i < hadamard_size; ++i) {
     const double y = v[i] * 0.25;  // 1 / sqrt(16), exact
-    out[i] = static_cast<float>((inverse && ((signs >> i) & 1u) != 0) ? -y : y);
+    out[i] = narrow((inverse && ((signs >> i) & 1u) != 0) ? -y : y);
   }
+}
+
+}  // namespace detail
+
+/// The 16-point random Hadamard transform of in[0..16) into out[0..16)
+/// (forward: y_j = (1/4) Σ_i s_i x_i H_ij; inverse: x_i = s_i (1/4) Σ_j H_ij
+/// y_j), with s_i = −1 where bit i of `signs` is set; evaluated in double by
+/// the butterfly and rounded once to float (see
+/// mixprec/cast/nvfp4_rules.hpp). in and out may be the same array.
+/// Non-finite inputs propagate (inf − inf gives NaN) as in any matrix product.
+MIXPREC_HOST_DEVICE inline void random_hadamard_transform(const float* in, float* out, std::uint16_t signs,
+                                                          bool inverse) noexcept {
+  // In the default floating-point environment (always on the device) the
+  // hardware's double arithmetic is the definition; under another host MXCSR
+  // the same steps are taken to nearest in integer code
+  // (mixprec/core/exact_float.hpp).
+  if (mixprec::detail::default_float_environment())
+    detail::hadamard_transform_with(
+        in, out, signs, inverse, [](float x) { return static_cast<double>(x); },
+        [](double a, double b) { return a + b; }, [](double y) { return static_cast<float>(y); });
+  else
+    detail::hadamard_transform_with(
+        in, out, signs, inverse, [](float x) { return mixprec::detail::widen_exactly(x); },
+        [](double a, double b) { return mixprec::detail::add_nearest(a, b); },
+        [](double y) { return mixprec::detail::round_to_float(y); });
 }
 
 }  // namespace cast

@@ -3,7 +3,8 @@
 /// for the CPU reference (mixprec/reference/quantize.hpp) and the cast kernels
 /// (mixprec/cuda/cast.hpp), so that both give the same bits.
 ///
-///  - x · scale is one float multiplication (rounded to nearest even), then one
+///  - x · scale is one float multiplication (rounded to nearest even; on the
+///    host whatever its MXCSR, mixprec/core/exact_float.hpp), then one
 ///    conversion by the engine with the options' rounding and saturation (FP8
 ///    default: nearest even, saturation::finite, as cuBLASLt and
 ///    TransformerEngine cast). BF16/FP16 inputs are widened to float exactly.
@@ -29,6 +30,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/scaling/fp8_scaling.hpp"
@@ -146,12 +148,13 @@ MIXPREC_HOST_DEVICE inline float block_scale(float amax, bool power_of_two) noex
 }
 
 /// 1 / scale, correctly rounded on the host and on the device alike (device
-/// code may be compiled with -prec-div=false).
+/// code may be compiled with -prec-div=false; the host's MXCSR may flush or
+/// round otherwise: mixprec/core/exact_float.hpp).
 MIXPREC_HOST_DEVICE inline float reciprocal(float scale) noexcept {
 #if MIXPREC_DEVICE_COMPILATION
   return __frcp_rn(scale);
 #else
-  return 1.0f / scale;
+  return mixprec::detail::divide_nearest(1.0f, scale);
 #endif
 }
 

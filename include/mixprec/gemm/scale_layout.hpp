@@ -190,7 +190,10 @@ inline scale_layout checked_scale_layout(scale_mode mode, std::int64_t rows, std
 /// the message, `name`[index] names the scale.
 /// @throws mixprec::error naming the scale and its value.
 inline void require_usable_scale(float value, const char* who, const char* name, std::int64_t index) {
-  require(std::isfinite(value) && value > 0.0f, who, name, "[", index, "] = ", value,
+  // The bits, not a float compare: under the host's DAZ a subnormal scale
+  // (1 / FLT_MAX, the reciprocal of a clamped scale) would compare as 0.
+  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(value);
+  require(bits != 0 && bits < 0x7F800000u, who, name, "[", index, "] = ", value,
           ": scales must be finite and positive");
 }
 

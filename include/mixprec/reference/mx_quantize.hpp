@@ -81,16 +81,17 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
                                    ? begin + static_cast<std::int64_t>(mx_block_size)
                                    : shape.length;
       // amax as a magnitude; a NaN anywhere makes it NaN (and the scale NaN).
-      float amax = 0;
-      bool any_nan = false;
+      // The largest magnitude of finite values is the largest of their
+      // magnitude bits (read as bits: DAZ would compare subnormals as 0).
+      std::uint32_t amax_bits = 0;
       for (std::int64_t p = begin; p < end; ++p) {
-        const float v = detail::mx_source_value(x[source_index(line, p)]);
-        const float magnitude = v < 0 ? -v : v;
-        any_nan = any_nan || magnitude != magnitude;
-        amax = magnitude > amax ? magnitude : amax;
+        const std::uint32_t magnitude =
+            mixprec::detail::bit_cast<std::uint32_t>(detail::mx_source_value(x[source_index(line, p)])) & 0x7FFFFFFFu;
+        amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
       }
-      const float8_e8m0 scale =
-          cast::mx_scale<Element>(any_nan ? std::numeric_limits<float>::quiet_NaN() : amax, o.rule);
+      const float amax = amax_bits > 0x7F800000u ? std::numeric_limits<float>::quiet_NaN()
+                                                 : mixprec::detail::bit_cast<float>(amax_bits);
+      const float8_e8m0 scale = cast::mx_scale<Element>(amax, o.rule);
       scales[gemm::block_scale_offset(o.scale_layout, static_cast<std::size_t>(line), block, shape.blocks)] = scale;
       for (std::int64_t p = begin; p < end; ++p) {
         const std::size_t index = source_index(line, p);

@@ -92,11 +92,13 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
     for (std::size_t begin = 0; begin < shape.elements; begin += hadamard_size)
       cast::random_hadamard_transform(&y[begin], &y[begin], o.hadamard_signs, false);
 
-  // amax as a magnitude; NaN as soon as one value is NaN.
+  // amax as a magnitude; NaN as soon as one value is NaN. Compared as
+  // magnitude bits (a NaN's exceed +inf's), which DAZ cannot flush.
   const auto magnitude_max = [](float amax, float v) {
-    const float magnitude = v < 0 ? -v : v;
-    if (amax != amax || magnitude != magnitude) return std::numeric_limits<float>::quiet_NaN();
-    return magnitude > amax ? magnitude : amax;
+    const std::uint32_t amax_bits = mixprec::detail::bit_cast<std::uint32_t>(amax);
+    const std::uint32_t magnitude = mixprec::detail::bit_cast<std::uint32_t>(v) & 0x7FFFFFFFu;
+    if (amax_bits > 0x7F800000u || magnitude > 0x7F800000u) return std::numeric_limits<float>::quiet_NaN();
+    return magnitude > amax_bits ? mixprec::detail::bit_cast<float>(magnitude) : amax;
   };
   float tensor_amax = 0;
   for (const float v : y) tensor_amax = magnitude_max(tensor_amax, v);

@@ -29,6 +29,7 @@
 
 #include "mixprec/cast/rules.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
 #include "mixprec/types.hpp"
 
@@ -75,7 +76,7 @@ float quantize(const Source* x, std::size_t n, float scale, Target* out, const q
   for (std::size_t i = 0; i < n; ++i) {
     const float value = cast::to_float(x[i]);
     largest = std::max(largest, cast::magnitude_bits(value));
-    out[i] = cast::encode<Target>(value * scale, o, i);
+    out[i] = cast::encode<Target>(mixprec::detail::multiply_nearest(value, scale), o, i);
   }
   return cast::from_magnitude_bits(largest);
 }
@@ -104,7 +105,8 @@ float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scal
       const std::int64_t i = r * cols + c;
       const float value = cast::to_float(x[i]);
       largest = std::max(largest, cast::magnitude_bits(value));
-      const Target q = cast::encode<Target>(value * scale, o, static_cast<std::uint64_t>(i));
+      const Target q =
+          cast::encode<Target>(mixprec::detail::multiply_nearest(value, scale), o, static_cast<std::uint64_t>(i));
       if (out != nullptr) out[i] = q;
       if (out_transposed != nullptr) out_transposed[c * rows + r] = q;
     }
@@ -155,7 +157,8 @@ std::uint32_t quantize_blocks(const Source* x, std::int64_t rows, std::int64_t c
       for (std::int64_t r = r0; r < r1; ++r) {
         for (std::int64_t c = c0; c < c1; ++c) {
           const std::int64_t i = source_index(r, c);
-          out[r * y_cols + c] = cast::encode<Target>(cast::to_float(x[i]) * scale, o, static_cast<std::uint64_t>(i));
+          const float scaled = mixprec::detail::multiply_nearest(cast::to_float(x[i]), scale);
+          out[r * y_cols + c] = cast::encode<Target>(scaled, o, static_cast<std::uint64_t>(i));
         }
       }
     }
@@ -231,7 +234,7 @@ namespace detail {
 template <class Target, class Source>
 void dequantize_unchecked(const Source* q, std::size_t n, float scale_inv, Target* out) {
   for (std::size_t i = 0; i < n; ++i) {
-    const float value = cast::to_float(q[i]) * scale_inv;
+    const float value = mixprec::detail::multiply_nearest(cast::to_float(q[i]), scale_inv);
     if constexpr (std::is_same<Target, float>::value) {
       out[i] = value;
     } else {

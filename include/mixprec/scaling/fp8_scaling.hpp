@@ -60,6 +60,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/types.hpp"
 
 namespace mixprec {
@@ -116,28 +117,43 @@ MIXPREC_HOST_DEVICE inline float floor_power_of_two(float x) noexcept {
 /// `amax` (>= 0) given scaled_max = max(T) · 2^-margin; `previous` is kept
 /// when amax is 0 or not finite. The result lies in [FLT_MIN, FLT_MAX] (TE
 /// clamps only above; below FLT_MIN, 1/scale can overflow to inf).
+//
+// The tests read bits, not float compares (which DAZ would answer for a
+// subnormal amax as for 0), and the quotient is IEEE division rounded to
+// nearest on the host whatever its MXCSR (core/exact_float.hpp) and on the
+// device even under -prec-div=false.
 MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_max, float previous,
                                                      bool power_of_two) noexcept {
   float scale = previous;
-  if (amax > 0.0f && amax <= FLT_MAX) {  // false for NaN and inf
-#if MIXPREC_DEVICE_COMPILATION
-    scale = __fdiv_rn(scaled_max, amax);  // IEEE division even under -prec-div=false
-#else
-    scale = scaled_max / amax;
-#endif
-    if (scale > FLT_MAX) scale = FLT_MAX;
-    if (scale < FLT_MIN) scale = FLT_MIN;  // a power of two: power_of_two keeps it
+  const std::uint32_t amax_bits = mixprec::detail::bit_cast<std::uint32_t>(amax);
+  if (amax_bits != 0 && amax_bits < 0x7F800000u) {  // positive and finite: not 0, -x, inf or NaN
+    scale = mixprec::detail::divide_nearest(scaled_max, amax);
+    const std::uint32_t scale_bits = mixprec::detail::bit_cast<std::uint32_t>(scale);  // positive
+    if (scale_bits > 0x7F7FFFFFu) scale = FLT_MAX;
+    if (scale_bits < 0x00800000u) scale = FLT_MIN;  // a power of two: power_of_two keeps it
     if (power_of_two) scale = floor_power_of_two(scale);
   }
   return scale;
 }
 
-// Window reduction, as TE's: fmaxf from 0, so NaN entries are skipped.
+// Whether x is below zero: a float compare would take a negative subnormal
+// for -0 under DAZ; this reads the bits (-0 and NaN are not negative).
+MIXPREC_HOST_DEVICE inline bool is_negative(float x) noexcept {
+  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(x);
+  return bits > 0x80000000u && bits <= 0xFF800000u;
+}
+
+// Window reduction, as TE's: fmaxf from 0, so NaN entries are skipped. On the
+// host, fmax's comparison reads the bits of the (non-negative) entries: under
+// DAZ a float compare would take a subnormal amax for 0.
 MIXPREC_HOST_DEVICE inline float amax_max(float a, float b) noexcept {
 #if MIXPREC_DEVICE_COMPILATION
   return fmaxf(a, b);
 #else
-  return std::fmax(a, b);
+  const std::uint32_t a_bits = mixprec::detail::bit_cast<std::uint32_t>(a) & 0x7FFFFFFFu;
+  const std::uint32_t b_bits = mixprec::detail::bit_cast<std::uint32_t>(b) & 0x7FFFFFFFu;
+  if (a_bits > 0x7F800000u || b_bits > 0x7F800000u) return std::fmax(a, b);  // NaN: the other one
+  return a_bits >= b_bits ? a : b;
 #endif
 }
 
@@ -216,7 +232,7 @@ class delayed_scaling {
   /// window once history_len are held. Does not change the scale.
   /// \throws mixprec::error when amax is negative.
   void record(float amax) {
-    require(!(amax < 0.0f), "mixprec::delayed_scaling::record: amax = ", amax,
+    require(!detail::is_negative(amax), "mixprec::delayed_scaling::record: amax = ", amax,
             " is negative; pass the largest magnitude |x| of the tensor");
     history_[next_] = amax;
     next_ = next_ + 1 == history_.size() ? 0 : next_ + 1;
@@ -230,7 +246,7 @@ class delayed_scaling {
     amax_ = window_amax();
     scale_ = detail::fp8_scale_from_amax(amax_, detail::fp8_traits<T>::scaled_max(options_.margin), scale_,
                                          options_.power_of_two);
-    scale_inv_ = 1.0f / scale_;
+    scale_inv_ = mixprec::detail::divide_nearest(1.0f, scale_);
     return scale_;
   }
 
@@ -279,13 +295,15 @@ class delayed_scaling {
             " entries, more than history_len = ", s.options.history_len);
     bool non_finite_entry = false;
     for (std::size_t i = 0; i < s.history.size(); ++i) {
-      require(!(s.history[i] < 0.0f), who, "history entry ", i, " = ", s.history[i], " is negative");
+      require(!detail::is_negative(s.history[i]), who, "history entry ", i, " = ", s.history[i], " is negative");
       non_finite_entry |= !std::isfinite(s.history[i]);
     }
     require(s.scale >= FLT_MIN && s.scale <= FLT_MAX, who, "scale = ", s.scale, " must lie in [FLT_MIN, FLT_MAX] = [",
             FLT_MIN, ", ", FLT_MAX, "] (so that 1/scale is finite)");
-    require(s.scale_inv == 1.0f / s.scale, who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", 1.0f / s.scale);
-    require(!(s.amax < 0.0f), who, "amax = ", s.amax, " is negative; an amax is a magnitude");
+    const float inverse = mixprec::detail::divide_nearest(1.0f, s.scale);
+    require(mixprec::detail::bit_cast<std::uint32_t>(s.scale_inv) == mixprec::detail::bit_cast<std::uint32_t>(inverse),
+            who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", inverse);
+    require(!detail::is_negative(s.amax), who, "amax = ", s.amax, " is negative; an amax is a magnitude");
     require(std::isfinite(s.amax) || non_finite_entry, who, "amax = ", s.amax,
             " is not finite, but no history entry is: update() reports a non-finite amax only from such an entry");
     delayed_scaling restored(s.options);
@@ -346,10 +364,10 @@ class current_scaling {
   /// The scale from this step's amax alone (current_scale<T>()); stored and returned.
   /// \throws mixprec::error when amax is negative.
   float update(float amax) {
-    require(!(amax < 0.0f), "mixprec::current_scaling::update: amax = ", amax,
+    require(!detail::is_negative(amax), "mixprec::current_scaling::update: amax = ", amax,
             " is negative; pass the largest magnitude |x| of the tensor");
     scale_ = current_scale<T>(amax, options_);
-    scale_inv_ = 1.0f / scale_;
+    scale_inv_ = mixprec::detail::divide_nearest(1.0f, scale_);
     return scale_;
   }
   /// The scale from the last update() (1 before any).

@@ -52,6 +52,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 
 namespace mixprec {
 
@@ -89,9 +90,12 @@ MIXPREC_HOST_DEVICE inline void saturating_increment(std::int64_t& counter) noex
 }
 
 /// scale · factor as PyTorch's _amp_update_scale kernels compute it: the
-/// float scale times the double factor, rounded to double, then to float.
+/// float scale times the double factor, rounded to double, then to float
+/// (to nearest both times, on the host whatever its MXCSR:
+/// mixprec/core/exact_float.hpp).
 MIXPREC_HOST_DEVICE inline float scale_times_factor(float scale, double factor) noexcept {
-  return static_cast<float>(static_cast<double>(scale) * factor);
+  return mixprec::detail::round_to_float(
+      mixprec::detail::multiply_doubles_nearest(mixprec::detail::widen_exactly(scale), factor));
 }
 
 /// One step of the scaling rule (see the file comment), host and device:
@@ -119,8 +123,11 @@ MIXPREC_HOST_DEVICE inline void advance_loss_scale(dynamic_loss_scaler_state& st
   }
 }
 
-// 1/scale, rounded once (IEEE division on host and device alike).
-MIXPREC_HOST_DEVICE inline float inverse_of_scale(float scale) noexcept { return 1.0f / scale; }
+// 1/scale, rounded once (IEEE division rounded to nearest on host and device
+// alike, whatever the host's MXCSR: core/exact_float.hpp).
+MIXPREC_HOST_DEVICE inline float inverse_of_scale(float scale) noexcept {
+  return mixprec::detail::divide_nearest(1.0f, scale);
+}
 
 }  // namespace detail
 

@@ -53,6 +53,12 @@
 ///     stochastically, so updates far below BF16's spacing still move the
 ///     weight on average (plain rounding would stall). States stay FP32.
 ///   - Every parameter is registered before the first step.
+///   - The update is FP32 arithmetic, on the host as any float code is: under
+///     the caller's MXCSR (DAZ and FTZ flush subnormal gradients, states and
+///     results to zero; fesetround changes each rounding), which the GPU
+///     does not see. Bit-identical host and device updates need the default
+///     environment on the host. (The copies' conversions and the scalers'
+///     scales do not depend on it: see README.md, Semantics.)
 ///   - Each parameter has its own progress, as in PyTorch: its applied-step
 ///     count (AdamW's bias correction) and whether its momentum buffer has
 ///     started (SGD copies the gradient into it the first time momentum is

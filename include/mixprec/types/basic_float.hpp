@@ -11,6 +11,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/engine.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/format.hpp"
 #include "mixprec/core/rounding.hpp"
 
@@ -94,9 +95,10 @@ class basic_float {
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS explicit operator float() const noexcept {
     return mixprec::detail::bit_cast<float>(engine::decode_to_binary32<Format>(bits_));
   }
-  /// Exact, through the float conversion.
+  /// Exact, through the float conversion (whose subnormals, e.g. bfloat16's,
+  /// widen by moving fields: the host's DAZ cannot flush them).
   MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS explicit operator double() const noexcept {
-    return static_cast<double>(static_cast<float>(*this));
+    return mixprec::detail::widen_exactly(static_cast<float>(*this));
   }
 
   /// Flips the sign bit; in the fnuz formats 0 and NaN are their own negation.

@@ -9,6 +9,13 @@
 /// 448, while `float16(65504) + float16(65504)` is +inf). For + - * / the result
 /// is the correctly rounded one (float carries at least 2p + 2 bits for every
 /// format here).
+///
+/// The arithmetic and the comparisons are float operations, so on the host
+/// they follow the caller's MXCSR like any float code: under DAZ a bfloat16
+/// subnormal compares equal to 0, under FTZ a subnormal sum is flushed, and
+/// fesetround changes the float rounding (the conversions back do not
+/// depend on it). Classification, abs, negation and every conversion read
+/// bits and give the same results in every environment.
 #pragma once
 
 #include <cstddef>

