@@ -121,13 +121,11 @@ std::string hex_around(const bytes& b, std::size_t at) {
 
 // Runs compute() in the default environment, then in every other one, and
 // checks that each run gives the same bytes. `compute` must be a pure
-// function of inputs it captures. `with_daz` false leaves out the
-// environments that set DAZ|FTZ (for a known defect, named where it is used).
+// function of inputs it captures.
 template <class Compute>
-void check_independent_of_environment(const std::string& what, Compute compute, bool with_daz = true) {
+void check_independent_of_environment(const std::string& what, Compute compute) {
   const bytes expected = compute();
   for (const environment& e : environments()) {
-    if (!with_daz && e.mxcsr_bits != 0) continue;
     bytes actual;
     {
       const environment_scope scope(e);
@@ -532,28 +530,21 @@ TEST_CASE("fp environment: reference and host quantize_nvfp4, tensors and blocks
       }
     return b;
   };
-  // Known defect, left out until fixed (and then to be checked here): the
-  // host kernels' pre-scaling (host/detail/block_quantize_kernels.hpp,
-  // nvfp4_block_values and nvfp4_prescaled_lanes) widens float lanes to
-  // double with the hardware conversion, which DAZ flushes: in a tensor
-  // whose amax is subnormal (tensor scale FLT_MAX) block scales and elements
-  // come out 0 under DAZ. Tensors with a normal amax are checked under DAZ.
-  constexpr bool host_nvfp4_widens_subnormals_under_daz = false;
-  const auto check_source = [&](const char* name, const auto& x, bool subnormal_amax) {
+  // Tensors whose amax is subnormal (tensor scale FLT_MAX) are the case DAZ
+  // used to break on the host: its kernels widened float lanes to double with
+  // the hardware conversion, which DAZ flushes (now widen_lanes_exactly).
+  const auto check_source = [&](const char* name, const auto& x) {
     check_independent_of_environment(std::string("reference::quantize_nvfp4 of ") + name,
                                      [&] { return quantize_all(x, false, simd_path::portable); });
-    const bool with_daz = host_nvfp4_widens_subnormals_under_daz || !subnormal_amax;
-    if (!with_daz)
-      WARN("host::quantize_nvfp4 of " << name << ": DAZ|FTZ not checked (known defect, see the test's comment)");
     for (simd_path path : mixprec::host::available_simd_paths())
       check_independent_of_environment(
           std::string("host::quantize_nvfp4 of ") + name + " on " + mixprec::host::to_string(path),
-          [&] { return quantize_all(x, true, path); }, with_daz);
+          [&] { return quantize_all(x, true, path); });
   };
-  check_source("tiny floats", s.tiny, true);
-  check_source("mixed floats", s.mixed, false);
-  check_source("floats with inf and NaN", s.special, false);
-  check_source("tiny bfloat16", s.tiny_bf16, true);
+  check_source("tiny floats", s.tiny);
+  check_source("mixed floats", s.mixed);
+  check_source("floats with inf and NaN", s.special);
+  check_source("tiny bfloat16", s.tiny_bf16);
 }
 
 template <class Target>

@@ -99,6 +99,29 @@ MIXPREC_KERNEL_INLINE void convert_lanes(const From& from, To& to) noexcept {
 #endif
   }
 }
+// The floats whose patterns are `bits` as doubles, exactly, whatever the
+// caller's MXCSR: the hardware conversion (cvtps2pd), except in subnormal
+// lanes, which DAZ would read as 0 (what core/exact_float.hpp's widen_exactly
+// does for one float): there the integer significand times 2^-149, from an
+// integer conversion, which DAZ does not touch (exact: at most 23 bits, and
+// the product a normal double).
+template <class Lanes>
+MIXPREC_KERNEL_INLINE void widen_lanes_exactly(const typename Lanes::u32_narrow& bits,
+                                               typename Lanes::f64& result) noexcept {
+  typename Lanes::f32_narrow value;
+  reinterpret_lanes(bits, value);
+  convert_lanes(value, result);
+  typename Lanes::f64 significand;
+  convert_lanes(typename Lanes::u32_narrow(bits & 0x007FFFFFu), significand);
+  typename Lanes::u64 wide_bits, subnormal_bits, result_bits;
+  convert_lanes(bits, wide_bits);
+  reinterpret_lanes(typename Lanes::f64(significand * 0x1p-149), subnormal_bits);
+  subnormal_bits |= (wide_bits & 0x80000000u) << 32;  // the float's sign
+  reinterpret_lanes(result, result_bits);
+  result_bits = (wide_bits & 0x7F800000u) == 0 ? subnormal_bits : result_bits;  // ±0 gives ±0 either way
+  reinterpret_lanes(result_bits, result);
+}
+
 // The largest lane.
 template <class V>
 MIXPREC_KERNEL_INLINE std::uint32_t largest_lane(const V& lanes) noexcept {
@@ -407,10 +430,8 @@ struct nvfp4_block_values {
       using L = std::conditional_t<std::is_same<V, std::uint32_t>::value, scalar_lanes, Lanes>;
       typename L::u32_narrow amax;
       load_lanes(amax, amax_bits + i);
-      typename L::f32_narrow amax_value;
-      reinterpret_lanes(amax, amax_value);
       typename L::f64 value;
-      convert_lanes(amax_value, value);
+      widen_lanes_exactly<L>(amax, value);
       value = value * scale / 6.0;
       clamp_lanes(value, nvfp4_block_value_low, nvfp4_block_value_high);
       typename L::u32_narrow rounded;
@@ -442,10 +463,8 @@ MIXPREC_KERNEL_INLINE void nvfp4_prescaled_lanes(const typename Lanes::f32_narro
                                                  double scale, typename Lanes::u32_narrow& result) noexcept {
   typename Lanes::u32_narrow x_bits;
   reinterpret_lanes(x, x_bits);
-  typename Lanes::f32_narrow magnitude;
-  reinterpret_lanes(typename Lanes::u32_narrow(x_bits & float_magnitude_mask), magnitude);
   typename Lanes::f64 quotient;
-  convert_lanes(magnitude, quotient);
+  widen_lanes_exactly<Lanes>(typename Lanes::u32_narrow(x_bits & float_magnitude_mask), quotient);
   quotient = quotient * scale / divisor;
   clamp_lanes(quotient, nvfp4_element_low, nvfp4_element_high);
   round_to_odd_lanes<Lanes>(quotient, result);
