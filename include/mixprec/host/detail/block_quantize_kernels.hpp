@@ -22,6 +22,7 @@
 #include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/engine.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/format.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/host/cpu_features.hpp"
@@ -458,13 +459,25 @@ constexpr double nvfp4_element_high = 0x1p10;
 // from |x| (its sign bit cleared: no comparison, which the portable path
 // would compile into an unpredictable branch): rounding is symmetric, so
 // |x| · S / d is the magnitude of x · S / d.
+// `exact_widening`: widen |x| with widen_lanes_exactly (the caller's MXCSR
+// is not in its default state: DAZ may be set), else with the hardware
+// conversion, exact then and a third of the work; the callers check MXCSR
+// once per call (default_float_environment).
 template <class Lanes, class Divisor>
 MIXPREC_KERNEL_INLINE void nvfp4_prescaled_lanes(const typename Lanes::f32_narrow& x, const Divisor& divisor,
-                                                 double scale, typename Lanes::u32_narrow& result) noexcept {
+                                                 double scale, bool exact_widening,
+                                                 typename Lanes::u32_narrow& result) noexcept {
   typename Lanes::u32_narrow x_bits;
   reinterpret_lanes(x, x_bits);
+  const typename Lanes::u32_narrow magnitude_bits = x_bits & float_magnitude_mask;
   typename Lanes::f64 quotient;
-  widen_lanes_exactly<Lanes>(typename Lanes::u32_narrow(x_bits & float_magnitude_mask), quotient);
+  if (exact_widening) {
+    widen_lanes_exactly<Lanes>(magnitude_bits, quotient);
+  } else {
+    typename Lanes::f32_narrow magnitude;
+    reinterpret_lanes(magnitude_bits, magnitude);
+    convert_lanes(magnitude, quotient);
+  }
   quotient = quotient * scale / divisor;
   clamp_lanes(quotient, nvfp4_element_low, nvfp4_element_high);
   round_to_odd_lanes<Lanes>(quotient, result);
@@ -475,6 +488,7 @@ struct nvfp4_prescale {
   static MIXPREC_KERNEL_INLINE void run(const float* y, std::size_t count, std::size_t block_length,
                                         const float* block_scales, float tensor_scale, float* pre) {
     const double scale = static_cast<double>(tensor_scale);
+    const bool exact_widening = !mixprec::detail::default_float_environment();
     for_each_block<16>(count, block_length, [&](std::size_t block, std::size_t begin, auto length) MIXPREC_LAMBDA_INLINE {
       const float d = block_scales[block];
       if (!(d > 0.0f)) {  // 0 or NaN
@@ -490,7 +504,7 @@ struct nvfp4_prescale {
         typename L::f32_narrow x;
         load_lanes(x, y + begin + i);
         typename L::u32_narrow rounded;
-        nvfp4_prescaled_lanes<L>(x, divisor, scale, rounded);
+        nvfp4_prescaled_lanes<L>(x, divisor, scale, exact_widening, rounded);
         store_lanes(pre + begin + i, rounded);
       });
     });
@@ -589,6 +603,7 @@ struct nvfp4_prescale_columns {
   static MIXPREC_KERNEL_INLINE void run(const float* row, std::size_t width, const nvfp4_column_scales* columns,
                                         float tensor_scale, float* pre) {
     const double scale = static_cast<double>(tensor_scale);
+    const bool exact_widening = !mixprec::detail::default_float_environment();
     for_lanes<typename Lanes::f32_narrow, float>(width, [&](std::size_t j, auto tag) MIXPREC_LAMBDA_INLINE {
       using V = typename decltype(tag)::type;
       using L = std::conditional_t<std::is_same<V, float>::value, scalar_lanes, Lanes>;
@@ -602,7 +617,7 @@ struct nvfp4_prescale_columns {
       load_lanes(fill, columns->fill.data() + j);
       load_lanes(sign, columns->sign.data() + j);
       reinterpret_lanes(x, x_bits);
-      nvfp4_prescaled_lanes<L>(x, divisor, scale, rounded);
+      nvfp4_prescaled_lanes<L>(x, divisor, scale, exact_widening, rounded);
       store_lanes(pre + j, u32((rounded & keep) | fill | (x_bits & sign)));
     });
   }
