@@ -110,6 +110,14 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float multiply_nearest(float a, float
 #endif
 }
 
+// The same, for loops over many elements: the hardware product where the
+// caller found the environment in its default state (default_float_environment,
+// checked once per call), where it already rounds so; else the exact one.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float multiply_nearest(float a, float b,
+                                                                 bool default_environment) noexcept {
+  return default_environment ? a * b : multiply_nearest(a, b);
+}
+
 // a / b, the IEEE float quotient rounded to nearest, whatever the host's
 // MXCSR (see the file comment for why the double quotient rounds right).
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float divide_nearest(float a, float b) noexcept {

@@ -73,10 +73,11 @@ float quantize(const Source* x, std::size_t n, float scale, Target* out, const q
   cast::require_array(out, n, who, "out");
   gemm::require_usable_scale(scale, who, "scale", 0);
   std::uint32_t largest = 0;
+  const bool default_environment = mixprec::detail::default_float_environment();
   for (std::size_t i = 0; i < n; ++i) {
     const float value = cast::to_float(x[i]);
     largest = std::max(largest, cast::magnitude_bits(value));
-    out[i] = cast::encode<Target>(mixprec::detail::multiply_nearest(value, scale), o, i);
+    out[i] = cast::encode<Target>(mixprec::detail::multiply_nearest(value, scale, default_environment), o, i);
   }
   return cast::from_magnitude_bits(largest);
 }
@@ -100,13 +101,14 @@ float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scal
   cast::require_array(x, cast::element_count(rows, cols, who), who, "x");
   gemm::require_usable_scale(scale, who, "scale", 0);
   std::uint32_t largest = 0;
+  const bool default_environment = mixprec::detail::default_float_environment();
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
       const std::int64_t i = r * cols + c;
       const float value = cast::to_float(x[i]);
       largest = std::max(largest, cast::magnitude_bits(value));
-      const Target q =
-          cast::encode<Target>(mixprec::detail::multiply_nearest(value, scale), o, static_cast<std::uint64_t>(i));
+      const Target q = cast::encode<Target>(mixprec::detail::multiply_nearest(value, scale, default_environment), o,
+                                            static_cast<std::uint64_t>(i));
       if (out != nullptr) out[i] = q;
       if (out_transposed != nullptr) out_transposed[c * rows + r] = q;
     }
@@ -141,6 +143,7 @@ std::uint32_t quantize_blocks(const Source* x, std::int64_t rows, std::int64_t c
   };
 
   std::uint32_t tensor_largest = 0;
+  const bool default_environment = mixprec::detail::default_float_environment();
   for (std::int64_t r0 = 0; r0 < y_rows; r0 += block_rows) {
     const std::int64_t r1 = std::min(y_rows, r0 + block_rows);
     for (std::int64_t c0 = 0; c0 < y_cols; c0 += block_cols) {
@@ -157,7 +160,7 @@ std::uint32_t quantize_blocks(const Source* x, std::int64_t rows, std::int64_t c
       for (std::int64_t r = r0; r < r1; ++r) {
         for (std::int64_t c = c0; c < c1; ++c) {
           const std::int64_t i = source_index(r, c);
-          const float scaled = mixprec::detail::multiply_nearest(cast::to_float(x[i]), scale);
+          const float scaled = mixprec::detail::multiply_nearest(cast::to_float(x[i]), scale, default_environment);
           out[r * y_cols + c] = cast::encode<Target>(scaled, o, static_cast<std::uint64_t>(i));
         }
       }
@@ -233,8 +236,9 @@ namespace detail {
 /// conversion), bfloat16 or float16 (nearest even, overflow to inf).
 template <class Target, class Source>
 void dequantize_unchecked(const Source* q, std::size_t n, float scale_inv, Target* out) {
+  const bool default_environment = mixprec::detail::default_float_environment();
   for (std::size_t i = 0; i < n; ++i) {
-    const float value = mixprec::detail::multiply_nearest(cast::to_float(q[i]), scale_inv);
+    const float value = mixprec::detail::multiply_nearest(cast::to_float(q[i]), scale_inv, default_environment);
     if constexpr (std::is_same<Target, float>::value) {
       out[i] = value;
     } else {
