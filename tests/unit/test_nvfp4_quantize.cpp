@@ -11,6 +11,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -463,6 +464,44 @@ TEST_CASE("random Hadamard transform: matches the Sylvester matrix product, its 
   random_hadamard_transform(v, v, 0, false);
   CHECK(v[0] == 34.0f);  // (1 + ... + 16) / 4
   CHECK(v[1] == -2.0f);  // (-1 · 8) / 4: odd positions minus even ones
+}
+
+TEST_CASE("random Hadamard transform: every NaN output is the canonical NaN 0x7FFFFFFF, whatever NaN came in",
+          "[nvfp4][reference][hadamard]") {
+  using mixprec::cast::random_hadamard_transform;
+  const auto from_bits = [](std::uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+  };
+  const auto bits_of = [](float f) {
+    std::uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    return b;
+  };
+  // A negative NaN with a payload, a positive one, and inf beside -inf (their
+  // sum is NaN) in blocks of otherwise ordinary values, under several signs.
+  const std::uint32_t nan_inputs[][2] = {{0xFFF00000u, 0x7FC00001u}, {0x7FF00000u, 0xFFC00000u},
+                                         {0x7F800000u, 0xFF800000u}};
+  int not_canonical = 0, nan_outputs = 0;
+  for (const auto& pair : nan_inputs)
+    for (std::uint64_t seed = 0; seed < 8; ++seed)
+      for (const bool inverse : {false, true}) {
+        float x[16], y[16];
+        for (int i = 0; i < 16; ++i) x[i] = static_cast<float>(i) - 7.5f;
+        x[3] = from_bits(pair[0]);
+        x[12] = from_bits(pair[1]);
+        random_hadamard_transform(x, y, mixprec::cast::random_hadamard_signs(seed), inverse);
+        for (const float v : y) {
+          if (v == v) continue;  // ±inf where the two infinities have the same sign in y_j
+          ++nan_outputs;
+          not_canonical += bits_of(v) != 0x7FFFFFFFu;
+        }
+      }
+  // Every y_j sums every x_i: all 16 outputs are NaN for the NaN pairs, some
+  // for the infinities.
+  CHECK(nan_outputs > 2 * 8 * 2 * 16);
+  CHECK(not_canonical == 0);
 }
 
 TEST_CASE("quantize_nvfp4 with the random Hadamard transform quantizes the transformed blocks; dequantize inverts it",

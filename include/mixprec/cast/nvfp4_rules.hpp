@@ -257,6 +257,9 @@ MIXPREC_HOST_DEVICE constexpr std::uint16_t random_hadamard_signs(std::uint64_t 
 
 namespace detail {
 
+// The quiet NaN the GPU's float arithmetic returns for every NaN result.
+constexpr std::uint32_t canonical_float_nan_bits = 0x7FFFFFFFu;
+
 // The transform with the given steps: widen (float to double), add (double
 // sum) and narrow (double to float).
 template <class Widen, class Add, class Narrow>
@@ -276,7 +279,12 @@ MIXPREC_HOST_DEVICE inline void hadamard_transform_with(const float* in, float* 
       }
   for (std::size_t i = 0; i < hadamard_size; ++i) {
     const double y = v[i] * 0.25;  // 1 / sqrt(16), exact
-    out[i] = narrow((inverse && ((signs >> i) & 1u) != 0) ? -y : y);
+    // A NaN output is the canonical NaN, as the GPU's arithmetic gives: which
+    // NaN a sum of two NaNs returns depends on the order the compiler put
+    // the operands in (x86 returns the first), and negation flips its sign.
+    const bool nan = (mixprec::detail::bit_cast<std::uint64_t>(y) & 0x7FFFFFFFFFFFFFFFull) > 0x7FF0000000000000ull;
+    out[i] = nan ? mixprec::detail::bit_cast<float>(canonical_float_nan_bits)
+                 : narrow((inverse && ((signs >> i) & 1u) != 0) ? -y : y);
   }
 }
 
@@ -287,7 +295,9 @@ MIXPREC_HOST_DEVICE inline void hadamard_transform_with(const float* in, float* 
 /// y_j), with s_i = −1 where bit i of `signs` is set; evaluated in double by
 /// the butterfly and rounded once to float (see
 /// mixprec/cast/nvfp4_rules.hpp). in and out may be the same array.
-/// Non-finite inputs propagate (inf − inf gives NaN) as in any matrix product.
+/// Non-finite inputs propagate (inf − inf gives NaN) as in any matrix product;
+/// every NaN output is the canonical NaN 0x7FFFFFFF, on the host and on the
+/// device alike.
 MIXPREC_HOST_DEVICE inline void random_hadamard_transform(const float* in, float* out, std::uint16_t signs,
                                                           bool inverse) noexcept {
   // In the default floating-point environment (always on the device) the
