@@ -14,11 +14,18 @@
 // the library takes plain float arithmetic in the default environment and
 // integer code in any other (the Hadamard transform), this holds the two to
 // each other.
+//
+// For compile time, the harness is plain code over byte vectors and the list
+// of environments; each library function under test is instantiated once, in
+// a small function template reached through a table of function pointers per
+// type (format_under_test and the like), not in harness templates and generic
+// lambdas per format, mode and environment.
 #include <cfenv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -93,19 +100,20 @@ class environment_scope {
   std::fenv_t saved_;
 };
 
-template <class T>
-void append(bytes& out, const T* values, std::size_t n) {
+
+// Appends `size` bytes.
+void append_bytes(bytes& out, const void* values, std::size_t size) {
   const std::size_t at = out.size();
-  out.resize(at + n * sizeof(T));
-  if (n != 0) std::memcpy(out.data() + at, values, n * sizeof(T));
+  out.resize(at + size);
+  if (size != 0) std::memcpy(out.data() + at, values, size);
 }
 template <class T>
 void append(bytes& out, const std::vector<T>& values) {
-  append(out, values.data(), values.size());
+  append_bytes(out, values.data(), values.size() * sizeof(T));
 }
 template <class T>
 void append_value(bytes& out, const T& value) {
-  append(out, &value, 1);
+  append_bytes(out, &value, sizeof value);
 }
 
 std::string hex_around(const bytes& b, std::size_t at) {
@@ -122,8 +130,7 @@ std::string hex_around(const bytes& b, std::size_t at) {
 // Runs compute() in the default environment, then in every other one, and
 // checks that each run gives the same bytes. `compute` must be a pure
 // function of inputs it captures.
-template <class Compute>
-void check_independent_of_environment(const std::string& what, Compute compute) {
+void check_independent_of_environment(const std::string& what, const std::function<bytes()>& compute) {
   const bytes expected = compute();
   for (const environment& e : environments()) {
     bytes actual;
@@ -139,6 +146,21 @@ void check_independent_of_environment(const std::string& what, Compute compute) 
               << hex_around(actual, first) << " (4-byte word at byte " << first - first % 4 << ")");
     CHECK(same);
   }
+}
+
+// A format's codes as bytes, and back: the harness holds codes as bytes, and
+// only the out-of-line function templates below see their types.
+template <class T>
+bytes bytes_of(const std::vector<T>& values) {
+  bytes b;
+  append(b, values);
+  return b;
+}
+template <class T>
+std::vector<T> values_of(const bytes& codes) {
+  std::vector<T> values(codes.size() / sizeof(T));
+  if (!values.empty()) std::memcpy(values.data(), codes.data(), values.size() * sizeof(T));
+  return values;
 }
 
 // ---- Inputs -------------------------------------------------------------------
@@ -228,52 +250,110 @@ std::uint32_t random_word(std::size_t i) {
   return i % 8 < 4 ? fixed[i % 4] : static_cast<std::uint32_t>((i * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
+// ---- One format's conversions, out of line ---------------------------------------
+
+// What the conversion checks need of a format T — its inputs, its codes and
+// the library's conversions — as plain functions, each instantiated once
+// (format_of<T>).
+struct format_under_test {
+  std::vector<float> (*inputs)();  // format_floats<T>
+  bytes (*every_code)();           // each code, in order
+  bytes (*convert_floats)(const std::vector<float>& x, rounding mode, saturation policy);  // convert<T> of each
+  bytes (*convert_doubles)(const std::vector<double>& x, rounding mode, saturation policy);
+  bytes (*decode)(const bytes& codes);  // static_cast<float> of each, then static_cast<double>
+  bytes (*convert_n)(const std::vector<float>& x, rounding mode, saturation policy, simd_path path);
+  bytes (*convert_n_back)(const bytes& codes, simd_path path);
+  bytes (*convert_n_stochastic)(const std::vector<float>& x, saturation policy);
+};
+
+// convert<T>(x), or convert_stochastic<T> with the fixed random word of `index`.
+template <class T, class Source>
+[[gnu::noinline]] T convert_one(Source x, rounding mode, saturation policy, std::size_t index) {
+  return mode == rounding::stochastic ? mixprec::convert_stochastic<T>(x, random_word(index), policy)
+                                      : mixprec::convert<T>(x, mode, policy);
+}
+template <class T, class Source>
+bytes convert_each(const std::vector<Source>& x, rounding mode, saturation policy) {
+  std::vector<T> out(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) out[i] = convert_one<T>(x[i], mode, policy, i);
+  return bytes_of(out);
+}
+template <class T>
+bytes every_code_of() {
+  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
+  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+  return bytes_of(codes);
+}
+template <class T>
+bytes decode_each(const bytes& code_bytes) {
+  const std::vector<T> codes = values_of<T>(code_bytes);
+  std::vector<float> as_float(codes.size());
+  std::vector<double> as_double(codes.size());
+  for (std::size_t c = 0; c < codes.size(); ++c) {
+    as_float[c] = static_cast<float>(codes[c]);
+    as_double[c] = static_cast<double>(codes[c]);
+  }
+  bytes b;
+  append(b, as_float);
+  append(b, as_double);
+  return b;
+}
+template <class T>
+bytes convert_n_of(const std::vector<float>& x, rounding mode, saturation policy, simd_path path) {
+  std::vector<T> out(x.size());
+  mixprec::convert_n(x.data(), x.size(), out.data(), mode, policy, path);
+  return bytes_of(out);
+}
+template <class T>
+bytes convert_n_back_of(const bytes& code_bytes, simd_path path) {
+  const std::vector<T> codes = values_of<T>(code_bytes);
+  std::vector<float> out(codes.size());
+  mixprec::convert_n(codes.data(), codes.size(), out.data(), path);
+  return bytes_of(out);
+}
+template <class T>
+bytes convert_n_stochastic_of(const std::vector<float>& x, saturation policy) {
+  std::vector<T> out(x.size());
+  mixprec::convert_n_stochastic(x.data(), x.size(), out.data(), 1234, 5, policy);
+  return bytes_of(out);
+}
+
+template <class T>
+format_under_test format_of() {
+  return {&format_floats<T>,     &every_code_of<T>, &convert_each<T, float>, &convert_each<T, double>,
+          &decode_each<T>,       &convert_n_of<T>,  &convert_n_back_of<T>,  &convert_n_stochastic_of<T>};
+}
+
 #define MIXPREC_FP_ENV_ALL_TYPES                                                                             \
   mixprec::float16, mixprec::bfloat16, mixprec::float8_e4m3, mixprec::float8_e5m2, mixprec::float8_e4m3fnuz, \
       mixprec::float8_e5m2fnuz, mixprec::float6_e2m3, mixprec::float6_e3m2, mixprec::float4_e2m1, mixprec::float8_e8m0
 
 // ---- Scalar conversions ---------------------------------------------------------
 
-TEMPLATE_TEST_CASE("fp environment: scalar convert<T> from float and double, every mode and saturation",
-                   "[fp_environment]", MIXPREC_FP_ENV_ALL_TYPES) {
-  using T = TestType;
-  const std::vector<float> floats = format_floats<T>();
+void check_scalar_conversions(const format_under_test& format) {
+  const std::vector<float> floats = format.inputs();
   const std::vector<double> doubles = doubles_from(floats);
   for (rounding mode : all_modes)
     for (saturation policy : both_policies) {
-      const auto encode_all = [&](const auto& inputs) {
-        std::vector<T> out(inputs.size());
-        for (std::size_t i = 0; i < inputs.size(); ++i)
-          out[i] = mode == rounding::stochastic ? mixprec::convert_stochastic<T>(inputs[i], random_word(i), policy)
-                                                : mixprec::convert<T>(inputs[i], mode, policy);
-        bytes b;
-        append(b, out);
-        return b;
-      };
       const std::string what = "convert mode " + std::to_string(static_cast<int>(mode)) + " policy " +
                                std::to_string(static_cast<int>(policy));
-      check_independent_of_environment(what + " from float", [&] { return encode_all(floats); });
-      check_independent_of_environment(what + " from double", [&] { return encode_all(doubles); });
+      check_independent_of_environment(what + " from float",
+                                       [&] { return format.convert_floats(floats, mode, policy); });
+      check_independent_of_environment(what + " from double",
+                                       [&] { return format.convert_doubles(doubles, mode, policy); });
     }
+}
+
+TEMPLATE_TEST_CASE("fp environment: scalar convert<T> from float and double, every mode and saturation",
+                   "[fp_environment]", MIXPREC_FP_ENV_ALL_TYPES) {
+  check_scalar_conversions(format_of<TestType>());
 }
 
 TEMPLATE_TEST_CASE("fp environment: static_cast<float> and <double> of every code", "[fp_environment]",
                    MIXPREC_FP_ENV_ALL_TYPES) {
-  using T = TestType;
-  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
-  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
-  check_independent_of_environment("decode", [&] {
-    std::vector<float> as_float(codes.size());
-    std::vector<double> as_double(codes.size());
-    for (std::size_t c = 0; c < codes.size(); ++c) {
-      as_float[c] = static_cast<float>(codes[c]);
-      as_double[c] = static_cast<double>(codes[c]);
-    }
-    bytes b;
-    append(b, as_float);
-    append(b, as_double);
-    return b;
-  });
+  const format_under_test format = format_of<TestType>();
+  const bytes codes = format.every_code();
+  check_independent_of_environment("decode", [&] { return format.decode(codes); });
 }
 
 // ---- Bulk conversions -------------------------------------------------------------
@@ -285,56 +365,49 @@ std::vector<simd_path> every_path_reporting_skips() {
   return mixprec::host::available_simd_paths();
 }
 
-TEMPLATE_TEST_CASE("fp environment: convert_n on every SIMD path, both directions", "[fp_environment]",
-                   MIXPREC_FP_ENV_ALL_TYPES) {
-  using T = TestType;
-  const std::vector<float> floats = format_floats<T>();
-  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
-  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+void append_bytes(bytes& out, const bytes& more) { out.insert(out.end(), more.begin(), more.end()); }
+
+// Packed FP4: floats to two codes a byte and back, in each deterministic mode.
+bytes convert_n_packed_fp4(const std::vector<float>& floats, simd_path path) {
+  bytes b;
+  for (rounding mode : deterministic_modes) {
+    std::vector<mixprec::float4_e2m1x2> packed((floats.size() + 1) / 2);
+    mixprec::convert_n(floats.data(), floats.size(), packed.data(), mode, saturation::finite, path);
+    std::vector<float> back(floats.size());
+    mixprec::convert_n(packed.data(), floats.size(), back.data());
+    append(b, packed);
+    append(b, back);
+  }
+  return b;
+}
+
+void check_bulk_conversions(const format_under_test& format, bool packed_fp4) {
+  const std::vector<float> floats = format.inputs();
+  const bytes codes = format.every_code();
   for (simd_path path : every_path_reporting_skips()) {
     const std::string where = std::string("convert_n on ") + mixprec::host::to_string(path);
     check_independent_of_environment(where + ", float -> T", [&] {
       bytes b;
       for (rounding mode : deterministic_modes)
-        for (saturation policy : both_policies) {
-          std::vector<T> out(floats.size());
-          mixprec::convert_n(floats.data(), floats.size(), out.data(), mode, policy, path);
-          append(b, out);
-        }
+        for (saturation policy : both_policies) append_bytes(b, format.convert_n(floats, mode, policy, path));
       return b;
     });
-    check_independent_of_environment(where + ", T -> float", [&] {
-      std::vector<float> out(codes.size());
-      mixprec::convert_n(codes.data(), codes.size(), out.data(), path);
-      bytes b;
-      append(b, out);
-      return b;
-    });
+    check_independent_of_environment(where + ", T -> float", [&] { return format.convert_n_back(codes, path); });
   }
   check_independent_of_environment("convert_n_stochastic", [&] {
     bytes b;
-    for (saturation policy : both_policies) {
-      std::vector<T> out(floats.size());
-      mixprec::convert_n_stochastic(floats.data(), floats.size(), out.data(), 1234, 5, policy);
-      append(b, out);
-    }
+    for (saturation policy : both_policies) append_bytes(b, format.convert_n_stochastic(floats, policy));
     return b;
   });
-  if constexpr (std::is_same<T, mixprec::float4_e2m1>::value) {
+  if (packed_fp4)
     for (simd_path path : mixprec::host::available_simd_paths())
-      check_independent_of_environment(std::string("packed FP4 convert_n on ") + mixprec::host::to_string(path), [&] {
-        bytes b;
-        for (rounding mode : deterministic_modes) {
-          std::vector<mixprec::float4_e2m1x2> packed((floats.size() + 1) / 2);
-          mixprec::convert_n(floats.data(), floats.size(), packed.data(), mode, saturation::finite, path);
-          std::vector<float> back(floats.size());
-          mixprec::convert_n(packed.data(), floats.size(), back.data());
-          append(b, packed);
-          append(b, back);
-        }
-        return b;
-      });
-  }
+      check_independent_of_environment(std::string("packed FP4 convert_n on ") + mixprec::host::to_string(path),
+                                       [&] { return convert_n_packed_fp4(floats, path); });
+}
+
+TEMPLATE_TEST_CASE("fp environment: convert_n on every SIMD path, both directions", "[fp_environment]",
+                   MIXPREC_FP_ENV_ALL_TYPES) {
+  check_bulk_conversions(format_of<TestType>(), std::is_same<TestType, mixprec::float4_e2m1>::value);
 }
 
 // ---- Block quantization -----------------------------------------------------------
@@ -405,64 +478,109 @@ struct block_sources {
   }();
 };
 
+// One of the sources above: float or bfloat16 elements.
+struct source_tensor {
+  const char* name;
+  const float* floats;                   // or null
+  const mixprec::bfloat16* bfloat16s;    // where floats is null
+};
+
+std::vector<source_tensor> sources_of(const block_sources& s) {
+  return {{"tiny floats", s.tiny.data(), nullptr},
+          {"mixed floats", s.mixed.data(), nullptr},
+          {"floats with inf and NaN", s.special.data(), nullptr},
+          {"tiny bfloat16", nullptr, s.tiny_bf16.data()}};
+}
+
+// Checks quantize_all(host, path) for the reference (host false, portable
+// path) and for the host kernels on every SIMD path of this CPU.
+void check_reference_and_host(const std::string& function, const source_tensor& x,
+                              const std::function<bytes(bool host, simd_path path)>& quantize_all) {
+  check_independent_of_environment("reference::" + function + " of " + x.name,
+                                   [&] { return quantize_all(false, simd_path::portable); });
+  for (simd_path path : mixprec::host::available_simd_paths())
+    check_independent_of_environment(
+        "host::" + function + " of " + x.name + " on " + mixprec::host::to_string(path),
+        [&] { return quantize_all(true, path); });
+}
+
+// MX: one element type's quantization (reference or host) and dequantization.
+struct mx_element_under_test {
+  bytes (*quantize)(const source_tensor& x, bool host, simd_path path, const mixprec::mx_options& o,
+                    mixprec::mx_orientation orientation, std::vector<mixprec::float8_e8m0>& scales);
+  std::vector<float> (*dequantize)(const bytes& q, const std::vector<mixprec::float8_e8m0>& scales,
+                                   std::int64_t lines, std::int64_t length);
+};
+
+template <class Element, class Source>
+[[gnu::noinline]] void quantize_mx_of(const Source* x, bool host, simd_path path, const mixprec::mx_options& o,
+                                      mixprec::mx_orientation orientation, Element* out,
+                                      mixprec::float8_e8m0* scales) {
+  if (host)
+    mixprec::host::quantize_mx(x, block_rows, block_cols, out, scales, o, orientation, path);
+  else
+    mixprec::reference::quantize_mx(x, block_rows, block_cols, out, scales, o, orientation);
+}
 template <class Element>
-void check_mx(const block_sources& s) {
+bytes quantize_mx_source(const source_tensor& x, bool host, simd_path path, const mixprec::mx_options& o,
+                         mixprec::mx_orientation orientation, std::vector<mixprec::float8_e8m0>& scales) {
+  std::vector<Element> out(static_cast<std::size_t>(block_rows * block_cols));
+  if (x.floats != nullptr)
+    quantize_mx_of(x.floats, host, path, o, orientation, out.data(), scales.data());
+  else
+    quantize_mx_of(x.bfloat16s, host, path, o, orientation, out.data(), scales.data());
+  return bytes_of(out);
+}
+template <class Element>
+std::vector<float> dequantize_mx_of(const bytes& q, const std::vector<mixprec::float8_e8m0>& scales,
+                                    std::int64_t lines, std::int64_t length) {
+  const std::vector<Element> codes = values_of<Element>(q);
+  std::vector<float> back(codes.size());
+  mixprec::reference::dequantize_mx(codes.data(), scales.data(), lines, length, back.data());
+  return back;
+}
+template <class Element>
+mx_element_under_test mx_element_of() {
+  return {&quantize_mx_source<Element>, &dequantize_mx_of<Element>};
+}
+
+void check_mx(const mx_element_under_test& element, const block_sources& s) {
   const mixprec::mx_orientation orientations[] = {mixprec::mx_orientation::rowwise,
                                                   mixprec::mx_orientation::columnwise};
-  const std::size_t n = s.tiny.size();
   // Enough scales for either orientation, compact or tiled.
   const std::size_t scale_capacity = 256 * 8;
-  const auto quantize_all = [&](const auto& x, bool host, simd_path path) {
-    bytes b;
-    for (mixprec::mx_scale_rule rule : {mixprec::mx_scale_rule::floor, mixprec::mx_scale_rule::rceil})
-      for (rounding mode : all_modes)
-        for (mixprec::mx_orientation orientation : orientations) {
-          mixprec::mx_options o;
-          o.rule = rule;
-          o.mode = mode;
-          o.seed = 77;
-          std::vector<Element> out(n);
-          std::vector<mixprec::float8_e8m0> scales(scale_capacity);
-          if (host)
-            mixprec::host::quantize_mx(x.data(), block_rows, block_cols, out.data(), scales.data(), o, orientation,
-                                       path);
-          else
-            mixprec::reference::quantize_mx(x.data(), block_rows, block_cols, out.data(), scales.data(), o,
-                                            orientation);
-          append(b, out);
-          append(b, scales);
-          if (!host && mode == rounding::nearest_even) {
-            const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
-            std::vector<float> back(n);
-            mixprec::reference::dequantize_mx(out.data(), scales.data(), rowwise ? block_rows : block_cols,
-                                              rowwise ? block_cols : block_rows, back.data());
-            append(b, back);
+  for (const source_tensor& x : sources_of(s))
+    check_reference_and_host("quantize_mx", x, [&](bool host, simd_path path) {
+      bytes b;
+      for (mixprec::mx_scale_rule rule : {mixprec::mx_scale_rule::floor, mixprec::mx_scale_rule::rceil})
+        for (rounding mode : all_modes)
+          for (mixprec::mx_orientation orientation : orientations) {
+            mixprec::mx_options o;
+            o.rule = rule;
+            o.mode = mode;
+            o.seed = 77;
+            std::vector<mixprec::float8_e8m0> scales(scale_capacity);
+            const bytes out = element.quantize(x, host, path, o, orientation, scales);
+            append_bytes(b, out);
+            append(b, scales);
+            if (!host && mode == rounding::nearest_even) {
+              const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
+              append(b, element.dequantize(out, scales, rowwise ? block_rows : block_cols,
+                                           rowwise ? block_cols : block_rows));
+            }
           }
-        }
-    return b;
-  };
-  const auto check_source = [&](const char* name, const auto& x) {
-    check_independent_of_environment(std::string("reference::quantize_mx of ") + name,
-                                     [&] { return quantize_all(x, false, simd_path::portable); });
-    for (simd_path path : mixprec::host::available_simd_paths())
-      check_independent_of_environment(
-          std::string("host::quantize_mx of ") + name + " on " + mixprec::host::to_string(path),
-          [&] { return quantize_all(x, true, path); });
-  };
-  check_source("tiny floats", s.tiny);
-  check_source("mixed floats", s.mixed);
-  check_source("floats with inf and NaN", s.special);
-  check_source("tiny bfloat16", s.tiny_bf16);
+      return b;
+    });
 }
 
 TEST_CASE("fp environment: reference and host quantize_mx, blocks whose amax is subnormal", "[fp_environment]") {
   (void)every_path_reporting_skips();
   const block_sources sources;
-  check_mx<mixprec::float8_e4m3>(sources);
-  check_mx<mixprec::float8_e5m2>(sources);
-  check_mx<mixprec::float6_e2m3>(sources);
-  check_mx<mixprec::float6_e3m2>(sources);
-  check_mx<mixprec::float4_e2m1>(sources);
+  check_mx(mx_element_of<mixprec::float8_e4m3>(), sources);
+  check_mx(mx_element_of<mixprec::float8_e5m2>(), sources);
+  check_mx(mx_element_of<mixprec::float6_e2m3>(), sources);
+  check_mx(mx_element_of<mixprec::float6_e3m2>(), sources);
+  check_mx(mx_element_of<mixprec::float4_e2m1>(), sources);
 }
 
 std::vector<mixprec::nvfp4_options> nvfp4_variants() {
@@ -487,69 +605,143 @@ std::vector<mixprec::nvfp4_options> nvfp4_variants() {
   return variants;
 }
 
+// NVFP4: the reference's or the host's quantization of one source, unpacked
+// then packed, with its tensor scales.
+struct nvfp4_quantized {
+  std::vector<mixprec::float4_e2m1> out;
+  std::vector<mixprec::float8_e4m3> scales;
+  float tensor_scale = 0;
+  std::vector<mixprec::float4_e2m1x2> packed;
+  std::vector<mixprec::float8_e4m3> packed_scales;
+  float packed_tensor_scale = 0;
+};
+
+template <class Source>
+[[gnu::noinline]] void quantize_nvfp4_of(const Source* x, bool host, simd_path path, const mixprec::nvfp4_options& o,
+                                         mixprec::mx_orientation orientation, nvfp4_quantized& q) {
+  if (host) {
+    q.tensor_scale = mixprec::host::quantize_nvfp4(x, block_rows, block_cols, q.out.data(), q.scales.data(), o,
+                                                   orientation, path);
+    q.packed_tensor_scale = mixprec::host::quantize_nvfp4_packed(x, block_rows, block_cols, q.packed.data(),
+                                                                 q.packed_scales.data(), o, orientation, path);
+  } else {
+    q.tensor_scale = mixprec::reference::quantize_nvfp4(x, block_rows, block_cols, q.out.data(), q.scales.data(), o,
+                                                        orientation);
+    q.packed_tensor_scale = mixprec::reference::quantize_nvfp4_packed(x, block_rows, block_cols, q.packed.data(),
+                                                                      q.packed_scales.data(), o, orientation);
+  }
+}
+
+bytes quantize_nvfp4_all(const source_tensor& x, bool host, simd_path path) {
+  const std::size_t n = static_cast<std::size_t>(block_rows * block_cols);
+  const std::size_t scale_capacity = 256 * 8;
+  bytes b;
+  for (const mixprec::nvfp4_options& o : nvfp4_variants())
+    for (mixprec::mx_orientation orientation : {mixprec::mx_orientation::rowwise, mixprec::mx_orientation::columnwise}) {
+      nvfp4_quantized q;
+      q.out.resize(n);
+      q.scales.resize(scale_capacity);
+      q.packed.resize(n / 2);
+      q.packed_scales.resize(scale_capacity);
+      if (x.floats != nullptr)
+        quantize_nvfp4_of(x.floats, host, path, o, orientation, q);
+      else
+        quantize_nvfp4_of(x.bfloat16s, host, path, o, orientation, q);
+      append(b, q.out);
+      append(b, q.scales);
+      append_value(b, q.tensor_scale);
+      append(b, q.packed);
+      append(b, q.packed_scales);
+      append_value(b, q.packed_tensor_scale);
+      if (!host && o.mode == rounding::nearest_even) {
+        const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
+        std::vector<float> back(n);
+        mixprec::reference::dequantize_nvfp4(q.out.data(), q.scales.data(), q.tensor_scale,
+                                             rowwise ? block_rows : block_cols, rowwise ? block_cols : block_rows,
+                                             back.data(), o);
+        append(b, back);
+      }
+    }
+  return b;
+}
+
 TEST_CASE("fp environment: reference and host quantize_nvfp4, tensors and blocks whose amax is subnormal",
           "[fp_environment]") {
-  const block_sources s;
-  const std::size_t n = s.tiny.size();
-  const std::size_t scale_capacity = 256 * 8;
-  const auto quantize_all = [&](const auto& x, bool host, simd_path path) {
-    bytes b;
-    for (const mixprec::nvfp4_options& o : nvfp4_variants())
-      for (mixprec::mx_orientation orientation :
-           {mixprec::mx_orientation::rowwise, mixprec::mx_orientation::columnwise}) {
-        std::vector<mixprec::float4_e2m1> out(n);
-        std::vector<mixprec::float8_e4m3> scales(scale_capacity);
-        std::vector<mixprec::float4_e2m1x2> packed(n / 2);
-        std::vector<mixprec::float8_e4m3> packed_scales(scale_capacity);
-        float tensor_scale = 0, packed_tensor_scale = 0;
-        if (host) {
-          tensor_scale = mixprec::host::quantize_nvfp4(x.data(), block_rows, block_cols, out.data(), scales.data(), o,
-                                                       orientation, path);
-          packed_tensor_scale = mixprec::host::quantize_nvfp4_packed(x.data(), block_rows, block_cols, packed.data(),
-                                                                     packed_scales.data(), o, orientation, path);
-        } else {
-          tensor_scale = mixprec::reference::quantize_nvfp4(x.data(), block_rows, block_cols, out.data(), scales.data(),
-                                                            o, orientation);
-          packed_tensor_scale = mixprec::reference::quantize_nvfp4_packed(
-              x.data(), block_rows, block_cols, packed.data(), packed_scales.data(), o, orientation);
-        }
-        append(b, out);
-        append(b, scales);
-        append_value(b, tensor_scale);
-        append(b, packed);
-        append(b, packed_scales);
-        append_value(b, packed_tensor_scale);
-        if (!host && o.mode == rounding::nearest_even) {
-          const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
-          std::vector<float> back(n);
-          mixprec::reference::dequantize_nvfp4(out.data(), scales.data(), tensor_scale,
-                                               rowwise ? block_rows : block_cols, rowwise ? block_cols : block_rows,
-                                               back.data(), o);
-          append(b, back);
-        }
-      }
-    return b;
-  };
   // Tensors whose amax is subnormal (tensor scale FLT_MAX) are the case DAZ
   // used to break on the host: its kernels widened float lanes to double with
   // the hardware conversion, which DAZ flushes (now widen_lanes_exactly).
-  const auto check_source = [&](const char* name, const auto& x) {
-    check_independent_of_environment(std::string("reference::quantize_nvfp4 of ") + name,
-                                     [&] { return quantize_all(x, false, simd_path::portable); });
-    for (simd_path path : mixprec::host::available_simd_paths())
-      check_independent_of_environment(
-          std::string("host::quantize_nvfp4 of ") + name + " on " + mixprec::host::to_string(path),
-          [&] { return quantize_all(x, true, path); });
-  };
-  check_source("tiny floats", s.tiny);
-  check_source("mixed floats", s.mixed);
-  check_source("floats with inf and NaN", s.special);
-  check_source("tiny bfloat16", s.tiny_bf16);
+  const block_sources s;
+  for (const source_tensor& x : sources_of(s))
+    check_reference_and_host("quantize_nvfp4", x,
+                             [&](bool host, simd_path path) { return quantize_nvfp4_all(x, host, path); });
 }
 
+// reference::quantize and the rest for one target type, out of line.
+struct quantize_target_under_test {
+  // quantize(x, n, scale, out, o), then the [rows, cols] one with its
+  // transpose: each result, out, and transposed; `codes` gets the last out.
+  bytes (*quantize)(const std::vector<float>& x, float scale, const mixprec::quantize_options& o, bytes& codes);
+  // dequantize to float with scale_inv, then to bfloat16 with 0.7.
+  bytes (*dequantize)(const bytes& codes, float scale_inv);
+  // quantize_blockwise's result, out, out_transposed, scale_inv and
+  // scale_inv_transposed (both transposes only where `transposes`), then
+  // dequantize_blockwise's floats.
+  bytes (*quantize_blockwise)(const std::vector<float>& x, mixprec::gemm::scale_mode mode, bool transposes,
+                              const mixprec::quantize_options& o);
+};
+
 template <class Target>
-void check_reference_quantize(const block_sources& s) {
-  const std::size_t n = s.tiny.size();
+bytes quantize_of(const std::vector<float>& x, float scale, const mixprec::quantize_options& o, bytes& codes) {
+  const std::size_t n = x.size();
+  std::vector<Target> out(n), transposed(n);
+  bytes b;
+  append_value(b, mixprec::reference::quantize(x.data(), n, scale, out.data(), o));
+  append(b, out);
+  append_value(b, mixprec::reference::quantize(x.data(), block_rows, block_cols, scale, out.data(),
+                                               transposed.data(), o));
+  append(b, out);
+  append(b, transposed);
+  codes = bytes_of(out);
+  return b;
+}
+template <class Target>
+bytes dequantize_of(const bytes& code_bytes, float scale_inv) {
+  const std::vector<Target> codes = values_of<Target>(code_bytes);
+  const std::size_t n = codes.size();
+  std::vector<float> back(n);
+  mixprec::reference::dequantize(codes.data(), n, scale_inv, back.data());
+  std::vector<mixprec::bfloat16> back16(n);
+  mixprec::reference::dequantize(codes.data(), n, 0.7f, back16.data());
+  bytes b;
+  append(b, back);
+  append(b, back16);
+  return b;
+}
+template <class Target>
+bytes quantize_blockwise_of(const std::vector<float>& x, mixprec::gemm::scale_mode mode, bool transposes,
+                            const mixprec::quantize_options& o) {
+  const std::size_t n = x.size();
+  std::vector<Target> out(n), out_transposed(n);
+  std::vector<float> scale_inv(256, -1.0f), scale_inv_transposed(256, -1.0f);
+  bytes b;
+  append_value(b, mixprec::reference::quantize_blockwise(x.data(), block_rows, block_cols, mode, out.data(),
+                                                         scale_inv.data(), transposes ? out_transposed.data() : nullptr,
+                                                         transposes ? scale_inv_transposed.data() : nullptr, o));
+  append(b, out);
+  append(b, out_transposed);
+  append(b, scale_inv);
+  append(b, scale_inv_transposed);
+  std::vector<float> back(n);
+  mixprec::reference::dequantize_blockwise(out.data(), block_rows, block_cols, mode, scale_inv.data(), back.data());
+  append(b, back);
+  return b;
+}
+template <class Target>
+quantize_target_under_test quantize_target_of() {
+  return {&quantize_of<Target>, &dequantize_of<Target>, &quantize_blockwise_of<Target>};
+}
+
+void check_reference_quantize(const quantize_target_under_test& target, const block_sources& s) {
   // Scales: exact products, inexact ones (the rounding mode decides them
   // unless the product is rounded to nearest whatever the mode), and ones
   // whose products are float subnormals (FTZ would flush them).
@@ -562,26 +754,14 @@ void check_reference_quantize(const block_sources& s) {
       for (std::size_t k = 0; k < scales.size(); ++k)
         for (rounding mode : all_modes)
           for (saturation policy : both_policies) {
-            const float scale = scales[k];
             mixprec::quantize_options o;
             o.mode = mode;
             o.policy = policy;
             o.seed = 5;
-            std::vector<Target> out(n), transposed(n);
-            append_value(b, mixprec::reference::quantize(x->data(), n, scale, out.data(), o));
-            append(b, out);
-            append_value(b, mixprec::reference::quantize(x->data(), block_rows, block_cols, scale, out.data(),
-                                                         transposed.data(), o));
-            append(b, out);
-            append(b, transposed);
-            if (mode == rounding::nearest_even && policy == saturation::finite) {
-              std::vector<float> back(n);
-              mixprec::reference::dequantize(out.data(), n, inverses[k], back.data());
-              append(b, back);
-              std::vector<mixprec::bfloat16> back16(n);
-              mixprec::reference::dequantize(out.data(), n, 0.7f, back16.data());
-              append(b, back16);
-            }
+            bytes codes;
+            append_bytes(b, target.quantize(*x, scales[k], o, codes));
+            if (mode == rounding::nearest_even && policy == saturation::finite)
+              append_bytes(b, target.dequantize(codes, inverses[k]));
           }
       return b;
     });
@@ -595,21 +775,7 @@ void check_reference_quantize(const block_sources& s) {
             mixprec::quantize_options o;
             o.mode = element_mode;
             o.power_of_two_scales = power_of_two;
-            const bool transposes = mode != mixprec::gemm::scale_mode::row_wise;
-            std::vector<Target> out(n), out_transposed(n);
-            std::vector<float> scale_inv(256, -1.0f), scale_inv_transposed(256, -1.0f);
-            append_value(b, mixprec::reference::quantize_blockwise(
-                                x->data(), block_rows, block_cols, mode, out.data(), scale_inv.data(),
-                                transposes ? out_transposed.data() : nullptr,
-                                transposes ? scale_inv_transposed.data() : nullptr, o));
-            append(b, out);
-            append(b, out_transposed);
-            append(b, scale_inv);
-            append(b, scale_inv_transposed);
-            std::vector<float> back(n);
-            mixprec::reference::dequantize_blockwise(out.data(), block_rows, block_cols, mode, scale_inv.data(),
-                                                     back.data());
-            append(b, back);
+            append_bytes(b, target.quantize_blockwise(*x, mode, mode != mixprec::gemm::scale_mode::row_wise, o));
           }
       return b;
     });
@@ -619,10 +785,10 @@ void check_reference_quantize(const block_sources& s) {
 TEST_CASE("fp environment: reference::quantize, quantize_blockwise and dequantize on subnormal data",
           "[fp_environment]") {
   const block_sources sources;
-  check_reference_quantize<mixprec::float8_e4m3>(sources);
-  check_reference_quantize<mixprec::float8_e5m2>(sources);
-  check_reference_quantize<mixprec::bfloat16>(sources);
-  check_reference_quantize<mixprec::float16>(sources);
+  check_reference_quantize(quantize_target_of<mixprec::float8_e4m3>(), sources);
+  check_reference_quantize(quantize_target_of<mixprec::float8_e5m2>(), sources);
+  check_reference_quantize(quantize_target_of<mixprec::bfloat16>(), sources);
+  check_reference_quantize(quantize_target_of<mixprec::float16>(), sources);
 }
 
 // ---- Scaling recipes --------------------------------------------------------------
