@@ -149,13 +149,10 @@ MIXPREC_HOST_DEVICE inline float block_scale(float amax, bool power_of_two) noex
 
 /// 1 / scale, correctly rounded on the host and on the device alike (device
 /// code may be compiled with -prec-div=false; the host's MXCSR may flush or
-/// round otherwise: mixprec/core/exact_float.hpp).
+/// round otherwise): mixprec/core/exact_float.hpp's reciprocal_nearest, the
+/// one reciprocal of every scale in the library.
 MIXPREC_HOST_DEVICE inline float reciprocal(float scale) noexcept {
-#if MIXPREC_DEVICE_COMPILATION
-  return __frcp_rn(scale);
-#else
-  return mixprec::detail::divide_nearest(1.0f, scale);
-#endif
+  return mixprec::detail::reciprocal_nearest(scale);
 }
 
 }  // namespace cast

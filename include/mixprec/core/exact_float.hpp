@@ -128,6 +128,18 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float divide_nearest(float a, float b
 #endif
 }
 
+// 1 / x rounded to nearest: every scale's reciprocal (a dequantisation
+// factor, the inverse loss scale), the same bits on host and device. The
+// device's rcp.rn is IEEE division of 1 by x, as __fdiv_rn(1, x) is, and
+// stays so where device code is compiled with -prec-div=false.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float reciprocal_nearest(float x) noexcept {
+#if MIXPREC_DEVICE_COMPILATION
+  return __frcp_rn(x);
+#else
+  return divide_nearest(1.0f, x);
+#endif
+}
+
 // A finite double as significand · 2^exponent (the exponent of its last bit).
 struct unpacked_double {
   bool negative;

@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(block_threads) unscale_kernel(const chunk* chu
                                                                 unsigned int* ticket) {
   const chunk c = chunks[blockIdx.x];
   const gradient_entry e = tensors[c.tensor];
-  const float inverse_scale = scale != nullptr ? mixprec::detail::inverse_of_scale(*scale) : 1.0f;
+  const float inverse_scale = scale != nullptr ? mixprec::detail::reciprocal_nearest(*scale) : 1.0f;
   bool bad = false;
   double sum = 0.0;
   switch (e.type) {

@@ -246,7 +246,7 @@ class delayed_scaling {
     amax_ = window_amax();
     scale_ = detail::fp8_scale_from_amax(amax_, detail::fp8_traits<T>::scaled_max(options_.margin), scale_,
                                          options_.power_of_two);
-    scale_inv_ = mixprec::detail::divide_nearest(1.0f, scale_);
+    scale_inv_ = mixprec::detail::reciprocal_nearest(scale_);
     return scale_;
   }
 
@@ -300,7 +300,7 @@ class delayed_scaling {
     }
     require(s.scale >= FLT_MIN && s.scale <= FLT_MAX, who, "scale = ", s.scale, " must lie in [FLT_MIN, FLT_MAX] = [",
             FLT_MIN, ", ", FLT_MAX, "] (so that 1/scale is finite)");
-    const float inverse = mixprec::detail::divide_nearest(1.0f, s.scale);
+    const float inverse = mixprec::detail::reciprocal_nearest(s.scale);
     require(mixprec::detail::bit_cast<std::uint32_t>(s.scale_inv) == mixprec::detail::bit_cast<std::uint32_t>(inverse),
             who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", inverse);
     require(!detail::is_negative(s.amax), who, "amax = ", s.amax, " is negative; an amax is a magnitude");
@@ -367,7 +367,7 @@ class current_scaling {
     require(!detail::is_negative(amax), "mixprec::current_scaling::update: amax = ", amax,
             " is negative; pass the largest magnitude |x| of the tensor");
     scale_ = current_scale<T>(amax, options_);
-    scale_inv_ = mixprec::detail::divide_nearest(1.0f, scale_);
+    scale_inv_ = mixprec::detail::reciprocal_nearest(scale_);
     return scale_;
   }
   /// The scale from the last update() (1 before any).

@@ -123,12 +123,6 @@ MIXPREC_HOST_DEVICE inline void advance_loss_scale(dynamic_loss_scaler_state& st
   }
 }
 
-// 1/scale, rounded once (IEEE division rounded to nearest on host and device
-// alike, whatever the host's MXCSR: core/exact_float.hpp).
-MIXPREC_HOST_DEVICE inline float inverse_of_scale(float scale) noexcept {
-  return mixprec::detail::divide_nearest(1.0f, scale);
-}
-
 }  // namespace detail
 
 /// Rejects options the rule cannot honour; every message names the field, the
@@ -191,7 +185,7 @@ class static_loss_scaler {
   /// The factor the loss is multiplied by.
   float scale() const noexcept { return scale_; }
   /// 1 / scale(), rounded once: the factor that unscales the gradients.
-  float inverse_scale() const noexcept { return detail::inverse_of_scale(scale_); }
+  float inverse_scale() const noexcept { return detail::reciprocal_nearest(scale_); }
   /// Ends a step: counts it, and counts it as skipped when found_inf.
   void update(bool found_inf) noexcept {
     ++steps_;
@@ -230,7 +224,7 @@ class dynamic_loss_scaler {
   /// The factor the loss is multiplied by this step (GradScaler.get_scale()).
   float scale() const noexcept { return state_.scale; }
   /// 1 / scale(), rounded once: the factor that unscales the gradients.
-  float inverse_scale() const noexcept { return detail::inverse_of_scale(state_.scale); }
+  float inverse_scale() const noexcept { return detail::reciprocal_nearest(state_.scale); }
 
   /// Ends a step: found_inf says whether any gradient (on any rank) was inf or
   /// NaN, in which case the step must have been skipped (GradScaler.update()).

@@ -236,7 +236,7 @@ __global__ void __launch_bounds__(block_threads) fused_step_kernel(step_argument
   // A NaN or infinite squared norm means the gradients overflowed: skipped, as on the host.
   if (a.squared_norm != nullptr && !(*a.squared_norm <= FLT_MAX)) return;
   const std::int64_t step = a.state->steps + 1;
-  const float inverse_scale = a.scale != nullptr ? mixprec::detail::inverse_of_scale(*a.scale) : 1.0f;
+  const float inverse_scale = a.scale != nullptr ? mixprec::detail::reciprocal_nearest(*a.scale) : 1.0f;
   const float clip =
       a.squared_norm != nullptr ? mixprec::detail::clip_coefficient(*a.squared_norm, a.max_grad_norm) : 1.0f;
   const chunk c = a.chunks[blockIdx.x];
