@@ -2,6 +2,16 @@
 // negation, arithmetic rounded back correctly, integer construction rounded
 // once, conversions between formats, std::hash and operator<<. Expected
 // values come from the independent reference, not from mixprec.
+//
+// Compile time: the sweeps (loops over codes, reference calls, failure
+// messages, Catch2 assertions) are plain functions over a table of formats
+// (format_under_test) and of format pairs (conversion_under_test). Only the
+// operations under test are templates, one small function per type or pair,
+// kept out of line ([[gnu::noinline]], called through pointers) so that each
+// inlines the engine once, with the rounding and saturation read at run time,
+// instead of every sweep being compiled again for each of the 10 formats and
+// the 100 pairs (95% of the compile time was that code generation).
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -10,8 +20,10 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "mixprec/types.hpp"
@@ -33,29 +45,175 @@ std::string hex(std::uint64_t value) {
   return text;
 }
 
-// Every code of T: 2^total_bits (16 for FP4, 64 for FP6).
-template <class T>
-std::uint32_t code_count() {
-  return std::uint32_t{1} << T::format::total_bits;
-}
-
 template <class T>
 T from_code(std::uint32_t code) {
   return T::from_bits(static_cast<typename T::storage_type>(code));
 }
 
+// The six comparisons a == b, a != b, a < b, a <= b, a > b, a >= b as bits,
+// for a mixprec type and for the reference's doubles alike.
+template <class Value>
+unsigned comparisons(const Value& a, const Value& b) {
+  return (a == b ? 1u : 0u) | (a != b ? 2u : 0u) | (a < b ? 4u : 0u) | (a <= b ? 8u : 0u) | (a > b ? 16u : 0u) |
+         (a >= b ? 32u : 0u);
+}
+
+// The operations under test, on codes: one out-of-line function per type T.
+template <class T>
+[[gnu::noinline]] unsigned compare_codes(std::uint32_t a, std::uint32_t b) {
+  return comparisons(from_code<T>(a), from_code<T>(b));
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t negate_code(std::uint32_t code) {
+  return (-from_code<T>(code)).bits();
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t unary_plus_code(std::uint32_t code) {
+  return (+from_code<T>(code)).bits();
+}
+// a + b, a - b, a * b, a / b.
+template <class T>
+[[gnu::noinline]] std::array<std::uint32_t, 4> arithmetic_codes(std::uint32_t a, std::uint32_t b) {
+  const T x = from_code<T>(a), y = from_code<T>(b);
+  return {(x + y).bits(), (x - y).bits(), (x * y).bits(), (x / y).bits()};
+}
+template <class T, class Integer>
+[[gnu::noinline]] std::uint32_t construct_from_integer(Integer value) {
+  return T(value).bits();
+}
+template <class T>
+[[gnu::noinline]] std::size_t hash_code(std::uint32_t code) {
+  const std::hash<T> hash;
+  return hash(from_code<T>(code));
+}
+template <class T>
+[[gnu::noinline]] bool is_nan_code(std::uint32_t code) {
+  return isnan(from_code<T>(code));
+}
+// The size of a std::unordered_set<T> holding every non-NaN code of T.
+template <class T>
+[[gnu::noinline]] std::size_t distinct_non_nan_values() {
+  std::unordered_set<T> set;
+  for (std::uint32_t code = 0; code < (std::uint32_t{1} << T::format::total_bits); ++code) {
+    const T x = from_code<T>(code);
+    if (!isnan(x)) set.insert(x);
+  }
+  return set.size();
+}
+
+// T(Integer) for each integer type, found by std::get<std::uint32_t (*)(Integer)>.
+using integer_constructors =
+    std::tuple<std::uint32_t (*)(signed char), std::uint32_t (*)(unsigned char), std::uint32_t (*)(short),
+               std::uint32_t (*)(unsigned short), std::uint32_t (*)(int), std::uint32_t (*)(unsigned),
+               std::uint32_t (*)(long), std::uint32_t (*)(unsigned long), std::uint32_t (*)(long long),
+               std::uint32_t (*)(unsigned long long)>;
+
+// One format: its reference description and the operations under test.
+struct format_under_test {
+  const reference::format_spec* spec;
+  const reference::rounder* reference;
+  int total_bits;                       // T::format::total_bits
+  reference::overflow default_overflow;  // T::default_saturation
+  bool has_sign;                        // T::format::has_sign: float8_e8m0's operator- does not compile
+  unsigned (*compare)(std::uint32_t, std::uint32_t);
+  std::uint32_t (*negate)(std::uint32_t);  // nullptr without a sign
+  std::uint32_t (*unary_plus)(std::uint32_t);
+  std::array<std::uint32_t, 4> (*arithmetic)(std::uint32_t, std::uint32_t);
+  integer_constructors from_integer;
+  std::size_t (*hash)(std::uint32_t);
+  bool (*is_nan)(std::uint32_t);
+  std::size_t (*distinct_non_nan_values)();
+
+  // Every code of T: 2^total_bits (16 for FP4, 64 for FP6).
+  std::uint32_t code_count() const { return std::uint32_t{1} << total_bits; }
+};
+
+template <class T>
+format_under_test format_under_test_of() {
+  std::uint32_t (*negate)(std::uint32_t) = nullptr;
+  if constexpr (T::format::has_sign) negate = &negate_code<T>;
+  return {&reference::spec_of<T>(),
+          &reference::rounder_of<T>(),
+          T::format::total_bits,
+          reference::to_reference(T::default_saturation),
+          T::format::has_sign,
+          &compare_codes<T>,
+          negate,
+          &unary_plus_code<T>,
+          &arithmetic_codes<T>,
+          integer_constructors{&construct_from_integer<T, signed char>, &construct_from_integer<T, unsigned char>,
+                               &construct_from_integer<T, short>, &construct_from_integer<T, unsigned short>,
+                               &construct_from_integer<T, int>, &construct_from_integer<T, unsigned>,
+                               &construct_from_integer<T, long>, &construct_from_integer<T, unsigned long>,
+                               &construct_from_integer<T, long long>, &construct_from_integer<T, unsigned long long>},
+          &hash_code<T>,
+          &is_nan_code<T>,
+          &distinct_non_nan_values<T>};
+}
+
+// Every format, in reference::for_each_format's order.
+const std::vector<format_under_test>& formats_under_test() {
+  static const std::vector<format_under_test> formats = [] {
+    std::vector<format_under_test> all;
+    reference::for_each_format([&all](auto tag) { all.push_back(format_under_test_of<decltype(tag)>()); });
+    return all;
+  }();
+  return formats;
+}
+
+// The conversions under test from U to T, on codes, for run-time r and s.
+template <class T, class U>
+[[gnu::noinline]] std::uint32_t convert_code(std::uint32_t code, rounding r, saturation s) {
+  return mixprec::convert<T>(from_code<U>(code), r, s).bits();
+}
+template <class T, class U>
+[[gnu::noinline]] std::uint32_t convert_bits_code(std::uint32_t code, rounding r, saturation s) {
+  return mixprec::engine::convert_bits<typename T::format, typename U::format>(code, r, s);
+}
+template <class T, class U>
+[[gnu::noinline]] std::uint32_t convert_code_with_defaults(std::uint32_t code) {
+  return mixprec::convert<T>(from_code<U>(code)).bits();
+}
+
+// One pair of formats: convert<T>(U) and engine::convert_bits<T, U>.
+struct conversion_under_test {
+  const format_under_test* target;
+  const format_under_test* source;
+  std::uint32_t (*convert)(std::uint32_t, rounding, saturation);
+  std::uint32_t (*convert_bits)(std::uint32_t, rounding, saturation);
+  std::uint32_t (*convert_with_defaults)(std::uint32_t);
+};
+
+// Every pair (T, U), T the outer loop, both in reference::for_each_format's order.
+std::vector<conversion_under_test> conversions_under_test() {
+  const std::vector<format_under_test>& formats = formats_under_test();
+  std::vector<conversion_under_test> all;
+  std::size_t target = 0;
+  reference::for_each_format([&](auto target_tag) {
+    std::size_t source = 0;
+    reference::for_each_format([&](auto source_tag) {
+      using T = decltype(target_tag);
+      using U = decltype(source_tag);
+      all.push_back({&formats[target], &formats[source], &convert_code<T, U>, &convert_bits_code<T, U>,
+                     &convert_code_with_defaults<T, U>});
+      ++source;
+    });
+    ++target;
+  });
+  return all;
+}
+
 // Pairs of codes: all of them for the formats of at most 8 bits, a random
 // sample (with the special codes mixed in) for the 16-bit ones.
-template <class T>
-std::vector<std::pair<std::uint32_t, std::uint32_t>> code_pairs(std::uint64_t seed) {
+std::vector<std::pair<std::uint32_t, std::uint32_t>> code_pairs(const format_under_test& format, std::uint64_t seed) {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
-  if (T::format::total_bits <= 8) {
-    for (std::uint32_t a = 0; a < code_count<T>(); ++a)
-      for (std::uint32_t b = 0; b < code_count<T>(); ++b) pairs.emplace_back(a, b);
+  if (format.total_bits <= 8) {
+    for (std::uint32_t a = 0; a < format.code_count(); ++a)
+      for (std::uint32_t b = 0; b < format.code_count(); ++b) pairs.emplace_back(a, b);
     return pairs;
   }
   std::mt19937_64 generator(seed);
-  const reference::rounder& ref = reference::rounder_of<T>();
+  const reference::rounder& ref = *format.reference;
   const std::uint32_t sign = ref.spec().sign_bit();
   const std::vector<std::uint32_t> specials = {0u, sign, ref.max_code(), sign | ref.max_code(), ref.nan_code(), 1u,
                                                sign | 1u, 0x7C00u & (sign - 1), 0x7F80u & (sign - 1)};
@@ -101,20 +259,17 @@ TEST_CASE("the value types are trivially copyable standard-layout wrappers of th
 }
 
 TEST_CASE("comparisons follow IEEE 754: NaN is unordered and +0 == -0", "[value_type]") {
-  reference::for_each_format([](auto tag) {
-    using T = decltype(tag);
-    const reference::format_spec& spec = reference::spec_of<T>();
+  for (const format_under_test& format : formats_under_test()) {
+    const reference::format_spec& spec = *format.spec;
     failures result;
-    for (const auto& pair : code_pairs<T>(1)) {
-      const T a = from_code<T>(pair.first), b = from_code<T>(pair.second);
+    for (const auto& pair : code_pairs(format, 1)) {
       const double x = reference::decode(spec, pair.first).value, y = reference::decode(spec, pair.second).value;
-      const bool ok = (a == b) == (x == y) && (a != b) == (x != y) && (a < b) == (x < y) && (a <= b) == (x <= y) &&
-                      (a > b) == (x > y) && (a >= b) == (x >= y);
+      const bool ok = format.compare(pair.first, pair.second) == comparisons(x, y);
       if (!ok) result.add(hex(pair.first) + " vs " + hex(pair.second));
     }
     INFO(spec.name << ": " << result.count << " pairs compared wrongly\n" << result.first);
     CHECK(result.count == 0);
-  });
+  }
   CHECK(mixprec::float8_e4m3::from_bits(0x00) == mixprec::float8_e4m3::from_bits(0x80));
   CHECK_FALSE(mixprec::float8_e4m3::from_bits(0x00) < mixprec::float8_e4m3::from_bits(0x80));
   const mixprec::float16 nan = std::numeric_limits<mixprec::float16>::quiet_NaN();
@@ -125,17 +280,15 @@ TEST_CASE("comparisons follow IEEE 754: NaN is unordered and +0 == -0", "[value_
 }
 
 TEST_CASE("unary minus flips the sign; fnuz has no -0 and its NaN stays NaN", "[value_type]") {
-  reference::for_each_format([](auto tag) {
-    using T = decltype(tag);
+  for (const format_under_test& format : formats_under_test()) {
     // float8_e8m0 has no sign: its operator- does not compile (a static_assert).
-    if constexpr (T::format::has_sign) {
-    const reference::format_spec& spec = reference::spec_of<T>();
+    if (!format.has_sign) continue;
+    const reference::format_spec& spec = *format.spec;
     failures result;
-    for (std::uint32_t code = 0; code < code_count<T>(); ++code) {
-      const T x = from_code<T>(code);
+    for (std::uint32_t code = 0; code < format.code_count(); ++code) {
       const reference::decoded d = reference::decode(spec, code);
-      const T negated = -x;
-      const reference::decoded n = reference::decode(spec, negated.bits());
+      const std::uint32_t negated = format.negate(code);
+      const reference::decoded n = reference::decode(spec, negated);
       bool ok = false;
       if (d.kind == reference::value_kind::nan) {
         ok = n.kind == reference::value_kind::nan;
@@ -146,13 +299,20 @@ TEST_CASE("unary minus flips the sign; fnuz has no -0 and its NaN stays NaN", "[
       } else {
         ok = reference::double_bits(n.value) == reference::double_bits(-d.value);
       }
-      if ((+x).bits() != code) ok = false;
-      if (!ok) result.add("-" + hex(code) + " gave " + hex(negated.bits()));
+      if (format.unary_plus(code) != code) ok = false;
+      if (!ok) {
+        // Appended, not "-" + hex(code): g++ 12 -std=c++20 -O3 warns falsely
+        // (-Wstringop-overflow) on inserting into the front of a string here.
+        std::string line = "-";
+        line += hex(code);
+        line += " gave ";
+        line += hex(negated);
+        result.add(line);
+      }
     }
     INFO(spec.name << "\n" << result.first);
     CHECK(result.count == 0);
-    }
-  });
+  }
   CHECK((-mixprec::float4_e2m1::from_bits(0x7)).bits() == 0xF);
   CHECK((-mixprec::float6_e3m2::from_bits(0x00)).bits() == 0x20);
   CHECK((-mixprec::float8_e4m3fnuz::from_bits(0x00)).bits() == 0x00);
@@ -179,20 +339,18 @@ TEST_CASE("arithmetic is done in float and rounded back correctly with the type'
   // default saturation. The exact result is taken in double, whose 53 bits
   // are at least 2p + 2 for every format here, so rounding it once more in
   // the reference is the correctly rounded result (Figueroa 1995).
-  reference::for_each_format([](auto tag) {
-    using T = decltype(tag);
-    const reference::format_spec& spec = reference::spec_of<T>();
-    const reference::rounder& ref = reference::rounder_of<T>();
-    const reference::overflow policy = reference::to_reference(T::default_saturation);
+  for (const format_under_test& format : formats_under_test()) {
+    const reference::format_spec& spec = *format.spec;
+    const reference::rounder& ref = *format.reference;
+    const reference::overflow policy = format.default_overflow;
     failures result;
     std::uint64_t operations = 0;
-    for (const auto& pair : code_pairs<T>(2)) {
-      const T a = from_code<T>(pair.first), b = from_code<T>(pair.second);
+    for (const auto& pair : code_pairs(format, 2)) {
       const double x = reference::decode(spec, pair.first).value, y = reference::decode(spec, pair.second).value;
-      const std::uint32_t got[4] = {(a + b).bits(), (a - b).bits(), (a * b).bits(), (a / b).bits()};
+      const std::array<std::uint32_t, 4> got = format.arithmetic(pair.first, pair.second);
       const double exact[4] = {x + y, x - y, x * y, x / y};
       const char* names[4] = {" + ", " - ", " * ", " / "};
-      for (int op = 0; op < 4; ++op) {
+      for (std::size_t op = 0; op < 4; ++op) {
         const std::uint32_t expected = ref.round(exact[op], reference::mode::nearest_even, policy);
         ++operations;
         if (got[op] != expected)
@@ -202,15 +360,16 @@ TEST_CASE("arithmetic is done in float and rounded back correctly with the type'
     }
     INFO(spec.name << ": " << operations << " operations, " << result.count << " wrong\n" << result.first);
     CHECK(result.count == 0);
-  });
+  }
 }
 
 namespace {
 
-template <class T, class Integer>
-void check_integers(failures& result, std::uint64_t& checked) {
-  const reference::rounder& ref = reference::rounder_of<T>();
-  const reference::overflow policy = reference::to_reference(T::default_saturation);
+template <class Integer>
+void check_integers(const format_under_test& format, failures& result, std::uint64_t& checked) {
+  const reference::rounder& ref = *format.reference;
+  const reference::overflow policy = format.default_overflow;
+  const auto construct = std::get<std::uint32_t (*)(Integer)>(format.from_integer);
   std::vector<Integer> values = {0,
                                  1,
                                  2,
@@ -228,7 +387,7 @@ void check_integers(failures& result, std::uint64_t& checked) {
   for (const Integer v : values) {
     // long double holds every 64-bit integer exactly (checked by the caller).
     const std::uint32_t expected = ref.round(static_cast<long double>(v), reference::mode::nearest_even, policy);
-    const std::uint32_t actual = T(v).bits();
+    const std::uint32_t actual = construct(v);
     ++checked;
     if (actual != expected)
       result.add(std::to_string(v) + ": expected " + hex(expected) + ", got " + hex(actual));
@@ -241,24 +400,22 @@ TEST_CASE("integer constructors round the exact integer once, whatever its width
   if constexpr (std::numeric_limits<long double>::digits < 64) {
     WARN("long double cannot hold 64-bit integers exactly here: skipping the comparison with the reference");
   } else {
-    reference::for_each_format([](auto tag) {
-      using T = decltype(tag);
+    for (const format_under_test& format : formats_under_test()) {
       failures result;
       std::uint64_t checked = 0;
-      check_integers<T, signed char>(result, checked);
-      check_integers<T, unsigned char>(result, checked);
-      check_integers<T, short>(result, checked);
-      check_integers<T, unsigned short>(result, checked);
-      check_integers<T, int>(result, checked);
-      check_integers<T, unsigned>(result, checked);
-      check_integers<T, long>(result, checked);
-      check_integers<T, unsigned long>(result, checked);
-      check_integers<T, long long>(result, checked);
-      check_integers<T, unsigned long long>(result, checked);
-      INFO(reference::spec_of<T>().name << ": " << checked << " integers, " << result.count << " wrong\n"
-                                        << result.first);
+      check_integers<signed char>(format, result, checked);
+      check_integers<unsigned char>(format, result, checked);
+      check_integers<short>(format, result, checked);
+      check_integers<unsigned short>(format, result, checked);
+      check_integers<int>(format, result, checked);
+      check_integers<unsigned>(format, result, checked);
+      check_integers<long>(format, result, checked);
+      check_integers<unsigned long>(format, result, checked);
+      check_integers<long long>(format, result, checked);
+      check_integers<unsigned long long>(format, result, checked);
+      INFO(format.spec->name << ": " << checked << " integers, " << result.count << " wrong\n" << result.first);
       CHECK(result.count == 0);
-    });
+    }
   }
   // 2^63 + 2^55 + 1 lies just above the midpoint of bf16's 2^63 and
   // 2^63 + 2^56: once rounded it is 2^63 + 2^56 (0x5F01); through double it
@@ -275,65 +432,53 @@ TEST_CASE("integer constructors round the exact integer once, whatever its width
 
 TEST_CASE("convert<T>(U) and engine::convert_bits between formats round the exact value of every code of U",
           "[value_type][conversion]") {
-  reference::for_each_format([](auto target_tag) {
-    using T = decltype(target_tag);
-    const reference::rounder& ref = reference::rounder_of<T>();
-    reference::for_each_format([&](auto source_tag) {
-      using U = decltype(source_tag);
-      const reference::format_spec& source = reference::spec_of<U>();
-      failures result;
-      for (std::uint32_t code = 0; code < code_count<U>(); ++code) {
-        const U x = from_code<U>(code);
-        const reference::decoded decoded = reference::decode(source, code);
-        const double value = decoded.value;
-        for (const rounding r : reference::deterministic_modes) {
-          for (const saturation s : reference::saturations) {
-            const std::uint32_t expected = ref.round(value, reference::to_reference(r), reference::to_reference(s));
-            const std::uint32_t actual = mixprec::convert<T>(x, r, s).bits();
-            // The engine's direct format-to-format conversion (convert goes
-            // through float) gives the same on every number; its widening
-            // branch moves fields without the rounding core. A NaN may differ:
-            // an exact widening keeps sign and payload (made quiet) where the
-            // narrowing from float gives the canonical NaN, so a NaN of T is
-            // all that is asked of it there.
-            const std::uint32_t direct =
-                mixprec::engine::convert_bits<typename T::format, typename U::format>(code, r, s);
-            const bool nan_to_nan = decoded.kind == reference::value_kind::nan &&
-                                    reference::decode(ref.spec(), direct).kind == reference::value_kind::nan;
-            const bool direct_ok = direct == expected || nan_to_nan;
-            if (actual != expected || !direct_ok)
-              result.add(std::string(source.name) + " " + hex(code) + " " + reference::name(reference::to_reference(r)) +
-                         " " + reference::name(reference::to_reference(s)) + ": expected " + hex(expected) + ", got " +
-                         hex(actual) + " (convert), " + hex(direct) + " (engine::convert_bits)");
-          }
+  for (const conversion_under_test& conversion : conversions_under_test()) {
+    const reference::rounder& ref = *conversion.target->reference;
+    const reference::format_spec& source = *conversion.source->spec;
+    failures result;
+    for (std::uint32_t code = 0; code < conversion.source->code_count(); ++code) {
+      const reference::decoded decoded = reference::decode(source, code);
+      const double value = decoded.value;
+      for (const rounding r : reference::deterministic_modes) {
+        for (const saturation s : reference::saturations) {
+          const std::uint32_t expected = ref.round(value, reference::to_reference(r), reference::to_reference(s));
+          const std::uint32_t actual = conversion.convert(code, r, s);
+          // The engine's direct format-to-format conversion (convert goes
+          // through float) gives the same on every number; its widening
+          // branch moves fields without the rounding core. A NaN may differ:
+          // an exact widening keeps sign and payload (made quiet) where the
+          // narrowing from float gives the canonical NaN, so a NaN of T is
+          // all that is asked of it there.
+          const std::uint32_t direct = conversion.convert_bits(code, r, s);
+          const bool nan_to_nan = decoded.kind == reference::value_kind::nan &&
+                                  reference::decode(ref.spec(), direct).kind == reference::value_kind::nan;
+          const bool direct_ok = direct == expected || nan_to_nan;
+          if (actual != expected || !direct_ok)
+            result.add(std::string(source.name) + " " + hex(code) + " " + reference::name(reference::to_reference(r)) +
+                       " " + reference::name(reference::to_reference(s)) + ": expected " + hex(expected) + ", got " +
+                       hex(actual) + " (convert), " + hex(direct) + " (engine::convert_bits)");
         }
-        const std::uint32_t expected_default =
-            ref.round(value, reference::mode::nearest_even, reference::to_reference(T::default_saturation));
-        if (mixprec::convert<T>(x).bits() != expected_default) result.add(hex(code) + " with the defaults");
       }
-      INFO(source.name << " -> " << ref.spec().name << ": " << result.count << " wrong\n" << result.first);
-      CHECK(result.count == 0);
-    });
-  });
+      const std::uint32_t expected_default =
+          ref.round(value, reference::mode::nearest_even, conversion.target->default_overflow);
+      if (conversion.convert_with_defaults(code) != expected_default) result.add(hex(code) + " with the defaults");
+    }
+    INFO(source.name << " -> " << ref.spec().name << ": " << result.count << " wrong\n" << result.first);
+    CHECK(result.count == 0);
+  }
 }
 
 TEST_CASE("std::hash: equal values hash equally, +0 and -0 included", "[value_type]") {
-  reference::for_each_format([](auto tag) {
-    using T = decltype(tag);
-    const std::hash<T> hash;
-    const reference::rounder& ref = reference::rounder_of<T>();
-    if (ref.spec().has_negative_zero()) CHECK(hash(from_code<T>(0)) == hash(from_code<T>(ref.spec().sign_bit())));
-    std::unordered_set<T> set;
-    for (std::uint32_t code = 0; code < code_count<T>(); ++code) {
-      const T x = from_code<T>(code);
-      if (!isnan(x)) set.insert(x);
-    }
+  for (const format_under_test& format : formats_under_test()) {
+    const reference::rounder& ref = *format.reference;
+    INFO(ref.spec().name);
+    if (ref.spec().has_negative_zero()) CHECK(format.hash(0) == format.hash(ref.spec().sign_bit()));
     // Every non-NaN code is a distinct value except the two zeros (where -0 exists).
     std::size_t values = 0;
-    for (std::uint32_t code = 0; code < code_count<T>(); ++code)
-      if (!isnan(from_code<T>(code))) ++values;
-    CHECK(set.size() == values - (ref.spec().has_negative_zero() ? 1 : 0));
-  });
+    for (std::uint32_t code = 0; code < format.code_count(); ++code)
+      if (!format.is_nan(code)) ++values;
+    CHECK(format.distinct_non_nan_values() == values - (ref.spec().has_negative_zero() ? 1 : 0));
+  }
   const std::hash<mixprec::float16> hash;
   CHECK(hash(mixprec::float16(0.0f)) == hash(mixprec::float16(-0.0f)));
   CHECK(std::hash<mixprec::float8_e4m3>{}(mixprec::float8_e4m3(0.0f)) == std::hash<mixprec::float8_e4m3>{}(mixprec::float8_e4m3(-0.0f)));
