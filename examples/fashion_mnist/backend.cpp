@@ -18,6 +18,9 @@
 #include "recipes.hpp"
 
 namespace fashion_mnist {
+// This file's helpers have internal linkage: backend.hpp's functions are its
+// only interface.
+namespace {
 
 // Calls f(T{}) with the C++ type of an MX element (float8_e4m3, ...,
 // float4_e2m1).
@@ -33,8 +36,6 @@ decltype(auto) with_block_element(mixprec::gemm::block_element element, F&& f) {
   }
   return f(mixprec::float4_e2m1{});
 }
-
-namespace detail {
 
 // What the quantization of x did to each non-zero element (numerics.hpp's
 // cast_census): flushed to ±0, left a non-zero subnormal element, or
@@ -75,7 +76,7 @@ block_cast_report report_block_cast(const float* x, std::int64_t cols, bool roww
   return result;
 }
 
-}  // namespace detail
+}  // namespace
 
 
 float cast_per_tensor(const float* x, std::int64_t rows, std::int64_t cols, element_type type, float scale,
@@ -157,7 +158,7 @@ void cast_block_scaled(const float* x, std::int64_t rows, std::int64_t cols,
     out.mode = scale_mode::per_tensor;
     out.scale_inv.assign(1, 1.0f / tensor_scale);
     if (report != nullptr)
-      *report = detail::report_block_cast(
+      *report = report_block_cast(
           x, cols, rowwise, q.data(), lines, length, [&](std::int64_t line, std::int64_t p, double v) {
             const double d = static_cast<double>(
                 static_cast<float>(block_scales[static_cast<std::size_t>(line) * blocks +
@@ -179,7 +180,7 @@ void cast_block_scaled(const float* x, std::int64_t rows, std::int64_t cols,
     out.mode = scale_mode::per_tensor;
     out.scale_inv.assign(1, 1.0f);
     if (report != nullptr)
-      *report = detail::report_block_cast(
+      *report = report_block_cast(
           x, cols, rowwise, q.data(), lines, length, [&](std::int64_t line, std::int64_t p, double v) {
             return v / static_cast<double>(static_cast<float>(
                            scales[static_cast<std::size_t>(line) * blocks +
