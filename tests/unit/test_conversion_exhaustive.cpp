@@ -91,7 +91,8 @@ inline bool is_infinite(std::uint32_t bits) { return (bits & 0x7FFFFFFFu) == 0x7
 
 // __float2half_rn / __float2bfloat16_rn overflow to inf: saturation::none.
 // __float2*_rz never pass max for finite input and keep ±inf: toward_zero
-// with saturation::none everywhere, and with saturation::finite except ±inf.
+// with saturation::none everywhere, and with saturation::finite except ±inf
+// (one call serves both where both cover the input).
 // __float2*_ru / _rd are IEEE directed rounding with infinities: saturation::none.
 #define MIXPREC_CUDA_REFERENCE_CALL(T, R, S, function, covered, same_call) \
   template <>                                                   \
@@ -108,13 +109,15 @@ inline bool is_infinite(std::uint32_t bits) { return (bits & 0x7FFFFFFFu) == 0x7
 #define MIXPREC_CUDA_REFERENCE(T, R, S, function, covered) \
   MIXPREC_CUDA_REFERENCE_CALL(T, R, S, function, covered, false)
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::nearest_even, saturation::none, raw(__float2half_rn(x)), true)
-MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::toward_zero, saturation::none, raw(__float2half_rz(x)), true)
+MIXPREC_CUDA_REFERENCE_CALL(mixprec::float16, rounding::toward_zero, saturation::none, raw(__float2half_rz(x)), true,
+                            true)
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::toward_zero, saturation::finite, raw(__float2half_rz(x)),
                        !is_infinite(bits))
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::upward, saturation::none, raw(__float2half_ru(x)), true)
 MIXPREC_CUDA_REFERENCE(mixprec::float16, rounding::downward, saturation::none, raw(__float2half_rd(x)), true)
 MIXPREC_CUDA_REFERENCE(mixprec::bfloat16, rounding::nearest_even, saturation::none, raw(__float2bfloat16_rn(x)), true)
-MIXPREC_CUDA_REFERENCE(mixprec::bfloat16, rounding::toward_zero, saturation::none, raw(__float2bfloat16_rz(x)), true)
+MIXPREC_CUDA_REFERENCE_CALL(mixprec::bfloat16, rounding::toward_zero, saturation::none, raw(__float2bfloat16_rz(x)), true,
+                            true)
 MIXPREC_CUDA_REFERENCE(mixprec::bfloat16, rounding::toward_zero, saturation::finite, raw(__float2bfloat16_rz(x)),
                        !is_infinite(bits))
 MIXPREC_CUDA_REFERENCE(mixprec::bfloat16, rounding::upward, saturation::none, raw(__float2bfloat16_ru(x)), true)
