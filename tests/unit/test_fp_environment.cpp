@@ -35,6 +35,10 @@
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/reference/nvfp4_quantize.hpp"
 #include "mixprec/reference/quantize.hpp"
+#include "mixprec/reference/block_scaled_gemm.hpp"
+#include "mixprec/reference/scaled_gemm.hpp"
+#include "mixprec/scaling/block_recipes.hpp"
+#include "mixprec/training/optimizer.hpp"
 #include "mixprec/scaling/fp8_scaling.hpp"
 #include "mixprec/scaling/loss_scaler.hpp"
 #include "mixprec/types.hpp"
@@ -79,6 +83,14 @@ std::vector<environment> environments() {
   return list;
 }
 
+// The environments with DAZ and FTZ that round to nearest (none without MXCSR).
+std::vector<environment> daz_ftz_to_nearest() {
+  std::vector<environment> list;
+  for (const environment& e : environments())
+    if (e.mxcsr_bits != 0 && e.rounding_mode == FE_TONEAREST) list.push_back(e);
+  return list;
+}
+
 // Sets an environment and restores the caller's (rounding mode, MXCSR, flags)
 // on destruction, also when a check throws.
 class environment_scope {
@@ -116,6 +128,13 @@ void append_value(bytes& out, const T& value) {
   append_bytes(out, &value, sizeof value);
 }
 
+// x in C's %a notation.
+std::string hex(float x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%a", static_cast<double>(x));
+  return text;
+}
+
 std::string hex_around(const bytes& b, std::size_t at) {
   std::string text;
   const std::size_t begin = at - at % 4;
@@ -127,12 +146,13 @@ std::string hex_around(const bytes& b, std::size_t at) {
   return text;
 }
 
-// Runs compute() in the default environment, then in every other one, and
-// checks that each run gives the same bytes. `compute` must be a pure
-// function of inputs it captures.
-void check_independent_of_environment(const std::string& what, const std::function<bytes()>& compute) {
+// Runs compute() in the default environment, then in every other one (or
+// those given), and checks that each run gives the same bytes. `compute` must
+// be a pure function of inputs it captures.
+void check_independent_of_environment(const std::string& what, const std::function<bytes()>& compute,
+                                      const std::vector<environment>& others = environments()) {
   const bytes expected = compute();
-  for (const environment& e : environments()) {
+  for (const environment& e : others) {
     bytes actual;
     {
       const environment_scope scope(e);
@@ -632,30 +652,41 @@ template <class Source>
   }
 }
 
-bytes quantize_nvfp4_all(const source_tensor& x, bool host, simd_path path) {
+// The quantization of `x` with options `o`, both outputs sized for the tensor.
+nvfp4_quantized quantize_nvfp4_source(const source_tensor& x, bool host, simd_path path,
+                                      const mixprec::nvfp4_options& o, mixprec::mx_orientation orientation) {
   const std::size_t n = static_cast<std::size_t>(block_rows * block_cols);
   const std::size_t scale_capacity = 256 * 8;
+  nvfp4_quantized q;
+  q.out.resize(n);
+  q.scales.resize(scale_capacity);
+  q.packed.resize(n / 2);
+  q.packed_scales.resize(scale_capacity);
+  if (x.floats != nullptr)
+    quantize_nvfp4_of(x.floats, host, path, o, orientation, q);
+  else
+    quantize_nvfp4_of(x.bfloat16s, host, path, o, orientation, q);
+  return q;
+}
+
+void append_nvfp4(bytes& b, const nvfp4_quantized& q) {
+  append(b, q.out);
+  append(b, q.scales);
+  append_value(b, q.tensor_scale);
+  append(b, q.packed);
+  append(b, q.packed_scales);
+  append_value(b, q.packed_tensor_scale);
+}
+
+bytes quantize_nvfp4_all(const source_tensor& x, bool host, simd_path path) {
   bytes b;
   for (const mixprec::nvfp4_options& o : nvfp4_variants())
     for (mixprec::mx_orientation orientation : {mixprec::mx_orientation::rowwise, mixprec::mx_orientation::columnwise}) {
-      nvfp4_quantized q;
-      q.out.resize(n);
-      q.scales.resize(scale_capacity);
-      q.packed.resize(n / 2);
-      q.packed_scales.resize(scale_capacity);
-      if (x.floats != nullptr)
-        quantize_nvfp4_of(x.floats, host, path, o, orientation, q);
-      else
-        quantize_nvfp4_of(x.bfloat16s, host, path, o, orientation, q);
-      append(b, q.out);
-      append(b, q.scales);
-      append_value(b, q.tensor_scale);
-      append(b, q.packed);
-      append(b, q.packed_scales);
-      append_value(b, q.packed_tensor_scale);
+      const nvfp4_quantized q = quantize_nvfp4_source(x, host, path, o, orientation);
+      append_nvfp4(b, q);
       if (!host && o.mode == rounding::nearest_even) {
         const bool rowwise = orientation == mixprec::mx_orientation::rowwise;
-        std::vector<float> back(n);
+        std::vector<float> back(q.out.size());
         mixprec::reference::dequantize_nvfp4(q.out.data(), q.scales.data(), q.tensor_scale,
                                              rowwise ? block_rows : block_cols, rowwise ? block_cols : block_rows,
                                              back.data(), o);
@@ -853,6 +884,374 @@ TEST_CASE("fp environment: FP8 scaling recipes and the loss scaler, subnormal am
     mixprec::static_loss_scaler fixed(3.0f);
     append_value(b, fixed.inverse_scale());
     return b;
+  });
+}
+
+// ---- Block scaling recipes ----------------------------------------------------------
+
+mx_element_under_test mx_element(mixprec::gemm::block_element element) {
+  using mixprec::gemm::block_element;
+  switch (element) {
+    case block_element::float8_e4m3: return mx_element_of<mixprec::float8_e4m3>();
+    case block_element::float8_e5m2: return mx_element_of<mixprec::float8_e5m2>();
+    case block_element::float6_e2m3: return mx_element_of<mixprec::float6_e2m3>();
+    case block_element::float6_e3m2: return mx_element_of<mixprec::float6_e3m2>();
+    case block_element::float4_e2m1: break;
+  }
+  return mx_element_of<mixprec::float4_e2m1>();
+}
+
+TEST_CASE("fp environment: block scaling recipes, each operand quantized as its recipe says", "[fp_environment]") {
+  const block_sources s;
+  mixprec::mxfp8_recipe_options hybrid;
+  hybrid.gradient_element = mixprec::gemm::block_element::float8_e5m2;
+  hybrid.scale_rule = mixprec::mx_scale_rule::floor;
+  mixprec::nvfp4_recipe_options one_dimensional;
+  one_dimensional.two_dimensional_weights = false;
+  const mixprec::block_scaling_recipe recipes[] = {
+      mixprec::mxfp8_block_scaling(),        mixprec::mxfp8_block_scaling(hybrid),
+      mixprec::mxfp4_block_scaling(),        mixprec::mxfp4_block_scaling(mixprec::mx_scale_rule::rceil),
+      mixprec::nvfp4_block_scaling(),        mixprec::nvfp4_block_scaling(one_dimensional)};
+  for (const mixprec::block_scaling_recipe& recipe : recipes)
+    for (const source_tensor& x : sources_of(s))
+      check_independent_of_environment(std::string(recipe.name) + " recipe, its six operands of " + x.name, [&] {
+        bytes b;
+        for (std::size_t i = 0; i < mixprec::linear_operand_count; ++i) {
+          const auto which = static_cast<mixprec::linear_operand>(i);
+          const mixprec::block_operand_recipe& r = recipe.operand(which);
+          if (r.quantizer == mixprec::block_quantizer::mx) {
+            std::vector<mixprec::float8_e8m0> scales(256 * 8);
+            append_bytes(b, mx_element(r.element).quantize(x, false, simd_path::portable,
+                                                           mixprec::mx_options_for(r, 11, i), orientation_of(which),
+                                                           scales));
+            append(b, scales);
+          } else {
+            append_nvfp4(b, quantize_nvfp4_source(x, false, simd_path::portable, mixprec::nvfp4_options_for(r, 11, i),
+                                                  orientation_of(which)));
+          }
+        }
+        return b;
+      });
+}
+
+// ---- GEMM validation ---------------------------------------------------------------
+
+// "accepted", or the message of the mixprec::error `call` threw.
+std::string verdict(const std::function<void()>& call) {
+  try {
+    call();
+    return "accepted";
+  } catch (const mixprec::error& e) {
+    return e.what();
+  }
+}
+
+// "accepted" or "rejected": the messages print the values, and a float's
+// decimal digits follow the host's environment (the stream widens it with
+// the hardware, DAZ reading a subnormal as 0, and rounds the digits in the
+// caller's mode), which is not what is checked here.
+std::string accepted_or_rejected(const std::function<void()>& call) {
+  return verdict(call) == "accepted" ? "accepted" : "rejected";
+}
+
+void append_text(bytes& b, const std::string& text) { append_bytes(b, text.data(), text.size()); }
+
+TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, alpha and scales",
+          "[fp_environment]") {
+  using mixprec::gemm::element_type;
+  std::vector<mixprec::float8_e4m3> a(4 * 32), b_values(4 * 32);
+  std::vector<float> d(16);
+  const float subnormals[] = {0x1p-149f, -0x1p-149f, 0x1.8p-140f, 0x1.fffffcp-127f, 0.0f, -0.0f, 1.0f};
+  check_independent_of_environment("validate and require_usable_scale", [&] {
+    bytes out;
+    for (float value : subnormals) {
+      mixprec::gemm::problem p = mixprec::gemm::make_problem(4, 4, 32, element_type::float8_e4m3,
+                                                             element_type::float8_e4m3, element_type::float32);
+      p.a.data = a.data();
+      p.b.data = b_values.data();
+      p.d.data = d.data();
+      p.c.type = element_type::float32;
+      p.beta = value;  // C is null: only a beta of exactly 0 may leave it out
+      append_text(out, accepted_or_rejected([&] { mixprec::gemm::validate(p); }));
+      p.beta = 0.0f;
+      p.alpha = value;
+      append_text(out, accepted_or_rejected([&] { mixprec::gemm::validate(p); }));
+      const mixprec::gemm::scale_layout layout{mixprec::gemm::scale_mode::row_wise, 4, 32};
+      const std::vector<float> scales = {1.0f, value, 2.0f, 3.0f};
+      append_text(out, accepted_or_rejected([&] { mixprec::gemm::require_usable_scales(scales.data(), layout, "who: ", "scale"); }));
+      mixprec::gemm::block_scaled_problem q;
+      q.m = q.n = 4;
+      q.k = 32;
+      q.a.data = a.data();
+      q.a.ld = 32;
+      q.b.data = b_values.data();
+      q.b.ld = 32;
+      q.a.scales = q.b.scales = a.data();
+      q.d.type = element_type::float32;
+      q.d.data = d.data();
+      q.d.ld = 4;
+      q.alpha = value;
+      append_text(out, accepted_or_rejected([&] { mixprec::gemm::validate(q); }));
+      append_text(out, accepted_or_rejected([&] { append_value(out, mixprec::gemm::nvfp4_alpha(value, 0x1p-100f)); }));
+      append_text(out, accepted_or_rejected([&] { append_value(out, mixprec::gemm::nvfp4_alpha(3.0f, value, 0.3f)); }));
+    }
+    return out;
+  });
+}
+
+// ---- GEMM references ---------------------------------------------------------------
+
+// A, B and the rest of a scaled GEMM, [m, k] · [n, k]ᵀ: FP8 codes from the
+// tensors above (subnormal FP8 values and all) and scales that are float
+// subnormals, normal, or make the products subnormal.
+struct scaled_gemm_case {
+  std::int64_t m = 24, n = 20, k = 272;  // three K blocks of 128, the last one partial
+  std::vector<mixprec::float8_e4m3> a, b;
+  std::vector<mixprec::bfloat16> c, bias;
+};
+
+bytes run_scaled_gemm(const scaled_gemm_case& g, mixprec::gemm::scale_mode a_mode, mixprec::gemm::scale_mode b_mode,
+                      mixprec::gemm::element_type d_type, mixprec::gemm::epilogue op, float beta, float scale_value,
+                      mixprec::reference::accumulation accumulate) {
+  using mixprec::gemm::element_type;
+  mixprec::gemm::problem p = mixprec::gemm::make_problem(g.m, g.n, g.k, element_type::float8_e4m3,
+                                                         element_type::float8_e4m3, d_type);
+  p.a.data = g.a.data();
+  p.b.data = g.b.data();
+  p.a.scaling = a_mode;
+  p.b.scaling = b_mode;
+  std::vector<float> a_scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{a_mode, g.m, g.k}.count()));
+  std::vector<float> b_scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{b_mode, g.n, g.k}.count()));
+  for (std::size_t i = 0; i < a_scales.size(); ++i) a_scales[i] = i % 3 == 0 ? scale_value : 0.75f + 0.125f * static_cast<float>(i % 5);
+  for (std::size_t i = 0; i < b_scales.size(); ++i) b_scales[i] = i % 2 == 0 ? 0x1.3p-3f : scale_value;
+  p.a.scale = a_scales.data();
+  p.b.scale = b_scales.data();
+  p.alpha = 0.3f;
+  p.beta = beta;
+  p.c.type = element_type::bfloat16;
+  p.c.data = g.c.data();
+  p.bias.type = element_type::bfloat16;
+  p.epilogue_op = op;
+  if (mixprec::gemm::has_bias(op)) p.bias.data = g.bias.data();
+  const float d_scale = 3.0f;
+  float amax = -1.0f;
+  if (mixprec::gemm::is_fp8(d_type)) {
+    p.d.scale = &d_scale;
+    p.d.amax = &amax;
+  }
+  std::vector<float> d(static_cast<std::size_t>(g.m * g.n), -7.0f);  // room for any D type
+  p.d.data = d.data();
+  mixprec::reference::gemm_options o;
+  o.accumulate = accumulate;
+  bytes b;
+  append_text(b, verdict([&] { mixprec::reference::scaled_gemm(p, o); }));
+  append(b, d);
+  append_value(b, amax);
+  return b;
+}
+
+TEST_CASE("fp environment: reference::scaled_gemm, FP8 with per-tensor, row-wise and block scales",
+          "[fp_environment]") {
+  using mixprec::gemm::element_type;
+  using mixprec::gemm::scale_mode;
+  const block_sources s;
+  scaled_gemm_case g;
+  const auto codes = [](const std::vector<float>& x, std::size_t count, float factor) {
+    std::vector<mixprec::float8_e4m3> q(count);
+    for (std::size_t i = 0; i < count; ++i)
+      q[i] = mixprec::convert<mixprec::float8_e4m3>(x[i % x.size()] * factor + (i % 11 == 0 ? 0x1p-8f : 0.0f));
+    return q;
+  };
+  g.a = codes(s.mixed, static_cast<std::size_t>(g.m * g.k), 1.0f);
+  g.b = codes(s.mixed, static_cast<std::size_t>(g.n * g.k) + 7, 0.01f);
+  g.b.erase(g.b.begin(), g.b.begin() + 7);
+  for (std::int64_t i = 0; i < g.m * g.n; ++i)
+    g.c.push_back(mixprec::bfloat16::from_bits(static_cast<std::uint16_t>(float_bits(s.tiny[static_cast<std::size_t>(i)]) >> 16)));
+  for (std::int64_t j = 0; j < g.n; ++j) g.bias.push_back(mixprec::bfloat16(0.25f * static_cast<float>(j % 7) - 0.5f));
+  const scale_mode modes[] = {scale_mode::per_tensor, scale_mode::row_wise, scale_mode::block_1x128,
+                              scale_mode::block_128x128};
+  // The FP32 sums and products follow the environment, as any float code
+  // (README); with float64 accumulation the products and sums are exact or
+  // normal doubles, so DAZ and FTZ (rounding to nearest) change no bit of the
+  // scales' and C's decoding and D's conversion: that is what this holds.
+  // FP32 accumulation only with normal scales and sums.
+  struct gemm_variant {
+    mixprec::reference::accumulation accumulate;
+    float scale_value;
+  };
+  const gemm_variant variants[] = {{mixprec::reference::accumulation::float64, 1.0f},
+                                   {mixprec::reference::accumulation::float64, 0x1.8p-140f},
+                                   {mixprec::reference::accumulation::float64, 0x1p-126f},
+                                   {mixprec::reference::accumulation::float64, 0x1p-70f},
+                                   {mixprec::reference::accumulation::float32, 1.0f}};
+  for (const gemm_variant& v : variants) {
+    const mixprec::reference::accumulation accumulate = v.accumulate;
+    const float scale_value = v.scale_value;
+    check_independent_of_environment(
+          std::string("reference::scaled_gemm, accumulation ") + std::to_string(static_cast<int>(accumulate)) +
+              ", scales " + hex(scale_value),
+          [&] {
+            bytes b;
+            for (scale_mode a_mode : modes)
+              for (scale_mode b_mode : modes)
+                append_bytes(b, run_scaled_gemm(g, a_mode, b_mode, element_type::bfloat16, mixprec::gemm::epilogue::none,
+                                                0.0f, scale_value, accumulate));
+            for (element_type d_type : {element_type::float32, element_type::float8_e4m3})
+              for (mixprec::gemm::epilogue op : {mixprec::gemm::epilogue::none, mixprec::gemm::epilogue::bias_relu,
+                                                 mixprec::gemm::epilogue::gelu})
+                for (float beta : {0.0f, 0.7f, 0x1p-140f})
+                  append_bytes(b, run_scaled_gemm(g, scale_mode::row_wise, scale_mode::per_tensor, d_type, op, beta,
+                                                  scale_value, accumulate));
+            return b;
+          },
+          daz_ftz_to_nearest());
+  }
+}
+
+// A block-scaled GEMM of two quantized tensors: A from `a` [48, 80], B from
+// `b` (its 48 rows), each quantized row-wise, D [48, 48] of each type.
+bytes run_block_scaled_gemm(mixprec::gemm::block_scaling scaling, mixprec::gemm::block_element element,
+                            const bytes& a, const bytes& a_scales, const bytes& b, const bytes& b_scales, bool packed,
+                            float alpha) {
+  using mixprec::gemm::element_type;
+  bytes out;
+  for (element_type d_type : {element_type::float32, element_type::bfloat16, element_type::float16}) {
+    mixprec::gemm::block_scaled_problem p;
+    p.m = p.n = block_rows;
+    p.k = block_cols;
+    p.scaling = scaling;
+    for (mixprec::gemm::block_scaled_operand* x : {&p.a, &p.b}) {
+      x->type = element;
+      x->ld = block_cols;
+      x->packed = packed;
+    }
+    p.a.data = a.data();
+    p.a.scales = a_scales.data();
+    p.b.data = b.data();
+    p.b.scales = b_scales.data();
+    std::vector<float> d(static_cast<std::size_t>(p.m * p.n), -7.0f);
+    p.d.type = d_type;
+    p.d.data = d.data();
+    p.d.ld = p.n;
+    p.alpha = alpha;
+    append_text(out, verdict([&] { mixprec::reference::block_scaled_gemm(p); }));
+    append(out, d);
+  }
+  return out;
+}
+
+TEST_CASE("fp environment: reference::block_scaled_gemm, MX and NVFP4 of tensors with subnormal blocks",
+          "[fp_environment]") {
+  const block_sources s;
+  const std::vector<source_tensor> sources = sources_of(s);
+  const mixprec::mx_orientation rowwise = mixprec::mx_orientation::rowwise;
+  using mixprec::gemm::block_element;
+  for (block_element element : {block_element::float8_e4m3, block_element::float8_e5m2, block_element::float6_e2m3,
+                                block_element::float4_e2m1}) {
+    std::vector<bytes> codes, scales;
+    for (const source_tensor& x : sources) {
+      std::vector<mixprec::float8_e8m0> x_scales(256 * 8);
+      mixprec::mx_options o;
+      o.rule = mixprec::mx_scale_rule::rceil;
+      codes.push_back(mx_element(element).quantize(x, false, simd_path::portable, o, rowwise, x_scales));
+      scales.push_back(bytes_of(x_scales));
+    }
+    check_independent_of_environment("reference::block_scaled_gemm, MX element " + std::to_string(static_cast<int>(element)), [&] {
+      bytes b;
+      for (std::size_t i = 0; i < codes.size(); ++i)
+        for (std::size_t j = 0; j < codes.size(); ++j)
+          append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::mx_vec32_ue8m0, element, codes[i], scales[i],
+                                                codes[j], scales[j], false, 0.3f));
+      return b;
+    });
+  }
+  std::vector<nvfp4_quantized> quantized;
+  for (const source_tensor& x : sources) quantized.push_back(quantize_nvfp4_source(x, false, simd_path::portable, {}, rowwise));
+  check_independent_of_environment("reference::block_scaled_gemm, NVFP4, packed and not", [&] {
+    bytes b;
+    for (const nvfp4_quantized& x : quantized)
+      for (const nvfp4_quantized& y : quantized) {
+        const float alpha = mixprec::gemm::nvfp4_alpha(x.tensor_scale, y.tensor_scale);
+        append_value(b, alpha);
+        append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::nvfp4_vec16_ue4m3, block_element::float4_e2m1,
+                                              bytes_of(x.out), bytes_of(x.scales), bytes_of(y.out), bytes_of(y.scales), false,
+                                              alpha));
+        append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::nvfp4_vec16_ue4m3, block_element::float4_e2m1,
+                                              bytes_of(x.packed), bytes_of(x.packed_scales), bytes_of(y.packed),
+                                              bytes_of(y.packed_scales), true, alpha));
+      }
+    return b;
+  });
+}
+
+// ---- Training -----------------------------------------------------------------------
+
+TEST_CASE("fp environment: check_gradients, and the optimizers' model copies of unchanged masters",
+          "[fp_environment]") {
+  const block_sources s;
+  std::vector<float> gradients = s.mixed;
+  gradients[7] = 3e38f;  // times 2 overflows: inf to nearest, FLT_MAX toward zero
+  std::vector<mixprec::bfloat16> bf16_gradients = s.tiny_bf16;
+  check_independent_of_environment("check_gradients", [&] {
+    bytes b;
+    for (float inverse_scale : {1.0f, 2.0f, 0x1p-20f, 0.3f}) {
+      const mixprec::gradient_check c = mixprec::check_gradients(
+          {mixprec::const_tensor_view(s.tiny), mixprec::const_tensor_view(bf16_gradients)}, inverse_scale);
+      append_value(b, c.found_inf);
+      append_value(b, c.squared_norm);
+      const mixprec::gradient_check with_huge =
+          mixprec::check_gradients({mixprec::const_tensor_view(gradients)}, inverse_scale);
+      append_value(b, with_huge.found_inf);
+      append_value(b, with_huge.squared_norm);
+    }
+    return b;
+  });
+  // The copies: lr 0 leaves every master weight as it is in every
+  // environment (fma(-0, d, w) = w), so the copies show the conversion
+  // alone. Masters just around e4m3 midpoints over 3, copy scale 3: the
+  // product's rounding decides the code, and the rounding mode would move it.
+  std::vector<float> initial;
+  for (std::uint32_t code = 1; code < 0x7E; ++code) {
+    const double midpoint = (static_cast<double>(mixprec::float8_e4m3::from_bits(static_cast<std::uint8_t>(code))) +
+                             static_cast<double>(mixprec::float8_e4m3::from_bits(static_cast<std::uint8_t>(code + 1)))) /
+                            2;
+    const std::uint32_t w = float_bits(static_cast<float>(midpoint / 3));
+    for (std::uint32_t v = w - 2; v <= w + 2; ++v) {
+      initial.push_back(float_from_bits(v));
+      initial.push_back(float_from_bits(v | 0x80000000u));
+    }
+  }
+  std::vector<float> gradient = mixprec_test::random_vector(initial.size(), 3, 0.1f);
+  const auto run_optimizer = [&](auto optimizer, const auto& group) {
+    bytes b;
+    const std::size_t g = optimizer.add_group(group);
+    std::vector<mixprec::bfloat16> copy16(initial.size());
+    std::vector<mixprec::float8_e4m3> copy8(initial.size());
+    const float copy_scale = 3.0f;
+    float amax = 0.0f;
+    optimizer.add_parameter(g, initial, mixprec::model_copy{copy16});
+    optimizer.add_parameter(g, initial, mixprec::model_copy{copy8, &copy_scale, &amax});
+    for (int step = 0; step < 2; ++step) {
+      const mixprec::step_report r =
+          optimizer.step({mixprec::const_tensor_view(gradient), mixprec::const_tensor_view(gradient)}, false);
+      append_value(b, r.skipped);
+      append(b, copy16);
+      append(b, copy8);
+      append_value(b, amax);
+    }
+    return b;
+  };
+  check_independent_of_environment("sgd_optimizer model copies (lr 0)", [&] {
+    mixprec::sgd_options o;
+    o.lr = 0.0f;
+    o.momentum = 0.9f;
+    return run_optimizer(mixprec::sgd_optimizer{}, o);
+  });
+  check_independent_of_environment("adamw_optimizer model copies (lr 0)", [&] {
+    mixprec::adamw_options o;
+    o.lr = 0.0f;
+    o.weight_decay = 0.0f;
+    return run_optimizer(mixprec::adamw_optimizer{}, o);
   });
 }
 

@@ -51,7 +51,9 @@
 #include <sstream>
 #include <string>
 
+#include "mixprec/core/engine.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/validate.hpp"
@@ -170,14 +172,52 @@ inline std::string describe(const block_scaled_problem& p) {
   return out.str();
 }
 
+namespace detail {
+
+// Whether x is finite and > 0, from its bits: under the host's DAZ a float
+// compare reads a subnormal as 0.
+inline bool is_finite_positive(float x) noexcept {
+  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(x);
+  return bits != 0 && bits < 0x7F800000u;
+}
+
+// float(a / (s_a · s_b)) in double as the default environment computes it —
+// the product exact, the quotient rounded to the nearest double, then to the
+// nearest float — whatever the host's MXCSR: the operands widened exactly,
+// and where MXCSR is not in its default state the significands divided as
+// integers (62 quotient bits and a sticky bit) and rounded by the engine.
+// s_a and s_b are finite and positive.
+inline float divide_by_product_nearest(float a, float s_a, float s_b) noexcept {
+  using mixprec::detail::widen_exactly;
+  const double numerator = widen_exactly(a), product = widen_exactly(s_a) * widen_exactly(s_b);  // exact, normal
+  const std::uint64_t a_bits = mixprec::detail::bit_cast<std::uint64_t>(numerator);
+  if (mixprec::detail::default_float_environment() || (a_bits & 0x7FFFFFFFFFFFFFFFull) == 0 ||
+      (a_bits & 0x7FF0000000000000ull) == 0x7FF0000000000000ull)
+    return mixprec::detail::round_to_float(numerator / product);  // exact for 0, inf and NaN in every mode
+  const mixprec::detail::unpacked_double x = mixprec::detail::unpack_double(a_bits);
+  const mixprec::detail::unpacked_double y =
+      mixprec::detail::unpack_double(mixprec::detail::bit_cast<std::uint64_t>(product));
+  __extension__ typedef unsigned __int128 wide;
+  const wide dividend = static_cast<wide>(x.significand) << 62;  // both significands in [2^52, 2^53)
+  const auto quotient = static_cast<std::uint64_t>(dividend / y.significand);  // in (2^61, 2^63)
+  const bool inexact = dividend % y.significand != 0;
+  const double rounded = mixprec::detail::bit_cast<double>(static_cast<std::uint64_t>(
+      engine::round_value<formats::binary64>(x.negative, quotient | (inexact ? 1u : 0u), x.exponent - y.exponent - 62,
+                                             rounding::nearest_even, saturation::none)));
+  return mixprec::detail::round_to_float(rounded);
+}
+
+}  // namespace detail
+
 /// alpha for an NVFP4 GEMM of operands with tensor scales s_a and s_b (the
 /// S of quantize_nvfp4, values decode as q · d / S): float(alpha0 / (s_a ·
-/// s_b)), the quotient rounded once (s_a · s_b is exact in double).
+/// s_b)), the quotient in double (s_a · s_b is exact there) rounded to
+/// float; the same bits whatever the host's floating-point environment.
 /// @throws mixprec::error when s_a or s_b is not finite and positive.
 inline float nvfp4_alpha(float s_a, float s_b, float alpha0 = 1.0f) {
-  require(s_a > 0.0f && s_a <= FLT_MAX && s_b > 0.0f && s_b <= FLT_MAX, "mixprec::gemm::nvfp4_alpha: s_a = ", s_a,
-          " and s_b = ", s_b, " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
-  return static_cast<float>(static_cast<double>(alpha0) / (static_cast<double>(s_a) * static_cast<double>(s_b)));
+  require(detail::is_finite_positive(s_a) && detail::is_finite_positive(s_b), "mixprec::gemm::nvfp4_alpha: s_a = ",
+          s_a, " and s_b = ", s_b, " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
+  return detail::divide_by_product_nearest(alpha0, s_a, s_b);
 }
 
 namespace detail {

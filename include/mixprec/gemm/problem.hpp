@@ -39,6 +39,7 @@
 #include <sstream>
 #include <string>
 
+#include "mixprec/core/config.hpp"
 #include "mixprec/types/basic_float.hpp"
 #include "mixprec/types/scalar_type.hpp"
 
@@ -220,6 +221,13 @@ struct problem {
   bool fast_accumulation = false;
 };
 
+/// Whether `p` reads C: its beta is nonzero. The bits decide, not a float
+/// compare: under the host's DAZ a subnormal beta compares equal to 0, and C
+/// would go unread (and unchecked) where the default environment reads it.
+inline bool reads_c(const problem& p) noexcept {
+  return (mixprec::detail::bit_cast<std::uint32_t>(p.beta) & 0x7FFFFFFFu) != 0;
+}
+
 /// The C and bias types cuBLASLt pairs with an output type (cuBLAS docs,
 /// cublasLtMatmul, "FP8 data types" table): C has D's type, except that an FP8
 /// D takes a BF16 C; the bias has C's type, except that an FP32 D with FP8
@@ -260,7 +268,7 @@ inline std::string describe(const problem& p) {
   out << "M=" << p.m << " N=" << p.n << " K=" << p.k << " A=" << p.a.type << '/' << p.a.scaling << " (lda=" << p.a.ld
       << ") B=" << p.b.type << '/' << p.b.scaling << " (ldb=" << p.b.ld << ") D=" << p.d.type << " (ldd=" << p.d.ld
       << ')';
-  if (p.beta != 0.0f) out << " C=" << p.c.type << " (ldc=" << p.c.ld << ", beta=" << p.beta << ')';
+  if (reads_c(p)) out << " C=" << p.c.type << " (ldc=" << p.c.ld << ", beta=" << p.beta << ')';
   out << " epilogue=" << p.epilogue_op;
   if (has_bias(p.epilogue_op)) out << " bias=" << p.bias.type;
   if (p.fast_accumulation) out << " fast_accumulation";

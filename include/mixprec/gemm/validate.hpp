@@ -213,8 +213,7 @@ inline void validate(const problem& p) {
   const auto b_bytes = detail::matrix_bytes("B", "N, K and ldb", p.b.data, p.n, p.k, p.b.ld, p.b.type);
   const auto d_bytes = detail::matrix_bytes("D", "M, N and ldd", p.d.data, p.m, p.n, p.d.ld, p.d.type);
 
-  const bool reads_c = p.beta != 0.0f;
-  if (reads_c) {
+  if (reads_c(p)) {
     require(p.c.data != nullptr, validation_prefix, "beta=", p.beta,
             " reads C, but c.data is null: pass C, or set beta to 0");
     require(p.c.ld >= p.n, validation_prefix, "ldc=", p.c.ld, " is shorter than a row of C (N=", p.n,
@@ -276,7 +275,7 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
   validate(p);
 
   const bool fp8_operands = is_fp8(p.a.type) || is_fp8(p.b.type);
-  const bool reads_c = p.beta != 0.0f;
+  const bool c_is_read = reads_c(p);
 
   // ---- Operand and output types (cuBLAS docs, cublasLtMatmul type tables).
   if (fp8_operands) {
@@ -396,7 +395,7 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
   const matrix_check matrices[] = {{"A", p.a.data, p.a.ld, p.a.type},
                                    {"B", p.b.data, p.b.ld, p.b.type},
                                    {"D", p.d.data, p.d.ld, p.d.type},
-                                   {"C", reads_c ? p.c.data : nullptr, p.c.ld, p.c.type}};
+                                   {"C", c_is_read ? p.c.data : nullptr, p.c.ld, p.c.type}};
   for (const matrix_check& m : matrices) {
     if (m.data == nullptr) continue;
     require(detail::aligned(m.data, 16), validation_prefix, m.name, "=", m.data,

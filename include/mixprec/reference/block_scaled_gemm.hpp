@@ -14,6 +14,10 @@
 //   midpoint); D[i, j] = convert(fl32(alpha · acc_K)) to D's type (nearest
 //   even; an overflow gives ±inf, as IEEE and cuBLASLt's output conversion).
 //   A NaN scale makes its block's products NaN, and D NaN.
+// On the host these are the same bits whatever the floating-point environment
+// (MXCSR's DAZ and FTZ, fesetround): the decode widens exactly, and where
+// MXCSR is not in its default state the sums and alpha's product round to
+// nearest in integer code (mixprec/core/exact_float.hpp).
 // cuBLASLt's tensor cores may sum a block before accumulating it, in another
 // order: agreement with the GPU is to within FP32 accumulation error, not
 // bit for bit (tests/unit/test_block_scaled_gemm.cpp bounds it against
@@ -24,6 +28,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/block_scaled.hpp"
 #include "mixprec/types.hpp"
 
@@ -69,8 +74,10 @@ inline std::vector<double> decode_block_operand(const gemm::block_scaled_problem
       const float scale = p.scaling == gemm::block_scaling::mx_vec32_ue8m0
                               ? static_cast<float>(float8_e8m0::from_bits(code))
                               : static_cast<float>(float8_e4m3::from_bits(code));
-      values[static_cast<std::size_t>(r * p.k + t)] =
-          static_cast<double>(block_element_value(x, r, t)) * static_cast<double>(scale);
+      // Widened exactly: E8M0's 2^-127 is a float subnormal, which the host's
+      // DAZ would read as 0.
+      values[static_cast<std::size_t>(r * p.k + t)] = mixprec::detail::widen_exactly(block_element_value(x, r, t)) *
+                                                      mixprec::detail::widen_exactly(scale);
     }
   return values;
 }
@@ -86,14 +93,20 @@ inline void block_scaled_gemm(const gemm::block_scaled_problem& p) {
   gemm::validate(p);
   const std::vector<double> a = detail::decode_block_operand(p, p.a, p.m);
   const std::vector<double> b = detail::decode_block_operand(p, p.b, p.n);
+  // The hardware sums and product where MXCSR is in its default state
+  // (checked once); else the same roundings to nearest in integer code, so
+  // that DAZ, FTZ and fesetround change no bit (a subnormal sum included).
+  const bool default_environment = mixprec::detail::default_float_environment();
   for (std::int64_t i = 0; i < p.m; ++i)
     for (std::int64_t j = 0; j < p.n; ++j) {
       float acc = 0.0f;
       for (std::int64_t t = 0; t < p.k; ++t) {
         const double product = a[static_cast<std::size_t>(i * p.k + t)] * b[static_cast<std::size_t>(j * p.k + t)];
-        acc = static_cast<float>(static_cast<double>(acc) + product);
+        acc = default_environment ? static_cast<float>(static_cast<double>(acc) + product)
+                                  : mixprec::detail::round_to_float(
+                                        mixprec::detail::add_nearest(mixprec::detail::widen_exactly(acc), product));
       }
-      const float value = p.alpha * acc;
+      const float value = mixprec::detail::multiply_nearest(p.alpha, acc, default_environment);
       const std::size_t index = static_cast<std::size_t>(i * p.d.ld + j);
       switch (p.d.type) {
         case gemm::element_type::float32:

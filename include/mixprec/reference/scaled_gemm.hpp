@@ -56,7 +56,11 @@
 ///    even, FP8 saturating to ±max, BF16/FP16 overflowing to inf.
 ///
 /// The result depends neither on the blocking below nor on the machine: every
-/// D[i,j] is the same sequence of float operations.
+/// D[i,j] is the same sequence of float operations. Those follow the host's
+/// floating-point environment (MXCSR's DAZ and FTZ, fesetround) as any float
+/// code; what is not float arithmetic does not: with float64 accumulation the
+/// scales, alpha, beta, C and the bias are widened exactly and D is rounded
+/// to float to nearest, so DAZ and FTZ change no bit there.
 ///
 /// Speed: A is decoded a few rows at a time and B once, transposed to [K, N],
 /// so the inner loop is an axpy over contiguous floats that compilers
@@ -73,6 +77,7 @@
 #include <vector>
 
 #include "mixprec/core/config.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/problem.hpp"
 #include "mixprec/gemm/scale_layout.hpp"
 #include "mixprec/gemm/validate.hpp"
@@ -141,17 +146,36 @@ inline void decode(const void* data, gemm::element_type type, std::int64_t first
   }
 }
 
+// x as an Acc, exactly: a float subnormal (a scale, alpha, beta, a value of
+// C or the bias) widened to double whatever the host's DAZ says.
+template <class Acc>
+Acc widen_exactly(float x) noexcept {
+  if constexpr (std::is_same<Acc, double>::value) {
+    return mixprec::detail::widen_exactly(x);
+  } else {
+    return x;
+  }
+}
+
+// x as a float, rounded to nearest (subnormal results kept): the hardware
+// conversion where MXCSR is in its default state, else integer code.
+inline float to_float(float x, bool) noexcept { return x; }
+inline float to_float(double x, bool default_environment) noexcept {
+  return default_environment ? static_cast<float>(x) : mixprec::detail::round_to_float(x);
+}
+
 // Stores count values to data[first ...] as `type`: nearest even, FP8
 // saturating, BF16/FP16 overflowing to inf (each type's default rule). A
 // double is rounded once.
 template <class Value>
-void encode(const Value* values, std::int64_t count, gemm::element_type type, void* data, std::int64_t first) {
+void encode(const Value* values, std::int64_t count, gemm::element_type type, void* data, std::int64_t first,
+            bool default_environment) {
   using gemm::element_type;
   auto store = [&](auto* out) {
     using T = std::remove_pointer_t<decltype(out)>;
     for (std::int64_t i = 0; i < count; ++i) {
       if constexpr (std::is_same<T, float>::value) {
-        out[i] = static_cast<float>(values[i]);
+        out[i] = to_float(values[i], default_environment);
       } else {
         out[i] = convert<T>(values[i]);
       }
@@ -332,7 +356,7 @@ void scaled_gemm(const gemm::problem& p) {
   std::vector<float> a_rows = workspace<float>(gemm::checked_multiply(tile_rows, k), "rows of A decoded", p);
   std::vector<Acc> row_sums = workspace<Acc>(gemm::checked_multiply(tile_rows, n), "a tile of D", p);
   std::vector<Acc> out_row = workspace<Acc>(n, "a row of D", p);
-  std::vector<float> c_row = workspace<float>(p.beta != 0.0f ? n : 0, "a row of C decoded", p);
+  std::vector<float> c_row = workspace<float>(gemm::reads_c(p) ? n : 0, "a row of C decoded", p);
   std::vector<float> bias_values = workspace<float>(gemm::has_bias(p.epilogue_op) ? n : 0, "the bias", p);
 
   for (std::int64_t j = 0; j < n; ++j) {
@@ -344,16 +368,20 @@ void scaled_gemm(const gemm::problem& p) {
 
   const gemm::scale_layout a_layout = gemm::scale_layout_of_a(p), b_layout = gemm::scale_layout_of_b(p);
   auto a_scale = [&](std::int64_t i, std::int64_t kk) -> Acc {
-    return p.a.scale == nullptr ? Acc(1) : static_cast<Acc>(p.a.scale[a_layout.index(i, kk)]);
+    return p.a.scale == nullptr ? Acc(1) : widen_exactly<Acc>(p.a.scale[a_layout.index(i, kk)]);
   };
   auto b_scale = [&](std::int64_t j, std::int64_t kk) -> Acc {
-    return p.b.scale == nullptr ? Acc(1) : static_cast<Acc>(p.b.scale[b_layout.index(j, kk)]);
+    return p.b.scale == nullptr ? Acc(1) : widen_exactly<Acc>(p.b.scale[b_layout.index(j, kk)]);
   };
   const bool blocked = gemm::is_block(p.a.scaling) || gemm::is_block(p.b.scaling);
   const std::int64_t k_block = blocked ? scale_block_size : k;
   const bool fp8_output = gemm::is_fp8(p.d.type);
-  const Acc d_scale = fp8_output ? static_cast<Acc>(*p.d.scale) : Acc(1);
-  const Acc alpha = static_cast<Acc>(p.alpha), beta = static_cast<Acc>(p.beta);
+  const Acc d_scale = fp8_output ? widen_exactly<Acc>(*p.d.scale) : Acc(1);
+  const Acc alpha = widen_exactly<Acc>(p.alpha), beta = widen_exactly<Acc>(p.beta);
+  // Where MXCSR is not in its default state, the conversions of double
+  // results to float round in integer code (the FP32 sums and products still
+  // follow the environment, as any float code).
+  const bool default_environment = mixprec::detail::default_float_environment();
   const bool use_avx2 = host::is_supported(host::simd_path::avx2);
   std::uint32_t largest = 0;  // amax of D, compared as magnitude bits (NaN wins)
 
@@ -395,17 +423,18 @@ void scaled_gemm(const gemm::problem& p) {
       for (std::int64_t j = 0; j < n; ++j) {
         const Acc factor = blocked ? row_factor : row_factor * b_scale(j, 0);
         Acc value = factor * row_sums[at(r * n + j)];
-        if (!c_row.empty()) value += beta * static_cast<Acc>(c_row[at(j)]);
-        if (!bias_values.empty()) value += static_cast<Acc>(bias_values[at(j)]);
+        if (!c_row.empty()) value += beta * widen_exactly<Acc>(c_row[at(j)]);
+        if (!bias_values.empty()) value += widen_exactly<Acc>(bias_values[at(j)]);
         value = apply_activation(p.epilogue_op, value);
         if (fp8_output) {
-          const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(static_cast<float>(value)) & 0x7FFFFFFFu;
+          const std::uint32_t bits =
+              mixprec::detail::bit_cast<std::uint32_t>(to_float(value, default_environment)) & 0x7FFFFFFFu;
           largest = std::max(largest, bits);
           value *= d_scale;
         }
         out_row[at(j)] = value;
       }
-      encode(out_row.data(), n, p.d.type, p.d.data, i * p.d.ld);
+      encode(out_row.data(), n, p.d.type, p.d.data, i * p.d.ld, default_environment);
     }
   }
   if (fp8_output && p.d.amax != nullptr) *p.d.amax = mixprec::detail::bit_cast<float>(largest);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/training/tensor_view.hpp"
 #include "mixprec/training/update_rules.hpp"
 #include "mixprec/types.hpp"
@@ -52,6 +53,14 @@ inline gradient_check check_gradients(const std::vector<const_tensor_view>& grad
   for (std::size_t t = 0; t < gradients.size(); ++t) {
     detail::check_gradient_view(gradients[t], t, "mixprec::check_gradients: ");
   }
+  // The hardware arithmetic where MXCSR is in its default state (checked
+  // once); else the same roundings to nearest in integer code: DAZ, FTZ and
+  // fesetround change neither found_inf (toward zero, an overflowing product
+  // would give FLT_MAX, not inf) nor the norm.
+  const bool default_environment = mixprec::detail::default_float_environment();
+  const auto add = [default_environment](double a, double b) {
+    return default_environment ? a + b : mixprec::detail::add_nearest(a, b);
+  };
   gradient_check result;
   for (std::size_t t = 0; t < gradients.size(); ++t) {
     visit_scalar_type(gradients[t].type, [&](auto zero) {
@@ -60,12 +69,15 @@ inline gradient_check check_gradients(const std::vector<const_tensor_view>& grad
       double sum = 0.0;
       bool bad = false;
       for (std::size_t i = 0; i < gradients[t].size; ++i) {
-        const float x = detail::mul_rn(detail::widen(g[i]), inverse_scale);
+        const float unscaled = detail::widen(g[i]);
+        const float x = default_environment ? detail::mul_rn(unscaled, inverse_scale)
+                                            : mixprec::detail::multiply_nearest(unscaled, inverse_scale);
         bad |= !std::isfinite(x);
-        sum += static_cast<double>(x) * static_cast<double>(x);
+        const double magnitude = default_environment ? static_cast<double>(x) : mixprec::detail::widen_exactly(x);
+        sum = add(sum, magnitude * magnitude);  // the square is exact in double
       }
       result.found_inf |= bad;
-      result.squared_norm += sum;
+      result.squared_norm = add(result.squared_norm, sum);
     });
   }
   return result;

@@ -57,8 +57,10 @@
 ///     the caller's MXCSR (DAZ and FTZ flush subnormal gradients, states and
 ///     results to zero; fesetround changes each rounding), which the GPU
 ///     does not see. Bit-identical host and device updates need the default
-///     environment on the host. (The copies' conversions and the scalers'
-///     scales do not depend on it: see README.md, Semantics.)
+///     environment on the host. (The copies of given master weights —
+///     convert(w · scale), the product rounded to nearest —, check_gradients'
+///     found_inf and norm, and the scalers' scales do not depend on it: see
+///     README.md, Semantics.)
 ///   - Each parameter has its own progress, as in PyTorch: its applied-step
 ///     count (AdamW's bias correction) and whether its momentum buffer has
 ///     started (SGD copies the gradient into it the first time momentum is
@@ -587,6 +589,7 @@ class basic_optimizer {
   void update_master(parameter& p, const G* g, M* model, float inverse_scale, float clip,
                      const typename Rule::scalars& s, std::int64_t step_number) {
     const bool stochastic = options_.model_rounding == rounding::stochastic;
+    const bool default_environment = mixprec::detail::default_float_environment();
     const float scale = p.copy.scale != nullptr ? *p.copy.scale : 1.0f;
     const std::size_t arrays = p.state.size() / p.size;
     std::uint32_t amax_bits = 0;
@@ -599,7 +602,7 @@ class basic_optimizer {
       if (model != nullptr) {
         const std::uint32_t bits =
             stochastic ? detail::step_random_bits(options_.seed, step_number, total_elements_, p.first_element + i) : 0u;
-        model[i] = detail::round_model_copy<M>(w, scale, stochastic, bits);
+        model[i] = detail::round_model_copy<M>(w, scale, stochastic, bits, default_environment);
       }
       const std::uint32_t magnitude = detail::magnitude_bits(w);
       amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
@@ -611,6 +614,7 @@ class basic_optimizer {
   void update_bf16_only(parameter& p, const G* g, float inverse_scale, float clip, const typename Rule::scalars& s,
                         std::int64_t step_number) {
     const bool stochastic = options_.bf16_only_rounding == rounding::stochastic;
+    const bool default_environment = mixprec::detail::default_float_environment();
     const std::size_t arrays = p.state.size() / p.size;
     float state[static_cast<std::size_t>(state_count)] = {};
     for (std::size_t i = 0; i < p.size; ++i) {
@@ -620,7 +624,7 @@ class basic_optimizer {
       for (std::size_t k = 0; k < arrays; ++k) p.state[k * p.size + i] = state[k];
       const std::uint32_t bits =
           stochastic ? detail::step_random_bits(options_.seed, step_number, total_elements_, p.first_element + i) : 0u;
-      p.bf16_weights[i] = detail::round_model_copy<bfloat16>(w, 1.0f, stochastic, bits);
+      p.bf16_weights[i] = detail::round_model_copy<bfloat16>(w, 1.0f, stochastic, bits, default_environment);
     }
   }
 

@@ -42,6 +42,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/types.hpp"
@@ -422,15 +423,21 @@ MIXPREC_HOST_DEVICE inline float update_element(float w, float stored_gradient, 
 // The low-precision copy of an updated weight: convert<T>(w · scale) (scale 1
 // when the copy is unscaled), rounded to nearest even or stochastically with
 // the given random bits. Model is float (a plain FP32 copy) or a mixprec type.
+// The product is rounded to nearest whatever the host's MXCSR (a subnormal w
+// or product included): the hardware's where the caller found MXCSR in its
+// default state (default_float_environment, checked once per call; always so
+// on the device), else integer code.
 template <class Model>
-MIXPREC_HOST_DEVICE inline Model round_model_copy(float w, float scale, bool stochastic, std::uint32_t random_bits) {
+MIXPREC_HOST_DEVICE inline Model round_model_copy(float w, float scale, bool stochastic, std::uint32_t random_bits,
+                                                  bool default_environment = true) {
   if constexpr (std::is_same<Model, float>::value) {
     (void)scale;
     (void)stochastic;
     (void)random_bits;
+    (void)default_environment;
     return w;
   } else {
-    const float x = mul_rn(w, scale);
+    const float x = default_environment ? mul_rn(w, scale) : mixprec::detail::multiply_nearest(w, scale);
     return stochastic ? convert_stochastic<Model>(x, random_bits) : convert<Model>(x, rounding::nearest_even);
   }
 }
