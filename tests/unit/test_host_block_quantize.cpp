@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <random>
@@ -45,15 +46,6 @@ constexpr rounding every_mode[] = {rounding::nearest_even, rounding::toward_zero
 constexpr mx_orientation both_orientations[] = {mx_orientation::rowwise, mx_orientation::columnwise};
 constexpr block_scale_layout both_layouts[] = {block_scale_layout::compact, block_scale_layout::cublaslt_tiled};
 
-template <class F>
-void for_each_mx_element(F&& f) {
-  f(mixprec::float8_e4m3{});
-  f(mixprec::float8_e5m2{});
-  f(mixprec::float6_e2m3{});
-  f(mixprec::float6_e3m2{});
-  f(mixprec::float4_e2m1{});
-}
-
 float from_bits(std::uint32_t bits) {
   float value;
   std::memcpy(&value, &bits, sizeof value);
@@ -67,42 +59,101 @@ std::size_t length_of(std::int64_t rows, std::int64_t cols, mx_orientation orien
   return static_cast<std::size_t>(orientation == mx_orientation::rowwise ? cols : rows);
 }
 
-// Where host and reference first differ, for the failure message.
+// The harness below is plain code over codes (bytes), compiled once; only the
+// calls under test are templates, one small function per element (or
+// storage) and source type, reached through the tables of pointers
+// mx_call and nvfp4_call. (As templates per type the harness, with the
+// kernels inlined into each copy, took most of this file's compile time.)
+
+// What a quantization wrote: element (or packed) codes, scale codes, and the
+// NVFP4 tensor scale S.
+struct quantized {
+  std::vector<std::uint8_t> codes, scales;
+  float tensor_scale = 0;
+};
+
+// The codes of values (all value types here are one byte: their code).
 template <class T>
-std::string first_difference(const std::vector<T>& expected, const std::vector<T>& actual, const char* what) {
+std::vector<std::uint8_t> codes_of(const std::vector<T>& values) {
+  static_assert(sizeof(T) == 1 && std::is_trivially_copyable<T>::value, "one-byte codes");
+  std::vector<std::uint8_t> codes(values.size());
+  if (!values.empty()) std::memcpy(codes.data(), values.data(), values.size());
+  return codes;
+}
+
+// reference::quantize_mx (path null) or host::quantize_mx on *path of x
+// (Source) to Element, into outputs that start filled with a sentinel, so
+// unwritten bytes show too.
+template <class Element, class Source>
+[[gnu::noinline]] quantized quantize_mx_as(const void* x, std::size_t count, std::int64_t rows, std::int64_t cols,
+                                           const mixprec::mx_options& o, mx_orientation orientation,
+                                           std::size_t scale_count, const simd_path* path) {
+  std::vector<Element> out(count, Element::from_bits(0x5A));
+  std::vector<mixprec::float8_e8m0> scales(scale_count, mixprec::float8_e8m0::from_bits(0x5A));
+  const auto* source = static_cast<const Source*>(x);
+  if (path == nullptr)
+    mixprec::reference::quantize_mx(source, rows, cols, out.data(), scales.data(), o, orientation);
+  else
+    mixprec::host::quantize_mx(source, rows, cols, out.data(), scales.data(), o, orientation, *path);
+  return {codes_of(out), codes_of(scales), 0.0f};
+}
+
+// A tensor x and quantize_mx_as for its source type and an element type.
+struct mx_call {
+  const void* x;
+  std::size_t count;
+  quantized (*quantize)(const void*, std::size_t, std::int64_t, std::int64_t, const mixprec::mx_options&,
+                        mx_orientation, std::size_t, const simd_path*);
+};
+template <class Element, class Source>
+mx_call mx_call_of(const std::vector<Source>& x) {
+  return {x.data(), x.size(), &quantize_mx_as<Element, Source>};
+}
+
+// Each MX element type's mx_call for a float tensor.
+std::vector<mx_call> every_mx_element(const std::vector<float>& x) {
+  return {mx_call_of<mixprec::float8_e4m3>(x), mx_call_of<mixprec::float8_e5m2>(x),
+          mx_call_of<mixprec::float6_e2m3>(x), mx_call_of<mixprec::float6_e3m2>(x),
+          mx_call_of<mixprec::float4_e2m1>(x)};
+}
+
+// Where host and reference first differ, for the failure message.
+std::string first_difference(const std::vector<std::uint8_t>& expected, const std::vector<std::uint8_t>& actual,
+                             const char* what) {
   for (std::size_t i = 0; i < expected.size(); ++i)
-    if (expected[i].bits() != actual[i].bits())
-      return std::string(what) + " " + std::to_string(i) + ": reference " + std::to_string(expected[i].bits()) +
-             ", host " + std::to_string(actual[i].bits());
+    if (expected[i] != actual[i]) {
+      std::string message(what);
+      message += " ";
+      message += std::to_string(i);
+      message += ": reference ";
+      message += std::to_string(expected[i]);
+      message += ", host ";
+      message += std::to_string(actual[i]);
+      return message;
+    }
   return "";
 }
 
 // host::quantize_mx on every path equals reference::quantize_mx, byte for
-// byte (outputs start filled with a sentinel, so unwritten bytes show too).
-template <class Element, class Source>
-void check_mx(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols, const mixprec::mx_options& o,
+// byte.
+void check_mx(const mx_call& call, std::int64_t rows, std::int64_t cols, const mixprec::mx_options& o,
               mx_orientation orientation) {
   const std::size_t lines = lines_of(rows, cols, orientation), length = length_of(rows, cols, orientation);
   const std::size_t scale_count =
       mixprec::gemm::block_scale_count(o.scale_layout, lines, (length + 31) / 32, "test");
-  std::vector<Element> expected(x.size(), Element::from_bits(0x5A));
-  std::vector<mixprec::float8_e8m0> expected_scales(scale_count, mixprec::float8_e8m0::from_bits(0x5A));
-  mixprec::reference::quantize_mx(x.data(), rows, cols, expected.data(), expected_scales.data(), o, orientation);
+  const quantized expected = call.quantize(call.x, call.count, rows, cols, o, orientation, scale_count, nullptr);
   for (const simd_path path : mixprec::host::available_simd_paths()) {
-    std::vector<Element> actual(x.size(), Element::from_bits(0x5A));
-    std::vector<mixprec::float8_e8m0> actual_scales(scale_count, mixprec::float8_e8m0::from_bits(0x5A));
-    mixprec::host::quantize_mx(x.data(), rows, cols, actual.data(), actual_scales.data(), o, orientation, path);
+    const quantized actual = call.quantize(call.x, call.count, rows, cols, o, orientation, scale_count, &path);
     INFO("path " << mixprec::host::to_string(path) << ", rule " << static_cast<int>(o.rule) << ", mode "
                  << static_cast<int>(o.mode) << ", layout " << static_cast<int>(o.scale_layout) << ", orientation "
                  << static_cast<int>(orientation) << ", " << rows << " x " << cols);
-    CHECK(first_difference(expected_scales, actual_scales, "scale") == "");
-    CHECK(first_difference(expected, actual, "element") == "");
+    CHECK(first_difference(expected.scales, actual.scales, "scale") == "");
+    CHECK(first_difference(expected.codes, actual.codes, "element") == "");
   }
 }
 
 // Every rule, mode, orientation and layout.
-template <class Element, class Source>
-void check_mx_everywhere(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols) {
+void check_mx_everywhere(const mx_call& call, std::int64_t rows, std::int64_t cols) {
   for (const mx_scale_rule rule : {mx_scale_rule::floor, mx_scale_rule::rceil})
     for (const rounding mode : every_mode)
       for (const mx_orientation orientation : both_orientations)
@@ -113,66 +164,87 @@ void check_mx_everywhere(const std::vector<Source>& x, std::int64_t rows, std::i
           o.scale_layout = layout;
           o.seed = 2026;
           o.offset = 11;
-          check_mx<Element>(x, rows, cols, o, orientation);
+          check_mx(call, rows, cols, o, orientation);
         }
 }
 
-// host::quantize_nvfp4 (Storage float4_e2m1: one element per byte) or
-// host::quantize_nvfp4_packed (float4_e2m1x2: two per byte) against the
-// reference's same function on every path: every element or packed byte,
-// scale byte and S (outputs start filled with a sentinel, so unwritten bytes
-// show too).
+// reference (path null) or host (on *path) quantize_nvfp4 (Storage
+// float4_e2m1: one element per byte) or quantize_nvfp4_packed
+// (float4_e2m1x2: two per byte) of x (Source): every element or packed
+// byte, scale byte and S, into outputs that start filled with a sentinel.
 template <class Storage, class Source>
-void check_nvfp4_form(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols,
-                      const mixprec::nvfp4_options& o, mx_orientation orientation, std::size_t scale_count) {
+[[gnu::noinline]] quantized quantize_nvfp4_as(const void* x, std::size_t count, std::int64_t rows, std::int64_t cols,
+                                              const mixprec::nvfp4_options& o, mx_orientation orientation,
+                                              std::size_t scale_count, const simd_path* path) {
   constexpr bool packed = std::is_same<Storage, mixprec::float4_e2m1x2>::value;
-  const std::size_t bytes = packed ? x.size() / 2 : x.size();
-  const Storage sentinel = Storage::from_bits(packed ? std::uint8_t{0xA5} : std::uint8_t{0x5});
-  const auto reference_call = [&](Storage* out, mixprec::float8_e4m3* block_scales) {
-    if constexpr (packed)
-      return mixprec::reference::quantize_nvfp4_packed(x.data(), rows, cols, out, block_scales, o, orientation);
+  std::vector<Storage> out(packed ? count / 2 : count,
+                           Storage::from_bits(packed ? std::uint8_t{0xA5} : std::uint8_t{0x5}));
+  std::vector<mixprec::float8_e4m3> scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
+  const auto* source = static_cast<const Source*>(x);
+  float tensor_scale;
+  if constexpr (packed) {
+    if (path == nullptr)
+      tensor_scale =
+          mixprec::reference::quantize_nvfp4_packed(source, rows, cols, out.data(), scales.data(), o, orientation);
     else
-      return mixprec::reference::quantize_nvfp4(x.data(), rows, cols, out, block_scales, o, orientation);
-  };
-  const auto host_call = [&](Storage* out, mixprec::float8_e4m3* block_scales, simd_path path) {
-    if constexpr (packed)
-      return mixprec::host::quantize_nvfp4_packed(x.data(), rows, cols, out, block_scales, o, orientation, path);
+      tensor_scale =
+          mixprec::host::quantize_nvfp4_packed(source, rows, cols, out.data(), scales.data(), o, orientation, *path);
+  } else {
+    if (path == nullptr)
+      tensor_scale = mixprec::reference::quantize_nvfp4(source, rows, cols, out.data(), scales.data(), o, orientation);
     else
-      return mixprec::host::quantize_nvfp4(x.data(), rows, cols, out, block_scales, o, orientation, path);
-  };
-  std::vector<Storage> expected(bytes, sentinel);
-  std::vector<mixprec::float8_e4m3> expected_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
-  const float expected_tensor_scale = reference_call(expected.data(), expected_scales.data());
+      tensor_scale =
+          mixprec::host::quantize_nvfp4(source, rows, cols, out.data(), scales.data(), o, orientation, *path);
+  }
+  return {codes_of(out), codes_of(scales), tensor_scale};
+}
+
+// A tensor x and quantize_nvfp4_as for its source type, both forms.
+struct nvfp4_call {
+  const void* x;
+  std::size_t count;
+  using quantize_function = quantized (*)(const void*, std::size_t, std::int64_t, std::int64_t,
+                                          const mixprec::nvfp4_options&, mx_orientation, std::size_t,
+                                          const simd_path*);
+  quantize_function unpacked, packed;
+};
+template <class Source>
+nvfp4_call nvfp4_call_of(const std::vector<Source>& x) {
+  return {x.data(), x.size(), &quantize_nvfp4_as<mixprec::float4_e2m1, Source>,
+          &quantize_nvfp4_as<mixprec::float4_e2m1x2, Source>};
+}
+
+// One form (packed or not) on every path against the reference.
+void check_nvfp4_form(const nvfp4_call& call, bool packed, std::int64_t rows, std::int64_t cols,
+                      const mixprec::nvfp4_options& o, mx_orientation orientation, std::size_t scale_count) {
+  const nvfp4_call::quantize_function quantize = packed ? call.packed : call.unpacked;
+  const quantized expected = quantize(call.x, call.count, rows, cols, o, orientation, scale_count, nullptr);
   for (const simd_path path : mixprec::host::available_simd_paths()) {
-    std::vector<Storage> actual(bytes, sentinel);
-    std::vector<mixprec::float8_e4m3> actual_scales(scale_count, mixprec::float8_e4m3::from_bits(0x5A));
-    const float tensor_scale = host_call(actual.data(), actual_scales.data(), path);
+    const quantized actual = quantize(call.x, call.count, rows, cols, o, orientation, scale_count, &path);
     INFO((packed ? "packed, " : "") << "path " << mixprec::host::to_string(path) << ", mode "
                                     << static_cast<int>(o.mode) << ", layout " << static_cast<int>(o.scale_layout)
                                     << ", 2D " << o.two_dimensional_blocks << ", RHT " << o.random_hadamard
                                     << ", orientation " << static_cast<int>(orientation) << ", " << rows << " x "
                                     << cols);
-    CHECK(std::memcmp(&tensor_scale, &expected_tensor_scale, sizeof(float)) == 0);
-    CHECK(first_difference(expected_scales, actual_scales, "block scale") == "");
-    CHECK(first_difference(expected, actual, packed ? "packed byte" : "element") == "");
+    CHECK(std::memcmp(&actual.tensor_scale, &expected.tensor_scale, sizeof(float)) == 0);
+    CHECK(first_difference(expected.scales, actual.scales, "block scale") == "");
+    CHECK(first_difference(expected.codes, actual.codes, packed ? "packed byte" : "element") == "");
   }
 }
 
 // Both forms: the packed one where the quantized dimension is even.
-template <class Source>
-void check_nvfp4(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols, const mixprec::nvfp4_options& o,
+void check_nvfp4(const nvfp4_call& call, std::int64_t rows, std::int64_t cols, const mixprec::nvfp4_options& o,
                  mx_orientation orientation) {
   const std::size_t lines = lines_of(rows, cols, orientation), length = length_of(rows, cols, orientation);
   const std::size_t scale_count =
       mixprec::gemm::block_scale_count(o.scale_layout, lines, (length + 15) / 16, "test");
-  check_nvfp4_form<mixprec::float4_e2m1>(x, rows, cols, o, orientation, scale_count);
-  if (length % 2 == 0) check_nvfp4_form<mixprec::float4_e2m1x2>(x, rows, cols, o, orientation, scale_count);
+  check_nvfp4_form(call, false, rows, cols, o, orientation, scale_count);
+  if (length % 2 == 0) check_nvfp4_form(call, true, rows, cols, o, orientation, scale_count);
 }
 
 // Every mode, orientation, layout and block shape (the transform only where
 // the quantized dimension is a multiple of 16).
-template <class Source>
-void check_nvfp4_everywhere(const std::vector<Source>& x, std::int64_t rows, std::int64_t cols) {
+void check_nvfp4_everywhere(const nvfp4_call& call, std::int64_t rows, std::int64_t cols) {
   for (const rounding mode : every_mode)
     for (const mx_orientation orientation : both_orientations)
       for (const block_scale_layout layout : both_layouts)
@@ -186,8 +258,11 @@ void check_nvfp4_everywhere(const std::vector<Source>& x, std::int64_t rows, std
           o.random_hadamard = shape == 2;
           if (o.random_hadamard && length_of(rows, cols, orientation) % 16 != 0) continue;
           if (o.random_hadamard && mode == rounding::toward_zero) o.hadamard_signs = 0x1234;
-          check_nvfp4(x, rows, cols, o, orientation);
+          check_nvfp4(call, rows, cols, o, orientation);
         }
+}
+void check_nvfp4_everywhere(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
+  check_nvfp4_everywhere(nvfp4_call_of(x), rows, cols);
 }
 
 // values as T (bfloat16, float16: a source type of its own), each rounded once.
@@ -291,13 +366,39 @@ std::vector<float> special_blocks() {
 
 }  // namespace
 
+namespace {
+
+// host::detail::mx_scale_code and cast::mx_scale (its code) for Element.
+template <class Element>
+[[gnu::noinline]] unsigned host_mx_scale_code(std::uint32_t amax_bits, mx_scale_rule rule) {
+  return mixprec::host::detail::mx_scale_code<Element>(amax_bits, rule);
+}
+template <class Element>
+[[gnu::noinline]] unsigned cast_mx_scale_code(float amax, mx_scale_rule rule) {
+  return mixprec::cast::mx_scale<Element>(amax, rule).bits();
+}
+struct mx_scale_codes {
+  float max;  // the element type's largest value
+  unsigned (*host)(std::uint32_t, mx_scale_rule);
+  unsigned (*cast)(float, mx_scale_rule);
+};
+template <class Element>
+mx_scale_codes mx_scale_codes_of() {
+  return {static_cast<float>(std::numeric_limits<Element>::max()), &host_mx_scale_code<Element>,
+          &cast_mx_scale_code<Element>};
+}
+const mx_scale_codes every_mx_scale_codes[] = {
+    mx_scale_codes_of<mixprec::float8_e4m3>(), mx_scale_codes_of<mixprec::float8_e5m2>(),
+    mx_scale_codes_of<mixprec::float6_e2m3>(), mx_scale_codes_of<mixprec::float6_e3m2>(),
+    mx_scale_codes_of<mixprec::float4_e2m1>()};
+
+}  // namespace
+
 TEST_CASE("host MX scale codes equal cast::mx_scale at every exponent and around every mantissa boundary",
           "[host_block_quantize]") {
-  for_each_mx_element([](auto element) {
-    using Element = decltype(element);
-    const float max = static_cast<float>(std::numeric_limits<Element>::max());
+  for (const mx_scale_codes& element : every_mx_scale_codes) {
     std::uint32_t max_bits;
-    std::memcpy(&max_bits, &max, sizeof max_bits);
+    std::memcpy(&max_bits, &element.max, sizeof max_bits);
     const std::uint32_t max_mantissa = max_bits & 0x7FFFFFu;
     for (const mx_scale_rule rule : {mx_scale_rule::floor, mx_scale_rule::rceil})
       for (std::uint32_t exponent = 0; exponent < 256; ++exponent)
@@ -305,48 +406,51 @@ TEST_CASE("host MX scale codes equal cast::mx_scale at every exponent and around
                                              0x7FFFFEu, 0x7FFFFFu}) {
           const std::uint32_t bits = (exponent << 23) | (mantissa & 0x7FFFFFu);
           INFO("amax bits " << bits << ", rule " << static_cast<int>(rule));
-          CHECK(mixprec::host::detail::mx_scale_code<Element>(bits, rule) ==
-                mixprec::cast::mx_scale<Element>(from_bits(bits), rule).bits());
+          CHECK(element.host(bits, rule) == element.cast(from_bits(bits), rule));
         }
-  });
+  }
 }
 
 TEST_CASE("host quantize_mx equals the reference on random blocks of many magnitudes, partial blocks included",
           "[host_block_quantize]") {
   // 45 x 70: rows and columns both end in a partial block of 32.
   const std::vector<float> x = many_magnitudes(45 * 70, 1, -150, 127);
-  for_each_mx_element([&](auto element) { check_mx_everywhere<decltype(element)>(x, 45, 70); });
+  for (const mx_call& call : every_mx_element(x)) check_mx_everywhere(call, 45, 70);
   // Moderate magnitudes, the common case, one tensor wider than a panel.
   const std::vector<float> wide = many_magnitudes(3 * 1100, 2, -30, 30);
-  for_each_mx_element([&](auto element) { check_mx_everywhere<decltype(element)>(wide, 3, 1100); });
+  for (const mx_call& call : every_mx_element(wide)) check_mx_everywhere(call, 3, 1100);
 }
 
 TEST_CASE("host quantize_mx equals the reference around every scale boundary and element midpoint +-1 ulp",
           "[host_block_quantize]") {
-  for_each_mx_element([](auto element) {
-    using Element = decltype(element);
-    std::vector<float> x = blocks_around_scale_boundaries<Element>();
+  const std::vector<float> inputs[] = {
+      blocks_around_scale_boundaries<mixprec::float8_e4m3>(), blocks_around_scale_boundaries<mixprec::float8_e5m2>(),
+      blocks_around_scale_boundaries<mixprec::float6_e2m3>(), blocks_around_scale_boundaries<mixprec::float6_e3m2>(),
+      blocks_around_scale_boundaries<mixprec::float4_e2m1>()};
+  for (std::size_t element = 0; element < 5; ++element) {
+    std::vector<float> x = inputs[element];
     x.resize((x.size() + 31) / 32 * 32, 0.0f);
     // One line per 32-block row-wise; the same data 32 rows tall column-wise.
     const auto blocks = static_cast<std::int64_t>(x.size() / 32);
-    check_mx_everywhere<Element>(x, blocks, 32);
-    check_mx_everywhere<Element>(x, 32, blocks);
-  });
+    const mx_call call = every_mx_element(x)[element];
+    check_mx_everywhere(call, blocks, 32);
+    check_mx_everywhere(call, 32, blocks);
+  }
 }
 
 TEST_CASE("host quantize_mx equals the reference on NaN, inf, zero, subnormal, tiny and huge blocks",
           "[host_block_quantize]") {
   const std::vector<float> x = special_blocks();
-  for_each_mx_element([&](auto element) {
-    check_mx_everywhere<decltype(element)>(x, 1, static_cast<std::int64_t>(x.size()));
-    check_mx_everywhere<decltype(element)>(x, static_cast<std::int64_t>(x.size()), 1);
-  });
+  for (const mx_call& call : every_mx_element(x)) {
+    check_mx_everywhere(call, 1, static_cast<std::int64_t>(x.size()));
+    check_mx_everywhere(call, static_cast<std::int64_t>(x.size()), 1);
+  }
 }
 
 TEST_CASE("host quantize_mx equals the reference from bfloat16 and float16 sources", "[host_block_quantize]") {
   const std::vector<float> values = many_magnitudes(37 * 41, 3, -30, 15);
-  check_mx_everywhere<mixprec::float8_e4m3>(converted<mixprec::bfloat16>(values), 37, 41);
-  check_mx_everywhere<mixprec::float4_e2m1>(converted<mixprec::float16>(values), 37, 41);
+  check_mx_everywhere(mx_call_of<mixprec::float8_e4m3>(converted<mixprec::bfloat16>(values)), 37, 41);
+  check_mx_everywhere(mx_call_of<mixprec::float4_e2m1>(converted<mixprec::float16>(values)), 37, 41);
 }
 
 TEST_CASE("host quantize_nvfp4 equals the reference on random data of many magnitudes, partial blocks included",
@@ -427,13 +531,13 @@ TEST_CASE("host quantize_nvfp4_packed equals the reference on odd and even shape
     check_nvfp4_everywhere(values, rows, cols);
   }
   const std::vector<float> values = many_magnitudes(32 * 46, 11, -20, 20);
-  check_nvfp4_everywhere(converted<mixprec::bfloat16>(values), 32, 46);
-  check_nvfp4_everywhere(converted<mixprec::float16>(values), 32, 46);
+  check_nvfp4_everywhere(nvfp4_call_of(converted<mixprec::bfloat16>(values)), 32, 46);
+  check_nvfp4_everywhere(nvfp4_call_of(converted<mixprec::float16>(values)), 32, 46);
 }
 
 TEST_CASE("host quantize_nvfp4 equals the reference from bfloat16 sources", "[host_block_quantize]") {
   const std::vector<float> values = many_magnitudes(32 * 40, 10, -20, 20);
-  check_nvfp4_everywhere(converted<mixprec::bfloat16>(values), 32, 40);
+  check_nvfp4_everywhere(nvfp4_call_of(converted<mixprec::bfloat16>(values)), 32, 40);
 }
 
 namespace {
@@ -461,24 +565,23 @@ TEST_CASE("host column-wise quantization equals the reference at panel edges and
     const std::int64_t rows = shape[0], cols = shape[1];
     const std::vector<float> x =
         many_magnitudes(static_cast<std::size_t>(rows * cols), static_cast<std::uint32_t>(3 * rows + cols), -40, 40);
-    check_mx_everywhere<mixprec::float8_e4m3>(x, rows, cols);
-    check_mx_everywhere<mixprec::float4_e2m1>(x, rows, cols);
+    check_mx_everywhere(mx_call_of<mixprec::float8_e4m3>(x), rows, cols);
+    check_mx_everywhere(mx_call_of<mixprec::float4_e2m1>(x), rows, cols);
     check_nvfp4_everywhere(x, rows, cols);
   }
   // Decoded sources, rows decoded in place: a bfloat16 tensor wider than a panel.
   const std::vector<float> wide = many_magnitudes(40 * 270, 12, -20, 20);
-  check_mx_everywhere<mixprec::float8_e5m2>(converted<mixprec::bfloat16>(wide), 40, 270);
-  check_nvfp4_everywhere(converted<mixprec::float16>(wide), 40, 270);
+  check_mx_everywhere(mx_call_of<mixprec::float8_e5m2>(converted<mixprec::bfloat16>(wide)), 40, 270);
+  check_nvfp4_everywhere(nvfp4_call_of(converted<mixprec::float16>(wide)), 40, 270);
 
   // The special blocks as columns (NaN, inf, zero, subnormal, tiny and huge
   // scales in neighbouring lanes of one vector).
   std::vector<float> specials = special_blocks();
   specials.resize(specials.size() / 32 * 32);
   const std::size_t special_count = specials.size() / 32;
-  for_each_mx_element([&](auto element) {
-    check_mx_everywhere<decltype(element)>(transposed(specials, special_count, 32), 32,
-                                           static_cast<std::int64_t>(special_count));
-  });
+  const std::vector<float> specials_as_columns = transposed(specials, special_count, 32);
+  for (const mx_call& call : every_mx_element(specials_as_columns))
+    check_mx_everywhere(call, 32, static_cast<std::int64_t>(special_count));
   // NVFP4 blocks of 16 as columns: zero, d = 0 (tiny), huge and ordinary
   // blocks side by side, then the same with one NaN or inf (its block's d is NaN).
   std::vector<float> blocks = many_magnitudes(20 * 16, 13, -20, 20);
@@ -497,8 +600,7 @@ namespace {
 
 // The message of the reference's error for a call, with its function's name
 // replaced by the host's: what the host must say.
-template <class Call>
-std::string message_of(Call&& call) {
+std::string message_of(const std::function<void()>& call) {
   try {
     call();
   } catch (const mixprec::error& e) {
@@ -507,25 +609,29 @@ std::string message_of(Call&& call) {
   return "(no error)";
 }
 std::string as_host(std::string message, const std::string& function) {
-  const std::string reference = "mixprec::reference::" + function, host = "mixprec::host::" + function;
+  std::string reference = "mixprec::reference::", host = "mixprec::host::";
+  reference += function;
+  host += function;
   for (std::size_t at = message.find(reference); at != std::string::npos; at = message.find(reference, at))
     message.replace(at, reference.size(), host);
   return message;
 }
 
-// Checks that the host rejects a call as the reference does: host_call(path...)
-// (called with no path: the best-path overload; with one: that path, each
+// Checks that the host rejects a call as the reference does: host_call(path)
+// (called with null: the best-path overload; with a path: that path, each
 // available one) must throw the reference's message with `function`'s name
 // as the host's. Returns that message (for further checks).
-template <class ReferenceCall, class HostCall>
-std::string check_host_rejects_as_reference(const std::string& function, ReferenceCall&& reference_call,
-                                            HostCall&& host_call) {
+std::string check_host_rejects_as_reference(const std::string& function, const std::function<void()>& reference_call,
+                                            const std::function<void(const simd_path*)>& host_call) {
   const std::string expected = as_host(message_of(reference_call), function);
   INFO(expected);
-  REQUIRE(expected.find("mixprec::host::" + function + ": ") == 0);
-  CHECK(message_of([&] { host_call(); }) == expected);
+  std::string host_prefix = "mixprec::host::";
+  host_prefix += function;
+  host_prefix += ": ";
+  REQUIRE(expected.find(host_prefix) == 0);
+  CHECK(message_of([&] { host_call(nullptr); }) == expected);
   for (const simd_path path : mixprec::host::available_simd_paths())
-    CHECK(message_of([&] { host_call(path); }) == expected);
+    CHECK(message_of([&] { host_call(&path); }) == expected);
   return expected;
 }
 
@@ -566,8 +672,11 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
     check_host_rejects_as_reference(
         "quantize_mx",
         [&] { mixprec::reference::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation); },
-        [&](auto... path) {
-          mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, path...);
+        [&](const simd_path* path) {
+          if (path == nullptr)
+            mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation);
+          else
+            mixprec::host::quantize_mx(c.x, c.rows, c.cols, c.out, c.scales, c.o, c.orientation, *path);
         });
   }
   CHECK(untouched());
@@ -593,8 +702,11 @@ TEST_CASE("host quantize_mx rejects the reference's bad calls with its message, 
   for (const overlap_call& c : overlaps) {
     const std::string expected = check_host_rejects_as_reference(
         "quantize_mx", [&] { mixprec::reference::quantize_mx(c.x, 1, 64, c.out, c.scales); },
-        [&](auto... path) {
-          mixprec::host::quantize_mx(c.x, 1, 64, c.out, c.scales, {}, mx_orientation::rowwise, path...);
+        [&](const simd_path* path) {
+          if (path == nullptr)
+            mixprec::host::quantize_mx(c.x, 1, 64, c.out, c.scales, {}, mx_orientation::rowwise);
+          else
+            mixprec::host::quantize_mx(c.x, 1, 64, c.out, c.scales, {}, mx_orientation::rowwise, *path);
         });
     CHECK(expected.find("overlap") != std::string::npos);
     CHECK(expected.find(c.names) != std::string::npos);
@@ -674,7 +786,12 @@ std::string check_nvfp4_rejects(const nvfp4_bad_call<Storage>& c) {
   const bool packed = std::is_same<Storage, mixprec::float4_e2m1x2>::value;
   const std::string expected =
       check_host_rejects_as_reference(packed ? "quantize_nvfp4_packed" : "quantize_nvfp4",
-                                      [&] { reference_quantize(c); }, [&](auto... path) { host_quantize(c, path...); });
+                                      [&] { reference_quantize(c); }, [&](const simd_path* path) {
+                                        if (path == nullptr)
+                                          host_quantize(c);
+                                        else
+                                          host_quantize(c, *path);
+                                      });
   CHECK(expected.find(c.says) != std::string::npos);
   return expected;
 }
