@@ -961,6 +961,8 @@ TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, 
   using mixprec::gemm::element_type;
   std::vector<mixprec::float8_e4m3> a(4 * 32), b_values(4 * 32);
   std::vector<float> d(16);
+  const std::vector<mixprec::float4_e2m1> nvfp4_codes(16, mixprec::float4_e2m1(1.5f));
+  const std::vector<mixprec::float8_e4m3> nvfp4_scales(1, mixprec::float8_e4m3(2.0f));
   const float subnormals[] = {0x1p-149f, -0x1p-149f, 0x1.8p-140f, 0x1.fffffcp-127f, 0.0f, -0.0f, 1.0f};
   check_independent_of_environment("validate and require_usable_scale", [&] {
     bytes out;
@@ -994,6 +996,10 @@ TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, 
       append_text(out, accepted_or_rejected([&] { mixprec::gemm::validate(q); }));
       append_text(out, accepted_or_rejected([&] { append_value(out, mixprec::gemm::nvfp4_alpha(value, 0x1p-100f)); }));
       append_text(out, accepted_or_rejected([&] { append_value(out, mixprec::gemm::nvfp4_alpha(3.0f, value, 0.3f)); }));
+      std::vector<float> decoded(16);
+      append_text(out, accepted_or_rejected([&] {
+        mixprec::reference::dequantize_nvfp4(nvfp4_codes.data(), nvfp4_scales.data(), value, 1, 16, decoded.data());
+      }));
     }
     return out;
   });

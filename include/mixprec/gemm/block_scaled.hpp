@@ -56,6 +56,7 @@
 #include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/block_scale_layout.hpp"
 #include "mixprec/gemm/problem.hpp"
+#include "mixprec/gemm/scale_layout.hpp"
 #include "mixprec/gemm/validate.hpp"
 
 namespace mixprec {
@@ -173,13 +174,6 @@ inline std::string describe(const block_scaled_problem& p) {
 }
 
 namespace detail {
-
-// Whether x is finite and > 0, from its bits: under the host's DAZ a float
-// compare reads a subnormal as 0.
-inline bool is_finite_positive(float x) noexcept {
-  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(x);
-  return bits != 0 && bits < 0x7F800000u;
-}
 
 // float(a / (s_a · s_b)) in double as the default environment computes it —
 // the product exact, the quotient rounded to the nearest double, then to the
