@@ -32,15 +32,15 @@
 
 #include "mixprec/host/block_quantize.hpp"
 #include "mixprec/host/convert_n.hpp"
+#include "mixprec/reference/block_scaled_gemm.hpp"
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/reference/nvfp4_quantize.hpp"
 #include "mixprec/reference/quantize.hpp"
-#include "mixprec/reference/block_scaled_gemm.hpp"
 #include "mixprec/reference/scaled_gemm.hpp"
 #include "mixprec/scaling/block_recipes.hpp"
-#include "mixprec/training/optimizer.hpp"
 #include "mixprec/scaling/fp8_scaling.hpp"
 #include "mixprec/scaling/loss_scaler.hpp"
+#include "mixprec/training/optimizer.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
 #include "support/independent_reference.hpp"
@@ -102,16 +102,13 @@ class environment_scope {
     _mm_setcsr(_mm_getcsr() | e.mxcsr_bits);
 #endif
   }
-  ~environment_scope() {
-    std::fesetenv(&saved_);
-  }
+  ~environment_scope() { std::fesetenv(&saved_); }
   environment_scope(const environment_scope&) = delete;
   environment_scope& operator=(const environment_scope&) = delete;
 
  private:
   std::fenv_t saved_;
 };
-
 
 // Appends `size` bytes.
 void append_bytes(bytes& out, const void* values, std::size_t size) {
@@ -276,8 +273,8 @@ std::uint32_t random_word(std::size_t i) {
 // the library's conversions — as plain functions, each instantiated once
 // (format_of<T>).
 struct format_under_test {
-  std::vector<float> (*inputs)();  // format_floats<T>
-  bytes (*every_code)();           // each code, in order
+  std::vector<float> (*inputs)();                                                          // format_floats<T>
+  bytes (*every_code)();                                                                   // each code, in order
   bytes (*convert_floats)(const std::vector<float>& x, rounding mode, saturation policy);  // convert<T> of each
   bytes (*convert_doubles)(const std::vector<double>& x, rounding mode, saturation policy);
   bytes (*decode)(const bytes& codes);  // static_cast<float> of each, then static_cast<double>
@@ -340,8 +337,8 @@ bytes convert_n_stochastic_of(const std::vector<float>& x, saturation policy) {
 
 template <class T>
 format_under_test format_of() {
-  return {&format_floats<T>,     &every_code_of<T>, &convert_each<T, float>, &convert_each<T, double>,
-          &decode_each<T>,       &convert_n_of<T>,  &convert_n_back_of<T>,  &convert_n_stochastic_of<T>};
+  return {&format_floats<T>, &every_code_of<T>, &convert_each<T, float>, &convert_each<T, double>,
+          &decode_each<T>,   &convert_n_of<T>,  &convert_n_back_of<T>,   &convert_n_stochastic_of<T>};
 }
 
 #define MIXPREC_FP_ENV_ALL_TYPES                                                                             \
@@ -501,8 +498,8 @@ struct block_sources {
 // One of the sources above: float or bfloat16 elements.
 struct source_tensor {
   const char* name;
-  const float* floats;                   // or null
-  const mixprec::bfloat16* bfloat16s;    // where floats is null
+  const float* floats;                 // or null
+  const mixprec::bfloat16* bfloat16s;  // where floats is null
 };
 
 std::vector<source_tensor> sources_of(const block_sources& s) {
@@ -519,23 +516,21 @@ void check_reference_and_host(const std::string& function, const source_tensor& 
   check_independent_of_environment("reference::" + function + " of " + x.name,
                                    [&] { return quantize_all(false, simd_path::portable); });
   for (simd_path path : mixprec::host::available_simd_paths())
-    check_independent_of_environment(
-        "host::" + function + " of " + x.name + " on " + mixprec::host::to_string(path),
-        [&] { return quantize_all(true, path); });
+    check_independent_of_environment("host::" + function + " of " + x.name + " on " + mixprec::host::to_string(path),
+                                     [&] { return quantize_all(true, path); });
 }
 
 // MX: one element type's quantization (reference or host) and dequantization.
 struct mx_element_under_test {
   bytes (*quantize)(const source_tensor& x, bool host, simd_path path, const mixprec::mx_options& o,
                     mixprec::mx_orientation orientation, std::vector<mixprec::float8_e8m0>& scales);
-  std::vector<float> (*dequantize)(const bytes& q, const std::vector<mixprec::float8_e8m0>& scales,
-                                   std::int64_t lines, std::int64_t length);
+  std::vector<float> (*dequantize)(const bytes& q, const std::vector<mixprec::float8_e8m0>& scales, std::int64_t lines,
+                                   std::int64_t length);
 };
 
 template <class Element, class Source>
 [[gnu::noinline]] void quantize_mx_of(const Source* x, bool host, simd_path path, const mixprec::mx_options& o,
-                                      mixprec::mx_orientation orientation, Element* out,
-                                      mixprec::float8_e8m0* scales) {
+                                      mixprec::mx_orientation orientation, Element* out, mixprec::float8_e8m0* scales) {
   if (host)
     mixprec::host::quantize_mx(x, block_rows, block_cols, out, scales, o, orientation, path);
   else
@@ -552,8 +547,8 @@ bytes quantize_mx_source(const source_tensor& x, bool host, simd_path path, cons
   return bytes_of(out);
 }
 template <class Element>
-std::vector<float> dequantize_mx_of(const bytes& q, const std::vector<mixprec::float8_e8m0>& scales,
-                                    std::int64_t lines, std::int64_t length) {
+std::vector<float> dequantize_mx_of(const bytes& q, const std::vector<mixprec::float8_e8m0>& scales, std::int64_t lines,
+                                    std::int64_t length) {
   const std::vector<Element> codes = values_of<Element>(q);
   std::vector<float> back(codes.size());
   mixprec::reference::dequantize_mx(codes.data(), scales.data(), lines, length, back.data());
@@ -640,13 +635,13 @@ template <class Source>
 [[gnu::noinline]] void quantize_nvfp4_of(const Source* x, bool host, simd_path path, const mixprec::nvfp4_options& o,
                                          mixprec::mx_orientation orientation, nvfp4_quantized& q) {
   if (host) {
-    q.tensor_scale = mixprec::host::quantize_nvfp4(x, block_rows, block_cols, q.out.data(), q.scales.data(), o,
-                                                   orientation, path);
+    q.tensor_scale =
+        mixprec::host::quantize_nvfp4(x, block_rows, block_cols, q.out.data(), q.scales.data(), o, orientation, path);
     q.packed_tensor_scale = mixprec::host::quantize_nvfp4_packed(x, block_rows, block_cols, q.packed.data(),
                                                                  q.packed_scales.data(), o, orientation, path);
   } else {
-    q.tensor_scale = mixprec::reference::quantize_nvfp4(x, block_rows, block_cols, q.out.data(), q.scales.data(), o,
-                                                        orientation);
+    q.tensor_scale =
+        mixprec::reference::quantize_nvfp4(x, block_rows, block_cols, q.out.data(), q.scales.data(), o, orientation);
     q.packed_tensor_scale = mixprec::reference::quantize_nvfp4_packed(x, block_rows, block_cols, q.packed.data(),
                                                                       q.packed_scales.data(), o, orientation);
   }
@@ -681,7 +676,8 @@ void append_nvfp4(bytes& b, const nvfp4_quantized& q) {
 bytes quantize_nvfp4_all(const source_tensor& x, bool host, simd_path path) {
   bytes b;
   for (const mixprec::nvfp4_options& o : nvfp4_variants())
-    for (mixprec::mx_orientation orientation : {mixprec::mx_orientation::rowwise, mixprec::mx_orientation::columnwise}) {
+    for (mixprec::mx_orientation orientation :
+         {mixprec::mx_orientation::rowwise, mixprec::mx_orientation::columnwise}) {
       const nvfp4_quantized q = quantize_nvfp4_source(x, host, path, o, orientation);
       append_nvfp4(b, q);
       if (!host && o.mode == rounding::nearest_even) {
@@ -728,8 +724,8 @@ bytes quantize_of(const std::vector<float>& x, float scale, const mixprec::quant
   bytes b;
   append_value(b, mixprec::reference::quantize(x.data(), n, scale, out.data(), o));
   append(b, out);
-  append_value(b, mixprec::reference::quantize(x.data(), block_rows, block_cols, scale, out.data(),
-                                               transposed.data(), o));
+  append_value(b,
+               mixprec::reference::quantize(x.data(), block_rows, block_cols, scale, out.data(), transposed.data(), o));
   append(b, out);
   append(b, transposed);
   codes = bytes_of(out);
@@ -892,11 +888,16 @@ TEST_CASE("fp environment: FP8 scaling recipes and the loss scaler, subnormal am
 mx_element_under_test mx_element(mixprec::gemm::block_element element) {
   using mixprec::gemm::block_element;
   switch (element) {
-    case block_element::float8_e4m3: return mx_element_of<mixprec::float8_e4m3>();
-    case block_element::float8_e5m2: return mx_element_of<mixprec::float8_e5m2>();
-    case block_element::float6_e2m3: return mx_element_of<mixprec::float6_e2m3>();
-    case block_element::float6_e3m2: return mx_element_of<mixprec::float6_e3m2>();
-    case block_element::float4_e2m1: break;
+    case block_element::float8_e4m3:
+      return mx_element_of<mixprec::float8_e4m3>();
+    case block_element::float8_e5m2:
+      return mx_element_of<mixprec::float8_e5m2>();
+    case block_element::float6_e2m3:
+      return mx_element_of<mixprec::float6_e2m3>();
+    case block_element::float6_e3m2:
+      return mx_element_of<mixprec::float6_e3m2>();
+    case block_element::float4_e2m1:
+      break;
   }
   return mx_element_of<mixprec::float4_e2m1>();
 }
@@ -909,9 +910,9 @@ TEST_CASE("fp environment: block scaling recipes, each operand quantized as its 
   mixprec::nvfp4_recipe_options one_dimensional;
   one_dimensional.two_dimensional_weights = false;
   const mixprec::block_scaling_recipe recipes[] = {
-      mixprec::mxfp8_block_scaling(),        mixprec::mxfp8_block_scaling(hybrid),
-      mixprec::mxfp4_block_scaling(),        mixprec::mxfp4_block_scaling(mixprec::mx_scale_rule::rceil),
-      mixprec::nvfp4_block_scaling(),        mixprec::nvfp4_block_scaling(one_dimensional)};
+      mixprec::mxfp8_block_scaling(), mixprec::mxfp8_block_scaling(hybrid),
+      mixprec::mxfp4_block_scaling(), mixprec::mxfp4_block_scaling(mixprec::mx_scale_rule::rceil),
+      mixprec::nvfp4_block_scaling(), mixprec::nvfp4_block_scaling(one_dimensional)};
   for (const mixprec::block_scaling_recipe& recipe : recipes)
     for (const source_tensor& x : sources_of(s))
       check_independent_of_environment(std::string(recipe.name) + " recipe, its six operands of " + x.name, [&] {
@@ -921,9 +922,9 @@ TEST_CASE("fp environment: block scaling recipes, each operand quantized as its 
           const mixprec::block_operand_recipe& r = recipe.operand(which);
           if (r.quantizer == mixprec::block_quantizer::mx) {
             std::vector<mixprec::float8_e8m0> scales(256 * 8);
-            append_bytes(b, mx_element(r.element).quantize(x, false, simd_path::portable,
-                                                           mixprec::mx_options_for(r, 11, i), orientation_of(which),
-                                                           scales));
+            append_bytes(
+                b, mx_element(r.element).quantize(x, false, simd_path::portable, mixprec::mx_options_for(r, 11, i),
+                                                  orientation_of(which), scales));
             append(b, scales);
           } else {
             append_nvfp4(b, quantize_nvfp4_source(x, false, simd_path::portable, mixprec::nvfp4_options_for(r, 11, i),
@@ -956,8 +957,7 @@ std::string accepted_or_rejected(const std::function<void()>& call) {
 
 void append_text(bytes& b, const std::string& text) { append_bytes(b, text.data(), text.size()); }
 
-TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, alpha and scales",
-          "[fp_environment]") {
+TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, alpha and scales", "[fp_environment]") {
   using mixprec::gemm::element_type;
   std::vector<mixprec::float8_e4m3> a(4 * 32), b_values(4 * 32);
   std::vector<float> d(16);
@@ -980,7 +980,8 @@ TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, 
       append_text(out, accepted_or_rejected([&] { mixprec::gemm::validate(p); }));
       const mixprec::gemm::scale_layout layout{mixprec::gemm::scale_mode::row_wise, 4, 32};
       const std::vector<float> scales = {1.0f, value, 2.0f, 3.0f};
-      append_text(out, accepted_or_rejected([&] { mixprec::gemm::require_usable_scales(scales.data(), layout, "who: ", "scale"); }));
+      append_text(out, accepted_or_rejected(
+                           [&] { mixprec::gemm::require_usable_scales(scales.data(), layout, "who: ", "scale"); }));
       mixprec::gemm::block_scaled_problem q;
       q.m = q.n = 4;
       q.k = 32;
@@ -998,8 +999,9 @@ TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, 
       append_text(out, accepted_or_rejected([&] { append_value(out, mixprec::gemm::nvfp4_alpha(3.0f, value, 0.3f)); }));
       std::vector<float> decoded(16);
       append_text(out, accepted_or_rejected([&] {
-        mixprec::reference::dequantize_nvfp4(nvfp4_codes.data(), nvfp4_scales.data(), value, 1, 16, decoded.data());
-      }));
+                    mixprec::reference::dequantize_nvfp4(nvfp4_codes.data(), nvfp4_scales.data(), value, 1, 16,
+                                                         decoded.data());
+                  }));
     }
     return out;
   });
@@ -1020,15 +1022,16 @@ bytes run_scaled_gemm(const scaled_gemm_case& g, mixprec::gemm::scale_mode a_mod
                       mixprec::gemm::element_type d_type, mixprec::gemm::epilogue op, float beta, float scale_value,
                       mixprec::reference::accumulation accumulate) {
   using mixprec::gemm::element_type;
-  mixprec::gemm::problem p = mixprec::gemm::make_problem(g.m, g.n, g.k, element_type::float8_e4m3,
-                                                         element_type::float8_e4m3, d_type);
+  mixprec::gemm::problem p =
+      mixprec::gemm::make_problem(g.m, g.n, g.k, element_type::float8_e4m3, element_type::float8_e4m3, d_type);
   p.a.data = g.a.data();
   p.b.data = g.b.data();
   p.a.scaling = a_mode;
   p.b.scaling = b_mode;
   std::vector<float> a_scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{a_mode, g.m, g.k}.count()));
   std::vector<float> b_scales(static_cast<std::size_t>(mixprec::gemm::scale_layout{b_mode, g.n, g.k}.count()));
-  for (std::size_t i = 0; i < a_scales.size(); ++i) a_scales[i] = i % 3 == 0 ? scale_value : 0.75f + 0.125f * static_cast<float>(i % 5);
+  for (std::size_t i = 0; i < a_scales.size(); ++i)
+    a_scales[i] = i % 3 == 0 ? scale_value : 0.75f + 0.125f * static_cast<float>(i % 5);
   for (std::size_t i = 0; i < b_scales.size(); ++i) b_scales[i] = i % 2 == 0 ? 0x1.3p-3f : scale_value;
   p.a.scale = a_scales.data();
   p.b.scale = b_scales.data();
@@ -1072,7 +1075,8 @@ TEST_CASE("fp environment: reference::scaled_gemm, FP8 with per-tensor, row-wise
   g.b = codes(s.mixed, static_cast<std::size_t>(g.n * g.k) + 7, 0.01f);
   g.b.erase(g.b.begin(), g.b.begin() + 7);
   for (std::int64_t i = 0; i < g.m * g.n; ++i)
-    g.c.push_back(mixprec::bfloat16::from_bits(static_cast<std::uint16_t>(float_bits(s.tiny[static_cast<std::size_t>(i)]) >> 16)));
+    g.c.push_back(mixprec::bfloat16::from_bits(
+        static_cast<std::uint16_t>(float_bits(s.tiny[static_cast<std::size_t>(i)]) >> 16)));
   for (std::int64_t j = 0; j < g.n; ++j) g.bias.push_back(mixprec::bfloat16(0.25f * static_cast<float>(j % 7) - 0.5f));
   const scale_mode modes[] = {scale_mode::per_tensor, scale_mode::row_wise, scale_mode::block_1x128,
                               scale_mode::block_128x128};
@@ -1094,31 +1098,30 @@ TEST_CASE("fp environment: reference::scaled_gemm, FP8 with per-tensor, row-wise
     const mixprec::reference::accumulation accumulate = v.accumulate;
     const float scale_value = v.scale_value;
     check_independent_of_environment(
-          std::string("reference::scaled_gemm, accumulation ") + std::to_string(static_cast<int>(accumulate)) +
-              ", scales " + hex(scale_value),
-          [&] {
-            bytes b;
-            for (scale_mode a_mode : modes)
-              for (scale_mode b_mode : modes)
-                append_bytes(b, run_scaled_gemm(g, a_mode, b_mode, element_type::bfloat16, mixprec::gemm::epilogue::none,
-                                                0.0f, scale_value, accumulate));
-            for (element_type d_type : {element_type::float32, element_type::float8_e4m3})
-              for (mixprec::gemm::epilogue op : {mixprec::gemm::epilogue::none, mixprec::gemm::epilogue::bias_relu,
-                                                 mixprec::gemm::epilogue::gelu})
-                for (float beta : {0.0f, 0.7f, 0x1p-140f})
-                  append_bytes(b, run_scaled_gemm(g, scale_mode::row_wise, scale_mode::per_tensor, d_type, op, beta,
-                                                  scale_value, accumulate));
-            return b;
-          },
-          daz_ftz_to_nearest());
+        std::string("reference::scaled_gemm, accumulation ") + std::to_string(static_cast<int>(accumulate)) +
+            ", scales " + hex(scale_value),
+        [&] {
+          bytes b;
+          for (scale_mode a_mode : modes)
+            for (scale_mode b_mode : modes)
+              append_bytes(b, run_scaled_gemm(g, a_mode, b_mode, element_type::bfloat16, mixprec::gemm::epilogue::none,
+                                              0.0f, scale_value, accumulate));
+          for (element_type d_type : {element_type::float32, element_type::float8_e4m3})
+            for (mixprec::gemm::epilogue op :
+                 {mixprec::gemm::epilogue::none, mixprec::gemm::epilogue::bias_relu, mixprec::gemm::epilogue::gelu})
+              for (float beta : {0.0f, 0.7f, 0x1p-140f})
+                append_bytes(b, run_scaled_gemm(g, scale_mode::row_wise, scale_mode::per_tensor, d_type, op, beta,
+                                                scale_value, accumulate));
+          return b;
+        },
+        daz_ftz_to_nearest());
   }
 }
 
 // A block-scaled GEMM of two quantized tensors: A from `a` [48, 80], B from
 // `b` (its 48 rows), each quantized row-wise, D [48, 48] of each type.
-bytes run_block_scaled_gemm(mixprec::gemm::block_scaling scaling, mixprec::gemm::block_element element,
-                            const bytes& a, const bytes& a_scales, const bytes& b, const bytes& b_scales, bool packed,
-                            float alpha) {
+bytes run_block_scaled_gemm(mixprec::gemm::block_scaling scaling, mixprec::gemm::block_element element, const bytes& a,
+                            const bytes& a_scales, const bytes& b, const bytes& b_scales, bool packed, float alpha) {
   using mixprec::gemm::element_type;
   bytes out;
   for (element_type d_type : {element_type::float32, element_type::bfloat16, element_type::float16}) {
@@ -1162,29 +1165,31 @@ TEST_CASE("fp environment: reference::block_scaled_gemm, MX and NVFP4 of tensors
       codes.push_back(mx_element(element).quantize(x, false, simd_path::portable, o, rowwise, x_scales));
       scales.push_back(bytes_of(x_scales));
     }
-    check_independent_of_environment("reference::block_scaled_gemm, MX element " + std::to_string(static_cast<int>(element)), [&] {
-      bytes b;
-      for (std::size_t i = 0; i < codes.size(); ++i)
-        for (std::size_t j = 0; j < codes.size(); ++j)
-          append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::mx_vec32_ue8m0, element, codes[i], scales[i],
-                                                codes[j], scales[j], false, 0.3f));
-      return b;
-    });
+    check_independent_of_environment(
+        "reference::block_scaled_gemm, MX element " + std::to_string(static_cast<int>(element)), [&] {
+          bytes b;
+          for (std::size_t i = 0; i < codes.size(); ++i)
+            for (std::size_t j = 0; j < codes.size(); ++j)
+              append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::mx_vec32_ue8m0, element, codes[i],
+                                                    scales[i], codes[j], scales[j], false, 0.3f));
+          return b;
+        });
   }
   std::vector<nvfp4_quantized> quantized;
-  for (const source_tensor& x : sources) quantized.push_back(quantize_nvfp4_source(x, false, simd_path::portable, {}, rowwise));
+  for (const source_tensor& x : sources)
+    quantized.push_back(quantize_nvfp4_source(x, false, simd_path::portable, {}, rowwise));
   check_independent_of_environment("reference::block_scaled_gemm, NVFP4, packed and not", [&] {
     bytes b;
     for (const nvfp4_quantized& x : quantized)
       for (const nvfp4_quantized& y : quantized) {
         const float alpha = mixprec::gemm::nvfp4_alpha(x.tensor_scale, y.tensor_scale);
         append_value(b, alpha);
-        append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::nvfp4_vec16_ue4m3, block_element::float4_e2m1,
-                                              bytes_of(x.out), bytes_of(x.scales), bytes_of(y.out), bytes_of(y.scales), false,
-                                              alpha));
-        append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::nvfp4_vec16_ue4m3, block_element::float4_e2m1,
-                                              bytes_of(x.packed), bytes_of(x.packed_scales), bytes_of(y.packed),
-                                              bytes_of(y.packed_scales), true, alpha));
+        append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::nvfp4_vec16_ue4m3,
+                                              block_element::float4_e2m1, bytes_of(x.out), bytes_of(x.scales),
+                                              bytes_of(y.out), bytes_of(y.scales), false, alpha));
+        append_bytes(b, run_block_scaled_gemm(mixprec::gemm::block_scaling::nvfp4_vec16_ue4m3,
+                                              block_element::float4_e2m1, bytes_of(x.packed), bytes_of(x.packed_scales),
+                                              bytes_of(y.packed), bytes_of(y.packed_scales), true, alpha));
       }
     return b;
   });
@@ -1218,9 +1223,10 @@ TEST_CASE("fp environment: check_gradients, and the optimizers' model copies of 
   // product's rounding decides the code, and the rounding mode would move it.
   std::vector<float> initial;
   for (std::uint32_t code = 1; code < 0x7E; ++code) {
-    const double midpoint = (static_cast<double>(mixprec::float8_e4m3::from_bits(static_cast<std::uint8_t>(code))) +
-                             static_cast<double>(mixprec::float8_e4m3::from_bits(static_cast<std::uint8_t>(code + 1)))) /
-                            2;
+    const double midpoint =
+        (static_cast<double>(mixprec::float8_e4m3::from_bits(static_cast<std::uint8_t>(code))) +
+         static_cast<double>(mixprec::float8_e4m3::from_bits(static_cast<std::uint8_t>(code + 1)))) /
+        2;
     const std::uint32_t w = float_bits(static_cast<float>(midpoint / 3));
     for (std::uint32_t v = w - 2; v <= w + 2; ++v) {
       initial.push_back(float_from_bits(v));

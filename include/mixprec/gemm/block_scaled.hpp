@@ -192,7 +192,7 @@ inline float divide_by_product_nearest(float a, float s_a, float s_b) noexcept {
   const mixprec::detail::unpacked_double y =
       mixprec::detail::unpack_double(mixprec::detail::bit_cast<std::uint64_t>(product));
   __extension__ typedef unsigned __int128 wide;
-  const wide dividend = static_cast<wide>(x.significand) << 62;  // both significands in [2^52, 2^53)
+  const wide dividend = static_cast<wide>(x.significand) << 62;                // both significands in [2^52, 2^53)
   const auto quotient = static_cast<std::uint64_t>(dividend / y.significand);  // in (2^61, 2^63)
   const bool inexact = dividend % y.significand != 0;
   const double rounded = mixprec::detail::bit_cast<double>(static_cast<std::uint64_t>(
@@ -209,8 +209,8 @@ inline float divide_by_product_nearest(float a, float s_a, float s_b) noexcept {
 /// float; the same bits whatever the host's floating-point environment.
 /// @throws mixprec::error when s_a or s_b is not finite and positive.
 inline float nvfp4_alpha(float s_a, float s_b, float alpha0 = 1.0f) {
-  require(detail::is_finite_positive(s_a) && detail::is_finite_positive(s_b), "mixprec::gemm::nvfp4_alpha: s_a = ",
-          s_a, " and s_b = ", s_b, " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
+  require(detail::is_finite_positive(s_a) && detail::is_finite_positive(s_b), "mixprec::gemm::nvfp4_alpha: s_a = ", s_a,
+          " and s_b = ", s_b, " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
   return detail::divide_by_product_nearest(alpha0, s_a, s_b);
 }
 

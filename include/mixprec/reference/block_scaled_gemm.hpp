@@ -76,8 +76,8 @@ inline std::vector<double> decode_block_operand(const gemm::block_scaled_problem
                               : static_cast<float>(float8_e4m3::from_bits(code));
       // Widened exactly: E8M0's 2^-127 is a float subnormal, which the host's
       // DAZ would read as 0.
-      values[static_cast<std::size_t>(r * p.k + t)] = mixprec::detail::widen_exactly(block_element_value(x, r, t)) *
-                                                      mixprec::detail::widen_exactly(scale);
+      values[static_cast<std::size_t>(r * p.k + t)] =
+          mixprec::detail::widen_exactly(block_element_value(x, r, t)) * mixprec::detail::widen_exactly(scale);
     }
   return values;
 }
