@@ -68,6 +68,19 @@ std::vector<simd_path> simd_paths() {
   return paths;
 }
 
+// ---- Everything below runs on every type ----------------------------------
+//
+// The harness is plain code over codes (std::uint32_t), compiled once; only
+// the conversions under test and the scalar conversions they are held to are
+// templates, one small [[gnu::noinline]] function per type, reached through
+// the table conversions_of<T>(). (Written as templates per type, the
+// harness with the kernels inlined into each copy took most of this file's
+// compile time.)
+
+#define MIXPREC_ALL_TYPES \
+  mixprec::float8_e4m3, mixprec::float8_e5m2, mixprec::float16, mixprec::bfloat16, mixprec::float8_e4m3fnuz, \
+      mixprec::float8_e5m2fnuz
+
 template <class T>
 std::vector<std::uint32_t> bits_of(const std::vector<T>& values) {
   std::vector<std::uint32_t> bits(values.size());
@@ -75,26 +88,147 @@ std::vector<std::uint32_t> bits_of(const std::vector<T>& values) {
   return bits;
 }
 
-// ---- Everything below runs on every type ----------------------------------
+// T's codes, as T.
+template <class T>
+std::vector<T> values_of(const std::vector<std::uint32_t>& codes) {
+  std::vector<T> values(codes.size());
+  for (std::size_t i = 0; i < codes.size(); ++i) values[i] = T::from_bits(static_cast<typename T::storage_type>(codes[i]));
+  return values;
+}
 
-#define MIXPREC_ALL_TYPES \
-  mixprec::float8_e4m3, mixprec::float8_e5m2, mixprec::float16, mixprec::bfloat16, mixprec::float8_e4m3fnuz, \
-      mixprec::float8_e5m2fnuz
+// The bulk conversions under test (convert_n, convert_n_stochastic) and the
+// scalar ones (convert<T>, T(x), static_cast<float>, convert_stochastic), for T.
+template <class T>
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode(const std::vector<float>& in, rounding mode,
+                                                         saturation policy, simd_path path) {
+  std::vector<T> out(in.size());
+  mixprec::convert_n(in.data(), in.size(), out.data(), mode, policy, path);
+  return bits_of(out);
+}
+template <class T>
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode_defaults(const std::vector<float>& in) {
+  std::vector<T> out(in.size());
+  mixprec::convert_n(in.data(), in.size(), out.data());
+  return bits_of(out);
+}
+template <class T>
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode_stochastic(const float* in, std::size_t n,
+                                                                    std::uint64_t seed, std::uint64_t offset,
+                                                                    saturation policy) {
+  std::vector<T> out(n);
+  mixprec::convert_n_stochastic(in, n, out.data(), seed, offset, policy);
+  return bits_of(out);
+}
+// Decodes codes with convert_n on path (best path: null) into floats' bits.
+template <class T>
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_decode(const std::vector<std::uint32_t>& codes,
+                                                         const simd_path* path) {
+  const std::vector<T> values = values_of<T>(codes);
+  std::vector<float> out(codes.size());
+  if (path == nullptr)
+    mixprec::convert_n(values.data(), values.size(), out.data());
+  else
+    mixprec::convert_n(values.data(), values.size(), out.data(), *path);
+  std::vector<std::uint32_t> bits(out.size());
+  for (std::size_t i = 0; i < out.size(); ++i) bits[i] = bits_of(out[i]);
+  return bits;
+}
+// convert_n of src[0, n) (nearest_even, T's default saturation, on path)
+// into a buffer of buffer_size codes of T that start as guard_code, at
+// dst_at; then convert_n of those n codes, in place in that buffer, on path
+// into back (n floats). Returns the buffer's codes.
+template <class T>
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_round_trip_in_buffer(const float* src, std::size_t n,
+                                                                       std::size_t buffer_size, std::size_t dst_at,
+                                                                       std::uint32_t guard_code, float* back,
+                                                                       simd_path path) {
+  std::vector<T> dst_buffer(buffer_size, T::from_bits(static_cast<typename T::storage_type>(guard_code)));
+  T* dst = dst_buffer.data() + dst_at;
+  mixprec::convert_n(src, n, dst, rounding::nearest_even, T::default_saturation, path);
+  mixprec::convert_n(static_cast<const T*>(dst), n, back, path);
+  return bits_of(dst_buffer);
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t scalar_encode(float x, rounding mode, saturation policy) {
+  return mixprec::convert<T>(x, mode, policy).bits();
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t scalar_encode_defaults(float x) {
+  return mixprec::convert<T>(x).bits();
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t scalar_construct(float x) {
+  return T(x).bits();
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t scalar_encode_stochastic(float x, std::uint32_t random_bits, saturation policy) {
+  return mixprec::convert_stochastic<T>(x, random_bits, policy).bits();
+}
+template <class T>
+[[gnu::noinline]] std::uint32_t scalar_decode(std::uint32_t code) {
+  return bits_of(static_cast<float>(T::from_bits(static_cast<typename T::storage_type>(code))));
+}
+
+// T's format and its conversions.
+struct conversions {
+  int total_bits, mantissa_bits;
+  std::size_t storage_bytes;
+  saturation default_saturation;
+  std::vector<std::uint32_t> (*bulk_encode)(const std::vector<float>&, rounding, saturation, simd_path);
+  std::vector<std::uint32_t> (*bulk_encode_defaults)(const std::vector<float>&);
+  std::vector<std::uint32_t> (*bulk_encode_stochastic)(const float*, std::size_t, std::uint64_t, std::uint64_t,
+                                                       saturation);
+  std::vector<std::uint32_t> (*bulk_decode)(const std::vector<std::uint32_t>&, const simd_path*);
+  std::vector<std::uint32_t> (*bulk_round_trip_in_buffer)(const float*, std::size_t, std::size_t, std::size_t,
+                                                          std::uint32_t, float*, simd_path);
+  std::uint32_t (*scalar_encode)(float, rounding, saturation);
+  std::uint32_t (*scalar_encode_defaults)(float);
+  std::uint32_t (*scalar_construct)(float);
+  std::uint32_t (*scalar_encode_stochastic)(float, std::uint32_t, saturation);
+  std::uint32_t (*scalar_decode)(std::uint32_t);
+};
+template <class T>
+conversions conversions_of() {
+  return {T::format::total_bits,       T::format::mantissa_bits,       sizeof(typename T::storage_type),
+          T::default_saturation,       &bulk_encode<T>,                &bulk_encode_defaults<T>,
+          &bulk_encode_stochastic<T>,  &bulk_decode<T>,                &bulk_round_trip_in_buffer<T>,
+          &scalar_encode<T>,           &scalar_encode_defaults<T>,     &scalar_construct<T>,
+          &scalar_encode_stochastic<T>, &scalar_decode<T>};
+}
+
+// Every code of the format, 0 to 2^total_bits - 1.
+std::vector<std::uint32_t> every_code(const conversions& t) {
+  std::vector<std::uint32_t> codes(std::size_t{1} << t.total_bits);
+  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = static_cast<std::uint32_t>(c);
+  return codes;
+}
+
+// The scalar conversions of many values: convert<T>(in[i], mode, policy) and static_cast<float>(code).
+std::vector<std::uint32_t> scalar_encode_all(const conversions& t, const std::vector<float>& in, rounding mode,
+                                             saturation policy) {
+  std::vector<std::uint32_t> codes(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) codes[i] = t.scalar_encode(in[i], mode, policy);
+  return codes;
+}
+std::vector<std::uint32_t> scalar_decode_all(const conversions& t, const std::vector<std::uint32_t>& codes) {
+  std::vector<std::uint32_t> bits(codes.size());
+  for (std::size_t c = 0; c < codes.size(); ++c) bits[c] = t.scalar_decode(codes[c]);
+  return bits;
+}
 
 // A sample of awkward floats: signed zeros, infinities, NaNs with payloads,
 // float subnormals, each format's boundaries (smallest subnormal and half of
 // it, min normal, max, the midpoint beyond max) and their neighbours, plus a
 // spread of random patterns.
-template <class T>
-std::vector<float> awkward_floats() {
+std::vector<float> awkward_floats(const conversions& t) {
   std::vector<std::uint32_t> bits = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
                                      0x7F800001u, 0xFFFFFFFFu, 0x7FFFFFFFu, 0x00000001u, 0x807FFFFFu, 0x00800000u,
                                      0x7F7FFFFFu, 0x3F800000u, 0xBF800000u};
   // Codes of T (every one for 8-bit formats), decoded, with the floats
   // around them and around the midpoints to their normal neighbours.
-  const std::uint32_t half_ulp = 1u << (22 - T::format::mantissa_bits);
-  for (std::uint32_t code = 0; code < (1u << T::format::total_bits); code += T::format::total_bits <= 8 ? 1 : 61) {
-    const std::uint32_t value = bits_of(static_cast<float>(T::from_bits(static_cast<typename T::storage_type>(code))));
+  const std::uint32_t half_ulp = 1u << (22 - t.mantissa_bits);
+  for (std::uint32_t code = 0; code < (1u << t.total_bits); code += t.total_bits <= 8 ? 1 : 61) {
+    const std::uint32_t value = t.scalar_decode(code);
     for (std::uint32_t delta : {0u, 1u, 2u, half_ulp - 1, half_ulp, half_ulp + 1, 2 * half_ulp - 1})
       for (std::uint32_t v : {value + delta, value - delta}) bits.push_back(v);
   }
@@ -104,69 +238,55 @@ std::vector<float> awkward_floats() {
   return floats;
 }
 
-TEMPLATE_TEST_CASE("convert_n T -> float: every code on every path equals static_cast<float>", "[convert_n]",
-                   MIXPREC_ALL_TYPES) {
-  using T = TestType;
-  std::vector<T> codes(std::size_t{1} << T::format::total_bits);
-  for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+void check_decode_every_code(const conversions& t) {
+  const std::vector<std::uint32_t> codes = every_code(t);
+  const std::vector<std::uint32_t> scalar = scalar_decode_all(t, codes);
   for (simd_path path : mixprec::host::available_simd_paths()) {
     CAPTURE(mixprec::host::to_string(path));
-    std::vector<float> out(codes.size());
-    mixprec::convert_n(codes.data(), codes.size(), out.data(), path);
+    const std::vector<std::uint32_t> out = t.bulk_decode(codes, &path);
     std::size_t mismatches = 0;
     for (std::size_t c = 0; c < codes.size(); ++c)
-      if (bits_of(out[c]) != bits_of(static_cast<float>(codes[c]))) {
-        if (++mismatches <= 4) FAIL_CHECK("code 0x" << std::hex << c << ": bulk 0x" << bits_of(out[c]) << ", scalar 0x"
-                                                    << bits_of(static_cast<float>(codes[c])));
+      if (out[c] != scalar[c]) {
+        if (++mismatches <= 4) FAIL_CHECK("code 0x" << std::hex << c << ": bulk 0x" << out[c] << ", scalar 0x"
+                                                    << scalar[c]);
       }
     CHECK(mismatches == 0);
   }
 }
 
-TEMPLATE_TEST_CASE("convert_n float -> T: every mode and saturation on every path equals convert<T>", "[convert_n]",
-                   MIXPREC_ALL_TYPES) {
-  using T = TestType;
-  const std::vector<float> in = awkward_floats<T>();
+void check_encode_every_mode(const conversions& t) {
+  const std::vector<float> in = awkward_floats(t);
   for (rounding mode : {rounding::nearest_even, rounding::toward_zero, rounding::upward, rounding::downward})
-    for (saturation policy : {saturation::finite, saturation::none})
+    for (saturation policy : {saturation::finite, saturation::none}) {
+      const std::vector<std::uint32_t> scalar = scalar_encode_all(t, in, mode, policy);
       for (simd_path path : mixprec::host::available_simd_paths()) {
         CAPTURE(name_of(mode), name_of(policy), mixprec::host::to_string(path));
-        std::vector<T> out(in.size());
-        mixprec::convert_n(in.data(), in.size(), out.data(), mode, policy, path);
+        const std::vector<std::uint32_t> out = t.bulk_encode(in, mode, policy, path);
         std::size_t mismatches = 0;
         for (std::size_t i = 0; i < in.size(); ++i)
-          if (out[i].bits() != mixprec::convert<T>(in[i], mode, policy).bits() && ++mismatches <= 4)
-            FAIL_CHECK("input 0x" << std::hex << bits_of(in[i]) << ": bulk 0x" << +out[i].bits() << ", scalar 0x"
-                                  << +mixprec::convert<T>(in[i], mode, policy).bits());
+          if (out[i] != scalar[i] && ++mismatches <= 4)
+            FAIL_CHECK("input 0x" << std::hex << bits_of(in[i]) << ": bulk 0x" << out[i] << ", scalar 0x"
+                                  << scalar[i]);
         CHECK(mismatches == 0);
       }
+    }
 }
 
-TEMPLATE_TEST_CASE("convert_n defaults to nearest_even and T's default saturation on the best path", "[convert_n]",
-                   MIXPREC_ALL_TYPES) {
-  using T = TestType;
-  const std::vector<float> in = awkward_floats<T>();
-  std::vector<T> out(in.size());
-  mixprec::convert_n(in.data(), in.size(), out.data());
-  for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(out[i].bits() == T(in[i]).bits());
-  std::vector<float> back(in.size());
-  mixprec::convert_n(out.data(), out.size(), back.data());
-  for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(bits_of(back[i]) == bits_of(static_cast<float>(out[i])));
+void check_defaults(const conversions& t) {
+  const std::vector<float> in = awkward_floats(t);
+  const std::vector<std::uint32_t> out = t.bulk_encode_defaults(in);
+  for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(out[i] == t.scalar_construct(in[i]));
+  const std::vector<std::uint32_t> back = t.bulk_decode(out, nullptr);
+  for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(back[i] == t.scalar_decode(out[i]));
 }
 
-// Every length from 0 to 100 (and a few long ones), every alignment a valid
-// pointer can have within 64 bytes, and guard elements around the
-// destination: tails are right, and nothing outside [dst, dst + n) is written.
-TEMPLATE_TEST_CASE("convert_n: odd lengths and unaligned arrays convert right and write nothing outside", "[convert_n]",
-                   MIXPREC_ALL_TYPES) {
-  using T = TestType;
-  using storage = typename T::storage_type;
-  const std::vector<float> sample = awkward_floats<T>();
+void check_odd_lengths_and_alignments(const conversions& t) {
+  const std::vector<float> sample = awkward_floats(t);
   std::vector<std::size_t> lengths;
   for (std::size_t n = 0; n <= 100; ++n) lengths.push_back(n);
   for (std::size_t n : {std::size_t{127}, std::size_t{128}, std::size_t{129}, std::size_t{255}, std::size_t{1000}, std::size_t{4097}}) lengths.push_back(n);
   constexpr std::size_t guard = 64;
-  constexpr storage guard_code = static_cast<storage>(0x5A5A);
+  const std::uint32_t guard_code = t.storage_bytes == 1 ? 0x5Au : 0x5A5Au;  // 0x5A5A as the storage type
   const std::uint32_t guard_float = 0x12345678u;
   for (simd_path path : mixprec::host::available_simd_paths()) {
     CAPTURE(mixprec::host::to_string(path));
@@ -176,34 +296,72 @@ TEMPLATE_TEST_CASE("convert_n: odd lengths and unaligned arrays convert right an
       // bytes for 8-bit codes, even byte offsets for 16-bit codes, multiples
       // of 4 for floats.
       const std::size_t src_offset = n % 16;
-      const std::size_t dst_offset = (n * 7) % (64 / sizeof(storage));
+      const std::size_t dst_offset = (n * 7) % (64 / t.storage_bytes);
       std::vector<float> in(n);
       for (std::size_t i = 0; i < n; ++i) in[i] = sample[(i * 31 + n) % sample.size()];
       std::vector<float> src_storage(src_offset + n);
       std::copy(in.begin(), in.end(), src_storage.begin() + static_cast<std::ptrdiff_t>(src_offset));
       const float* src = src_storage.data() + src_offset;
 
-      std::vector<T> dst_buffer(guard + dst_offset + n + guard, T::from_bits(guard_code));
-      T* dst = dst_buffer.data() + guard + dst_offset;
-      mixprec::convert_n(src, n, dst, rounding::nearest_even, T::default_saturation, path);
-      for (std::size_t i = 0; i < dst_buffer.size(); ++i) {
-        const bool inside = i >= guard + dst_offset && i < guard + dst_offset + n;
-        const storage expected = inside ? mixprec::convert<T>(in[i - guard - dst_offset]).bits() : guard_code;
-        if (dst_buffer[i].bits() != expected) FAIL("encode: element " << i << " of the buffer is wrong");
-      }
-
-      // And back, from the unaligned codes into an unaligned float array.
+      // There and back, from the unaligned codes into an unaligned float array.
       std::vector<float> back_buffer(guard + src_offset + n + guard, float_from_bits(guard_float));
       float* back = back_buffer.data() + guard + src_offset;
-      mixprec::convert_n(static_cast<const T*>(dst), n, back, path);
+      const std::vector<std::uint32_t> dst_buffer =
+          t.bulk_round_trip_in_buffer(src, n, guard + dst_offset + n + guard, guard + dst_offset, guard_code, back, path);
+      for (std::size_t i = 0; i < dst_buffer.size(); ++i) {
+        const bool inside = i >= guard + dst_offset && i < guard + dst_offset + n;
+        const std::uint32_t expected = inside ? t.scalar_encode_defaults(in[i - guard - dst_offset]) : guard_code;
+        if (dst_buffer[i] != expected) FAIL("encode: element " << i << " of the buffer is wrong");
+      }
       for (std::size_t i = 0; i < back_buffer.size(); ++i) {
         const bool inside = i >= guard + src_offset && i < guard + src_offset + n;
         const std::uint32_t expected =
-            inside ? bits_of(static_cast<float>(dst[i - guard - src_offset])) : guard_float;
+            inside ? t.scalar_decode(dst_buffer[guard + dst_offset + i - guard - src_offset]) : guard_float;
         if (bits_of(back_buffer[i]) != expected) FAIL("decode: element " << i << " of the buffer is wrong");
       }
     }
   }
+}
+
+void check_stochastic(const conversions& t) {
+  const std::vector<float> in = awkward_floats(t);
+  const std::uint64_t seed = 0x5EED, offset = 1000;
+  for (saturation policy : {saturation::finite, saturation::none}) {
+    CAPTURE(name_of(policy));
+    const std::vector<std::uint32_t> out = t.bulk_encode_stochastic(in.data(), in.size(), seed, offset, policy);
+    for (std::size_t i = 0; i < in.size(); ++i)
+      REQUIRE(out[i] == t.scalar_encode_stochastic(in[i], mixprec::stochastic_rounding_bits(seed, offset, i), policy));
+    // Two calls that advance the offset give the bits of one call.
+    const std::size_t first = in.size() / 3;
+    std::vector<std::uint32_t> halves = t.bulk_encode_stochastic(in.data(), first, seed, offset, policy);
+    const std::vector<std::uint32_t> rest =
+        t.bulk_encode_stochastic(in.data() + first, in.size() - first, seed, offset + first, policy);
+    halves.insert(halves.end(), rest.begin(), rest.end());
+    CHECK(halves == out);
+  }
+}
+
+TEMPLATE_TEST_CASE("convert_n T -> float: every code on every path equals static_cast<float>", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  check_decode_every_code(conversions_of<TestType>());
+}
+
+TEMPLATE_TEST_CASE("convert_n float -> T: every mode and saturation on every path equals convert<T>", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  check_encode_every_mode(conversions_of<TestType>());
+}
+
+TEMPLATE_TEST_CASE("convert_n defaults to nearest_even and T's default saturation on the best path", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  check_defaults(conversions_of<TestType>());
+}
+
+// Every length from 0 to 100 (and a few long ones), every alignment a valid
+// pointer can have within 64 bytes, and guard elements around the
+// destination: tails are right, and nothing outside [dst, dst + n) is written.
+TEMPLATE_TEST_CASE("convert_n: odd lengths and unaligned arrays convert right and write nothing outside", "[convert_n]",
+                   MIXPREC_ALL_TYPES) {
+  check_odd_lengths_and_alignments(conversions_of<TestType>());
 }
 
 TEST_CASE("convert_n: n == 0 accepts null pointers on every overload", "[convert_n]") {
@@ -265,24 +423,7 @@ TEST_CASE("available_simd_paths lists portable first and the best path last", "[
 
 TEMPLATE_TEST_CASE("convert_n_stochastic: element i is convert_stochastic with the bits stochastic_rounding_bits(seed offset i)",
                    "[convert_n]", MIXPREC_ALL_TYPES) {
-  using T = TestType;
-  const std::vector<float> in = awkward_floats<T>();
-  const std::uint64_t seed = 0x5EED, offset = 1000;
-  for (saturation policy : {saturation::finite, saturation::none}) {
-    CAPTURE(name_of(policy));
-    std::vector<T> out(in.size());
-    mixprec::convert_n_stochastic(in.data(), in.size(), out.data(), seed, offset, policy);
-    for (std::size_t i = 0; i < in.size(); ++i)
-      REQUIRE(out[i].bits() ==
-              mixprec::convert_stochastic<T>(in[i], mixprec::stochastic_rounding_bits(seed, offset, i), policy).bits());
-    // Two calls that advance the offset give the bits of one call.
-    std::vector<T> halves(in.size());
-    const std::size_t first = in.size() / 3;
-    mixprec::convert_n_stochastic(in.data(), first, halves.data(), seed, offset, policy);
-    mixprec::convert_n_stochastic(in.data() + first, in.size() - first, halves.data() + first, seed, offset + first,
-                                  policy);
-    CHECK(bits_of(halves) == bits_of(out));
-  }
+  check_stochastic(conversions_of<TestType>());
 }
 
 #if MIXPREC_TEST_MXCSR
@@ -302,44 +443,33 @@ class mxcsr_scope {
 
 TEMPLATE_TEST_CASE("convert_n: MXCSR rounding and DAZ and FTZ change nothing and no exception flag is raised", "[convert_n]",
                    MIXPREC_ALL_TYPES) {
-  using T = TestType;
-  const std::vector<float> in = awkward_floats<T>();
-  std::vector<std::uint32_t> codes(std::size_t{1} << T::format::total_bits);
-  std::vector<T> all_codes(codes.size());
-  for (std::size_t c = 0; c < codes.size(); ++c) all_codes[c] = T::from_bits(static_cast<typename T::storage_type>(c));
+  const conversions t = conversions_of<TestType>();
+  const std::vector<float> in = awkward_floats(t);
+  const std::vector<std::uint32_t> all_codes = every_code(t);
 
   // Expected bits, under the default environment.
   std::vector<std::vector<std::uint32_t>> expected_encode;
   for (rounding mode : {rounding::nearest_even, rounding::toward_zero})
-    for (saturation policy : {saturation::finite, saturation::none}) {
-      std::vector<T> out(in.size());
-      for (std::size_t i = 0; i < in.size(); ++i) out[i] = mixprec::convert<T>(in[i], mode, policy);
-      expected_encode.push_back(bits_of(out));
-    }
-  std::vector<std::uint32_t> expected_decode(all_codes.size());
-  for (std::size_t c = 0; c < all_codes.size(); ++c) expected_decode[c] = bits_of(static_cast<float>(all_codes[c]));
+    for (saturation policy : {saturation::finite, saturation::none})
+      expected_encode.push_back(scalar_encode_all(t, in, mode, policy));
+  const std::vector<std::uint32_t> expected_decode = scalar_decode_all(t, all_codes);
 
   constexpr unsigned int daz = 0x0040, ftz = 0x8000, all_masked = 0x1F80, flags = 0x003F;
   for (unsigned int rounding_control : {0x0000u, 0x2000u, 0x4000u, 0x6000u})  // nearest, down, up, toward zero
     for (simd_path path : simd_paths()) {
       CAPTURE(rounding_control, mixprec::host::to_string(path));
       std::vector<std::vector<std::uint32_t>> encoded;
-      std::vector<float> decoded(all_codes.size());
+      std::vector<std::uint32_t> decoded_bits;
       unsigned int raised = 0;
       {
         const mxcsr_scope scope(all_masked | daz | ftz | rounding_control);
         for (rounding mode : {rounding::nearest_even, rounding::toward_zero})
-          for (saturation policy : {saturation::finite, saturation::none}) {
-            std::vector<T> out(in.size());
-            mixprec::convert_n(in.data(), in.size(), out.data(), mode, policy, path);
-            encoded.push_back(bits_of(out));
-          }
-        mixprec::convert_n(all_codes.data(), all_codes.size(), decoded.data(), path);
+          for (saturation policy : {saturation::finite, saturation::none})
+            encoded.push_back(t.bulk_encode(in, mode, policy, path));
+        decoded_bits = t.bulk_decode(all_codes, &path);
         raised = _mm_getcsr() & flags;
       }
       CHECK(encoded == expected_encode);
-      std::vector<std::uint32_t> decoded_bits(decoded.size());
-      for (std::size_t c = 0; c < decoded.size(); ++c) decoded_bits[c] = bits_of(decoded[c]);
       CHECK(decoded_bits == expected_decode);
       CHECK(raised == 0);
     }
