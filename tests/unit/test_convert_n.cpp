@@ -92,15 +92,16 @@ std::vector<std::uint32_t> bits_of(const std::vector<T>& values) {
 template <class T>
 std::vector<T> values_of(const std::vector<std::uint32_t>& codes) {
   std::vector<T> values(codes.size());
-  for (std::size_t i = 0; i < codes.size(); ++i) values[i] = T::from_bits(static_cast<typename T::storage_type>(codes[i]));
+  for (std::size_t i = 0; i < codes.size(); ++i)
+    values[i] = T::from_bits(static_cast<typename T::storage_type>(codes[i]));
   return values;
 }
 
 // The bulk conversions under test (convert_n, convert_n_stochastic) and the
 // scalar ones (convert<T>, T(x), static_cast<float>, convert_stochastic), for T.
 template <class T>
-[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode(const std::vector<float>& in, rounding mode,
-                                                         saturation policy, simd_path path) {
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode(const std::vector<float>& in, rounding mode, saturation policy,
+                                                         simd_path path) {
   std::vector<T> out(in.size());
   mixprec::convert_n(in.data(), in.size(), out.data(), mode, policy, path);
   return bits_of(out);
@@ -112,9 +113,8 @@ template <class T>
   return bits_of(out);
 }
 template <class T>
-[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode_stochastic(const float* in, std::size_t n,
-                                                                    std::uint64_t seed, std::uint64_t offset,
-                                                                    saturation policy) {
+[[gnu::noinline]] std::vector<std::uint32_t> bulk_encode_stochastic(const float* in, std::size_t n, std::uint64_t seed,
+                                                                    std::uint64_t offset, saturation policy) {
   std::vector<T> out(n);
   mixprec::convert_n_stochastic(in, n, out.data(), seed, offset, policy);
   return bits_of(out);
@@ -189,11 +189,20 @@ struct conversions {
 };
 template <class T>
 conversions conversions_of() {
-  return {T::format::total_bits,       T::format::mantissa_bits,       sizeof(typename T::storage_type),
-          T::default_saturation,       &bulk_encode<T>,                &bulk_encode_defaults<T>,
-          &bulk_encode_stochastic<T>,  &bulk_decode<T>,                &bulk_round_trip_in_buffer<T>,
-          &scalar_encode<T>,           &scalar_encode_defaults<T>,     &scalar_construct<T>,
-          &scalar_encode_stochastic<T>, &scalar_decode<T>};
+  return {T::format::total_bits,
+          T::format::mantissa_bits,
+          sizeof(typename T::storage_type),
+          T::default_saturation,
+          &bulk_encode<T>,
+          &bulk_encode_defaults<T>,
+          &bulk_encode_stochastic<T>,
+          &bulk_decode<T>,
+          &bulk_round_trip_in_buffer<T>,
+          &scalar_encode<T>,
+          &scalar_encode_defaults<T>,
+          &scalar_construct<T>,
+          &scalar_encode_stochastic<T>,
+          &scalar_decode<T>};
 }
 
 // Every code of the format, 0 to 2^total_bits - 1.
@@ -247,8 +256,8 @@ void check_decode_every_code(const conversions& t) {
     std::size_t mismatches = 0;
     for (std::size_t c = 0; c < codes.size(); ++c)
       if (out[c] != scalar[c]) {
-        if (++mismatches <= 4) FAIL_CHECK("code 0x" << std::hex << c << ": bulk 0x" << out[c] << ", scalar 0x"
-                                                    << scalar[c]);
+        if (++mismatches <= 4)
+          FAIL_CHECK("code 0x" << std::hex << c << ": bulk 0x" << out[c] << ", scalar 0x" << scalar[c]);
       }
     CHECK(mismatches == 0);
   }
@@ -265,8 +274,7 @@ void check_encode_every_mode(const conversions& t) {
         std::size_t mismatches = 0;
         for (std::size_t i = 0; i < in.size(); ++i)
           if (out[i] != scalar[i] && ++mismatches <= 4)
-            FAIL_CHECK("input 0x" << std::hex << bits_of(in[i]) << ": bulk 0x" << out[i] << ", scalar 0x"
-                                  << scalar[i]);
+            FAIL_CHECK("input 0x" << std::hex << bits_of(in[i]) << ": bulk 0x" << out[i] << ", scalar 0x" << scalar[i]);
         CHECK(mismatches == 0);
       }
     }
@@ -306,8 +314,8 @@ void check_odd_lengths_and_alignments(const conversions& t) {
       // There and back, from the unaligned codes into an unaligned float array.
       std::vector<float> back_buffer(guard + src_offset + n + guard, float_from_bits(guard_float));
       float* back = back_buffer.data() + guard + src_offset;
-      const std::vector<std::uint32_t> dst_buffer =
-          t.bulk_round_trip_in_buffer(src, n, guard + dst_offset + n + guard, guard + dst_offset, guard_code, back, path);
+      const std::vector<std::uint32_t> dst_buffer = t.bulk_round_trip_in_buffer(
+          src, n, guard + dst_offset + n + guard, guard + dst_offset, guard_code, back, path);
       for (std::size_t i = 0; i < dst_buffer.size(); ++i) {
         const bool inside = i >= guard + dst_offset && i < guard + dst_offset + n;
         const std::uint32_t expected = inside ? t.scalar_encode_defaults(in[i - guard - dst_offset]) : guard_code;

@@ -112,9 +112,8 @@ mx_call mx_call_of(const std::vector<Source>& x) {
 
 // Each MX element type's mx_call for a float tensor.
 std::vector<mx_call> every_mx_element(const std::vector<float>& x) {
-  return {mx_call_of<mixprec::float8_e4m3>(x), mx_call_of<mixprec::float8_e5m2>(x),
-          mx_call_of<mixprec::float6_e2m3>(x), mx_call_of<mixprec::float6_e3m2>(x),
-          mx_call_of<mixprec::float4_e2m1>(x)};
+  return {mx_call_of<mixprec::float8_e4m3>(x), mx_call_of<mixprec::float8_e5m2>(x), mx_call_of<mixprec::float6_e2m3>(x),
+          mx_call_of<mixprec::float6_e3m2>(x), mx_call_of<mixprec::float4_e2m1>(x)};
 }
 
 // Where host and reference first differ, for the failure message.
@@ -204,8 +203,7 @@ struct nvfp4_call {
   const void* x;
   std::size_t count;
   using quantize_function = quantized (*)(const void*, std::size_t, std::int64_t, std::int64_t,
-                                          const mixprec::nvfp4_options&, mx_orientation, std::size_t,
-                                          const simd_path*);
+                                          const mixprec::nvfp4_options&, mx_orientation, std::size_t, const simd_path*);
   quantize_function unpacked, packed;
 };
 template <class Source>
@@ -784,14 +782,14 @@ float host_quantize(const nvfp4_bad_call<Storage>& c, Path... path) {
 template <class Storage>
 std::string check_nvfp4_rejects(const nvfp4_bad_call<Storage>& c) {
   const bool packed = std::is_same<Storage, mixprec::float4_e2m1x2>::value;
-  const std::string expected =
-      check_host_rejects_as_reference(packed ? "quantize_nvfp4_packed" : "quantize_nvfp4",
-                                      [&] { reference_quantize(c); }, [&](const simd_path* path) {
-                                        if (path == nullptr)
-                                          host_quantize(c);
-                                        else
-                                          host_quantize(c, *path);
-                                      });
+  const std::string expected = check_host_rejects_as_reference(
+      packed ? "quantize_nvfp4_packed" : "quantize_nvfp4", [&] { reference_quantize(c); },
+      [&](const simd_path* path) {
+        if (path == nullptr)
+          host_quantize(c);
+        else
+          host_quantize(c, *path);
+      });
   CHECK(expected.find(c.says) != std::string::npos);
   return expected;
 }
