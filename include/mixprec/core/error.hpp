@@ -9,6 +9,8 @@
 /// and what to do.
 #pragma once
 
+#include <cfenv>
+#include <cstdint>
 #include <initializer_list>
 #include <sstream>
 #include <stdexcept>
@@ -38,9 +40,43 @@ class runtime_error : public std::runtime_error {
 
 namespace detail {
 
-// Builds a message from any streamable pieces: make_message("K = ", k, " must be ...").
+// The default floating-point environment while a message is written, the
+// caller's again afterwards (flags included). A message names the values it
+// rejects, and must name them as they are whatever the caller set: under DAZ
+// the float -> double widening inside operator<< reads a subnormal as 0 (a
+// rejected scale of 1e-45 would print "0"), and glibc rounds the decimal
+// digits in the current rounding mode. Only rejected calls pay for it.
+class default_environment_while_formatting {
+ public:
+  default_environment_while_formatting() noexcept : rounding_mode_(std::fegetround()) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr_));
+#endif
+    std::fesetround(FE_TONEAREST);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    std::uint32_t plain = mxcsr_ & ~std::uint32_t{0x8040};  // DAZ (bit 6) and FTZ (bit 15) clear
+    __asm__ volatile("ldmxcsr %0" : : "m"(plain));
+#endif
+  }
+  ~default_environment_while_formatting() {
+    std::fesetround(rounding_mode_);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr_));
+#endif
+  }
+  default_environment_while_formatting(const default_environment_while_formatting&) = delete;
+  default_environment_while_formatting& operator=(const default_environment_while_formatting&) = delete;
+
+ private:
+  int rounding_mode_;
+  std::uint32_t mxcsr_ = 0;
+};
+
+// Builds a message from any streamable pieces: make_message("K = ", k, " must be ..."),
+// in the default floating-point environment.
 template <class... Pieces>
 std::string make_message(const Pieces&... pieces) {
+  const default_environment_while_formatting environment;
   std::ostringstream out;
   (void)std::initializer_list<int>{((void)(out << pieces), 0)...};
   return out.str();

@@ -161,6 +161,7 @@ struct block_scaled_problem {
 /// "M=128 N=256 K=64 nvfp4_vec16_ue4m3 A=float4_e2m1 (packed, lda=64, scales cublaslt_tiled) B=... D=float32
 /// (ldd=256) alpha=1": what was asked, for error messages.
 inline std::string describe(const block_scaled_problem& p) {
+  const mixprec::detail::default_environment_while_formatting environment;  // alpha, beta as they are
   std::ostringstream out;
   const auto operand = [&out](const char* name, const block_scaled_operand& x) {
     out << ' ' << name << '=' << x.type << " (" << (x.packed ? "packed, " : "") << "ld=" << x.ld << ", scales "

@@ -40,6 +40,7 @@
 #include <string>
 
 #include "mixprec/core/config.hpp"
+#include "mixprec/core/error.hpp"
 #include "mixprec/types/basic_float.hpp"
 #include "mixprec/types/scalar_type.hpp"
 
@@ -264,6 +265,7 @@ inline problem make_problem(std::int64_t m, std::int64_t n, std::int64_t k, elem
 /// "M=64 N=2112 K=7168 A=float8_e4m3/per_tensor B=... D=bfloat16 epilogue=none":
 /// what was asked, for error messages.
 inline std::string describe(const problem& p) {
+  const mixprec::detail::default_environment_while_formatting environment;  // alpha, beta as they are
   std::ostringstream out;
   out << "M=" << p.m << " N=" << p.n << " K=" << p.k << " A=" << p.a.type << '/' << p.a.scaling << " (lda=" << p.a.ld
       << ") B=" << p.b.type << '/' << p.b.scaling << " (ldb=" << p.b.ld << ") D=" << p.d.type << " (ldd=" << p.d.ld
