@@ -980,6 +980,63 @@ TEST_CASE("fp environment: error messages name the rejected values as they are",
   CHECK(mixprec::detail::make_message(0x1p-149f) == "1.4013e-45");
 }
 
+// The option checks compare their values with 0 by the bits
+// (core/exact_float.hpp): under DAZ `lr >= 0` accepted a negative subnormal
+// lr, `eps > 0` rejected a positive subnormal eps, and 1/min_scale of a
+// subnormal min_scale overflowed, where the default environment decides the
+// other way. The verdicts and their messages are compared.
+TEST_CASE("fp environment: optimizer, gradient-check and loss-scaler options with subnormal values",
+          "[fp_environment]") {
+  const float subnormals[] = {0x1p-149f, -0x1p-149f, 0x1.4p-128f, -0x1.8p-140f, 0.0f, -0.0f, 0.5f};
+  check_independent_of_environment("option checks", [&] {
+    bytes out;
+    for (const float value : subnormals) {
+      mixprec::sgd_options sgd;
+      sgd.lr = value;
+      append_text(out, verdict([&] { mixprec::sgd_rule::validate(sgd); }));
+      sgd.lr = 0.1f;
+      sgd.momentum = value;
+      sgd.nesterov = true;  // needs momentum > 0 and dampening == 0
+      append_text(out, verdict([&] { mixprec::sgd_rule::validate(sgd); }));
+      sgd.momentum = 0.9f;
+      sgd.dampening = value;
+      append_text(out, verdict([&] { mixprec::sgd_rule::validate(sgd); }));
+      sgd.nesterov = false;
+      sgd.dampening = 0.0f;
+      sgd.weight_decay = value;
+      append_text(out, verdict([&] { mixprec::sgd_rule::validate(sgd); }));
+      mixprec::adamw_options adamw;
+      adamw.eps = value;
+      adamw.beta1 = value;
+      append_text(out, verdict([&] { mixprec::adamw_rule::validate(adamw); }));
+      mixprec::optimizer_options common;
+      common.max_grad_norm = value;
+      append_text(out, verdict([&] { mixprec::validate(common); }));
+      mixprec::dynamic_loss_scaler_options scaler;
+      scaler.min_scale = value;
+      append_text(out, verdict([&] { mixprec::validate(scaler); }));
+      append_text(out, verdict([&] { mixprec::static_loss_scaler scaled(value); }));
+      append_text(out, verdict([&] { mixprec::check_gradients({}, value); }));
+    }
+    for (const double value : {0x1p-1074, -0x1p-1074, 0x1.8p-1030, 0.0, 0.5}) {  // the double option
+      mixprec::dynamic_loss_scaler_options scaler;
+      scaler.backoff_factor = value;
+      append_text(out, verdict([&] { mixprec::validate(scaler); }));
+    }
+    // 1/scale is finite for the subnormal 2^-128 + 2^-149 and overflows for 2^-128.
+    for (const float value : {0x1.000008p-128f, 0x1p-128f})
+      append_text(out, verdict([&] { mixprec::static_loss_scaler scaled(value); }));
+    return out;
+  });
+  CHECK(verdict([] { mixprec::static_loss_scaler scaled(0x1.000008p-128f); }) == "accepted");
+  CHECK(verdict([] { mixprec::static_loss_scaler scaled(0x1p-128f); }) != "accepted");
+  CHECK(verdict([] {
+          mixprec::adamw_options o;
+          o.eps = 0x1p-149f;
+          mixprec::adamw_rule::validate(o);
+        }) == "accepted");
+}
+
 TEST_CASE("fp environment: gemm::validate and the scale checks, subnormal beta, alpha and scales", "[fp_environment]") {
   using mixprec::gemm::element_type;
   std::vector<mixprec::float8_e4m3> a(4 * 32), b_values(4 * 32);

@@ -61,6 +61,24 @@ MIXPREC_HOST_DEVICE inline bool default_float_environment() noexcept {
 #endif
 }
 
+// Comparisons with zero as IEEE 754 makes them (-0 == 0, NaN unordered),
+// from the bits: under DAZ the hardware compares a subnormal as 0, so
+// `x > 0` rejected a positive subnormal and `x >= 0` accepted a negative one
+// (a validation's verdict would depend on the caller's MXCSR). The float and
+// double overloads, for options of either type.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_zero_exactly(float x) noexcept {
+  return (bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu) == 0;
+}
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_positive_exactly(float x) noexcept {  // x > 0, +inf included
+  return bit_cast<std::uint32_t>(x) - 1u < 0x7F800000u;
+}
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_nonnegative_exactly(float x) noexcept {  // x >= 0, -0 included
+  return is_positive_exactly(x) || is_zero_exactly(x);
+}
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_positive_exactly(double x) noexcept {
+  return bit_cast<std::uint64_t>(x) - 1u < 0x7FF0000000000000ull;
+}
+
 // x as a double, exactly, on the host whatever DAZ says: the hardware
 // conversion for every float but the subnormals, the only operands DAZ reads
 // as 0. A subnormal is its integer significand times 2^-149, both exact

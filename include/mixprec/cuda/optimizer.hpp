@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/cuda/detail/fused_step_kernel.hpp"
 #include "mixprec/cuda/loss_scaler.hpp"
@@ -273,7 +274,7 @@ class fused_optimizer {
     a.parameter_count = static_cast<std::uint32_t>(entries_.size());
     a.found_inf = found_inf;
     a.scale = scale;
-    a.squared_norm = options_.max_grad_norm > 0.0f ? squared_norm : nullptr;
+    a.squared_norm = !mixprec::detail::is_zero_exactly(options_.max_grad_norm) ? squared_norm : nullptr;
     a.max_grad_norm = options_.max_grad_norm;
     a.total_elements = total_elements_;
     a.seed = options_.seed;

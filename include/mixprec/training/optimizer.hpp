@@ -92,6 +92,7 @@
 #include <vector>
 
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/training/checkpoint.hpp"
@@ -497,8 +498,8 @@ class basic_optimizer {
     const char* who = "mixprec::optimizer::step: ";
     require(gradients.size() == parameters_.size(), Rule::name, "::step: ", gradients.size(),
             " gradients for ", parameters_.size(), " parameters; pass one per parameter, in registration order");
-    require(std::isfinite(inverse_scale) && inverse_scale > 0.0f, Rule::name, "::step: inverse_scale = ",
-            inverse_scale, " must be finite and > 0");
+    require(std::isfinite(inverse_scale) && mixprec::detail::is_positive_exactly(inverse_scale), Rule::name,
+            "::step: inverse_scale = ", inverse_scale, " must be finite and > 0");
     std::vector<detail::byte_span> written;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       detail::byte_span span;
@@ -506,8 +507,9 @@ class basic_optimizer {
       const model_copy& c = parameters_[i].copy;
       if (c.amax != nullptr) written.push_back(detail::span_of(c.amax, 1, sizeof(float), "model-copy amax", i, who));
       if (c.scale != nullptr && c.target.type != scalar_type::float32) {
-        require(std::isfinite(*c.scale) && *c.scale > 0.0f, who, "the model-copy scale of parameter ", i, " is ",
-                *c.scale, "; it must be finite and > 0 (give the recipe's current scale)");
+        require(std::isfinite(*c.scale) && mixprec::detail::is_positive_exactly(*c.scale), who,
+                "the model-copy scale of parameter ", i, " is ", *c.scale,
+                "; it must be finite and > 0 (give the recipe's current scale)");
       }
     }
     for (std::size_t i = 0; i < gradients.size(); ++i) {
@@ -531,7 +533,7 @@ class basic_optimizer {
       report.skipped = true;
       return report;
     }
-    if (options_.max_grad_norm > 0.0f && squared_norm < 0.0f) {
+    if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm) && squared_norm < 0.0f) {
       const gradient_check check = check_gradients(gradients, inverse_scale);
       squared_norm = static_cast<float>(check.squared_norm);
       if (check.found_inf || !std::isfinite(squared_norm)) {
@@ -541,7 +543,8 @@ class basic_optimizer {
       }
     }
     if (squared_norm >= 0.0f) report.grad_norm = detail::sqrt_rn(squared_norm);
-    if (options_.max_grad_norm > 0.0f) report.clip_coefficient = detail::clip_coefficient(squared_norm, options_.max_grad_norm);
+    if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm))
+      report.clip_coefficient = detail::clip_coefficient(squared_norm, options_.max_grad_norm);
     grow_states();
     apply(gradients, inverse_scale, report.clip_coefficient);
     report.steps = steps_;

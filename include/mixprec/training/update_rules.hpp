@@ -85,8 +85,8 @@ struct optimizer_options {
 /// or stochastic.
 inline void validate(const optimizer_options& o) {
   const char* who = "mixprec::optimizer_options: ";
-  require(std::isfinite(o.max_grad_norm) && o.max_grad_norm >= 0.0f, who, "max_grad_norm = ", o.max_grad_norm,
-          " must be finite and >= 0 (0 turns clipping off)");
+  require(std::isfinite(o.max_grad_norm) && mixprec::detail::is_nonnegative_exactly(o.max_grad_norm), who,
+          "max_grad_norm = ", o.max_grad_norm, " must be finite and >= 0 (0 turns clipping off)");
   require(o.model_rounding == rounding::nearest_even || o.model_rounding == rounding::stochastic, who,
           "model_rounding = ", static_cast<int>(o.model_rounding), " must be nearest_even or stochastic");
   require(o.bf16_only_rounding == rounding::nearest_even || o.bf16_only_rounding == rounding::stochastic, who,
@@ -274,13 +274,18 @@ struct sgd_rule {
   /// lr·weight_decay beyond FLT_MAX).
   static void validate(const options& o) {
     const char* who = "mixprec::sgd_options: ";
-    require(std::isfinite(o.lr) && o.lr >= 0.0f, who, "lr = ", o.lr, " must be finite and >= 0");
-    require(o.momentum >= 0.0f && o.momentum < 1.0f, who, "momentum = ", o.momentum, " must lie in [0, 1)");
-    require(o.dampening >= 0.0f && o.dampening <= 1.0f, who, "dampening = ", o.dampening, " must lie in [0, 1]");
-    require(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0f, who, "weight_decay = ", o.weight_decay,
+    require(std::isfinite(o.lr) && mixprec::detail::is_nonnegative_exactly(o.lr), who, "lr = ", o.lr,
             " must be finite and >= 0");
-    require(!o.nesterov || (o.momentum > 0.0f && o.dampening == 0.0f), who, "nesterov needs momentum > 0 and ",
-            "dampening = 0 (momentum = ", o.momentum, ", dampening = ", o.dampening, ")");
+    require(mixprec::detail::is_nonnegative_exactly(o.momentum) && o.momentum < 1.0f, who, "momentum = ", o.momentum,
+            " must lie in [0, 1)");
+    require(mixprec::detail::is_nonnegative_exactly(o.dampening) && o.dampening <= 1.0f, who,
+            "dampening = ", o.dampening, " must lie in [0, 1]");
+    require(std::isfinite(o.weight_decay) && mixprec::detail::is_nonnegative_exactly(o.weight_decay), who,
+            "weight_decay = ", o.weight_decay, " must be finite and >= 0");
+    require(!o.nesterov ||
+                (mixprec::detail::is_positive_exactly(o.momentum) && mixprec::detail::is_zero_exactly(o.dampening)),
+            who, "nesterov needs momentum > 0 and ", "dampening = 0 (momentum = ", o.momentum,
+            ", dampening = ", o.dampening, ")");
     detail::validate_decay_product(o.lr, o.weight_decay, who);
   }
 };
@@ -392,13 +397,16 @@ struct adamw_rule {
   /// (lr / (1 - beta1) or lr·weight_decay beyond FLT_MAX).
   static void validate(const options& o) {
     const char* who = "mixprec::adamw_options: ";
-    require(std::isfinite(o.lr) && o.lr >= 0.0f, who, "lr = ", o.lr, " must be finite and >= 0");
-    require(o.beta1 >= 0.0f && o.beta1 < 1.0f, who, "beta1 = ", o.beta1, " must lie in [0, 1)");
-    require(o.beta2 >= 0.0f && o.beta2 < 1.0f, who, "beta2 = ", o.beta2, " must lie in [0, 1)");
-    require(std::isfinite(o.eps) && o.eps > 0.0f, who, "eps = ", o.eps,
-            " must be finite and > 0 (with eps = 0 a zero gradient gives 0/0 = NaN weights)");
-    require(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0f, who, "weight_decay = ", o.weight_decay,
+    require(std::isfinite(o.lr) && mixprec::detail::is_nonnegative_exactly(o.lr), who, "lr = ", o.lr,
             " must be finite and >= 0");
+    require(mixprec::detail::is_nonnegative_exactly(o.beta1) && o.beta1 < 1.0f, who, "beta1 = ", o.beta1,
+            " must lie in [0, 1)");
+    require(mixprec::detail::is_nonnegative_exactly(o.beta2) && o.beta2 < 1.0f, who, "beta2 = ", o.beta2,
+            " must lie in [0, 1)");
+    require(std::isfinite(o.eps) && mixprec::detail::is_positive_exactly(o.eps), who, "eps = ", o.eps,
+            " must be finite and > 0 (with eps = 0 a zero gradient gives 0/0 = NaN weights)");
+    require(std::isfinite(o.weight_decay) && mixprec::detail::is_nonnegative_exactly(o.weight_decay), who,
+            "weight_decay = ", o.weight_decay, " must be finite and >= 0");
     // The largest step size is the first step's, lr / (1 - beta1).
     const double first_step_size = static_cast<double>(o.lr) / (1.0 - static_cast<double>(o.beta1));
     require(first_step_size <= static_cast<double>(std::numeric_limits<float>::max()), who,
