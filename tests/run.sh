@@ -84,5 +84,14 @@ MIXPREC_EXHAUSTIVE_STRIDE=257 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN
   run_tests clang-cxx20-sanitizers -LE front_door
 
 section "g++ C++17 Release: every test (exhaustive 2^32 sweeps, install test, demo quick mode; GPU tests skip without a GPU)"
-run_tests gcc-cxx17
+# In a checkout without changes (CI's clean clone), fashion_mnist_quick is
+# left out: readme_run_demo_quick_from_fresh_clone runs the same `--quick`
+# training with the same thresholds on a fresh clone of the same sources.
+# With changes (the clone has only HEAD) it runs, as in ctest.
+same_as_head=()
+if git rev-parse --verify -q HEAD >/dev/null 2>&1 && [ -z "$(git status --porcelain 2>/dev/null)" ]; then
+  same_as_head=(-E '^fashion_mnist_quick$')
+  echo "the checkout equals HEAD: fashion_mnist_quick is left to the fresh-clone demo run"
+fi
+run_tests gcc-cxx17 "${same_as_head[@]}"
 section "done"
