@@ -77,6 +77,11 @@ inline std::size_t padded(std::size_t width) {
 template <class T>
 using buffer = mixprec::cuda::device_array<T>;
 
+// Whether T is one of the FP8 element types, the only ones cast with scales.
+template <class T>
+constexpr bool is_fp8_element =
+    std::is_same<T, mixprec::float8_e4m3>::value || std::is_same<T, mixprec::float8_e5m2>::value;
+
 class stream {
  public:
   // A blocking stream: it stays ordered with the legacy default stream on
@@ -688,7 +693,10 @@ class trainer {
         T* q = reinterpret_cast<T*>(out.plain_bytes.get());
         T* q_t = transposed ? reinterpret_cast<T*>(out.transposed_bytes.get()) : nullptr;
         const mixprec::quantize_options o = cast_options(type);
-        if (!mixprec::gemm::is_fp8(type)) {
+        // `if constexpr`: the scaled casts below are compiled for the FP8
+        // types only (with a run-time test their kernels were compiled for
+        // BF16 and FP16 too, a third of this file's device code, never run).
+        if constexpr (!is_fp8_element<T>) {
           mixprec::cuda::quantize<T>(x, r, c, nullptr, q, q_t, nullptr, o, s);  // BF16 / FP16: unscaled
         } else if (recipe_.scaling == operand_scaling::delayed) {
           mixprec::cuda::quantize<T>(x, r, c, delayed_->scale(slot), q, q_t, record ? delayed_->amax(slot) : nullptr,
@@ -732,12 +740,15 @@ class trainer {
       } else if (uses_blocks()) {
         with_type(type, [&](auto zero) {
           using T = decltype(zero);
-          if constexpr (!std::is_same<T, float>::value) {
+          if constexpr (is_fp8_element<T>) {  // block scaling is an FP8 recipe's
             mixprec::cuda::quantize_blockwise<T>(master, rows, cols, scale_mode::block_128x128,
                                                  reinterpret_cast<T*>(w.plain_bytes.get()), w.plain_scale_inv.get(),
                                                  reinterpret_cast<T*>(w.transposed_bytes.get()),
                                                  w.transposed_scale_inv.get(), nullptr, cast_options(type),
                                                  stream_.get());
+          } else {
+            mixprec::require(false, "fashion_mnist: block scaling needs an FP8 forward type, not ",
+                             mixprec::to_string(type));
           }
         });
         w.plain = operand{type, w.plain_bytes.get(), rows, cols, scale_mode::block_128x128, w.plain_scale_inv.get()};
