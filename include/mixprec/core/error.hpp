@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "mixprec/core/mxcsr.hpp"
+
 namespace mixprec {
 
 /// A rejected argument: a precondition of a mixprec function does not hold.
@@ -48,28 +50,20 @@ namespace detail {
 // digits in the current rounding mode. Only rejected calls pay for it.
 class default_environment_while_formatting {
  public:
-  default_environment_while_formatting() noexcept : rounding_mode_(std::fegetround()) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr_));
-#endif
+  default_environment_while_formatting() noexcept : rounding_mode_(std::fegetround()), mxcsr_(read_mxcsr()) {
     std::fesetround(FE_TONEAREST);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    std::uint32_t plain = mxcsr_ & ~std::uint32_t{0x8040};  // DAZ (bit 6) and FTZ (bit 15) clear
-    __asm__ volatile("ldmxcsr %0" : : "m"(plain));
-#endif
+    write_mxcsr(mxcsr_ & ~(mxcsr_denormals_are_zero | mxcsr_flush_to_zero));
   }
   ~default_environment_while_formatting() {
     std::fesetround(rounding_mode_);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr_));
-#endif
+    write_mxcsr(mxcsr_);
   }
   default_environment_while_formatting(const default_environment_while_formatting&) = delete;
   default_environment_while_formatting& operator=(const default_environment_while_formatting&) = delete;
 
  private:
   int rounding_mode_;
-  std::uint32_t mxcsr_ = 0;
+  std::uint32_t mxcsr_;
 };
 
 // Builds a message from any streamable pieces: make_message("K = ", k, " must be ..."),

@@ -39,6 +39,7 @@
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/engine.hpp"
 #include "mixprec/core/format.hpp"
+#include "mixprec/core/mxcsr.hpp"
 #include "mixprec/core/rounding.hpp"
 
 namespace mixprec {
@@ -52,31 +53,33 @@ namespace detail {
 MIXPREC_HOST_DEVICE inline bool default_float_environment() noexcept {
 #if MIXPREC_DEVICE_COMPILATION
   return true;
-#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  std::uint32_t control = 0;
-  __asm__ volatile("stmxcsr %0" : "=m"(control));
-  return (control & 0xE040u) == 0;
 #else
-  return false;
+  return has_mxcsr && (read_mxcsr() & (mxcsr_rounding_control | mxcsr_denormals_are_zero | mxcsr_flush_to_zero)) == 0;
 #endif
 }
 
 // Comparisons with zero as IEEE 754 makes them (-0 == 0, NaN unordered),
 // from the bits: under DAZ the hardware compares a subnormal as 0, so
 // `x > 0` rejected a positive subnormal and `x >= 0` accepted a negative one
-// (a validation's verdict would depend on the caller's MXCSR). The float and
-// double overloads, for options of either type.
+// (a validation's verdict would depend on the caller's MXCSR).
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_zero_exactly(float x) noexcept {
-  return (bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu) == 0;
+  return (bit_cast<std::uint32_t>(x) & formats::binary32::magnitude_mask) == 0;
 }
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_positive_exactly(float x) noexcept {  // x > 0, +inf included
-  return bit_cast<std::uint32_t>(x) - 1u < 0x7F800000u;
+  return bit_cast<std::uint32_t>(x) - 1u < formats::binary32::infinity_magnitude;
 }
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_nonnegative_exactly(float x) noexcept {  // x >= 0, -0 included
   return is_positive_exactly(x) || is_zero_exactly(x);
 }
-MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_positive_exactly(double x) noexcept {
-  return bit_cast<std::uint64_t>(x) - 1u < 0x7FF0000000000000ull;
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_negative_exactly(float x) noexcept {  // x < 0, -inf included
+  return (bit_cast<std::uint32_t>(x) ^ formats::binary32::sign_mask) - 1u < formats::binary32::infinity_magnitude;
+}
+// x finite and > 0: a scale, a factor or a step size that can be used.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_finite_positive(float x) noexcept {
+  return bit_cast<std::uint32_t>(x) - 1u < formats::binary32::infinity_magnitude - 1u;
+}
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_finite_positive(double x) noexcept {
+  return bit_cast<std::uint64_t>(x) - 1u < formats::binary64::infinity_magnitude - 1u;
 }
 
 // x as a double, exactly, on the host whatever DAZ says: the hardware
@@ -97,7 +100,7 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS double widen_exactly(float x) noexcep
   return static_cast<double>(x);
 #else
   const std::uint32_t x_bits = bit_cast<std::uint32_t>(x);
-  if ((x_bits & 0x7F800000u) != 0 || (x_bits & 0x7FFFFFFFu) == 0) return static_cast<double>(x);
+  if ((x_bits & formats::binary32::infinity_magnitude) != 0 || is_zero_exactly(x)) return static_cast<double>(x);
   return widen_subnormal(x_bits);
 #endif
 }
@@ -110,7 +113,7 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float round_to_float(double x) noexce
   return static_cast<float>(x);
 #else
   const std::uint64_t bits = bit_cast<std::uint64_t>(x);
-  if ((bits & 0x7FFFFFFFFFFFFFFFull) > 0x7FF0000000000000ull)
+  if ((bits & formats::binary64::magnitude_mask) > formats::binary64::infinity_magnitude)
     return bit_cast<float>(
         static_cast<std::uint32_t>(((bits >> 32) & 0x80000000u) | 0x7FC00000u | ((bits >> 29) & 0x003FFFFFu)));
   return bit_cast<float>(
@@ -183,7 +186,8 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS double add_nearest(double a, double b
 #if MIXPREC_DEVICE_COMPILATION
   return __dadd_rn(a, b);
 #else
-  constexpr std::uint64_t magnitude_mask = 0x7FFFFFFFFFFFFFFFull, infinity = 0x7FF0000000000000ull;
+  constexpr std::uint64_t magnitude_mask = formats::binary64::magnitude_mask;
+  constexpr std::uint64_t infinity = formats::binary64::infinity_magnitude;
   const std::uint64_t a_bits = bit_cast<std::uint64_t>(a), b_bits = bit_cast<std::uint64_t>(b);
   if ((a_bits & magnitude_mask) >= infinity || (b_bits & magnitude_mask) >= infinity) return a + b;
   unpacked_double high = unpack_double(a_bits), low = unpack_double(b_bits);
@@ -226,7 +230,8 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS double multiply_doubles_nearest(doubl
 #if MIXPREC_DEVICE_COMPILATION
   return __dmul_rn(a, b);
 #else
-  constexpr std::uint64_t magnitude_mask = 0x7FFFFFFFFFFFFFFFull, infinity = 0x7FF0000000000000ull;
+  constexpr std::uint64_t magnitude_mask = formats::binary64::magnitude_mask;
+  constexpr std::uint64_t infinity = formats::binary64::infinity_magnitude;
   const std::uint64_t a_bits = bit_cast<std::uint64_t>(a), b_bits = bit_cast<std::uint64_t>(b);
   const std::uint64_t a_magnitude = a_bits & magnitude_mask, b_magnitude = b_bits & magnitude_mask;
   if (a_magnitude == 0 || b_magnitude == 0 || a_magnitude >= infinity || b_magnitude >= infinity) return a * b;

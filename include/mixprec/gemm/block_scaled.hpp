@@ -186,8 +186,9 @@ inline float divide_by_product_nearest(float a, float s_a, float s_b) noexcept {
   using mixprec::detail::widen_exactly;
   const double numerator = widen_exactly(a), product = widen_exactly(s_a) * widen_exactly(s_b);  // exact, normal
   const std::uint64_t a_bits = mixprec::detail::bit_cast<std::uint64_t>(numerator);
-  if (mixprec::detail::default_float_environment() || (a_bits & 0x7FFFFFFFFFFFFFFFull) == 0 ||
-      (a_bits & 0x7FF0000000000000ull) == 0x7FF0000000000000ull)
+  using binary64 = formats::binary64;
+  if (mixprec::detail::default_float_environment() || (a_bits & binary64::magnitude_mask) == 0 ||
+      (a_bits & binary64::infinity_magnitude) == binary64::infinity_magnitude)
     return mixprec::detail::round_to_float(numerator / product);  // exact for 0, inf and NaN in every mode
   const mixprec::detail::unpacked_double x = mixprec::detail::unpack_double(a_bits);
   const mixprec::detail::unpacked_double y =
@@ -210,8 +211,9 @@ inline float divide_by_product_nearest(float a, float s_a, float s_b) noexcept {
 /// float; the same bits whatever the host's floating-point environment.
 /// @throws mixprec::error when s_a or s_b is not finite and positive.
 inline float nvfp4_alpha(float s_a, float s_b, float alpha0 = 1.0f) {
-  require(detail::is_finite_positive(s_a) && detail::is_finite_positive(s_b), "mixprec::gemm::nvfp4_alpha: s_a = ", s_a,
-          " and s_b = ", s_b, " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
+  require(mixprec::detail::is_finite_positive(s_a) && mixprec::detail::is_finite_positive(s_b),
+          "mixprec::gemm::nvfp4_alpha: s_a = ", s_a, " and s_b = ", s_b,
+          " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
   return detail::divide_by_product_nearest(alpha0, s_a, s_b);
 }
 

@@ -41,6 +41,7 @@
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/types/basic_float.hpp"
 #include "mixprec/types/scalar_type.hpp"
 
@@ -225,9 +226,7 @@ struct problem {
 /// Whether `p` reads C: its beta is nonzero. The bits decide, not a float
 /// compare: under the host's DAZ a subnormal beta compares equal to 0, and C
 /// would go unread (and unchecked) where the default environment reads it.
-inline bool reads_c(const problem& p) noexcept {
-  return (mixprec::detail::bit_cast<std::uint32_t>(p.beta) & 0x7FFFFFFFu) != 0;
-}
+inline bool reads_c(const problem& p) noexcept { return !mixprec::detail::is_zero_exactly(p.beta); }
 
 /// The C and bias types cuBLASLt pairs with an output type (cuBLAS docs,
 /// cublasLtMatmul, "FP8 data types" table): C has D's type, except that an FP8

@@ -66,12 +66,12 @@
 /// scales; block scales refuse them).
 #pragma once
 
-#include <cstdint>
-
 #include <cmath>
+#include <cstdint>
 
 #include "mixprec/core/config.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/problem.hpp"
 
 namespace mixprec {
@@ -183,18 +183,6 @@ inline scale_layout checked_scale_layout(scale_mode mode, std::int64_t rows, std
   return layout;
 }
 
-namespace detail {
-
-// Whether x is finite and > 0, from its bits: under the host's DAZ a float
-// compare reads a subnormal as 0 (1 / FLT_MAX, the reciprocal of a clamped
-// scale, is one).
-inline bool is_finite_positive(float x) noexcept {
-  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(x);
-  return bits != 0 && bits < 0x7F800000u;
-}
-
-}  // namespace detail
-
 /// Checks one scale (dequantisation factor scale_inv, or the quantisation
 /// factor of an FP8 output) before use: a NaN, infinite, zero or negative
 /// scale gives NaN, infinite, all-zero or sign-flipped results that no
@@ -202,7 +190,9 @@ inline bool is_finite_positive(float x) noexcept {
 /// the message, `name`[index] names the scale.
 /// @throws mixprec::error naming the scale and its value.
 inline void require_usable_scale(float value, const char* who, const char* name, std::int64_t index) {
-  require(detail::is_finite_positive(value), who, name, "[", index, "] = ", value,
+  // From the bits (core/exact_float.hpp): under the host's DAZ a float compare
+  // reads a subnormal as 0 (1 / FLT_MAX, the reciprocal of a clamped scale, is one).
+  require(mixprec::detail::is_finite_positive(value), who, name, "[", index, "] = ", value,
           ": scales must be finite and positive");
 }
 

@@ -183,7 +183,7 @@ inline void dequantize_nvfp4(const float4_e2m1* q, const float8_e4m3* block_scal
                                     : "out",
           " is null but lines * length = ", n,
           "; pass arrays for every element and scale (null is accepted only without elements)");
-  require(gemm::detail::is_finite_positive(tensor_scale), who, ": tensor_scale = ", tensor_scale,
+  require(mixprec::detail::is_finite_positive(tensor_scale), who, ": tensor_scale = ", tensor_scale,
           " must be finite and positive (the S quantize_nvfp4 returned)");
   const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
   for (std::int64_t line = 0; line < lines; ++line)

@@ -125,8 +125,7 @@ MIXPREC_HOST_DEVICE inline float floor_power_of_two(float x) noexcept {
 MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_max, float previous,
                                                      bool power_of_two) noexcept {
   float scale = previous;
-  const std::uint32_t amax_bits = mixprec::detail::bit_cast<std::uint32_t>(amax);
-  if (amax_bits != 0 && amax_bits < 0x7F800000u) {  // positive and finite: not 0, -x, inf or NaN
+  if (mixprec::detail::is_finite_positive(amax)) {  // not 0, -x, inf or NaN
     scale = mixprec::detail::divide_nearest(scaled_max, amax);
     const std::uint32_t scale_bits = mixprec::detail::bit_cast<std::uint32_t>(scale);  // positive
     if (scale_bits > 0x7F7FFFFFu) scale = FLT_MAX;
@@ -134,13 +133,6 @@ MIXPREC_HOST_DEVICE inline float fp8_scale_from_amax(float amax, float scaled_ma
     if (power_of_two) scale = floor_power_of_two(scale);
   }
   return scale;
-}
-
-// Whether x is below zero: a float compare would take a negative subnormal
-// for -0 under DAZ; this reads the bits (-0 and NaN are not negative).
-MIXPREC_HOST_DEVICE inline bool is_negative(float x) noexcept {
-  const std::uint32_t bits = mixprec::detail::bit_cast<std::uint32_t>(x);
-  return bits > 0x80000000u && bits <= 0xFF800000u;
 }
 
 // Window reduction, as TE's: fmaxf from 0, so NaN entries are skipped. On the
@@ -232,7 +224,7 @@ class delayed_scaling {
   /// window once history_len are held. Does not change the scale.
   /// \throws mixprec::error when amax is negative.
   void record(float amax) {
-    require(!detail::is_negative(amax), "mixprec::delayed_scaling::record: amax = ", amax,
+    require(!mixprec::detail::is_negative_exactly(amax), "mixprec::delayed_scaling::record: amax = ", amax,
             " is negative; pass the largest magnitude |x| of the tensor");
     history_[next_] = amax;
     next_ = next_ + 1 == history_.size() ? 0 : next_ + 1;
@@ -295,7 +287,8 @@ class delayed_scaling {
             " entries, more than history_len = ", s.options.history_len);
     bool non_finite_entry = false;
     for (std::size_t i = 0; i < s.history.size(); ++i) {
-      require(!detail::is_negative(s.history[i]), who, "history entry ", i, " = ", s.history[i], " is negative");
+      require(!mixprec::detail::is_negative_exactly(s.history[i]), who, "history entry ", i, " = ", s.history[i],
+              " is negative");
       non_finite_entry |= !std::isfinite(s.history[i]);
     }
     require(s.scale >= FLT_MIN && s.scale <= FLT_MAX, who, "scale = ", s.scale, " must lie in [FLT_MIN, FLT_MAX] = [",
@@ -303,7 +296,8 @@ class delayed_scaling {
     const float inverse = mixprec::detail::reciprocal_nearest(s.scale);
     require(mixprec::detail::bit_cast<std::uint32_t>(s.scale_inv) == mixprec::detail::bit_cast<std::uint32_t>(inverse),
             who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", inverse);
-    require(!detail::is_negative(s.amax), who, "amax = ", s.amax, " is negative; an amax is a magnitude");
+    require(!mixprec::detail::is_negative_exactly(s.amax), who, "amax = ", s.amax,
+            " is negative; an amax is a magnitude");
     require(std::isfinite(s.amax) || non_finite_entry, who, "amax = ", s.amax,
             " is not finite, but no history entry is: update() reports a non-finite amax only from such an entry");
     delayed_scaling restored(s.options);
@@ -364,7 +358,7 @@ class current_scaling {
   /// The scale from this step's amax alone (current_scale<T>()); stored and returned.
   /// \throws mixprec::error when amax is negative.
   float update(float amax) {
-    require(!detail::is_negative(amax), "mixprec::current_scaling::update: amax = ", amax,
+    require(!mixprec::detail::is_negative_exactly(amax), "mixprec::current_scaling::update: amax = ", amax,
             " is negative; pass the largest magnitude |x| of the tensor");
     scale_ = current_scale<T>(amax, options_);
     scale_inv_ = mixprec::detail::reciprocal_nearest(scale_);

@@ -134,14 +134,13 @@ inline void validate(const dynamic_loss_scaler_options& o) {
   require(std::isfinite(o.init_scale), who, "init_scale = ", o.init_scale, " must be finite");
   require(std::isfinite(o.growth_factor) && o.growth_factor > 1.0, who, "growth_factor = ", o.growth_factor,
           " must be finite and > 1 (the scale would never grow; for a fixed scale use mixprec::static_loss_scaler)");
-  require(std::isfinite(o.backoff_factor) && mixprec::detail::is_positive_exactly(o.backoff_factor) &&
-              o.backoff_factor < 1.0,
-          who, "backoff_factor = ", o.backoff_factor, " must lie in (0, 1)");
+  require(mixprec::detail::is_finite_positive(o.backoff_factor) && o.backoff_factor < 1.0, who,
+          "backoff_factor = ", o.backoff_factor, " must lie in (0, 1)");
   require(o.growth_interval >= 1, who, "growth_interval = ", o.growth_interval, " must be >= 1");
   require(o.hysteresis >= 1, who, "hysteresis = ", o.hysteresis,
           " must be >= 1 (1 backs off on every overflow, as PyTorch's GradScaler does)");
-  require(std::isfinite(o.min_scale) && mixprec::detail::is_positive_exactly(o.min_scale), who,
-          "min_scale = ", o.min_scale, " must be finite and > 0 (a scale of 0 erases every gradient)");
+  require(mixprec::detail::is_finite_positive(o.min_scale), who, "min_scale = ", o.min_scale,
+          " must be finite and > 0 (a scale of 0 erases every gradient)");
   require(std::isfinite(mixprec::detail::reciprocal_nearest(o.min_scale)), who, "min_scale = ", o.min_scale,
           " is too small: 1/min_scale overflows float; use at least ", 1.0f / std::numeric_limits<float>::max());
   require(std::isfinite(o.max_scale), who, "max_scale = ", o.max_scale, " must be finite");
@@ -180,8 +179,7 @@ class static_loss_scaler {
   /// A scaler whose scale is always `scale` (1: no scaling).
   /// \throws mixprec::error unless scale is finite and > 0 with 1/scale finite.
   explicit static_loss_scaler(float scale = 1.0f) : scale_(scale) {
-    require(std::isfinite(scale) && mixprec::detail::is_positive_exactly(scale) &&
-                std::isfinite(mixprec::detail::reciprocal_nearest(scale)),
+    require(mixprec::detail::is_finite_positive(scale) && std::isfinite(mixprec::detail::reciprocal_nearest(scale)),
             "mixprec::static_loss_scaler: scale = ", scale, " must be finite and > 0, with 1/scale finite");
   }
   /// The factor the loss is multiplied by.

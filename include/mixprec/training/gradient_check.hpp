@@ -48,7 +48,7 @@ inline void check_gradient_view(const const_tensor_view& g, std::size_t index, c
 /// bfloat16 or float16, or null data with size > 0) or an inverse_scale that
 /// is not finite and > 0.
 inline gradient_check check_gradients(const std::vector<const_tensor_view>& gradients, float inverse_scale = 1.0f) {
-  require(std::isfinite(inverse_scale) && mixprec::detail::is_positive_exactly(inverse_scale),
+  require(mixprec::detail::is_finite_positive(inverse_scale),
           "mixprec::check_gradients: inverse_scale = ", inverse_scale, " must be finite and > 0 (1 / the loss scale)");
   for (std::size_t t = 0; t < gradients.size(); ++t) {
     detail::check_gradient_view(gradients[t], t, "mixprec::check_gradients: ");

@@ -498,8 +498,8 @@ class basic_optimizer {
     const char* who = "mixprec::optimizer::step: ";
     require(gradients.size() == parameters_.size(), Rule::name, "::step: ", gradients.size(),
             " gradients for ", parameters_.size(), " parameters; pass one per parameter, in registration order");
-    require(std::isfinite(inverse_scale) && mixprec::detail::is_positive_exactly(inverse_scale), Rule::name,
-            "::step: inverse_scale = ", inverse_scale, " must be finite and > 0");
+    require(mixprec::detail::is_finite_positive(inverse_scale), Rule::name, "::step: inverse_scale = ", inverse_scale,
+            " must be finite and > 0");
     std::vector<detail::byte_span> written;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       detail::byte_span span;
@@ -507,9 +507,8 @@ class basic_optimizer {
       const model_copy& c = parameters_[i].copy;
       if (c.amax != nullptr) written.push_back(detail::span_of(c.amax, 1, sizeof(float), "model-copy amax", i, who));
       if (c.scale != nullptr && c.target.type != scalar_type::float32) {
-        require(std::isfinite(*c.scale) && mixprec::detail::is_positive_exactly(*c.scale), who,
-                "the model-copy scale of parameter ", i, " is ", *c.scale,
-                "; it must be finite and > 0 (give the recipe's current scale)");
+        require(mixprec::detail::is_finite_positive(*c.scale), who, "the model-copy scale of parameter ", i, " is ",
+                *c.scale, "; it must be finite and > 0 (give the recipe's current scale)");
       }
     }
     for (std::size_t i = 0; i < gradients.size(); ++i) {

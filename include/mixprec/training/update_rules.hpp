@@ -403,7 +403,7 @@ struct adamw_rule {
             " must lie in [0, 1)");
     require(mixprec::detail::is_nonnegative_exactly(o.beta2) && o.beta2 < 1.0f, who, "beta2 = ", o.beta2,
             " must lie in [0, 1)");
-    require(std::isfinite(o.eps) && mixprec::detail::is_positive_exactly(o.eps), who, "eps = ", o.eps,
+    require(mixprec::detail::is_finite_positive(o.eps), who, "eps = ", o.eps,
             " must be finite and > 0 (with eps = 0 a zero gradient gives 0/0 = NaN weights)");
     require(std::isfinite(o.weight_decay) && mixprec::detail::is_nonnegative_exactly(o.weight_decay), who,
             "weight_decay = ", o.weight_decay, " must be finite and >= 0");
