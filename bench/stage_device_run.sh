@@ -55,6 +55,19 @@ started=$SECONDS
 programs=(tests/mixprec_cuda_tests bench/mixprec_cuda_bench examples/fashion_mnist/fashion_mnist_train)
 optional_programs=(tests/mixprec_nccl_tests)
 
+# A tree whose device code is compiled without optimisation (nvcc -G, as
+# tests/run.sh builds it where no GPU is) would time a debug build: refused,
+# except for a dry run (which times nothing: CI's device_run_dry_run stages
+# its -G tree).
+require_optimised_device_code() {
+  if grep -E '^CMAKE_CUDA_FLAGS[A-Z_]*:STRING=' "$build_dir/CMakeCache.txt" 2>/dev/null |
+    grep -Eq '(=| )(-G|--device-debug)( |$)'; then
+    local why="$build_dir compiles device code with -G (unoptimised; tests/run.sh does so without a GPU)"
+    [ "$dry_run" = 1 ] || die "$why: pass another --build-dir"
+    echo "note: $why: fine for a dry run, which times nothing"
+  fi
+}
+
 if [ "$do_build" = 1 ]; then
   if [ ! -f "$build_dir/CMakeCache.txt" ]; then
     echo "== configuring $build_dir (Release, MIXPREC_CUDA=ON, sm_90a)"
@@ -69,6 +82,7 @@ if [ "$do_build" = 1 ]; then
   fi
   compgen -G "$build_dir/CMakeFiles/*/CMakeCUDACompiler.cmake" >/dev/null && ! grep -q '^MIXPREC_CUDA:STRING=OFF' "$build_dir/CMakeCache.txt" ||
     die "$build_dir was configured without CUDA; pass another --build-dir or remove it"
+  require_optimised_device_code
   targets=(--target mixprec_cuda_tests --target mixprec_cuda_bench --target fashion_mnist_train)
   if grep -q '^MIXPREC_NCCL_LIBRARY:.*nccl' "$build_dir/CMakeCache.txt"; then targets+=(--target mixprec_nccl_tests); fi
   echo "== building ${targets[*]} in $build_dir (-j$jobs; test_cast_kernels.cu alone is minutes of ptxas)"
@@ -81,6 +95,7 @@ fi
 for p in "${programs[@]}"; do
   [ -x "$build_dir/$p" ] || { echo "SKIPPED: $build_dir/$p is not built (needs MIXPREC_CUDA=ON, Google Benchmark, zlib)"; exit 77; }
 done
+[ "$do_build" = 1 ] || require_optimised_device_code
 grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$build_dir/CMakeCache.txt" ||
   echo "warning: $build_dir is not a Release build; its benchmark figures would not count"
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
