@@ -58,11 +58,16 @@ section "g++ C++17 Release: build everything"
 # (nvcc -G: cicc and ptxas at -O0; the build's CUDA CPU time falls by 40 %,
 # test_cast_kernels.cu's from 53 to 11 s): the front end and ptxas still
 # check every kernel and every inline PTX instruction, and
-# -Werror=all-warnings holds. With a GPU (nvidia-smi lists one), or with
-# MIXPREC_DEVICE_CODE=optimized, it is built as users build it, and the GPU
-# tests run on that. The host code is Release either way.
+# -Werror=all-warnings holds. With a GPU (nvidia-smi lists one, or the driver
+# has a /dev/nvidiaN), or with MIXPREC_DEVICE_CODE=optimized, it is built as
+# users build it, and the GPU tests run on that. The host code is Release
+# either way.
+has_gpu() {
+  { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; } ||
+    compgen -G '/dev/nvidia[0-9]*' >/dev/null
+}
 device_flags=()
-if [ "${MIXPREC_DEVICE_CODE:-}" != optimized ] && ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; }; then
+if [ "${MIXPREC_DEVICE_CODE:-}" != optimized ] && ! has_gpu; then
   device_flags=(-DCMAKE_CUDA_FLAGS=-G)
   echo "no GPU: device code compiled unoptimised (nvcc -G), checked but never run"
 else
