@@ -597,3 +597,27 @@ TEST_CASE("D must not overlap A, B, their scales, the bias or d.scale and d.amax
   q.bias.data = static_cast<unsigned char*>(q.d.data) + 100;
   MIXPREC_REQUIRE_ERROR(validate(q), "overlaps bias");
 }
+
+TEST_CASE("hostile device capabilities are compared as pairs, never as major * 10 + minor", "[gemm][validation]") {
+  // major * 10 + minor overflowed int (undefined behaviour; in practice a
+  // negative capability that refused any device).
+  constexpr int largest = std::numeric_limits<int>::max();
+  CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(), device_capabilities{largest, largest, 130100}));
+  CHECK_NOTHROW(validate_for_cublaslt(fp8_problem(), device_capabilities{8, largest, 130100}));
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(fp8_problem(), device_capabilities{8, 8, 130100}), "this device is 8.8");
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(fp8_problem(), device_capabilities{9, -1, 130100}),
+                        "compute capability 9.-1 is not a device's: both numbers must be >= 0");
+  MIXPREC_REQUIRE_ERROR(
+      validate_for_cublaslt(fp8_problem(), device_capabilities{std::numeric_limits<int>::min(), 0, 1}),
+      "compute capability -2147483648.0 is not a device's");
+}
+
+TEST_CASE("a leading dimension with no 16-byte multiple in 64 bits is named, not rounded to -1", "[gemm][validation]") {
+  problem p = fp8_problem();
+  p.m = 1;  // A spans K bytes whatever lda is
+  p.a.ld = std::numeric_limits<std::int64_t>::max();
+  CHECK_NOTHROW(validate(p));
+  MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, hopper),
+                        "the leading dimension of A (9223372036854775807 float8_e4m3 = 9223372036854775807 bytes) "
+                        "must be a multiple of 16 bytes, and no such multiple this large fits a 64-bit byte count");
+}

@@ -103,6 +103,14 @@ inline byte_range matrix_bytes(const char* name, const char* shape, const void* 
   return range_of(data, bytes);
 }
 
+// A compute capability is two non-negative numbers (compared as a pair,
+// not as major · 10 + minor, which overflows int for hostile values).
+inline void require_compute_capability(const device_capabilities& device) {
+  require(device.compute_capability_major >= 0 && device.compute_capability_minor >= 0, validation_prefix,
+          "compute capability ", device.compute_capability_major, ".", device.compute_capability_minor,
+          " is not a device's: both numbers must be >= 0 (cudaDeviceGetAttribute's major and minor)");
+}
+
 inline bool aligned(const void* pointer, std::size_t bytes) {
   return reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0;
 }
@@ -407,6 +415,10 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
     const std::int64_t ld_bytes = checked_multiply(m.ld, element_bytes);
     require(ld_bytes >= 0, validation_prefix, "the leading dimension of ", m.name, " (", m.ld, " ", m.type,
             ") times the element size overflows a 64-bit byte count; cuBLASLt cannot address it");
+    // (The advice to round up needs a multiple of 16 that fits in 64 bits.)
+    require(checked_round_up(ld_bytes, 16) >= 0, validation_prefix, "the leading dimension of ", m.name, " (", m.ld,
+            " ", m.type, " = ", ld_bytes,
+            " bytes) must be a multiple of 16 bytes, and no such multiple this large fits a 64-bit byte count");
     require(ld_bytes % 16 == 0, validation_prefix, "the leading dimension of ", m.name, " (", m.ld, " ", m.type,
             " = ", ld_bytes, " bytes) must be a multiple of 16 bytes; round it up to ",
             checked_round_up(ld_bytes, 16) / element_bytes);
@@ -418,11 +430,13 @@ inline void validate_for_cublaslt(const problem& p, const device_capabilities& d
   }
 
   // ---- Hardware and library.
-  const int capability = device.compute_capability_major * 10 + device.compute_capability_minor;
+  detail::require_compute_capability(device);
+  const bool ada_or_later = device.compute_capability_major > 8 ||
+                            (device.compute_capability_major == 8 && device.compute_capability_minor >= 9);
   if (fp8_operands) {
-    require(capability >= 89, validation_prefix, "FP8 GEMMs need compute capability 8.9 (Ada) or 9.0 (Hopper); "
-            "this device is ", device.compute_capability_major, ".", device.compute_capability_minor,
-            ": use BF16 operands on it");
+    require(ada_or_later, validation_prefix,
+            "FP8 GEMMs need compute capability 8.9 (Ada) or 9.0 (Hopper); this device is ",
+            device.compute_capability_major, ".", device.compute_capability_minor, ": use BF16 operands on it");
     require(device.cublaslt_version >= cublaslt_version_fp8, validation_prefix, "cuBLASLt ",
             device.cublaslt_version, " predates FP8 matmul (needs ", cublaslt_version_fp8, ", CUDA 11.8)");
     const scale_mode modes[] = {p.a.scaling, p.b.scaling};
