@@ -434,3 +434,69 @@ TEST_CASE("gemm::validate_for_cublaslt: block-scaled GEMMs need Blackwell, tiled
   p.k = 16;
   MIXPREC_REQUIRE_ERROR(validate_for_cublaslt(p, blackwell), "multiple of 32");
 }
+
+namespace {
+
+// A 1 x 1 x 32 MXFP8 problem validate_for_cublaslt accepts on Blackwell.
+block_scaled_problem small_tiled_problem() {
+  alignas(16) static std::uint8_t a_data[32], b_data[32], a_scales[512], b_scales[512];
+  alignas(16) static float d_data[16];
+  block_scaled_problem p;
+  p.m = p.n = 1;
+  p.k = 32;
+  p.a = {block_element::float8_e4m3, a_data, 32, false, a_scales, block_scale_layout::cublaslt_tiled};
+  p.b = {block_element::float8_e4m3, b_data, 32, false, b_scales, block_scale_layout::cublaslt_tiled};
+  p.d.type = mixprec::gemm::element_type::float32;
+  p.d.data = d_data;
+  p.d.ld = 16;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("block-scaled validation: an ldd whose bytes overflow, a D type that is no enumerator",
+          "[gemm][validation][mx]") {
+  block_scaled_problem p = small_tiled_problem();
+  const mixprec::gemm::device_capabilities blackwell{10, 0, 130100};
+  CHECK_NOTHROW(mixprec::gemm::validate_for_cublaslt(p, blackwell));
+  // With M = 1, validate() bounds N, not ldd: ldd · 4 overflowed int64 (UB).
+  p.d.ld = INT64_MAX;
+  CHECK_NOTHROW(mixprec::gemm::validate(p));
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::validate_for_cublaslt(p, blackwell),
+                        "ldd = 9223372036854775807 float32 elements overflow a 64-bit byte count");
+  p.d.ld = 16;
+  p.d.type = static_cast<mixprec::gemm::element_type>(99);
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::validate(p), "D is unknown scalar_type (element_type 99)");
+}
+
+TEST_CASE("block-scaled reference GEMM: a workspace beyond the address space is a mixprec::error",
+          "[gemm][reference][mx]") {
+  // A valid description whose decoded operand (2^56 · 64 doubles) exceeds the
+  // address space: a mixprec::error before any byte of D, not a
+  // std::length_error. The pointers are never dereferenced.
+  block_scaled_problem huge = small_tiled_problem();
+  huge.m = std::int64_t{1} << 56;
+  huge.k = 64;
+  huge.a.data = reinterpret_cast<const void*>(std::uintptr_t{0x1000});  // 2^62 bytes
+  huge.a.ld = 64;
+  huge.a.scales = reinterpret_cast<const void*>((std::uintptr_t{1} << 62) + 0x10000);
+  huge.a.scale_layout = huge.b.scale_layout = block_scale_layout::compact;
+  huge.b.ld = 64;
+  static std::uint8_t b_wide[64];
+  huge.b.data = b_wide;
+  huge.d.type = mixprec::gemm::element_type::float32;
+  huge.d.data = reinterpret_cast<void*>(std::uintptr_t{1} << 63);
+  huge.d.ld = 1;
+  CHECK_NOTHROW(mixprec::gemm::validate(huge));
+  MIXPREC_REQUIRE_ERROR(mixprec::reference::block_scaled_gemm(huge),
+                        "mixprec::reference::block_scaled_gemm: an operand decoded of M=72057594037927936 N=1 K=64");
+  MIXPREC_REQUIRE_ERROR(mixprec::reference::block_scaled_gemm(huge), "split the problem");
+}
+
+TEST_CASE("nvfp4_alpha rejects a non-finite alpha0 and a quotient that overflows float", "[gemm][nvfp4]") {
+  // nvfp4_alpha: a NaN alpha0 and an overflowing quotient were returned as they were.
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::nvfp4_alpha(1.0f, 1.0f, NAN), "alpha0 = nan must be finite");
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::nvfp4_alpha(1e-30f, 1e-30f), "alpha0 / (s_a * s_b) = 1 / (1e-30 * 1e-30)");
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::nvfp4_alpha(1e-30f, 1e-30f), "overflows float");
+  CHECK(std::isfinite(mixprec::gemm::nvfp4_alpha(1e-20f, 1e-10f)));
+}

@@ -209,12 +209,18 @@ inline float divide_by_product_nearest(float a, float s_a, float s_b) noexcept {
 /// S of quantize_nvfp4, values decode as q · d / S): float(alpha0 / (s_a ·
 /// s_b)), the quotient in double (s_a · s_b is exact there) rounded to
 /// float; the same bits whatever the host's floating-point environment.
-/// @throws mixprec::error when s_a or s_b is not finite and positive.
+/// @throws mixprec::error when s_a or s_b is not finite and positive, when
+///         alpha0 is not finite, and when the quotient overflows float (a
+///         GEMM with an infinite alpha gives no finite output).
 inline float nvfp4_alpha(float s_a, float s_b, float alpha0 = 1.0f) {
-  require(mixprec::detail::is_finite_positive(s_a) && mixprec::detail::is_finite_positive(s_b),
-          "mixprec::gemm::nvfp4_alpha: s_a = ", s_a, " and s_b = ", s_b,
-          " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
-  return detail::divide_by_product_nearest(alpha0, s_a, s_b);
+  constexpr const char* who = "mixprec::gemm::nvfp4_alpha: ";
+  require(mixprec::detail::is_finite_positive(s_a) && mixprec::detail::is_finite_positive(s_b), who, "s_a = ", s_a,
+          " and s_b = ", s_b, " must be finite and positive (the tensor scales quantize_nvfp4 returned)");
+  require(std::isfinite(alpha0), who, "alpha0 = ", alpha0, " must be finite");
+  const float alpha = detail::divide_by_product_nearest(alpha0, s_a, s_b);
+  require(std::isfinite(alpha), who, "alpha0 / (s_a * s_b) = ", alpha0, " / (", s_a, " * ", s_b,
+          ") overflows float; lower alpha0");
+  return alpha;
 }
 
 namespace detail {
@@ -271,8 +277,8 @@ inline void validate(const block_scaled_problem& p) {
   detail::validate_block_operand(p, p.a, "A", p.m);
   detail::validate_block_operand(p, p.b, "B", p.n);
   require(p.d.type == element_type::float32 || p.d.type == element_type::bfloat16 || p.d.type == element_type::float16,
-          validation_prefix, "D is ", p.d.type,
-          " but the block-scaled GEMM writes float32, bfloat16 or float16 (an FP8 D needs its own scale and amax, "
+          validation_prefix, "D is ", p.d.type, " (element_type ", static_cast<int>(p.d.type),
+          ") but the block-scaled GEMM writes float32, bfloat16 or float16 (an FP8 D needs its own scale and amax, "
           "which this description does not carry)");
   require(p.d.scale == nullptr && p.d.amax == nullptr, validation_prefix, "d.scale and d.amax must be null for a ",
           p.d.type, " output");
@@ -341,8 +347,12 @@ inline void validate_for_cublaslt(const block_scaled_problem& p, const device_ca
     require(detail::aligned(x.scales, 16), validation_prefix, names[i], ".scales at ", x.scales,
             " is not 16-byte aligned");
   }
-  require(detail::aligned(p.d.data, 16) && (p.d.ld * static_cast<std::int64_t>(size_of(p.d.type))) % 16 == 0,
-          validation_prefix, "D at ", p.d.data, " with ldd = ", p.d.ld,
+  // checked: validate() bounds (M - 1) · ldd + N, which leaves ldd free when M = 1.
+  const std::int64_t d_row_bytes = checked_multiply(p.d.ld, static_cast<std::int64_t>(size_of(p.d.type)));
+  require(d_row_bytes >= 0, validation_prefix, "ldd = ", p.d.ld, " ", p.d.type,
+          " elements overflow a 64-bit byte count; cuBLASLt cannot address such a row stride");
+  require(detail::aligned(p.d.data, 16) && d_row_bytes % 16 == 0, validation_prefix, "D at ", p.d.data,
+          " with ldd = ", p.d.ld,
           " is not 16-byte aligned (data and row "
           "stride)");
 }

@@ -30,11 +30,14 @@
 
 #include "mixprec/core/exact_float.hpp"
 #include "mixprec/gemm/block_scaled.hpp"
+#include "mixprec/reference/scaled_gemm.hpp"
 #include "mixprec/types.hpp"
 
 namespace mixprec {
 namespace reference {
 namespace detail {
+
+constexpr const char* block_gemm_prefix = "mixprec::reference::block_scaled_gemm: ";
 
 // Element t of row `row` of an operand, decoded exactly to float.
 inline float block_element_value(const gemm::block_scaled_operand& x, std::int64_t row, std::int64_t t) {
@@ -66,7 +69,8 @@ inline std::vector<double> decode_block_operand(const gemm::block_scaled_problem
   const std::int64_t block = gemm::block_size_of(p.scaling);
   const std::size_t blocks = static_cast<std::size_t>(gemm::ceil_div(p.k, block));
   const auto* scale_bytes = static_cast<const std::uint8_t*>(x.scales);
-  std::vector<double> values(static_cast<std::size_t>(rows * p.k));
+  // rows · K fits (validate() bounds the operand's bytes); its doubles may not.
+  std::vector<double> values = workspace<double>(rows * p.k, "an operand decoded", p, block_gemm_prefix);
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t t = 0; t < p.k; ++t) {
       const std::uint8_t code = scale_bytes[gemm::block_scale_offset(x.scale_layout, static_cast<std::size_t>(r),
@@ -88,7 +92,9 @@ inline std::vector<double> decode_block_operand(const gemm::block_scaled_problem
 /// mixprec/reference/block_scaled_gemm.hpp (exact decode and products, FP32
 /// accumulation in K order, alpha in FP32, one rounding to D's type). All
 /// pointers are host pointers.
-/// @throws mixprec::error from gemm::validate(p) before anything is written.
+/// @throws mixprec::error from gemm::validate(p) before anything is written,
+///         and when A and B decoded (M·K and N·K doubles) do not fit in host
+///         memory.
 inline void block_scaled_gemm(const gemm::block_scaled_problem& p) {
   gemm::validate(p);
   const std::vector<double> a = detail::decode_block_operand(p, p.a, p.m);

@@ -327,15 +327,17 @@ constexpr const char* gemm_prefix = "mixprec::reference::scaled_gemm: ";
 // A zero-filled workspace of `count` values. The reference keeps B decoded in
 // host memory; a problem too large for that is the caller's to split, and is
 // reported as such rather than as a wrapped size or a std::bad_alloc.
-template <class Value>
-std::vector<Value> workspace(std::int64_t count, const char* what, const gemm::problem& p) {
+// `who` starts the message; Problem is gemm::problem or
+// gemm::block_scaled_problem (anything gemm::describe names).
+template <class Value, class Problem>
+std::vector<Value> workspace(std::int64_t count, const char* what, const Problem& p, const char* who = gemm_prefix) {
   const std::int64_t bytes = gemm::checked_multiply(count, static_cast<std::int64_t>(sizeof(Value)));
-  require(bytes >= 0 && static_cast<std::uint64_t>(bytes) <= static_cast<std::uint64_t>(PTRDIFF_MAX), gemm_prefix,
-          what, " of ", gemm::describe(p), " needs more bytes than the address space holds; split the problem");
+  require(bytes >= 0 && static_cast<std::uint64_t>(bytes) <= static_cast<std::uint64_t>(PTRDIFF_MAX), who, what, " of ",
+          gemm::describe(p), " needs more bytes than the address space holds; split the problem");
   try {
     return std::vector<Value>(at(count));
   } catch (const std::bad_alloc&) {
-    throw error(mixprec::detail::make_message(gemm_prefix, what, " of ", gemm::describe(p), " needs ", bytes,
+    throw error(mixprec::detail::make_message(who, what, " of ", gemm::describe(p), " needs ", bytes,
                                               " bytes of host memory, which could not be allocated; split the "
                                               "problem"));
   }
