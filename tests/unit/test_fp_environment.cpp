@@ -29,6 +29,7 @@
 #include <iterator>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mixprec/host/block_quantize.hpp"
@@ -1345,6 +1346,160 @@ TEST_CASE("fp environment: check_gradients, and the optimizers' model copies of 
     o.weight_decay = 0.0f;
     return run_optimizer(mixprec::adamw_optimizer{}, o);
   });
+}
+
+// ---- The optimizers' updates ----------------------------------------------------------
+
+// The tensors one optimizer run reads: weights and gradients where DAZ, FTZ
+// and the rounding mode each change the update (subnormal weights, gradients
+// and results; huge weights, and gradients whose square or product
+// overflows; random normals, where every inexact rounding is moved by a
+// directed mode). The gradients' squared norm stays finite, so that clipping
+// steps are taken.
+struct optimizer_inputs {
+  std::vector<float> weights, gradients;
+  std::vector<mixprec::bfloat16> bf16_gradients;
+  optimizer_inputs() {
+    const std::vector<float> random = mixprec_test::random_vector(96, 41, 2.0f);
+    mixprec_test::lcg pattern(43);
+    for (std::size_t i = 0; i < random.size(); ++i) {
+      pattern.uniform();
+      const auto word = static_cast<std::uint32_t>(pattern.state >> 32);
+      const float subnormal = float_from_bits((word & 0x807FFFFFu) | 1u);
+      switch (i % 6) {
+        case 0:
+          weights.push_back(subnormal);
+          gradients.push_back(random[i]);
+          break;
+        case 1:
+          weights.push_back(random[i]);
+          gradients.push_back(subnormal);
+          break;
+        case 2:
+          weights.push_back(subnormal);
+          gradients.push_back(float_from_bits(float_bits(subnormal) ^ 0x80000000u));
+          break;
+        case 3:
+          weights.push_back(random[i] * 1.6e38f);
+          gradients.push_back(random[i] * 2e18f);
+          break;
+        case 4:
+          weights.push_back(random[i] * 0x1p-120f);
+          gradients.push_back(random[i] * 0x1p-100f);
+          break;
+        default:
+          weights.push_back(random[i]);
+          gradients.push_back(random[(i * 7) % random.size()]);
+          break;
+      }
+    }
+    for (float g : gradients)
+      bf16_gradients.push_back(mixprec::bfloat16::from_bits(static_cast<std::uint16_t>(float_bits(g) >> 16)));
+  }
+};
+
+// Four steps of an optimizer with one parameter of each kind (master only,
+// master with a BF16 copy, master with a scaled E4M3 copy and amax, BF16-only
+// weights; float and BF16 gradients): each step's report, then the whole
+// saved state (masters, states, progress, copies' and BF16 weights' bytes)
+// and the amax. The first step computes the norm (when clipping), the second
+// is given a subnormal one, the third unscales by 1/8, the fourth takes a
+// dynamic loss scaler's inverse scale and norm.
+template <class Rule>
+[[gnu::noinline]] bytes run_optimizer_steps(const optimizer_inputs& in, const typename Rule::options& group,
+                                            const mixprec::optimizer_options& common) {
+  mixprec::basic_optimizer<Rule> optimizer(common);
+  const std::size_t g = optimizer.add_group(group);
+  std::vector<mixprec::bfloat16> copy16(in.weights.size()), bf16_weights(in.weights.size());
+  for (std::size_t i = 0; i < bf16_weights.size(); ++i)
+    bf16_weights[i] = mixprec::bfloat16::from_bits(static_cast<std::uint16_t>(float_bits(in.weights[i]) >> 16));
+  std::vector<mixprec::float8_e4m3> copy8(in.weights.size());
+  const float copy_scale = 0x1p100f;  // subnormal and tiny masters land in E4M3's range
+  float amax = 0.0f;
+  optimizer.add_parameter(g, in.weights);
+  optimizer.add_parameter(g, in.weights, mixprec::model_copy{copy16});
+  optimizer.add_parameter(g, in.weights, mixprec::model_copy{copy8, &copy_scale, &amax});
+  optimizer.add_bf16_parameter(g, bf16_weights);
+  const std::vector<mixprec::const_tensor_view> gradients = {
+      mixprec::const_tensor_view(in.gradients), mixprec::const_tensor_view(in.bf16_gradients),
+      mixprec::const_tensor_view(in.gradients), mixprec::const_tensor_view(in.bf16_gradients)};
+  bytes b;
+  mixprec::dynamic_loss_scaler scaler;
+  for (int step = 0; step < 4; ++step) {
+    mixprec::step_inputs inputs;
+    if (step == 1) inputs.squared_grad_norm = 0x1.8p-140f;  // a subnormal norm, given
+    if (step == 2) inputs.inverse_scale = 0x1p-3f;
+    const mixprec::step_report r = step < 3 ? optimizer.step(gradients, inputs) : optimizer.step(gradients, scaler);
+    append_value(b, r.skipped);
+    append_value(b, r.grad_norm);
+    append_value(b, r.clip_coefficient);
+  }
+  append(b, optimizer.save_bytes());
+  append_value(b, amax);
+  return b;
+}
+
+TEST_CASE("fp environment: SGD and AdamW updates of subnormal and huge weights and gradients, with clipping",
+          "[fp_environment]") {
+  const optimizer_inputs in;
+  const float subnormal = 0x1.2p-140f;
+  mixprec::optimizer_options plain, clipped, clipped_to_subnormal, stochastic;
+  clipped.max_grad_norm = 0.5f;
+  clipped_to_subnormal.max_grad_norm = subnormal;
+  stochastic.model_rounding = rounding::stochastic;
+  stochastic.seed = 7;
+  const mixprec::optimizer_options* commons[] = {&plain, &clipped, &clipped_to_subnormal, &stochastic};
+  const char* common_names[] = {"no clipping", "clipping to 0.5", "clipping to a subnormal norm", "stochastic copies"};
+
+  std::vector<std::pair<std::string, mixprec::sgd_options>> sgds;
+  mixprec::sgd_options o;
+  o.lr = 0.1f;
+  sgds.push_back({"plain", o});
+  o.momentum = 0.9f;
+  o.dampening = 0.1f;
+  o.weight_decay = 0.01f;
+  sgds.push_back({"momentum, dampening, weight decay", o});
+  o.dampening = 0.0f;
+  o.nesterov = true;
+  o.weight_decay = subnormal;
+  sgds.push_back({"nesterov, subnormal weight decay", o});
+  o = mixprec::sgd_options{};
+  o.lr = 3.0f;
+  o.momentum = subnormal;
+  o.maximize = true;
+  sgds.push_back({"subnormal momentum, maximize", o});
+  o = mixprec::sgd_options{};
+  o.lr = subnormal;
+  o.momentum = 0.5f;
+  sgds.push_back({"subnormal lr", o});
+
+  std::vector<std::pair<std::string, mixprec::adamw_options>> adamws;
+  mixprec::adamw_options a;
+  adamws.push_back({"defaults", a});
+  a.amsgrad = true;
+  a.lr = 0.01f;
+  a.beta2 = 0.99f;
+  adamws.push_back({"amsgrad", a});
+  a.eps = subnormal;
+  a.weight_decay = subnormal;
+  a.maximize = true;
+  adamws.push_back({"amsgrad, subnormal eps and weight decay, maximize", a});
+  a = mixprec::adamw_options{};
+  a.lr = subnormal;
+  a.beta1 = subnormal;
+  a.beta2 = 0x1p-126f;
+  adamws.push_back({"subnormal lr and beta1", a});
+
+  for (std::size_t c = 0; c < std::size(commons); ++c) {
+    const mixprec::optimizer_options& common = *commons[c];
+    for (const auto& sgd : sgds)
+      check_independent_of_environment("sgd_optimizer, " + sgd.first + ", " + common_names[c],
+                                       [&] { return run_optimizer_steps<mixprec::sgd_rule>(in, sgd.second, common); });
+    for (const auto& adamw : adamws)
+      check_independent_of_environment("adamw_optimizer, " + adamw.first + ", " + common_names[c], [&] {
+        return run_optimizer_steps<mixprec::adamw_rule>(in, adamw.second, common);
+      });
+  }
 }
 
 }  // namespace

@@ -53,14 +53,13 @@
 ///     stochastically, so updates far below BF16's spacing still move the
 ///     weight on average (plain rounding would stall). States stay FP32.
 ///   - Every parameter is registered before the first step.
-///   - The update is FP32 arithmetic, on the host as any float code is: under
-///     the caller's MXCSR (DAZ and FTZ flush subnormal gradients, states and
-///     results to zero; fesetround changes each rounding), which the GPU
-///     does not see. Bit-identical host and device updates need the default
-///     environment on the host. (The copies of given master weights —
-///     convert(w · scale), the product rounded to nearest —, check_gradients'
-///     found_inf and norm, and the scalers' scales do not depend on it: see
-///     README.md, Semantics.)
+///   - The update is FP32 arithmetic, every operation rounded to nearest
+///     with subnormals kept whatever the caller's MXCSR (DAZ, FTZ, fesetround),
+///     which the GPU does not see: each step checks it once and takes the
+///     hardware arithmetic where it is in its default state, else the same
+///     operations in integer code (update_rules.hpp). So masters, states,
+///     copies, BF16-only weights, amax, grad_norm and clip_coefficient have
+///     the same bytes in every environment (see README.md, Semantics).
 ///   - Each parameter has its own progress, as in PyTorch: its applied-step
 ///     count (AdamW's bias correction) and whether its momentum buffer has
 ///     started (SGD copies the gradient into it the first time momentum is
@@ -326,7 +325,7 @@ class basic_optimizer {
     const float inverse_scale = scaler.inverse_scale();
     check_step(gradients, inverse_scale);
     const gradient_check check = check_gradients(gradients, inverse_scale);
-    const float squared_norm = static_cast<float>(check.squared_norm);
+    const float squared_norm = mixprec::detail::round_to_float(check.squared_norm);  // to nearest in every mode
     const bool found_inf = check.found_inf || !std::isfinite(squared_norm);
     step_report report = step_checked(gradients, found_inf, inverse_scale, found_inf ? -1.0f : squared_norm);
     if (found_inf) report.grad_norm = std::numeric_limits<float>::infinity();
@@ -532,20 +531,29 @@ class basic_optimizer {
       report.skipped = true;
       return report;
     }
-    if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm) && squared_norm < 0.0f) {
+    // The environment, checked once per step: the hardware arithmetic where
+    // MXCSR is in its default state, else the same roundings in integer code
+    // (update_rules.hpp's exact_arithmetic), so the step has the device's bits.
+    const bool default_environment = mixprec::detail::default_float_environment();
+    if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm) &&
+        mixprec::detail::is_negative_exactly(squared_norm)) {
       const gradient_check check = check_gradients(gradients, inverse_scale);
-      squared_norm = static_cast<float>(check.squared_norm);
+      squared_norm = mixprec::detail::round_to_float(check.squared_norm);
       if (check.found_inf || !std::isfinite(squared_norm)) {
         report.skipped = true;
         report.grad_norm = std::numeric_limits<float>::infinity();
         return report;
       }
     }
-    if (squared_norm >= 0.0f) report.grad_norm = detail::sqrt_rn(squared_norm);
+    if (mixprec::detail::is_nonnegative_exactly(squared_norm))
+      report.grad_norm =
+          default_environment ? detail::sqrt_rn(squared_norm) : mixprec::detail::sqrt_nearest(squared_norm);
     if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm))
-      report.clip_coefficient = detail::clip_coefficient(squared_norm, options_.max_grad_norm);
+      report.clip_coefficient = default_environment ? detail::clip_coefficient(squared_norm, options_.max_grad_norm)
+                                                    : detail::clip_coefficient<detail::exact_arithmetic>(
+                                                          squared_norm, options_.max_grad_norm);
     grow_states();
-    apply(gradients, inverse_scale, report.clip_coefficient);
+    apply(gradients, inverse_scale, report.clip_coefficient, default_environment);
     report.steps = steps_;
     return report;
   }
@@ -560,45 +568,78 @@ class basic_optimizer {
     }
   }
 
-  void apply(const std::vector<const_tensor_view>& gradients, float inverse_scale, float clip) {
+  void apply(const std::vector<const_tensor_view>& gradients, float inverse_scale, float clip,
+             bool default_environment) {
     const std::int64_t step_number = steps_ + 1;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       if (gradients[i].size == 0) continue;  // no gradient: nothing of this parameter changes
       parameter& p = parameters_[i];
       const options& hyper = groups_[p.group];
-      const typename Rule::scalars s = Rule::prepare(hyper, p.steps + 1, p.state_started);
+      const typename Rule::scalars s =
+          default_environment ? Rule::prepare(hyper, p.steps + 1, p.state_started)
+                              : Rule::template prepare<detail::exact_arithmetic>(hyper, p.steps + 1, p.state_started);
       visit_scalar_type(gradients[i].type, [&](auto gradient_zero) {
         using G = decltype(gradient_zero);
         const G* g = static_cast<const G*>(gradients[i].data);
         if (p.bf16_weights != nullptr) {
-          update_bf16_only(p, g, inverse_scale, clip, s, step_number);
+          update_bf16_only(p, g, inverse_scale, clip, s, step_number, default_environment);
         } else if (p.copy.target.data == nullptr) {
-          update_master<G, float>(p, g, nullptr, inverse_scale, clip, s, step_number);
+          update_master<G, float>(p, g, nullptr, inverse_scale, clip, s, step_number, default_environment);
         } else {
           visit_scalar_type(p.copy.target.type, [&](auto model_zero) {
             using M = decltype(model_zero);
-            update_master<G, M>(p, g, static_cast<M*>(p.copy.target.data), inverse_scale, clip, s, step_number);
+            update_master<G, M>(p, g, static_cast<M*>(p.copy.target.data), inverse_scale, clip, s, step_number,
+                                default_environment);
           });
         }
       });
       p.steps += 1;
-      p.state_started = p.state_started || Rule::starts_state(hyper);
+      p.state_started =
+          p.state_started || (default_environment ? Rule::starts_state(hyper)
+                                                  : Rule::template starts_state<detail::exact_arithmetic>(hyper));
     }
     steps_ = step_number;
   }
 
+  // The exact update of one element, out of line: compiled once per rule,
+  // whatever the gradient and copy types.
+  [[gnu::noinline, gnu::cold]] static float update_element_exactly(float w, float gradient, float inverse_scale,
+                                                                   float clip, float* state,
+                                                                   const typename Rule::scalars& s) noexcept {
+    return detail::update_element<Rule, detail::exact_arithmetic>(w, gradient, inverse_scale, clip, state, s);
+  }
+  template <class Arithmetic>
+  static float update_element(float w, float gradient, float inverse_scale, float clip, float* state,
+                              const typename Rule::scalars& s) noexcept {
+    if constexpr (std::is_same<Arithmetic, detail::hardware_arithmetic>::value)
+      return detail::update_element<Rule>(w, gradient, inverse_scale, clip, state, s);
+    else
+      return update_element_exactly(w, gradient, inverse_scale, clip, state, s);
+  }
+
+  // The update loops, one per arithmetic: the environment is checked once
+  // per step, so the default loop tests nothing per element (the copy's
+  // rounding included) and compiles as a plain loop.
   template <class G, class M>
   void update_master(parameter& p, const G* g, M* model, float inverse_scale, float clip,
-                     const typename Rule::scalars& s, std::int64_t step_number) {
+                     const typename Rule::scalars& s, std::int64_t step_number, bool default_environment) {
+    if (default_environment)
+      update_master_in<detail::hardware_arithmetic>(p, g, model, inverse_scale, clip, s, step_number);
+    else
+      update_master_in<detail::exact_arithmetic>(p, g, model, inverse_scale, clip, s, step_number);
+  }
+  template <class Arithmetic, class G, class M>
+  void update_master_in(parameter& p, const G* g, M* model, float inverse_scale, float clip,
+                        const typename Rule::scalars& s, std::int64_t step_number) {
+    constexpr bool default_environment = std::is_same<Arithmetic, detail::hardware_arithmetic>::value;
     const bool stochastic = options_.model_rounding == rounding::stochastic;
-    const bool default_environment = mixprec::detail::default_float_environment();
     const float scale = p.copy.scale != nullptr ? *p.copy.scale : 1.0f;
     const std::size_t arrays = p.state.size() / p.size;
     std::uint32_t amax_bits = 0;
     float state[static_cast<std::size_t>(state_count)] = {};
     for (std::size_t i = 0; i < p.size; ++i) {
       for (std::size_t k = 0; k < arrays; ++k) state[k] = p.state[k * p.size + i];
-      const float w = detail::update_element<Rule>(p.master[i], detail::widen(g[i]), inverse_scale, clip, state, s);
+      const float w = update_element<Arithmetic>(p.master[i], detail::widen(g[i]), inverse_scale, clip, state, s);
       p.master[i] = w;
       for (std::size_t k = 0; k < arrays; ++k) p.state[k * p.size + i] = state[k];
       if (model != nullptr) {
@@ -614,15 +655,23 @@ class basic_optimizer {
 
   template <class G>
   void update_bf16_only(parameter& p, const G* g, float inverse_scale, float clip, const typename Rule::scalars& s,
-                        std::int64_t step_number) {
+                        std::int64_t step_number, bool default_environment) {
+    if (default_environment)
+      update_bf16_only_in<detail::hardware_arithmetic>(p, g, inverse_scale, clip, s, step_number);
+    else
+      update_bf16_only_in<detail::exact_arithmetic>(p, g, inverse_scale, clip, s, step_number);
+  }
+  template <class Arithmetic, class G>
+  void update_bf16_only_in(parameter& p, const G* g, float inverse_scale, float clip, const typename Rule::scalars& s,
+                           std::int64_t step_number) {
+    constexpr bool default_environment = std::is_same<Arithmetic, detail::hardware_arithmetic>::value;
     const bool stochastic = options_.bf16_only_rounding == rounding::stochastic;
-    const bool default_environment = mixprec::detail::default_float_environment();
     const std::size_t arrays = p.state.size() / p.size;
     float state[static_cast<std::size_t>(state_count)] = {};
     for (std::size_t i = 0; i < p.size; ++i) {
       for (std::size_t k = 0; k < arrays; ++k) state[k] = p.state[k * p.size + i];
-      const float w = detail::update_element<Rule>(static_cast<float>(p.bf16_weights[i]), detail::widen(g[i]),
-                                                   inverse_scale, clip, state, s);
+      const float w = update_element<Arithmetic>(static_cast<float>(p.bf16_weights[i]), detail::widen(g[i]),
+                                                 inverse_scale, clip, state, s);
       for (std::size_t k = 0; k < arrays; ++k) p.state[k * p.size + i] = state[k];
       const std::uint32_t bits =
           stochastic ? detail::step_random_bits(options_.seed, step_number, total_elements_, p.first_element + i) : 0u;

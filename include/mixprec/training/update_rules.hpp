@@ -4,11 +4,26 @@
 ///
 /// Bit-identical results on host and device need every operation rounded the
 /// same way on both. Each operation here is one IEEE 754 correctly rounded
-/// operation, spelled through detail:: wrappers: on the device the _rn
-/// intrinsics, which nvcc never contracts into an FMA; on the host the plain
-/// operators and std::fma. Where a multiply-add is wanted it is an explicit
-/// fma on both sides. Hyper-parameter scalars are derived in double with the
-/// same wrappers (double operations are correctly rounded on both sides too).
+/// operation, spelled through an arithmetic policy (detail::hardware_arithmetic
+/// and its wrappers): on the device the _rn intrinsics, which nvcc never
+/// contracts into an FMA; on the host the plain operators and std::fma. Where
+/// a multiply-add is wanted it is an explicit fma on both sides.
+/// Hyper-parameter scalars are derived in double through the same policy
+/// (double operations are correctly rounded on both sides too).
+///
+/// The host's plain operations obey the caller's MXCSR, which the GPU never
+/// sees: DAZ reads subnormal operands as 0 (in comparisons too), FTZ flushes
+/// subnormal results, fesetround rounds every inexact result. The host
+/// optimizer (training/optimizer.hpp) checks it once per step
+/// (detail::default_float_environment): in its default state it takes
+/// hardware_arithmetic, else detail::exact_arithmetic, the same operations
+/// rounded to nearest with subnormals kept in integer code, and the
+/// comparisons from the bits (core/exact_float.hpp). So the update, the
+/// scalars, the norm and the clipping coefficient have the device's bits in
+/// every environment. The policy is a template parameter (default
+/// hardware_arithmetic), not a run-time flag, so that the device and the
+/// default-environment host loop compile exactly as before (the kernels'
+/// cubin is byte-identical), and the exact path is compiled once per rule.
 ///
 /// Host compilers may contract a product into a later addition when the
 /// target has FMA (g++'s default -ffp-contract=fast with -mfma/-march=native,
@@ -133,14 +148,62 @@ MIXPREC_HOST_DEVICE inline double div_rn(double a, double b) noexcept { MIXPREC_
 MIXPREC_HOST_DEVICE inline double sqrt_rn(double a) noexcept { MIXPREC_ROUNDED(__dsqrt_rn(a), std::sqrt(a)); }
 #undef MIXPREC_ROUNDED
 
+// The arithmetic of the rules, a template parameter chosen once per call.
+// hardware_arithmetic is the wrappers above and the plain comparisons and
+// conversions: what the device always takes, and the host where MXCSR is in
+// its default state (the rules' default, so the device and that host loop
+// compile as they did). exact_arithmetic is the same IEEE operations,
+// rounded to nearest in integer code (core/exact_float.hpp), and bit tests
+// for the comparisons: the host optimizer takes it where DAZ, FTZ or another
+// rounding mode is set (mixprec::detail::default_float_environment() false),
+// so that its update has the device's bits in every environment.
+template <bool Exact>
+struct arithmetic {
+  MIXPREC_HOST_DEVICE static float fma(float a, float b, float c) noexcept {
+    return Exact ? fma_nearest(a, b, c) : detail::fma(a, b, c);
+  }
+  MIXPREC_HOST_DEVICE static float mul(float a, float b) noexcept {
+    return Exact ? multiply_nearest(a, b) : mul_rn(a, b);
+  }
+  MIXPREC_HOST_DEVICE static float add(float a, float b) noexcept { return Exact ? add_nearest(a, b) : add_rn(a, b); }
+  MIXPREC_HOST_DEVICE static float div(float a, float b) noexcept {
+    return Exact ? divide_nearest(a, b) : div_rn(a, b);
+  }
+  MIXPREC_HOST_DEVICE static float sqrt(float a) noexcept { return Exact ? sqrt_nearest(a) : sqrt_rn(a); }
+  MIXPREC_HOST_DEVICE static double mul(double a, double b) noexcept {
+    return Exact ? multiply_doubles_nearest(a, b) : mul_rn(a, b);
+  }
+  MIXPREC_HOST_DEVICE static double sub(double a, double b) noexcept {
+    return Exact ? subtract_nearest(a, b) : sub_rn(a, b);
+  }
+  MIXPREC_HOST_DEVICE static double div(double a, double b) noexcept {
+    return Exact ? divide_nearest(a, b) : div_rn(a, b);
+  }
+  MIXPREC_HOST_DEVICE static double sqrt(double a) noexcept { return Exact ? sqrt_nearest(a) : sqrt_rn(a); }
+  MIXPREC_HOST_DEVICE static double to_double(float x) noexcept {
+    return Exact ? widen_exactly(x) : static_cast<double>(x);
+  }
+  MIXPREC_HOST_DEVICE static float to_float(double x) noexcept {
+    return Exact ? round_to_float(x) : static_cast<float>(x);
+  }
+  MIXPREC_HOST_DEVICE static bool is_zero(float x) noexcept { return Exact ? is_zero_exactly(x) : x == 0.0f; }
+  MIXPREC_HOST_DEVICE static bool is_positive(float x) noexcept { return Exact ? is_positive_exactly(x) : x > 0.0f; }
+  MIXPREC_HOST_DEVICE static bool is_greater(float x, float y) noexcept {
+    return Exact ? is_greater_exactly(x, y) : x > y;
+  }
+};
+using hardware_arithmetic = arithmetic<false>;
+using exact_arithmetic = arithmetic<true>;
+
 // base^exponent (exponent >= 0) by repeated squaring: the same sequence of
 // correctly rounded products everywhere, and fewer roundings than a running
 // product over the steps.
+template <class Arithmetic = hardware_arithmetic>
 MIXPREC_HOST_DEVICE inline double power(double base, std::int64_t exponent) noexcept {
   double result = 1.0;
   while (exponent > 0) {
-    if (exponent & 1) result = mul_rn(result, base);
-    base = mul_rn(base, base);
+    if (exponent & 1) result = Arithmetic::mul(result, base);
+    base = Arithmetic::mul(base, base);
     exponent >>= 1;
   }
   return result;
@@ -149,15 +212,21 @@ MIXPREC_HOST_DEVICE inline double power(double base, std::int64_t exponent) noex
 // The gradient the rule sees: the stored (scaled, low-precision) gradient
 // widened to float, unscaled, then multiplied by the clipping coefficient
 // (1 when not clipping: an exact multiplication).
-MIXPREC_HOST_DEVICE inline float effective_gradient(float stored, float inverse_scale, float clip_coefficient) noexcept {
-  return mul_rn(mul_rn(stored, inverse_scale), clip_coefficient);
+template <class Arithmetic = hardware_arithmetic>
+MIXPREC_HOST_DEVICE inline float effective_gradient(float stored, float inverse_scale,
+                                                    float clip_coefficient) noexcept {
+  return Arithmetic::mul(Arithmetic::mul(stored, inverse_scale), clip_coefficient);
 }
 
 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6),
 // clamped to 1. Given the squared norm (float) of the unscaled gradients.
+// (The clamp compares as plain floats: under DAZ a subnormal coefficient
+// reads as 0, which is below 1 as the coefficient is.)
+template <class Arithmetic = hardware_arithmetic>
 MIXPREC_HOST_DEVICE inline float clip_coefficient(float squared_norm, float max_norm) noexcept {
-  if (!(max_norm > 0.0f)) return 1.0f;
-  const float coefficient = div_rn(max_norm, add_rn(sqrt_rn(squared_norm), 1e-6f));
+  using A = Arithmetic;
+  if (!A::is_positive(max_norm)) return 1.0f;
+  const float coefficient = A::div(max_norm, A::add(A::sqrt(squared_norm), 1e-6f));
   return coefficient < 1.0f ? coefficient : 1.0f;
 }
 
@@ -175,8 +244,10 @@ MIXPREC_HOST_DEVICE inline float clip_coefficient(float squared_norm, float max_
 namespace detail {
 /// lr·weight_decay, rounded once to float from the exact double product (a
 /// float times a float is exact in double). Callers validated it <= FLT_MAX.
+template <class Arithmetic = hardware_arithmetic>
 MIXPREC_HOST_DEVICE inline float lr_times_weight_decay(float lr, float weight_decay) noexcept {
-  return static_cast<float>(mul_rn(static_cast<double>(lr), static_cast<double>(weight_decay)));
+  using A = Arithmetic;
+  return A::to_float(A::mul(A::to_double(lr), A::to_double(weight_decay)));
 }
 /// Rejects lr·weight_decay beyond float (the decay term of every step would overflow).
 inline void validate_decay_product(float lr, float weight_decay, const char* who) {
@@ -217,18 +288,26 @@ struct sgd_rule {
 
   /// State arrays in use for a group with options `o` (always the buffer).
   static int states_used(const options&) noexcept { return 1; }
-  /// Whether an applied step with `o` starts the parameter's momentum buffer.
-  MIXPREC_HOST_DEVICE static bool starts_state(const options& o) noexcept { return o.momentum != 0.0f; }
+  /// Whether an applied step with `o` starts the parameter's momentum buffer
+  /// (`Arithmetic`: detail::hardware_arithmetic or detail::exact_arithmetic, as for apply).
+  template <class Arithmetic = detail::hardware_arithmetic>
+  MIXPREC_HOST_DEVICE static bool starts_state(const options& o) noexcept {
+    return !Arithmetic::is_zero(o.momentum);
+  }
 
   /// Derives the scalars of one parameter's step from its group's options `o`
   /// (validated). `step` is unused by SGD; `started`: the parameter's momentum buffer has
   /// been started by an earlier step (PyTorch's momentum_buffer is not None).
+  /// `Arithmetic`: detail::hardware_arithmetic (the device; the host in the
+  /// default floating-point environment) or detail::exact_arithmetic.
+  template <class Arithmetic = detail::hardware_arithmetic>
   MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step, bool started) noexcept {
+    using A = Arithmetic;
     (void)step;
     scalars s{};
     s.lr = o.lr;
     s.momentum = o.momentum;
-    s.one_minus_dampening = static_cast<float>(detail::sub_rn(1.0, static_cast<double>(o.dampening)));
+    s.one_minus_dampening = A::to_float(A::sub(1.0, A::to_double(o.dampening)));
     s.weight_decay = o.weight_decay;
     s.nesterov = o.nesterov;
     s.buffer_started = started;
@@ -244,17 +323,19 @@ struct sgd_rule {
   /// \param state this element's momentum buffer (`state[0]`), read and
   ///        written only when momentum != 0
   /// \param s from prepare()
+  /// \tparam Arithmetic detail::hardware_arithmetic or detail::exact_arithmetic, as for prepare
   /// \return the updated weight
+  template <class Arithmetic = detail::hardware_arithmetic>
   MIXPREC_HOST_DEVICE static float apply(float w, float g, float* state, const scalars& s) noexcept {
+    using A = Arithmetic;
     if (s.maximize) g = -g;
-    float d = s.weight_decay != 0.0f ? detail::fma(s.weight_decay, w, g) : g;
-    if (s.momentum != 0.0f) {
-      const float buffer =
-          s.buffer_started ? detail::fma(s.momentum, state[0], detail::mul_rn(s.one_minus_dampening, d)) : d;
+    float d = A::is_zero(s.weight_decay) ? g : A::fma(s.weight_decay, w, g);
+    if (!A::is_zero(s.momentum)) {
+      const float buffer = s.buffer_started ? A::fma(s.momentum, state[0], A::mul(s.one_minus_dampening, d)) : d;
       state[0] = buffer;
-      d = s.nesterov ? detail::fma(s.momentum, buffer, d) : buffer;
+      d = s.nesterov ? A::fma(s.momentum, buffer, d) : buffer;
     }
-    return detail::fma(-s.lr, d, w);
+    return A::fma(-s.lr, d, w);
   }
 
   /// Calls visit(name, field) for every field of `o`, in the checkpoint's order.
@@ -323,28 +404,31 @@ struct adamw_rule {
   /// State arrays in use for a group with options `o`: m and v, plus max(v) with amsgrad.
   static int states_used(const options& o) noexcept { return o.amsgrad ? 3 : 2; }
   /// AdamW's state needs no start flag (its step count decides); kept for the common interface.
-  MIXPREC_HOST_DEVICE static bool starts_state(const options&) noexcept { return true; }
+  template <class Arithmetic = detail::hardware_arithmetic>
+  MIXPREC_HOST_DEVICE static bool starts_state(const options&) noexcept {
+    return true;
+  }
 
   /// Derives the scalars of one parameter's step from its group's options `o`
   /// (validated): the bias corrections in double, each rounded once to float.
   /// `step`: the parameter's own applied-step number (1 for its first), as
   /// PyTorch's per-parameter state['step']; `started` is unused.
+  /// `Arithmetic`: detail::hardware_arithmetic (the device; the host in the
+  /// default floating-point environment) or detail::exact_arithmetic.
+  template <class Arithmetic = detail::hardware_arithmetic>
   MIXPREC_HOST_DEVICE static scalars prepare(const options& o, std::int64_t step, bool started) noexcept {
+    using A = Arithmetic;
     (void)started;
-    using detail::div_rn;
-    using detail::mul_rn;
-    using detail::sqrt_rn;
-    using detail::sub_rn;
-    const double beta1 = static_cast<double>(o.beta1), beta2 = static_cast<double>(o.beta2), lr = static_cast<double>(o.lr);
+    const double beta1 = A::to_double(o.beta1), beta2 = A::to_double(o.beta2), lr = A::to_double(o.lr);
     scalars s{};
     s.beta1 = o.beta1;
     s.beta2 = o.beta2;
-    s.one_minus_beta1 = static_cast<float>(sub_rn(1.0, beta1));
-    s.one_minus_beta2 = static_cast<float>(sub_rn(1.0, beta2));
+    s.one_minus_beta1 = A::to_float(A::sub(1.0, beta1));
+    s.one_minus_beta2 = A::to_float(A::sub(1.0, beta2));
     s.eps = o.eps;
-    s.step_size = static_cast<float>(div_rn(lr, sub_rn(1.0, detail::power(beta1, step))));
-    s.bias_correction2_sqrt = static_cast<float>(sqrt_rn(sub_rn(1.0, detail::power(beta2, step))));
-    s.lr_weight_decay = detail::lr_times_weight_decay(o.lr, o.weight_decay);
+    s.step_size = A::to_float(A::div(lr, A::sub(1.0, detail::power<A>(beta1, step))));
+    s.bias_correction2_sqrt = A::to_float(A::sqrt(A::sub(1.0, detail::power<A>(beta2, step))));
+    s.lr_weight_decay = detail::lr_times_weight_decay<A>(o.lr, o.weight_decay);
     s.amsgrad = o.amsgrad;
     s.maximize = o.maximize;
     return s;
@@ -358,25 +442,25 @@ struct adamw_rule {
   /// \param state this element's m (`state[0]`), v (`state[1]`) and, with
   ///        amsgrad, max(v) (`state[2]`, not touched otherwise); all read and written
   /// \param s from prepare()
+  /// \tparam Arithmetic detail::hardware_arithmetic or detail::exact_arithmetic, as for prepare
   /// \return the updated weight
+  template <class Arithmetic = detail::hardware_arithmetic>
   MIXPREC_HOST_DEVICE static float apply(float w, float g, float* state, const scalars& s) noexcept {
-    using detail::fma;
-    using detail::mul_rn;
+    using A = Arithmetic;
     if (s.maximize) g = -g;
-    const float m = fma(s.beta1, state[0], mul_rn(s.one_minus_beta1, g));
-    const float v = fma(s.beta2, state[1], mul_rn(mul_rn(s.one_minus_beta2, g), g));
+    const float m = A::fma(s.beta1, state[0], A::mul(s.one_minus_beta1, g));
+    const float v = A::fma(s.beta2, state[1], A::mul(A::mul(s.one_minus_beta2, g), g));
     state[0] = m;
     state[1] = v;
     float v_used = v;
     if (s.amsgrad) {
-      v_used = state[2] > v ? state[2] : v;  // torch.maximum (no NaN: v >= 0 from finite gradients)
+      v_used = A::is_greater(state[2], v) ? state[2] : v;  // torch.maximum (no NaN: v >= 0 from finite gradients)
       state[2] = v_used;
     }
     // The decay as one rounding of w - (lr·wd)·w (see the file comment).
-    const float decayed = s.lr_weight_decay != 0.0f ? fma(-s.lr_weight_decay, w, w) : w;
-    const float denominator =
-        detail::add_rn(detail::div_rn(detail::sqrt_rn(v_used), s.bias_correction2_sqrt), s.eps);
-    return fma(-s.step_size, detail::div_rn(m, denominator), decayed);
+    const float decayed = A::is_zero(s.lr_weight_decay) ? w : A::fma(-s.lr_weight_decay, w, w);
+    const float denominator = A::add(A::div(A::sqrt(v_used), s.bias_correction2_sqrt), s.eps);
+    return A::fma(-s.step_size, A::div(m, denominator), decayed);
   }
 
   /// Calls visit(name, field) for every field of `o`, in the checkpoint's order.
@@ -421,11 +505,12 @@ namespace detail {
 // ---- One element of a fused step, host and device ------------------------
 
 // Master weight w (FP32) and its state updated from the stored gradient.
-template <class Rule>
+template <class Rule, class Arithmetic = hardware_arithmetic>
 MIXPREC_HOST_DEVICE inline float update_element(float w, float stored_gradient, float inverse_scale,
                                                 float clip_coefficient, float* state,
                                                 const typename Rule::scalars& s) noexcept {
-  return Rule::apply(w, effective_gradient(stored_gradient, inverse_scale, clip_coefficient), state, s);
+  return Rule::template apply<Arithmetic>(
+      w, effective_gradient<Arithmetic>(stored_gradient, inverse_scale, clip_coefficient), state, s);
 }
 
 // The low-precision copy of an updated weight: convert<T>(w · scale) (scale 1
