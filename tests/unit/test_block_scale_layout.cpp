@@ -15,6 +15,7 @@
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
+#include "support/unwritten.hpp"
 
 namespace {
 
@@ -173,4 +174,17 @@ TEST_CASE("block-scale layout functions reject bad arguments", "[gemm][scale_lay
   CHECK(q[0].bits() == 0x55);
   CHECK(scales[0].bits() == 0x33);
   CHECK(y[0] == 2.0f);
+}
+
+TEST_CASE("to_cublaslt_tiled / from_cublaslt_tiled reject overlapping compact and tiled arrays",
+          "[gemm][scale_layout]") {
+  std::vector<mixprec::float8_e8m0> scales(1024, mixprec::float8_e8m0::from_bits(0x22));
+  // In place the padding zeros (and moved entries) overwrote compact entries still to be read.
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::to_cublaslt_tiled(scales.data(), 2, 2, scales.data()),
+                        "mixprec::gemm::to_cublaslt_tiled: compact [");
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::to_cublaslt_tiled(scales.data() + 500, 2, 2, scales.data()), "overlap");
+  MIXPREC_REQUIRE_ERROR(mixprec::gemm::from_cublaslt_tiled(scales.data(), 2, 2, scales.data() + 4), "overlap");
+  CHECK(mixprec_test::every_code_is(scales, 0x22));
+  // Adjacent arrays are fine.
+  CHECK_NOTHROW(mixprec::gemm::to_cublaslt_tiled(scales.data() + 512, 2, 2, scales.data()));
 }

@@ -5,6 +5,7 @@
 // elements from the independent reference's rounding of the exact quotient
 // x / X, and the published element parameters (OCP MX v1.0 Table 1/2) are
 // written out here.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,10 +17,10 @@
 #include "mixprec/reference/mx_quantize.hpp"
 #include "mixprec/types.hpp"
 #include "support/catch.hpp"
-#include "support/unwritten.hpp"
 #include "support/failure_log.hpp"
 #include "support/independent_reference.hpp"
 #include "support/reference_formats.hpp"
+#include "support/unwritten.hpp"
 
 namespace {
 
@@ -333,4 +334,23 @@ TEST_CASE("quantize_mx and dequantize_mx reject bad arguments before writing any
   // Empty tensors accept null pointers.
   CHECK_NOTHROW(quantize_mx(static_cast<const float*>(nullptr), 0, 64, static_cast<mixprec::float8_e4m3*>(nullptr),
                             nullptr));
+}
+
+TEST_CASE("dequantize_mx rejects overlapping arrays and counts beyond the address space", "[mx][reference]") {
+  std::vector<mixprec::float8_e4m3> q(64, mixprec::float8_e4m3::from_bits(0x38));
+  std::vector<mixprec::float8_e8m0> scales(2, mixprec::float8_e8m0::from_bits(127));
+  std::vector<float> y(64, 3.0f);
+  using mixprec::reference::dequantize_mx;
+  // In place, floats were written over the codes still to be read.
+  MIXPREC_REQUIRE_ERROR(dequantize_mx(q.data(), scales.data(), 1, 16, reinterpret_cast<float*>(q.data())),
+                        "mixprec::reference::dequantize_mx: q [");
+  MIXPREC_REQUIRE_ERROR(dequantize_mx(q.data(), scales.data(), 1, 16, reinterpret_cast<float*>(q.data())), "overlap");
+  MIXPREC_REQUIRE_ERROR(
+      dequantize_mx(q.data(), reinterpret_cast<const mixprec::float8_e8m0*>(y.data()), 1, 64, y.data()), "scales [");
+  volatile std::int64_t opaque_lines = INT64_MAX / 64;
+  const std::int64_t lines = opaque_lines;
+  MIXPREC_REQUIRE_ERROR(dequantize_mx(q.data(), scales.data(), lines, 64, y.data()),
+                        "reaches beyond the address space");
+  CHECK(mixprec_test::every_code_is(q, 0x38));
+  CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 3.0f; }));
 }

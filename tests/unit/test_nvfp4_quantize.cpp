@@ -643,3 +643,21 @@ TEST_CASE("quantize_nvfp4 and dequantize_nvfp4 reject bad arguments before writi
   // Empty tensors accept null pointers (S = 1).
   CHECK(quantize_nvfp4(static_cast<const float*>(nullptr), 0, 64, nullptr, nullptr) == 1.0f);
 }
+
+TEST_CASE("dequantize_nvfp4 rejects overlapping arrays and counts beyond the address space", "[nvfp4][reference]") {
+  std::vector<float4_e2m1> q(64, float4_e2m1::from_bits(0x2));
+  std::vector<float8_e4m3> scales(4, float8_e4m3::from_bits(0x38));
+  std::vector<float> y(64, 3.0f);
+  // In place, floats were written over the codes still to be read.
+  MIXPREC_REQUIRE_ERROR(dequantize_nvfp4(q.data(), scales.data(), 1.0f, 1, 16, reinterpret_cast<float*>(q.data())),
+                        "mixprec::reference::dequantize_nvfp4: q [");
+  MIXPREC_REQUIRE_ERROR(
+      dequantize_nvfp4(q.data(), reinterpret_cast<const float8_e4m3*>(y.data()), 1.0f, 1, 64, y.data()),
+      "block_scales [");
+  volatile std::int64_t opaque_lines = INT64_MAX / 64;
+  const std::int64_t lines = opaque_lines;
+  MIXPREC_REQUIRE_ERROR(dequantize_nvfp4(q.data(), scales.data(), 1.0f, lines, 64, y.data()),
+                        "reaches beyond the address space");
+  CHECK(mixprec_test::every_code_is(q, 0x2));
+  CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 3.0f; }));
+}

@@ -2,6 +2,7 @@
 // counterpart, checked against values worked out by hand from the formats'
 // definitions (E4M3: bias 7, 3 mantissa bits, max 448, NaN 0x7F), not against
 // the engine.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -432,4 +433,54 @@ TEST_CASE("tensor sizes are checked without overflow", "[reference][quantize]") 
                                                       s.data()),
                         "would need more than INT64_MAX floats");
   CHECK(all_marked(q));
+}
+
+TEST_CASE("arrays must lie inside the address space and must not overlap", "[reference][quantize]") {
+  std::vector<float> x(64, 1.5f), f(64, 7.0f);
+  std::vector<float8_e4m3> q(64, float8_e4m3::from_bits(marker)), qt(64, float8_e4m3::from_bits(marker));
+  const auto untouched = [&] {
+    return all_marked(q) && all_marked(qt) && std::all_of(f.begin(), f.end(), [](float v) { return v == 7.0f; }) &&
+           std::all_of(x.begin(), x.end(), [](float v) { return v == 1.5f; });
+  };
+  // Counts whose bytes wrap or pass the end of the address space were read
+  // and written out of bounds. (Read through volatiles, as above.)
+  volatile std::size_t opaque_n = SIZE_MAX;
+  volatile std::int64_t opaque_rows = INT64_MAX / 128;
+  const std::size_t huge = opaque_n;
+  const std::int64_t rows = opaque_rows;
+  const char* beyond = "reaches beyond the address space";
+  MIXPREC_REQUIRE_ERROR(reference::amax(x.data(), huge), "mixprec::reference::amax: x at ");
+  MIXPREC_REQUIRE_ERROR(reference::amax(x.data(), huge), beyond);
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), huge, 1.0f, q.data()), "mixprec::reference::quantize: x at ");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), huge / 2, 1.0f, q.data()), beyond);
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), rows, std::int64_t{128}, 1.0f, q.data(), qt.data()), beyond);
+  MIXPREC_REQUIRE_ERROR(reference::dequantize(q.data(), huge, 1.0f, f.data()), beyond);
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), rows, 128, scale_mode::block_1x128, q.data(), f.data()),
+                        beyond);
+  MIXPREC_REQUIRE_ERROR(
+      reference::dequantize_blockwise(q.data(), rows, 128, scale_mode::per_tensor, f.data(), x.data()), beyond);
+  CHECK(untouched());
+  // Overlaps: an output over an input or over another output changed the
+  // result silently (dequantize in place wrote floats over the codes it read).
+  auto* x_as_codes = reinterpret_cast<float8_e4m3*>(x.data());
+  MIXPREC_REQUIRE_ERROR(reference::dequantize(q.data(), 16, 1.0f, reinterpret_cast<float*>(q.data())),
+                        "mixprec::reference::dequantize: q [");
+  MIXPREC_REQUIRE_ERROR(reference::dequantize(q.data(), 16, 1.0f, reinterpret_cast<float*>(q.data())), "overlap");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), 16, 1.0f, x_as_codes + 8), "x [");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), std::int64_t{4}, std::int64_t{4}, 1.0f, q.data(), q.data() + 8),
+                        "out [");
+  MIXPREC_REQUIRE_ERROR(reference::quantize(x.data(), std::int64_t{4}, std::int64_t{4}, 1.0f, q.data(), q.data() + 8),
+                        "and out_transposed [");
+  MIXPREC_REQUIRE_ERROR(reference::quantize_blockwise(x.data(), 4, 16, scale_mode::row_wise, q.data(),
+                                                      reinterpret_cast<float*>(q.data()) + 8),
+                        "out [");
+  MIXPREC_REQUIRE_ERROR(
+      reference::quantize_blockwise(x.data(), 4, 16, scale_mode::per_tensor, q.data(), f.data(), qt.data(), f.data()),
+      "scale_inv [");
+  MIXPREC_REQUIRE_ERROR(reference::dequantize_blockwise(q.data(), 4, 16, scale_mode::per_tensor, f.data(), f.data()),
+                        "overlap");
+  CHECK(untouched());
+  // Null stays accepted where there are no elements, scale_inv included.
+  CHECK_NOTHROW(reference::quantize_blockwise(x.data(), 0, 16, scale_mode::row_wise, q.data(), nullptr));
+  CHECK(untouched());
 }

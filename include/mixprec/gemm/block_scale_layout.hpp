@@ -116,19 +116,40 @@ inline std::size_t block_scale_count(block_scale_layout layout, std::size_t rows
   return r * c;
 }
 
+namespace detail {
+
+// The compact and the tiled array of a layout conversion (count entries of
+// `entry` bytes each; count <= SIZE_MAX / entry) must each end inside the
+// address space and must not overlap: converting in place would read entries
+// already overwritten.
+inline void require_scale_arrays_apart(const void* compact, const void* tiled, std::size_t compact_count,
+                                       std::size_t tiled_count, std::size_t entry, const char* who) {
+  const auto c = reinterpret_cast<std::uintptr_t>(compact), t = reinterpret_cast<std::uintptr_t>(tiled);
+  require(compact_count <= (UINTPTR_MAX - c) / entry && tiled_count <= (UINTPTR_MAX - t) / entry, who, ": ",
+          compact_count, " compact entries at ", compact, " or ", tiled_count, " tiled entries at ", tiled,
+          " reach beyond the address space");
+  require(c + compact_count * entry <= t || t + tiled_count * entry <= c, who, ": compact [", compact, ", +",
+          compact_count * entry, " bytes) and tiled [", tiled, ", +", tiled_count * entry,
+          " bytes) overlap; convert into a separate array");
+}
+
+}  // namespace detail
+
 /// Copies a compact [rows, scale_columns] scale matrix into cuBLASLt's tiled
 /// layout: `tiled` must hold block_scale_count(cublaslt_tiled, rows,
 /// scale_columns) entries; padding entries become Scale::from_bits(0).
 /// Scale is a mixprec value type (float8_e8m0, float8_e4m3) or any type with
 /// from_bits.
-/// @throws mixprec::error, before writing, for a size that overflows or a
-///         null array with entries.
+/// @throws mixprec::error, before writing, for a size that overflows, a
+///         null array with entries, and arrays that overlap or reach beyond
+///         the address space.
 template <class Scale>
 void to_cublaslt_tiled(const Scale* compact, std::size_t rows, std::size_t scale_columns, Scale* tiled) {
   constexpr const char* who = "mixprec::gemm::to_cublaslt_tiled";
   const std::size_t count = block_scale_count(block_scale_layout::cublaslt_tiled, rows, scale_columns, who);
   require(count == 0 || (compact != nullptr && tiled != nullptr), who, ": ", compact == nullptr ? "compact" : "tiled",
           " is null but the scale matrix has ", rows, " x ", scale_columns, " entries");
+  if (count != 0) detail::require_scale_arrays_apart(compact, tiled, rows * scale_columns, count, sizeof(Scale), who);
   for (std::size_t i = 0; i < count; ++i) tiled[i] = Scale::from_bits(0);
   for (std::size_t row = 0; row < rows; ++row)
     for (std::size_t column = 0; column < scale_columns; ++column)
@@ -138,14 +159,16 @@ void to_cublaslt_tiled(const Scale* compact, std::size_t rows, std::size_t scale
 /// The inverse of to_cublaslt_tiled: reads the [rows, scale_columns] scales
 /// out of cuBLASLt's tiled layout into a compact row-major array (padding
 /// ignored).
-/// @throws mixprec::error, before writing, for a size that overflows or a
-///         null array with entries.
+/// @throws mixprec::error, before writing, for a size that overflows, a
+///         null array with entries, and arrays that overlap or reach beyond
+///         the address space.
 template <class Scale>
 void from_cublaslt_tiled(const Scale* tiled, std::size_t rows, std::size_t scale_columns, Scale* compact) {
   constexpr const char* who = "mixprec::gemm::from_cublaslt_tiled";
   const std::size_t count = block_scale_count(block_scale_layout::cublaslt_tiled, rows, scale_columns, who);
   require(count == 0 || (compact != nullptr && tiled != nullptr), who, ": ", tiled == nullptr ? "tiled" : "compact",
           " is null but the scale matrix has ", rows, " x ", scale_columns, " entries");
+  if (count != 0) detail::require_scale_arrays_apart(compact, tiled, rows * scale_columns, count, sizeof(Scale), who);
   for (std::size_t row = 0; row < rows; ++row)
     for (std::size_t column = 0; column < scale_columns; ++column)
       compact[row * scale_columns + column] = tiled[cublaslt_tiled_scale_offset(row, column, scale_columns)];

@@ -110,8 +110,9 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
 /// quantize_mx writes: lines = rows, length = cols rowwise; lines = cols,
 /// length = rows columnwise).
 /// @throws mixprec::error, before writing anything, for negative sizes or a
-///         product that overflows, a null q, scales or out with elements, and
-///         a layout that is no enumerator.
+///         product that overflows, a null q, scales or out with elements, a
+///         layout that is no enumerator, and q, scales and out that overlap or
+///         reach beyond the address space.
 template <class Element>
 void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lines, std::int64_t length, float* out,
                    gemm::block_scale_layout scale_layout = gemm::block_scale_layout::compact) {
@@ -122,7 +123,13 @@ void dequantize_mx(const Element* q, const float8_e8m0* scales, std::int64_t lin
           q == nullptr ? "q" : scales == nullptr ? "scales" : "out", " is null but lines * length = ", n,
           "; pass arrays for every element and scale (null is accepted only without elements)");
   const std::size_t blocks = detail::mx_blocks_per_line(length);
-  (void)gemm::block_scale_count(scale_layout, static_cast<std::size_t>(lines), blocks, who);
+  const std::size_t scale_count = gemm::block_scale_count(scale_layout, static_cast<std::size_t>(lines), blocks, who);
+  if (n != 0) {
+    const cast::detail::array_extent arrays[] = {{"q", q, cast::detail::array_bytes(n, sizeof(Element))},
+                                                 {"scales", scales, scale_count},
+                                                 {"out", out, cast::detail::array_bytes(n, sizeof(float))}};
+    cast::detail::require_disjoint_arrays(who, arrays, 3);
+  }
   for (std::int64_t line = 0; line < lines; ++line)
     for (std::int64_t p = 0; p < length; ++p) {
       const std::size_t index = static_cast<std::size_t>(line * length + p);

@@ -170,13 +170,14 @@ float quantize_nvfp4_packed(const Source* x, std::int64_t rows, std::int64_t col
 /// = cols rowwise; lines = cols, length = rows columnwise).
 /// @throws mixprec::error, before writing anything, for negative sizes or
 ///         sizes that overflow, a null q, block_scales or out with elements,
-///         a tensor_scale that is not finite and positive, and the option
-///         errors of quantize_nvfp4.
+///         a tensor_scale that is not finite and positive, the option
+///         errors of quantize_nvfp4, and q, block_scales and out that overlap
+///         or reach beyond the address space.
 inline void dequantize_nvfp4(const float4_e2m1* q, const float8_e4m3* block_scales, float tensor_scale,
                              std::int64_t lines, std::int64_t length, float* out, const nvfp4_options& o = {}) {
   constexpr const char* who = "mixprec::reference::dequantize_nvfp4";
   const std::size_t n = detail::mx_element_count(lines, length, who);
-  (void)detail::nvfp4_validate(o, lines, length, who);
+  const std::size_t scale_count = detail::nvfp4_validate(o, lines, length, who);
   require(n == 0 || (q != nullptr && block_scales != nullptr && out != nullptr), who, ": ",
           q == nullptr              ? "q"
           : block_scales == nullptr ? "block_scales"
@@ -185,6 +186,12 @@ inline void dequantize_nvfp4(const float4_e2m1* q, const float8_e4m3* block_scal
           "; pass arrays for every element and scale (null is accepted only without elements)");
   require(mixprec::detail::is_finite_positive(tensor_scale), who, ": tensor_scale = ", tensor_scale,
           " must be finite and positive (the S quantize_nvfp4 returned)");
+  if (n != 0) {
+    const cast::detail::array_extent arrays[] = {{"q", q, n},
+                                                 {"block_scales", block_scales, scale_count},
+                                                 {"out", out, cast::detail::array_bytes(n, sizeof(float))}};
+    cast::detail::require_disjoint_arrays(who, arrays, 3);
+  }
   const std::size_t blocks = (static_cast<std::size_t>(length) + nvfp4_block_size - 1) / nvfp4_block_size;
   for (std::int64_t line = 0; line < lines; ++line)
     for (std::int64_t p = 0; p < length; ++p) {

@@ -24,9 +24,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <string>
 #include <type_traits>
 
+#include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/cast/rules.hpp"
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/exact_float.hpp"
@@ -39,17 +42,42 @@ namespace mixprec {
 namespace reference {
 
 // The options are mixprec::quantize_options (mixprec/cast/rules.hpp).
+// Every function below also throws mixprec::error, before writing anything,
+// when an array it reads or writes reaches beyond the address space or
+// overlaps another of its arrays (an output over an input, or two outputs).
 using mixprec::quantize_options;
 
+namespace detail {
+
+// The arrays a reference quantizer reads and writes (null ones are absent)
+// must each end inside the address space and must not overlap: an output
+// over an input (or over another output) would change the result silently,
+// and a count whose bytes wrap would read and write out of bounds. `who`
+// ends in ": ", which cast::detail::require_disjoint_arrays adds itself.
+template <std::size_t N>
+void require_apart(const char* who, const cast::detail::array_extent (&arrays)[N]) {
+  const std::string caller(who, std::strlen(who) - 2);
+  cast::detail::require_disjoint_arrays(caller.c_str(), arrays, N);
+}
+
+// The extent of n elements of T at `data`.
+template <class T>
+cast::detail::array_extent extent_of(const char* name, const T* data, std::size_t n) {
+  return {name, data, cast::detail::array_bytes(n, sizeof(T))};
+}
+
+}  // namespace detail
 
 /// max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
-/// @throws mixprec::error when x is null and n > 0.
+/// @throws mixprec::error when x is null and n > 0 or x's n elements reach
+///         beyond the address space.
 /// max |x[i]| over n values (0 for n == 0); NaN if any x is NaN.
 ///
 /// Source is float or a mixprec value type (bfloat16, float16, FP8).
 template <class Source>
 float amax(const Source* x, std::size_t n) {
   cast::require_array(x, n, "mixprec::reference::amax: ", "x");
+  detail::require_apart("mixprec::reference::amax: ", {detail::extent_of("x", x, n)});
   std::uint32_t largest = 0;
   for (std::size_t i = 0; i < n; ++i) largest = std::max(largest, cast::magnitude_bits(cast::to_float(x[i])));
   return cast::from_magnitude_bits(largest);
@@ -71,6 +99,7 @@ float quantize(const Source* x, std::size_t n, float scale, Target* out, const q
   cast::require_valid(o, who);
   cast::require_array(x, n, who, "x");
   cast::require_array(out, n, who, "out");
+  detail::require_apart(who, {detail::extent_of("x", x, n), detail::extent_of("out", out, n)});
   gemm::require_usable_scale(scale, who, "scale", 0);
   std::uint32_t largest = 0;
   const bool default_environment = mixprec::detail::default_float_environment();
@@ -98,7 +127,10 @@ float quantize(const Source* x, std::int64_t rows, std::int64_t cols, float scal
   static_assert(is_basic_float<Target>::value, "quantize targets are mixprec value types (float8_e4m3, ...)");
   const char* who = "mixprec::reference::quantize (cast-transpose): ";
   cast::require_valid(o, who);
-  cast::require_array(x, cast::element_count(rows, cols, who), who, "x");
+  const std::size_t n = cast::element_count(rows, cols, who);
+  cast::require_array(x, n, who, "x");
+  detail::require_apart(who, {detail::extent_of("x", x, n), detail::extent_of("out", out, n),
+                              detail::extent_of("out_transposed", out_transposed, n)});
   gemm::require_usable_scale(scale, who, "scale", 0);
   std::uint32_t largest = 0;
   const bool default_environment = mixprec::detail::default_float_environment();
@@ -219,8 +251,16 @@ float quantize_blockwise(const Source* x, std::int64_t rows, std::int64_t cols, 
   const gemm::scale_layout layout = gemm::checked_scale_layout(mode, rows, cols, who);
   gemm::checked_scale_layout(mode, cols, rows, who);  // the transposed output's
   cast::require_valid(o, who);
-  cast::require_array(x, cast::element_count(rows, cols, who), who, "x");
-  require(scale_inv != nullptr, who, "scale_inv is null: pass ", layout.count(), " floats");
+  const std::size_t n = cast::element_count(rows, cols, who);
+  cast::require_array(x, n, who, "x");
+  require(scale_inv != nullptr || n == 0, who, "scale_inv is null: pass ", layout.count(), " floats");
+  const auto scale_count = static_cast<std::size_t>(layout.count());
+  detail::require_apart(
+      who,
+      {detail::extent_of("x", x, n), detail::extent_of("out", out, n),
+       detail::extent_of("scale_inv", scale_inv, scale_count), detail::extent_of("out_transposed", out_transposed, n),
+       detail::extent_of("scale_inv_transposed", scale_inv_transposed,
+                         static_cast<std::size_t>(gemm::scale_layout{mode, cols, rows}.count()))});
   const bool transposes = out_transposed != nullptr || scale_inv_transposed != nullptr;
   require(!transposes || mode != gemm::scale_mode::row_wise, who,
           "a transposed output with row_wise scales would need one scale per column of x; quantize the "
@@ -258,6 +298,7 @@ void dequantize(const Source* q, std::size_t n, float scale_inv, Target* out) {
   const char* who = "mixprec::reference::dequantize: ";
   cast::require_array(q, n, who, "q");
   cast::require_array(out, n, who, "out");
+  detail::require_apart(who, {detail::extent_of("q", q, n), detail::extent_of("out", out, n)});
   gemm::require_usable_scale(scale_inv, who, "scale_inv", 0);
   detail::dequantize_unchecked(q, n, scale_inv, out);
 }
@@ -283,6 +324,9 @@ void dequantize_blockwise(const Source* q, std::int64_t rows, std::int64_t cols,
   if (n == 0) return;
   require(scale_inv != nullptr, who, "scale_inv is null: pass the ", layout.count(), " ", mode,
           " scales of quantize_blockwise");
+  detail::require_apart(who, {detail::extent_of("q", q, n),
+                              detail::extent_of("scale_inv", scale_inv, static_cast<std::size_t>(layout.count())),
+                              detail::extent_of("out", out, n)});
   gemm::require_usable_scales(scale_inv, layout, who, "scale_inv");
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
