@@ -11,8 +11,10 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "mixprec/scaling/loss_scaler.hpp"
+#include "mixprec/training/gradient_check.hpp"
 #include "support/catch.hpp"
 
 namespace {
@@ -367,4 +369,23 @@ TEST_CASE("counters saturate at INT64_MAX: a loaded extreme state never overflow
   growing.load(s);
   growing.update(false);
   CHECK(growing.scale() == 262144.0f);
+}
+
+TEST_CASE("check_gradients names an invalid type's value and rejects a size beyond the address space",
+          "[loss_scaler][gradient_check]") {
+  std::vector<float> g(16, 1.0f);
+  using mixprec::check_gradients;
+  using mixprec::const_tensor_view;
+  using mixprec::scalar_type;
+  MIXPREC_REQUIRE_ERROR(check_gradients({const_tensor_view(g.data(), 16, static_cast<scalar_type>(99))}),
+                        "gradient 0 is unknown scalar_type (scalar_type 99)");
+  // SIZE_MAX elements were read until the process crashed.
+  volatile std::size_t opaque = SIZE_MAX / 2;
+  const std::size_t huge = opaque;
+  MIXPREC_REQUIRE_ERROR(
+      check_gradients({const_tensor_view(g), const_tensor_view(g.data(), huge, scalar_type::float32)}),
+      "gradient of parameter 1: 9223372036854775807 elements of 4 bytes");
+  MIXPREC_REQUIRE_ERROR(check_gradients({const_tensor_view(g.data(), huge, scalar_type::float32)}),
+                        "run past the end of the address space");
+  CHECK(check_gradients({const_tensor_view(g)}).squared_norm == 16.0);
 }

@@ -12,6 +12,7 @@
 
 #include "mixprec/core/error.hpp"
 #include "mixprec/core/exact_float.hpp"
+#include "mixprec/training/detail/buffer_overlap.hpp"
 #include "mixprec/training/tensor_view.hpp"
 #include "mixprec/training/update_rules.hpp"
 #include "mixprec/types.hpp"
@@ -34,8 +35,11 @@ inline float widen(Element x) noexcept {
 /// Rejects a gradient view of an unsupported type, or with elements but no data.
 inline void check_gradient_view(const const_tensor_view& g, std::size_t index, const char* who) {
   require(g.type == scalar_type::float32 || g.type == scalar_type::bfloat16 || g.type == scalar_type::float16, who,
-          "gradient ", index, " is ", to_string(g.type), "; gradients are float32, bfloat16 or float16");
+          "gradient ", index, " is ", to_string(g.type), " (scalar_type ", static_cast<int>(g.type),
+          "); gradients are float32, bfloat16 or float16");
   require(g.data != nullptr || g.size == 0, who, "gradient ", index, " has size ", g.size, " but no data");
+  // A size whose bytes pass the end of memory would be read out of bounds.
+  (void)span_of(g.data, g.size, size_of(g.type), "gradient", index, who);
 }
 
 }  // namespace detail
@@ -45,8 +49,8 @@ inline void check_gradient_view(const const_tensor_view& g, std::size_t index, c
 /// the optimizer's effective gradient), without modifying the gradients.
 /// Empty gradients contribute nothing. All gradients are host memory.
 /// \throws mixprec::error for a bad view (a type other than float32,
-/// bfloat16 or float16, or null data with size > 0) or an inverse_scale that
-/// is not finite and > 0.
+/// bfloat16 or float16, null data with size > 0, or a size whose bytes reach
+/// beyond the address space) or an inverse_scale that is not finite and > 0.
 inline gradient_check check_gradients(const std::vector<const_tensor_view>& gradients, float inverse_scale = 1.0f) {
   require(mixprec::detail::is_finite_positive(inverse_scale),
           "mixprec::check_gradients: inverse_scale = ", inverse_scale, " must be finite and > 0 (1 / the loss scale)");
