@@ -508,3 +508,11 @@ TEST_CASE("Block recipes: dequantize then the FP32 reference GEMM equals the blo
 }
 
 }  // namespace
+
+TEST_CASE("mx_options_for and nvfp4_options_for name a quantizer that is no enumerator by its value",
+          "[block_recipes]") {
+  block_operand_recipe r = mixprec::mxfp8_block_scaling().operand(linear_operand::forward_input);
+  r.quantizer = static_cast<block_quantizer>(7);
+  MIXPREC_REQUIRE_ERROR(mixprec::mx_options_for(r), "the operand's quantizer is no block_quantizer enumerator (7)");
+  MIXPREC_REQUIRE_ERROR(mixprec::nvfp4_options_for(r), "no block_quantizer enumerator (7)");
+}

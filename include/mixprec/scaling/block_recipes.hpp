@@ -43,6 +43,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/cast/nvfp4_rules.hpp"
@@ -250,9 +251,10 @@ namespace detail {
 // The checks mx_options_for and nvfp4_options_for share.
 inline void validate_block_operand(const block_operand_recipe& r, block_quantizer expected, const char* who) {
   require(r.quantizer == expected, who, ": the operand's quantizer is ",
-          r.quantizer == block_quantizer::mx      ? "mx"
-          : r.quantizer == block_quantizer::nvfp4 ? "nvfp4"
-                                                  : "no block_quantizer enumerator",
+          r.quantizer == block_quantizer::mx ? "mx"
+          : r.quantizer == block_quantizer::nvfp4
+              ? "nvfp4"
+              : "no block_quantizer enumerator (" + std::to_string(static_cast<int>(r.quantizer)) + ")",
           "; call ", r.quantizer == block_quantizer::nvfp4 ? "nvfp4_options_for" : "mx_options_for",
           " for it (or fix the recipe)");
   require(is_valid(r.mode), who, ": mode = ", static_cast<int>(r.mode), " is not a mixprec::rounding enumerator");
