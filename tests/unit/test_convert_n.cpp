@@ -416,6 +416,10 @@ TEST_CASE("convert_n rejects null arrays with n > 0 and stochastic rounding and 
     MIXPREC_REQUIRE_ERROR(mixprec::convert_n(static_cast<const mixprec::float16*>(codes), 8, floats, path),
                           "is not supported by this CPU");
   }
+  // A value that is no enumerator is named by its number, not only as "unknown".
+  MIXPREC_REQUIRE_ERROR(
+      mixprec::convert_n(floats, 8, codes, rounding::nearest_even, saturation::none, static_cast<simd_path>(99)),
+      "simd_path::unknown (99) is not supported");
 }
 
 TEST_CASE("available_simd_paths lists portable first and the best path last", "[convert_n]") {

@@ -111,8 +111,9 @@ inline void require_supported(simd_path path, const char* caller) {
   if (is_supported(path)) return;
   std::string available;
   for (simd_path p : available_simd_paths()) available += std::string(available.empty() ? "" : ", ") + to_string(p);
-  require(false, caller, ": simd_path::", to_string(path), " is not supported by this CPU or build (available: ",
-          available, "); pick one of mixprec::host::available_simd_paths()");
+  require(false, caller, ": simd_path::", to_string(path), " (", static_cast<int>(path),
+          ") is not supported by this CPU or build (available: ", available,
+          "); pick one of mixprec::host::available_simd_paths()");
 }
 
 }  // namespace host
