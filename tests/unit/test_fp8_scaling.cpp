@@ -298,3 +298,20 @@ TEST_CASE("history_len is bounded before anything is allocated", "[fp8_scaling][
   MIXPREC_REQUIRE_ERROR(scaling.load(s), "history_len = 18446744073709551615");
   CHECK(scaling.get_options().history_len == 1024);
 }
+
+TEST_CASE("delayed scaling: load rejects a scale that is no power of two when power_of_two is set", "[fp8_scaling]") {
+  mixprec::delayed_scaling_options o;
+  o.power_of_two = true;
+  mixprec::delayed_scaling<float8_e4m3> recipe(o);
+  recipe.record(3.5f);
+  recipe.update();  // 448 / 3.5 = 128, a power of two
+  mixprec::delayed_scaling_state s = recipe.save();
+  mixprec::delayed_scaling<float8_e4m3> restored(o);
+  CHECK_NOTHROW(restored.load(s));
+  s.scale = 3.0f;
+  s.scale_inv = 1.0f / 3.0f;  // consistent with the scale: only power_of_two is broken
+  MIXPREC_REQUIRE_ERROR(restored.load(s), "scale = 3 is not a power of two, but power_of_two is set");
+  CHECK(restored.scale() == 128.0f);  // a rejected load changes nothing
+  s.options.power_of_two = false;     // the same scale without the rule is a state an update can reach
+  CHECK_NOTHROW(restored.load(s));
+}

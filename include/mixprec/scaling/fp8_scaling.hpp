@@ -293,6 +293,9 @@ class delayed_scaling {
     }
     require(s.scale >= FLT_MIN && s.scale <= FLT_MAX, who, "scale = ", s.scale, " must lie in [FLT_MIN, FLT_MAX] = [",
             FLT_MIN, ", ", FLT_MAX, "] (so that 1/scale is finite)");
+    // With power_of_two every update gives a power of two (the first scale, 1, is one).
+    require(!s.options.power_of_two || (mixprec::detail::bit_cast<std::uint32_t>(s.scale) & 0x007FFFFFu) == 0, who,
+            "scale = ", s.scale, " is not a power of two, but power_of_two is set: no update produces it");
     const float inverse = mixprec::detail::reciprocal_nearest(s.scale);
     require(mixprec::detail::bit_cast<std::uint32_t>(s.scale_inv) == mixprec::detail::bit_cast<std::uint32_t>(inverse),
             who, "scale_inv = ", s.scale_inv, " is not 1 / scale = ", inverse);
