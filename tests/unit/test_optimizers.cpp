@@ -654,6 +654,29 @@ TEST_CASE("an FP8 model copy's scale is checked at every step before anything ch
   }
 }
 
+TEST_CASE("a step count at INT64_MAX refuses the next step, changing nothing", "[optimizer][checkpoint]") {
+  // Before: a checkpoint with INT64_MAX - 1 steps loaded, stepped once, and
+  // the second step computed INT64_MAX + 1 (signed overflow, UBSan's report).
+  constexpr std::int64_t largest = std::numeric_limits<std::int64_t>::max();
+  mixprec::adamw_optimizer optimizer;
+  optimizer.add_parameter(optimizer.add_group({}), std::vector<float>(16, 0.5f));
+  mixprec::adamw_optimizer::state_type state = optimizer.save();
+  state.steps = largest - 1;
+  for (auto& parameter : state.parameters) parameter.steps = largest - 1;
+  optimizer.load(state);
+  const std::vector<float> gradient(16, 0.25f);
+  CHECK(optimizer.step({gradient}, false).steps == largest);
+  const auto before = master_and_state_bytes(optimizer, 2);
+  MIXPREC_REQUIRE_ERROR(optimizer.step({gradient}, false),
+                        "9223372036854775807 steps are applied, the most an int64 step count holds");
+  mixprec::dynamic_loss_scaler scaler;
+  const float scale = scaler.scale();
+  MIXPREC_REQUIRE_ERROR(optimizer.step({gradient}, scaler), "no further step can be counted");
+  CHECK(scaler.scale() == scale);  // the scaler is not updated either
+  CHECK(master_and_state_bytes(optimizer, 2) == before);
+  CHECK(optimizer.steps() == largest);
+}
+
 TEST_CASE("a non-finite squared_grad_norm skips the step instead of turning clipping off", "[optimizer][issue12]") {
   // Before: NaN turned clipping off and applied the step; inf set the clip
   // coefficient to 0 and still applied decay, moments and the step count.

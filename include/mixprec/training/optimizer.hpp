@@ -296,8 +296,8 @@ class basic_optimizer {
   /// All gradients are host memory.
   /// \throws mixprec::error, changing nothing, for a count, size or type
   /// mismatch, an inverse_scale that is not finite and > 0, a model-copy
-  /// scale that is not finite and > 0, or a gradient overlapping a buffer the
-  /// step writes.
+  /// scale that is not finite and > 0, a gradient overlapping a buffer the
+  /// step writes, or a step count at INT64_MAX (from a loaded checkpoint).
   step_report step(const std::vector<const_tensor_view>& gradients, const step_inputs& in) {
     check_step(gradients, in.inverse_scale);
     const bool norm_overflowed = std::isnan(in.squared_grad_norm) || in.squared_grad_norm == HUGE_VALF;
@@ -499,6 +499,10 @@ class basic_optimizer {
             " gradients for ", parameters_.size(), " parameters; pass one per parameter, in registration order");
     require(mixprec::detail::is_finite_positive(inverse_scale), Rule::name, "::step: inverse_scale = ", inverse_scale,
             " must be finite and > 0");
+    // A loaded checkpoint may hold any count below INT64_MAX: the step after
+    // the one that reaches it could not be counted (steps_ + 1 would overflow).
+    require(steps_ < std::numeric_limits<std::int64_t>::max(), Rule::name, "::step: ", steps_,
+            " steps are applied, the most an int64 step count holds; no further step can be counted");
     std::vector<detail::byte_span> written;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       detail::byte_span span;
