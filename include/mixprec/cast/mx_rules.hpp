@@ -167,11 +167,12 @@ constexpr std::size_t array_bytes(std::size_t n, std::size_t size) noexcept {
 // the quantizers write out and the scales while reading x, so an overlap
 // would change the result (or its own input) silently. A null array is an
 // optional output not asked for (null required arrays are rejected before).
-inline void require_disjoint_arrays(const char* who, const array_extent* arrays, std::size_t count) {
+inline void require_disjoint_arrays(const char* who, const array_extent* arrays, std::size_t count,
+                                    const char* separator = ": ") {
   for (std::size_t i = 0; i < count; ++i) {
     const auto begin = reinterpret_cast<std::uintptr_t>(arrays[i].begin);
     require(arrays[i].begin == nullptr || (arrays[i].bytes != SIZE_MAX && arrays[i].bytes <= UINTPTR_MAX - begin), who,
-            ": ", arrays[i].name, " at ", arrays[i].begin, " with ", arrays[i].bytes,
+            separator, arrays[i].name, " at ", arrays[i].begin, " with ", arrays[i].bytes,
             " bytes reaches beyond the address space (", SIZE_MAX,
             ": the element count times the element size overflows); the sizes must describe the arrays passed");
   }
@@ -179,8 +180,9 @@ inline void require_disjoint_arrays(const char* who, const array_extent* arrays,
     for (std::size_t j = i + 1; j < count; ++j) {
       if (arrays[i].begin == nullptr || arrays[j].begin == nullptr) continue;
       const auto a = reinterpret_cast<std::uintptr_t>(arrays[i].begin), b = reinterpret_cast<std::uintptr_t>(arrays[j].begin);
-      require(a + arrays[i].bytes <= b || b + arrays[j].bytes <= a, who, ": ", arrays[i].name, " [", arrays[i].begin,
-              ", +", arrays[i].bytes, " bytes) and ", arrays[j].name, " [", arrays[j].begin, ", +", arrays[j].bytes,
+      require(a + arrays[i].bytes <= b || b + arrays[j].bytes <= a, who, separator, arrays[i].name, " [",
+              arrays[i].begin, ", +", arrays[i].bytes, " bytes) and ", arrays[j].name, " [", arrays[j].begin, ", +",
+              arrays[j].bytes,
               " bytes) overlap; quantize into separate buffers (elements, scales and x each their own)");
     }
 }

@@ -118,7 +118,7 @@ using non_deduced_t = typename non_deduced<T>::type;
 
 /// |x| as the bit pattern amax compares.
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::uint32_t magnitude_bits(float x) noexcept {
-  return mixprec::detail::bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu;
+  return mixprec::detail::magnitude_bits(x);
 }
 /// The float whose bit pattern is `bits` (the inverse of magnitude_bits for a non-negative x).
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS float from_magnitude_bits(std::uint32_t bits) noexcept {

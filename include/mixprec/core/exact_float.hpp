@@ -97,6 +97,12 @@ MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_finite_positive(float x) noex
 MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS bool is_finite_positive(double x) noexcept {
   return bit_cast<std::uint64_t>(x) - 1u < formats::binary64::infinity_magnitude - 1u;
 }
+// |x| as its bit pattern, the integer every amax takes the maximum of: NaN >
+// inf > every finite magnitude, so host loops and device atomicMax agree
+// exactly, and DAZ cannot read a subnormal as 0.
+MIXPREC_HOST_DEVICE MIXPREC_CONSTEXPR_BITS std::uint32_t magnitude_bits(float x) noexcept {
+  return bit_cast<std::uint32_t>(x) & formats::binary32::magnitude_mask;
+}
 
 // x as a double, exactly, on the host whatever DAZ says: the hardware
 // conversion for every float but the subnormals, the only operands DAZ reads

@@ -18,6 +18,7 @@
 
 #include "mixprec/cast/mx_rules.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/gemm/block_scale_layout.hpp"
@@ -86,7 +87,7 @@ void quantize_mx(const Source* x, std::int64_t rows, std::int64_t cols, Element*
       std::uint32_t amax_bits = 0;
       for (std::int64_t p = begin; p < end; ++p) {
         const std::uint32_t magnitude =
-            mixprec::detail::bit_cast<std::uint32_t>(detail::mx_source_value(x[source_index(line, p)])) & 0x7FFFFFFFu;
+            mixprec::detail::magnitude_bits(detail::mx_source_value(x[source_index(line, p)]));
         amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
       }
       const float amax = amax_bits > 0x7F800000u ? std::numeric_limits<float>::quiet_NaN()

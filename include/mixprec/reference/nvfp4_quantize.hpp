@@ -34,6 +34,7 @@
 
 #include "mixprec/cast/nvfp4_rules.hpp"
 #include "mixprec/core/error.hpp"
+#include "mixprec/core/exact_float.hpp"
 #include "mixprec/core/random.hpp"
 #include "mixprec/core/rounding.hpp"
 #include "mixprec/gemm/block_scale_layout.hpp"
@@ -97,7 +98,7 @@ float quantize_nvfp4(const Source* x, std::int64_t rows, std::int64_t cols, floa
   // magnitude bits (a NaN's exceed +inf's), which DAZ cannot flush.
   const auto magnitude_max = [](float amax, float v) {
     const std::uint32_t amax_bits = mixprec::detail::bit_cast<std::uint32_t>(amax);
-    const std::uint32_t magnitude = mixprec::detail::bit_cast<std::uint32_t>(v) & 0x7FFFFFFFu;
+    const std::uint32_t magnitude = mixprec::detail::magnitude_bits(v);
     if (amax_bits > 0x7F800000u || magnitude > 0x7F800000u) return std::numeric_limits<float>::quiet_NaN();
     return magnitude > amax_bits ? mixprec::detail::bit_cast<float>(magnitude) : amax;
   };

@@ -24,9 +24,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
-#include <string>
 #include <type_traits>
 
 #include "mixprec/cast/mx_rules.hpp"
@@ -53,11 +51,10 @@ namespace detail {
 // must each end inside the address space and must not overlap: an output
 // over an input (or over another output) would change the result silently,
 // and a count whose bytes wrap would read and write out of bounds. `who`
-// ends in ": ", which cast::detail::require_disjoint_arrays adds itself.
+// ends in ": " already (the MX and NVFP4 callers' prefixes do not).
 template <std::size_t N>
 void require_apart(const char* who, const cast::detail::array_extent (&arrays)[N]) {
-  const std::string caller(who, std::strlen(who) - 2);
-  cast::detail::require_disjoint_arrays(caller.c_str(), arrays, N);
+  cast::detail::require_disjoint_arrays(who, arrays, N, "");
 }
 
 // The extent of n elements of T at `data`.

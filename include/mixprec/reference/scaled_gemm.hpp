@@ -429,8 +429,7 @@ void scaled_gemm(const gemm::problem& p) {
         if (!bias_values.empty()) value += widen_exactly<Acc>(bias_values[at(j)]);
         value = apply_activation(p.epilogue_op, value);
         if (fp8_output) {
-          const std::uint32_t bits =
-              mixprec::detail::bit_cast<std::uint32_t>(to_float(value, default_environment)) & 0x7FFFFFFFu;
+          const std::uint32_t bits = mixprec::detail::magnitude_bits(to_float(value, default_environment));
           largest = std::max(largest, bits);
           value *= d_scale;
         }

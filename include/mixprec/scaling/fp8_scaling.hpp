@@ -142,8 +142,8 @@ MIXPREC_HOST_DEVICE inline float amax_max(float a, float b) noexcept {
 #if MIXPREC_DEVICE_COMPILATION
   return fmaxf(a, b);
 #else
-  const std::uint32_t a_bits = mixprec::detail::bit_cast<std::uint32_t>(a) & 0x7FFFFFFFu;
-  const std::uint32_t b_bits = mixprec::detail::bit_cast<std::uint32_t>(b) & 0x7FFFFFFFu;
+  const std::uint32_t a_bits = mixprec::detail::magnitude_bits(a);
+  const std::uint32_t b_bits = mixprec::detail::magnitude_bits(b);
   if (a_bits > 0x7F800000u || b_bits > 0x7F800000u) return std::fmax(a, b);  // NaN: the other one
   return a_bits >= b_bits ? a : b;
 #endif

@@ -535,12 +535,6 @@ MIXPREC_HOST_DEVICE inline Model round_model_copy(float w, float scale, bool sto
   }
 }
 
-// amax as an order-independent integer maximum over |w|'s bits: NaN > inf >
-// every finite magnitude, so host loops and device atomicMax agree exactly.
-MIXPREC_HOST_DEVICE inline std::uint32_t magnitude_bits(float w) noexcept {
-  return mixprec::detail::bit_cast<std::uint32_t>(w) & 0x7FFFFFFFu;
-}
-
 // Random bits for element `index` (counted over all parameters in order) of
 // applied step `step`: a fresh, reproducible stream per step.
 MIXPREC_HOST_DEVICE inline std::uint32_t step_random_bits(std::uint64_t seed, std::int64_t step,
