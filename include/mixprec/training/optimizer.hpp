@@ -535,10 +535,6 @@ class basic_optimizer {
       report.skipped = true;
       return report;
     }
-    // The environment, checked once per step: the hardware arithmetic where
-    // MXCSR is in its default state, else the same roundings in integer code
-    // (update_rules.hpp's exact_arithmetic), so the step has the device's bits.
-    const bool default_environment = mixprec::detail::default_float_environment();
     if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm) &&
         mixprec::detail::is_negative_exactly(squared_norm)) {
       const gradient_check check = check_gradients(gradients, inverse_scale);
@@ -549,17 +545,27 @@ class basic_optimizer {
         return report;
       }
     }
-    if (mixprec::detail::is_nonnegative_exactly(squared_norm))
-      report.grad_norm =
-          default_environment ? detail::sqrt_rn(squared_norm) : mixprec::detail::sqrt_nearest(squared_norm);
-    if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm))
-      report.clip_coefficient = default_environment ? detail::clip_coefficient(squared_norm, options_.max_grad_norm)
-                                                    : detail::clip_coefficient<detail::exact_arithmetic>(
-                                                          squared_norm, options_.max_grad_norm);
-    grow_states();
-    apply(gradients, inverse_scale, report.clip_coefficient, default_environment);
+    // The environment, checked once per step: the hardware arithmetic where
+    // MXCSR is in its default state, else the same roundings in integer code
+    // (update_rules.hpp's exact_arithmetic), so the step has the device's bits.
+    if (mixprec::detail::default_float_environment())
+      apply_step<detail::hardware_arithmetic>(gradients, inverse_scale, squared_norm, report);
+    else
+      apply_step<detail::exact_arithmetic>(gradients, inverse_scale, squared_norm, report);
     report.steps = steps_;
     return report;
+  }
+
+  // The applied step in one arithmetic: the norm and clipping coefficient
+  // into `report`, then every parameter's update.
+  template <class Arithmetic>
+  void apply_step(const std::vector<const_tensor_view>& gradients, float inverse_scale, float squared_norm,
+                  step_report& report) {
+    if (mixprec::detail::is_nonnegative_exactly(squared_norm)) report.grad_norm = Arithmetic::sqrt(squared_norm);
+    if (!mixprec::detail::is_zero_exactly(options_.max_grad_norm))
+      report.clip_coefficient = detail::clip_coefficient<Arithmetic>(squared_norm, options_.max_grad_norm);
+    grow_states();
+    apply<Arithmetic>(gradients, inverse_scale, report.clip_coefficient);
   }
 
   // amsgrad switched on for a group after its parameters were added: their
@@ -572,35 +578,31 @@ class basic_optimizer {
     }
   }
 
-  void apply(const std::vector<const_tensor_view>& gradients, float inverse_scale, float clip,
-             bool default_environment) {
+  template <class Arithmetic>
+  void apply(const std::vector<const_tensor_view>& gradients, float inverse_scale, float clip) {
     const std::int64_t step_number = steps_ + 1;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       if (gradients[i].size == 0) continue;  // no gradient: nothing of this parameter changes
       parameter& p = parameters_[i];
       const options& hyper = groups_[p.group];
-      const typename Rule::scalars s =
-          default_environment ? Rule::prepare(hyper, p.steps + 1, p.state_started)
-                              : Rule::template prepare<detail::exact_arithmetic>(hyper, p.steps + 1, p.state_started);
+      const typename Rule::scalars s = Rule::template prepare<Arithmetic>(hyper, p.steps + 1, p.state_started);
       visit_scalar_type(gradients[i].type, [&](auto gradient_zero) {
         using G = decltype(gradient_zero);
         const G* g = static_cast<const G*>(gradients[i].data);
         if (p.bf16_weights != nullptr) {
-          update_bf16_only(p, g, inverse_scale, clip, s, step_number, default_environment);
+          update_bf16_only<Arithmetic>(p, g, inverse_scale, clip, s, step_number);
         } else if (p.copy.target.data == nullptr) {
-          update_master<G, float>(p, g, nullptr, inverse_scale, clip, s, step_number, default_environment);
+          update_master<Arithmetic, G, float>(p, g, nullptr, inverse_scale, clip, s, step_number);
         } else {
           visit_scalar_type(p.copy.target.type, [&](auto model_zero) {
             using M = decltype(model_zero);
-            update_master<G, M>(p, g, static_cast<M*>(p.copy.target.data), inverse_scale, clip, s, step_number,
-                                default_environment);
+            update_master<Arithmetic, G, M>(p, g, static_cast<M*>(p.copy.target.data), inverse_scale, clip, s,
+                                            step_number);
           });
         }
       });
       p.steps += 1;
-      p.state_started =
-          p.state_started || (default_environment ? Rule::starts_state(hyper)
-                                                  : Rule::template starts_state<detail::exact_arithmetic>(hyper));
+      p.state_started = p.state_started || Rule::template starts_state<Arithmetic>(hyper);
     }
     steps_ = step_number;
   }
@@ -624,18 +626,9 @@ class basic_optimizer {
   // The update loops, one per arithmetic: the environment is checked once
   // per step, so the default loop tests nothing per element (the copy's
   // rounding included) and compiles as a plain loop.
-  template <class G, class M>
-  void update_master(parameter& p, const G* g, M* model, float inverse_scale, float clip,
-                     const typename Rule::scalars& s, std::int64_t step_number, bool default_environment) {
-    if (default_environment)
-      update_master_in<detail::hardware_arithmetic>(p, g, model, inverse_scale, clip, s, step_number);
-    else
-      update_master_in<detail::exact_arithmetic>(p, g, model, inverse_scale, clip, s, step_number);
-  }
   template <class Arithmetic, class G, class M>
-  void update_master_in(parameter& p, const G* g, M* model, float inverse_scale, float clip,
-                        const typename Rule::scalars& s, std::int64_t step_number) {
-    constexpr bool default_environment = std::is_same<Arithmetic, detail::hardware_arithmetic>::value;
+  void update_master(parameter& p, const G* g, M* model, float inverse_scale, float clip,
+                     const typename Rule::scalars& s, std::int64_t step_number) {
     const bool stochastic = options_.model_rounding == rounding::stochastic;
     const float scale = p.copy.scale != nullptr ? *p.copy.scale : 1.0f;
     const std::size_t arrays = p.state.size() / p.size;
@@ -649,7 +642,7 @@ class basic_optimizer {
       if (model != nullptr) {
         const std::uint32_t bits =
             stochastic ? detail::step_random_bits(options_.seed, step_number, total_elements_, p.first_element + i) : 0u;
-        model[i] = detail::round_model_copy<M>(w, scale, stochastic, bits, default_environment);
+        model[i] = detail::round_model_copy<M, Arithmetic>(w, scale, stochastic, bits);
       }
       const std::uint32_t magnitude = detail::magnitude_bits(w);
       amax_bits = magnitude > amax_bits ? magnitude : amax_bits;
@@ -657,18 +650,9 @@ class basic_optimizer {
     raise_amax(p, amax_bits);
   }
 
-  template <class G>
-  void update_bf16_only(parameter& p, const G* g, float inverse_scale, float clip, const typename Rule::scalars& s,
-                        std::int64_t step_number, bool default_environment) {
-    if (default_environment)
-      update_bf16_only_in<detail::hardware_arithmetic>(p, g, inverse_scale, clip, s, step_number);
-    else
-      update_bf16_only_in<detail::exact_arithmetic>(p, g, inverse_scale, clip, s, step_number);
-  }
   template <class Arithmetic, class G>
-  void update_bf16_only_in(parameter& p, const G* g, float inverse_scale, float clip, const typename Rule::scalars& s,
-                           std::int64_t step_number) {
-    constexpr bool default_environment = std::is_same<Arithmetic, detail::hardware_arithmetic>::value;
+  void update_bf16_only(parameter& p, const G* g, float inverse_scale, float clip, const typename Rule::scalars& s,
+                        std::int64_t step_number) {
     const bool stochastic = options_.bf16_only_rounding == rounding::stochastic;
     const std::size_t arrays = p.state.size() / p.size;
     float state[static_cast<std::size_t>(state_count)] = {};
@@ -679,7 +663,7 @@ class basic_optimizer {
       for (std::size_t k = 0; k < arrays; ++k) p.state[k * p.size + i] = state[k];
       const std::uint32_t bits =
           stochastic ? detail::step_random_bits(options_.seed, step_number, total_elements_, p.first_element + i) : 0u;
-      p.bf16_weights[i] = detail::round_model_copy<bfloat16>(w, 1.0f, stochastic, bits, default_environment);
+      p.bf16_weights[i] = detail::round_model_copy<bfloat16, Arithmetic>(w, 1.0f, stochastic, bits);
     }
   }
 

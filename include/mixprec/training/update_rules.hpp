@@ -517,20 +517,18 @@ MIXPREC_HOST_DEVICE inline float update_element(float w, float stored_gradient, 
 // when the copy is unscaled), rounded to nearest even or stochastically with
 // the given random bits. Model is float (a plain FP32 copy) or a mixprec type.
 // The product is rounded to nearest whatever the host's MXCSR (a subnormal w
-// or product included): the hardware's where the caller found MXCSR in its
-// default state (default_float_environment, checked once per call; always so
-// on the device), else integer code.
-template <class Model>
-MIXPREC_HOST_DEVICE inline Model round_model_copy(float w, float scale, bool stochastic, std::uint32_t random_bits,
-                                                  bool default_environment = true) {
+// or product included) in the caller's Arithmetic: hardware_arithmetic where
+// it found MXCSR in its default state (always so on the device), else
+// exact_arithmetic's integer code.
+template <class Model, class Arithmetic = hardware_arithmetic>
+MIXPREC_HOST_DEVICE inline Model round_model_copy(float w, float scale, bool stochastic, std::uint32_t random_bits) {
   if constexpr (std::is_same<Model, float>::value) {
     (void)scale;
     (void)stochastic;
     (void)random_bits;
-    (void)default_environment;
     return w;
   } else {
-    const float x = default_environment ? mul_rn(w, scale) : mixprec::detail::multiply_nearest(w, scale);
+    const float x = Arithmetic::mul(w, scale);
     return stochastic ? convert_stochastic<Model>(x, random_bits) : convert<Model>(x, rounding::nearest_even);
   }
 }
